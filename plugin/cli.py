@@ -1,0 +1,369 @@
+"""The ``modelperf`` command line: browse the history store, write reports, compare runs, list baselines.
+
+Every expected problem (no store, an empty store, an unknown test or run, a bad baseline file)
+ends as one sentence with the fix on stderr and exit status 2, the status argparse uses for usage
+errors, so scripts can tell "you asked wrongly" from a crash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .atomic import atomic_write_text
+from .history import HistoryError, HistoryRow, HistoryStore, RunInfo
+from .html_report import (
+    format_change,
+    format_commit,
+    format_time,
+    format_value,
+    render_html,
+    render_markdown,
+    series_by_key,
+    text_table,
+)
+from .records import Measurement
+from .utils import parse_positive_int
+
+if TYPE_CHECKING:
+    from .baselines import BaselineStore, StoredRecord
+
+__all__ = ["DEFAULT_BASELINE_DIR", "DEFAULT_HISTORY", "HISTORY_ENV", "CliError", "build_parser", "main"]
+
+DEFAULT_HISTORY = ".modelperf/history.sqlite"
+HISTORY_ENV = "MODELPERF_HISTORY"
+DEFAULT_BASELINE_DIR = "baselines"
+_RECORD = "run `pytest --benchmark` to record one"
+_SAVE = "run `pytest --benchmark --baseline-save` to create them"
+_SHORT_ID = 8  # characters of a run id shown in tables; any unique prefix works as a reference
+
+
+class CliError(Exception):
+    """A problem with what the user asked for; the message is one sentence with the fix."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``modelperf``; returns the exit status (0 fine, 2 for a problem with the request)."""
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except _expected_errors() as exc:
+        print(f"modelperf {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _expected_errors() -> tuple[type[Exception], ...]:
+    from .baselines import BaselineError  # lazy: `modelperf history` needs no baselines module
+
+    return (CliError, HistoryError, BaselineError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modelperf", description="Browse and report the results that `pytest --benchmark` recorded."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    history_help = (
+        f"history store: a file path or an SQLAlchemy URL (default: ${HISTORY_ENV} if set, else {DEFAULT_HISTORY})"
+    )
+
+    def add(name: str, handler: Callable[[argparse.Namespace], int], text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.add_argument("--history", metavar="PATH_OR_URL", help=history_help)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    sub = add("history", _cmd_history, "Show each test's figures over time, one table per test and metric.")
+    sub.add_argument("--test", metavar="SUBSTR", help="only tests whose id contains SUBSTR (default: all)")
+    sub.add_argument("--metric", metavar="NAME", help="only this metric, e.g. median (default: all)")
+    sub.add_argument("--hardware", metavar="ID", help="only runs on this hardware id (default: all)")
+    sub.add_argument("--limit", type=parse_positive_int, metavar="N", help="only the last N points (default: all)")
+
+    sub = add("report", _cmd_report, "Write an HTML report with trend plots and/or a markdown summary.")
+    sub.add_argument("--html", metavar="FILE", help="write one self-contained HTML page here (default: none)")
+    sub.add_argument(
+        "--markdown",
+        metavar="FILE",
+        help="write the markdown summary here; - for stdout (default: stdout when --html is not given)",
+    )
+    sub.add_argument("--baseline-dir", metavar="DIR", help="mark baseline saves from this folder (default: none)")
+    sub.add_argument("--test", metavar="SUBSTR", help="only tests whose id contains SUBSTR (default: all)")
+    sub.add_argument("--hardware", metavar="ID", help="only runs on this hardware id (default: all)")
+
+    sub = add("compare", _cmd_compare, "Compare two runs, or a run with the stored baselines, side by side.")
+    sub.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN",
+        help="a run id or unique prefix, `latest`, or `previous` (the run before the latest on the same hardware)",
+    )
+    sub.add_argument("--baseline-dir", metavar="DIR", help="compare one RUN with the baselines in DIR (default: none)")
+    sub.add_argument("--hardware", metavar="ID", help="resolve latest/previous on this hardware id (default: any)")
+
+    sub = add("baselines", _cmd_baselines, "List stored baselines, or preview what saving a run would change.")
+    sub.add_argument(
+        "--baseline-dir",
+        default=DEFAULT_BASELINE_DIR,
+        metavar="DIR",
+        help=f"baseline folder (default: {DEFAULT_BASELINE_DIR})",
+    )
+    sub.add_argument(
+        "--hardware", metavar="ID", help="list the records of this hardware id (default: a summary of all)"
+    )
+    sub.add_argument(
+        "--preview-run",
+        metavar="RUN",
+        help="show what `--baseline-save` of this run's measurements would change for its hardware (default: none)",
+    )
+    return parser
+
+
+def _open_store(args: argparse.Namespace) -> HistoryStore:
+    """The store named by --history, $MODELPERF_HISTORY or the default; a missing file is an error."""
+    location = args.history or os.environ.get(HISTORY_ENV) or DEFAULT_HISTORY
+    if "://" not in location and not Path(location).exists():
+        # Opening would create an empty database, and a read command should leave no trace.
+        raise CliError(
+            f"There is no history store at {location}: {_RECORD} first, or point --history "
+            f"(or ${HISTORY_ENV}) at an existing store."
+        )
+    return HistoryStore(location)
+
+
+def _require_runs(store: HistoryStore, hardware: str | None = None) -> list[RunInfo]:
+    runs = store.runs()
+    if not runs:
+        raise CliError(f"History store {store.display} holds no runs: {_RECORD}.")
+    if hardware is None:
+        return runs
+    mine = [r for r in runs if r.hardware_id == hardware]
+    if not mine:
+        known = ", ".join(sorted({r.hardware_id for r in runs}))
+        raise CliError(
+            f"History store {store.display} holds no runs of hardware {hardware!r}: pick one of {known} with --hardware."
+        )
+    return mine
+
+
+def _filtered_rows(store: HistoryStore, args: argparse.Namespace) -> list[HistoryRow]:
+    """The rows the filters select; when they select nothing, say which filter matched nothing."""
+    hardware = getattr(args, "hardware", None)
+    _require_runs(store, hardware)
+    test, metric = getattr(args, "test", None), getattr(args, "metric", None)
+    rows = store.series(test, metric, hardware)
+    if rows:
+        return rows
+    if test is not None and not store.series(test=test):
+        raise CliError(
+            f"No test id in history store {store.display} contains {test!r}: run `modelperf history` "
+            "without --test to see the tests it holds."
+        )
+    if metric is not None and not store.series(metric=metric):
+        metrics = ", ".join(sorted({r.metric for r in store.series()}))
+        raise CliError(f"History store {store.display} holds no metric {metric!r}: use one of {metrics}.")
+    raise CliError(f"No measurements in history store {store.display} match all of the given filters: drop one.")
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    with _open_store(args) as store:
+        rows = _filtered_rows(store, args)
+    blocks = []
+    for (hardware, test, metric), points in series_by_key(rows).items():
+        table = []
+        for index, point in enumerate(points):
+            previous = points[index - 1].value if index else None
+            table.append(
+                [
+                    format_time(point.started_at),
+                    point.run_id[:_SHORT_ID],
+                    format_commit(point.commit, point.dirty),
+                    format_value(point.value, point.unit),
+                    format_change(previous, point.value),
+                    str(point.extra.get("verdict", "")),
+                ]
+            )
+        shown = table[-args.limit :] if args.limit else table
+        headers = ["time", "run", "commit", "value", "change", "verdict"]
+        blocks.append(f"{test}  {metric}  [{hardware}]\n" + text_table(headers, shown, "lllrrl"))
+    print("\n\n".join(blocks))
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    with _open_store(args) as store:
+        rows = _filtered_rows(store, args)
+    baselines = None
+    if args.baseline_dir:
+        root = _baseline_root(args.baseline_dir)
+        baselines = {hw: _baseline_store(root, hw).load() for hw in sorted({r.hardware_id for r in rows})}
+    if args.html:
+        _write(Path(args.html), render_html(rows, baselines))
+        print(f"Wrote the HTML report to {args.html}.")
+    markdown = render_markdown(rows)
+    if args.markdown and args.markdown != "-":
+        _write(Path(args.markdown), markdown)
+        print(f"Wrote the markdown summary to {args.markdown}.")
+    elif args.markdown == "-" or not args.html:
+        print(markdown)
+    return 0
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, text)
+    except OSError as exc:
+        raise CliError(f"Cannot write {path} ({exc.strerror or exc}): choose a writable path.") from None
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    refs: list[str] = args.runs
+    if len(refs) > 2 or (len(refs) == 2) == bool(args.baseline_dir):
+        raise CliError(
+            "Compare takes two runs, or one run with --baseline-dir: e.g. `modelperf compare previous latest`."
+        )
+    with _open_store(args) as store:
+        runs = _require_runs(store, args.hardware)
+        chosen = [_resolve_run(store, runs, ref) for ref in refs]
+        measured = [{m.key: m for m in store.measurements(run.run_id)} for run in chosen]
+    if len(chosen) == 1:
+        run = chosen[0]
+        stored = _baseline_store(_baseline_root(args.baseline_dir), run.hardware_id).load()
+        if not stored:
+            raise CliError(
+                f"There are no baselines for hardware {run.hardware_id!r} under {args.baseline_dir}: {_SAVE}."
+            )
+        measured.insert(0, {key: record.measurement for key, record in stored.items()})
+        names = ["baseline", f"run {run.run_id[:_SHORT_ID]}"]
+    else:
+        names = [f"run {run.run_id[:_SHORT_ID]}" for run in chosen]
+    print(_comparison_table(names, measured[0], measured[1]))
+    return 0
+
+
+def _comparison_table(names: Sequence[str], left: dict[str, Measurement], right: dict[str, Measurement]) -> str:
+    rows = []
+    for key in sorted(left.keys() | right.keys()):
+        a, b = left.get(key), right.get(key)
+        some = a or b
+        assert some is not None  # the key came from one of the two
+        ratio = f"{b.value / a.value:.3f}x" if a and b and a.value else "-"
+        rows.append(
+            [
+                some.test_id,
+                some.metric,
+                format_value(a.value, a.unit) if a else "-",
+                format_value(b.value, b.unit) if b else "-",
+                ratio,
+                format_change(a.value if a else None, b.value) if b else "-",
+            ]
+        )
+    return text_table(["test", "metric", *names, "ratio", "change"], rows, "llrrrr")
+
+
+def _resolve_run(store: HistoryStore, runs: Sequence[RunInfo], ref: str) -> RunInfo:
+    """A run from an id, a unique id prefix, ``latest`` or ``previous`` (``runs`` oldest first)."""
+    if ref == "latest":
+        return runs[-1]
+    if ref == "previous":
+        latest = runs[-1]
+        same = [r for r in runs if r.hardware_id == latest.hardware_id]
+        if len(same) < 2:
+            raise CliError(
+                f"History store {store.display} holds only one run of hardware {latest.hardware_id!r}, so there is "
+                f"no previous run: {_RECORD} more."
+            )
+        return same[-2]
+    found = [r for r in runs if r.run_id.startswith(ref.lower())] if ref else []
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise CliError(
+            f"History store {store.display} holds no run {ref!r}: `modelperf history` shows run ids, or use latest or previous."
+        )
+    raise CliError(f"Run prefix {ref!r} matches {len(found)} runs in {store.display}: give more characters of the id.")
+
+
+def _baseline_root(folder: str) -> Path:
+    root = Path(folder)
+    if not root.is_dir():
+        raise CliError(f"Baseline directory {folder} does not exist: {_SAVE}, or point --baseline-dir at them.")
+    return root
+
+
+def _baseline_store(root: Path, hardware: str) -> BaselineStore:
+    from .baselines import BaselineStore
+
+    try:
+        return BaselineStore(root, hardware)
+    except ValueError as exc:  # an id that cannot name a folder
+        raise CliError(str(exc)) from None
+
+
+def _cmd_baselines(args: argparse.Namespace) -> int:
+    from .baselines import BaselineStore
+
+    root = _baseline_root(args.baseline_dir)
+    if args.preview_run:
+        return _preview(args, root)
+    known = BaselineStore.list_hardware(root)
+    if not known:
+        raise CliError(f"Baseline directory {args.baseline_dir} holds no baselines: {_SAVE}.")
+    if args.hardware is None:
+        rows = []
+        for hardware in known:
+            records = _baseline_store(root, hardware).load()
+            saved = sorted(r.saved_at for r in records.values()) or ["-"]
+            tests = {r.measurement.test_id for r in records.values()}
+            rows.append([hardware, str(len(records)), str(len(tests)), format_time(saved[0]), format_time(saved[-1])])
+        print(text_table(["hardware", "records", "tests", "first saved", "last saved"], rows, "lrrll"))
+        return 0
+    if args.hardware not in known:
+        raise CliError(
+            f"There are no baselines for hardware {args.hardware!r} under {args.baseline_dir}: "
+            f"pick one of {', '.join(known)} with --hardware."
+        )
+    records = _baseline_store(root, args.hardware).load()
+    print(
+        text_table(
+            ["test", "metric", "value", "saved", "commit"],
+            [_record_row(r) for _, r in sorted(records.items())],
+            "llrll",
+        )
+    )
+    return 0
+
+
+def _record_row(record: StoredRecord) -> list[str]:
+    m = record.measurement
+    return [
+        m.test_id,
+        m.metric,
+        format_value(m.value, m.unit),
+        format_time(record.saved_at),
+        format_commit(record.commit, record.dirty),
+    ]
+
+
+def _preview(args: argparse.Namespace, root: Path) -> int:
+    with _open_store(args) as store:
+        run = _resolve_run(store, _require_runs(store), args.preview_run)
+        measurements = store.measurements(run.run_id)
+    diff = _baseline_store(root, run.hardware_id).preview(measurements)
+    where = root / run.hardware_id
+    if diff.is_empty:
+        print(f"Saving run {run.run_id[:_SHORT_ID]} as the baseline would change nothing under {where}.")
+        return 0
+    print(f"Saving run {run.run_id[:_SHORT_ID]} as the baseline would change {where}:")
+    for line in diff.lines():
+        print(f"  {line}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,405 @@
+"""The history store: every ``--benchmark`` session appends one run and all its measurements.
+
+Baselines answer "what should this test measure here?"; history answers "how did it move over
+time?". The store is a SQL database reached through SQLAlchemy Core, so one SQLite file serves a
+laptop and a PostgreSQL URL serves a fleet of CI jobs. Concurrent writers (xdist workers, parallel
+CI jobs on one SQLite file) lose nothing: each run goes in as one transaction, SQLite runs in WAL
+mode with a busy timeout, and a write that still meets "database is locked" is retried whole.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Double,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+from .records import Kind, Measurement
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["SCHEMA_VERSION", "HistoryError", "HistoryRow", "HistoryStore", "RunInfo"]
+
+# Bump when the tables change, and register the step up in _MIGRATIONS.
+SCHEMA_VERSION = 1
+# Seconds a SQLite writer waits for another writer's lock before "database is locked".
+_SQLITE_BUSY_TIMEOUT_S = 60
+# Whole-transaction retries after a lock error outlives the busy timeout (or hits a WAL snapshot).
+_LOCK_RETRIES = 8
+# Any constant works: it only has to be the same for every writer of one PostgreSQL database.
+_PG_INIT_LOCK = 0x6D6F64656C70
+# Messages of errors that go away when the whole transaction is tried again.
+_LOCK_SIGNS = ("database is locked", "database is busy", "deadlock detected", "could not serialize access")
+
+_T = TypeVar("_T")
+
+_metadata = MetaData()
+_meta = Table(
+    "meta",
+    _metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+_runs = Table(
+    "runs",
+    _metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("started_at", String(40), nullable=False, index=True),
+    Column("hardware_id", String(200), nullable=False, index=True),
+    Column("machine", Text, nullable=False),
+    Column("commit", String(64), nullable=True),
+    Column("dirty", Boolean, nullable=False),
+    Column("versions", Text, nullable=False),
+    Column("label", Text, nullable=True),
+)
+_measurements = Table(
+    "measurements",
+    _metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.run_id"), nullable=False, index=True),
+    Column("test_id", Text, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("metric", String(200), nullable=False),
+    Column("unit", String(32), nullable=False),
+    Column("value", Double, nullable=False),
+    Column("samples", Text, nullable=False),
+    Column("control", Text, nullable=False),
+    Column("model", Text, nullable=True),
+    Column("extra", Text, nullable=False),
+)
+
+# Steps up from schema N to N + 1, each run inside the locked init transaction. Schema 1 is the
+# first, so nothing is registered yet; the next layout change adds ``{1: _migrate_1_to_2}``.
+_MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+
+
+class HistoryError(Exception):
+    """A history store that cannot be used; the message is one sentence with the fix."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One ``--benchmark`` session: where and on what code it ran."""
+
+    run_id: str
+    started_at: str
+    hardware_id: str
+    machine: dict[str, Any] = field(default_factory=dict)
+    commit: str | None = None
+    dirty: bool = False
+    versions: dict[str, Any] = field(default_factory=dict)
+    label: str | None = None
+
+    @classmethod
+    def new(
+        cls,
+        hardware_id: str,
+        machine: dict[str, Any] | None = None,
+        commit: str | None = None,
+        dirty: bool = False,
+        versions: dict[str, Any] | None = None,
+        label: str | None = None,
+    ) -> RunInfo:
+        """A run that starts now, with a fresh random id."""
+        return cls(
+            run_id=uuid.uuid4().hex,
+            started_at=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+            hardware_id=hardware_id,
+            machine=dict(machine or {}),
+            commit=commit,
+            dirty=dirty,
+            versions=dict(versions or {}),
+            label=label,
+        )
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One measurement of one run, flattened for trend tables and plots."""
+
+    run_id: str
+    started_at: str
+    hardware_id: str
+    commit: str | None
+    dirty: bool
+    test_id: str
+    kind: Kind
+    metric: str
+    unit: str
+    value: float
+    extra: dict[str, Any]
+
+
+class HistoryStore:
+    """Runs and measurements in a SQLite file or any SQLAlchemy database URL."""
+
+    def __init__(self, url_or_path: str | Path) -> None:
+        self._url = _to_url(url_or_path)
+        # How messages name the store: the path as given, or the URL without its password.
+        plain = "://" not in str(url_or_path)
+        self.display = str(url_or_path) if plain else self._url.render_as_string(hide_password=True)
+        self._sqlite = self._url.get_backend_name() == "sqlite"
+        self._engine = self._create_engine()
+        try:
+            # Check first without the write lock, so opening a current store only reads.
+            if not self._transact(self._schema_is_current):
+                self._transact(self._init_schema, write=True)
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self._engine.dispose()
+
+    def append(self, run: RunInfo, measurements: Sequence[Measurement]) -> None:
+        """Add one run and all its measurements in one transaction: all of it or nothing."""
+        run_row = {
+            "run_id": run.run_id,
+            "started_at": run.started_at,
+            "hardware_id": run.hardware_id,
+            "machine": _dumps(run.machine),
+            "commit": run.commit,
+            "dirty": run.dirty,
+            "versions": _dumps(run.versions),
+            "label": run.label,
+        }
+        rows = [_measurement_row(run.run_id, m) for m in measurements]
+
+        def write(conn: Connection) -> None:
+            conn.execute(insert(_runs), [run_row])
+            if rows:
+                conn.execute(insert(_measurements), rows)
+
+        self._transact(write, write=True)
+
+    def runs(self, hardware_id: str | None = None) -> list[RunInfo]:
+        """Every run, oldest first, optionally only those of one hardware id."""
+        query = select(_runs).order_by(_runs.c.started_at, _runs.c.run_id)
+        if hardware_id is not None:
+            query = query.where(_runs.c.hardware_id == hardware_id)
+        result = self._transact(lambda conn: conn.execute(query).mappings().all())
+        return [
+            RunInfo(**{**r, "machine": json.loads(r["machine"]), "versions": json.loads(r["versions"])}) for r in result
+        ]
+
+    def series(
+        self, test: str | None = None, metric: str | None = None, hardware_id: str | None = None
+    ) -> list[HistoryRow]:
+        """Measurements joined with their runs, oldest first; ``test`` matches a substring."""
+        m, r = _measurements.c, _runs.c
+        query = (
+            select(r.run_id, r.started_at, r.hardware_id, r.commit, r.dirty)
+            .add_columns(m.test_id, m.kind, m.metric, m.unit, m.value, m.extra)
+            .join_from(_measurements, _runs, m.run_id == r.run_id)
+            .order_by(r.started_at, r.run_id, m.id)
+        )
+        if test is not None:
+            query = query.where(m.test_id.contains(test, autoescape=True))
+        if metric is not None:
+            query = query.where(m.metric == metric)
+        if hardware_id is not None:
+            query = query.where(r.hardware_id == hardware_id)
+        result = self._transact(lambda conn: conn.execute(query).mappings().all())
+        return [HistoryRow(**_decoded(row)) for row in result]
+
+    def measurements(self, run_id: str) -> list[Measurement]:
+        """The measurements of one run, in the order they were appended."""
+        query = select(_measurements).where(_measurements.c.run_id == run_id)
+        result = self._transact(lambda conn: conn.execute(query.order_by(_measurements.c.id)).mappings().all())
+        return [Measurement(**_decoded(row, skip=("id", "run_id"))) for row in result]
+
+    def _create_engine(self) -> Engine:
+        if not self._sqlite:
+            return create_engine(self._url, pool_pre_ping=True)
+        engine = create_engine(self._url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_S})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+            # pysqlite's own BEGIN handling defers the lock and breaks transactional DDL; we
+            # emit BEGIN ourselves (below). WAL lets readers run beside the one writer.
+            dbapi_connection.isolation_level = None
+            try:
+                dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.Error:
+                pass  # read-only or busy: the rollback journal plus busy timeout is still safe
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            # A writer takes the write lock up front, so it waits (busy timeout) instead of
+            # failing at the first INSERT after its read snapshot went stale.
+            write = conn.get_execution_options().get("modelperf_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+
+    def _transact(self, work: Callable[[Connection], _T], write: bool = False) -> _T:
+        """Run ``work`` in one transaction, retrying it whole while the database is locked."""
+        for attempt in range(_LOCK_RETRIES + 1):
+            try:
+                with self._engine.connect() as conn:
+                    conn.execution_options(modelperf_write=write)
+                    with conn.begin():
+                        return work(conn)
+            except (SQLAlchemyError, sqlite3.Error) as exc:
+                if _is_locked(exc) and attempt < _LOCK_RETRIES:
+                    time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
+                    continue
+                raise self._error(exc) from exc
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def _error(self, exc: BaseException) -> HistoryError:
+        if isinstance(exc, HistoryError):
+            return exc
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return HistoryError(
+            f"History store {self.display} cannot be read or written ({reason}): "
+            "check the path or URL given to --history / MODELPERF_HISTORY, or move the file aside."
+        )
+
+    def _schema_is_current(self, conn: Connection) -> bool:
+        if not inspect(conn).has_table("meta"):
+            return False
+        return self._stored_version(conn) == SCHEMA_VERSION
+
+    def _init_schema(self, conn: Connection) -> None:
+        """Create the tables of a fresh store or migrate an old one, under a database-wide lock."""
+        if conn.dialect.name == "postgresql":
+            # Serialises table creation between concurrent first writers of one database.
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_INIT_LOCK})")
+        inspector = inspect(conn)
+        if not inspector.has_table("meta"):
+            if inspector.has_table("runs") or inspector.has_table("measurements"):
+                raise HistoryError(
+                    f"History store {self.display} holds tables that pytest-modelperf did not write: "
+                    "point --history at a new file or database."
+                )
+            _metadata.create_all(conn)
+            conn.execute(insert(_meta), [{"key": "schema_version", "value": str(SCHEMA_VERSION)}])
+            return
+        self._migrate(conn, self._stored_version(conn))
+
+    def _stored_version(self, conn: Connection) -> int:
+        """The schema version the store records; one this code cannot read is refused here."""
+        raw = conn.execute(select(_meta.c.value).where(_meta.c.key == "schema_version")).scalar()
+        try:
+            found = int(str(raw))
+        except ValueError:
+            raise HistoryError(
+                f"History store {self.display} has no readable schema_version in its meta table "
+                f"(found {raw!r}): point --history at a new file or database."
+            ) from None
+        if found > SCHEMA_VERSION:
+            raise HistoryError(
+                f"History store {self.display} was written by a newer pytest-modelperf "
+                f"(schema {found}, this one reads up to {SCHEMA_VERSION}): "
+                "upgrade pytest-modelperf or point --history at another file."
+            )
+        return found
+
+    def _migrate(self, conn: Connection, found: int) -> None:
+        for version in range(found, SCHEMA_VERSION):
+            step = _MIGRATIONS.get(version)
+            if step is None:
+                raise HistoryError(
+                    f"History store {self.display} has schema {version}, which this pytest-modelperf "
+                    "cannot migrate: point --history at a new file or database."
+                )
+            step(conn)
+        if found != SCHEMA_VERSION:
+            conn.execute(update(_meta).where(_meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
+
+
+def _to_url(url_or_path: str | Path) -> URL:
+    """A URL as given, or a plain path turned into a SQLite URL (its folders created)."""
+    text = str(url_or_path)
+    if "://" in text:
+        try:
+            url = make_url(text)
+            url.get_dialect()
+        except (ArgumentError, NoSuchModuleError) as exc:
+            raise HistoryError(
+                f"History location {text!r} is not a usable database URL ({exc}): give a file path "
+                "or a URL such as sqlite:///history.sqlite or postgresql+psycopg2://user@host/db."
+            ) from None
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        return url
+    path = Path(text).expanduser().absolute()
+    if path.is_dir():
+        raise HistoryError(
+            f"History location {path} is a directory: give a file path such as {path / 'history.sqlite'}."
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return URL.create("sqlite", database=str(path))
+
+
+def _is_locked(exc: BaseException) -> bool:
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    return any(sign in text for sign in _LOCK_SIGNS)
+
+
+def _decoded(row: Mapping[Any, Any], skip: Sequence[str] = ()) -> dict[str, Any]:
+    """A measurement row as dataclass fields: JSON text parsed, the kind an enum."""
+    out = {key: value for key, value in row.items() if key not in skip}
+    for name in ("samples", "control"):
+        if name in out:
+            out[name] = tuple(json.loads(out[name]))
+    if "extra" in out:
+        out["extra"] = json.loads(out["extra"])
+    out["kind"], out["value"] = Kind(out["kind"]), float(out["value"])
+    return out
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def _measurement_row(run_id: str, m: Measurement) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "test_id": m.test_id,
+        "kind": m.kind.value,
+        "metric": m.metric,
+        "unit": m.unit,
+        "value": float(m.value),
+        "samples": _dumps(list(m.samples)),
+        "control": _dumps(list(m.control)),
+        "model": m.model,
+        "extra": _dumps(m.extra),
+    }

@@ -1,0 +1,280 @@
+"""Reports over the history store: text tables, a markdown summary and one self-contained HTML page.
+
+The HTML page must open anywhere, from a CI artifact or a mail attachment, so it carries its CSS
+inline and its plots as base64 PNG data URIs and refers to nothing on the network. Plots are drawn
+with matplotlib's Agg backend, which needs no display.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from .history import HistoryRow
+from .units import format_duration, format_size
+
+if TYPE_CHECKING:
+    from .baselines import StoredRecord
+
+__all__ = [
+    "REGRESSED",
+    "SummaryLine",
+    "format_change",
+    "format_commit",
+    "format_time",
+    "format_value",
+    "latest_summary",
+    "render_html",
+    "render_markdown",
+    "series_by_key",
+    "text_table",
+]
+
+# The verdict the plugin stores in Measurement.extra["verdict"] for a significant slowdown.
+REGRESSED = "regressed"
+_SECONDS = {"s", "sec", "second", "seconds"}
+_BYTES = {"b", "byte", "bytes"}
+# Small enough that a page with dozens of plots stays a few MB, large enough to read.
+_PLOT_SIZE_IN = (7.0, 2.6)
+_PLOT_DPI = 80
+
+SeriesKey = tuple[str, str, str]  # (hardware_id, test_id, metric)
+Baselines = Mapping[str, Mapping[str, "StoredRecord"]]  # hardware_id -> Measurement.key -> record
+
+
+@dataclass(frozen=True)
+class SummaryLine:
+    """One figure of the latest run on a hardware id, beside the same figure one run earlier."""
+
+    hardware_id: str
+    run_id: str
+    test_id: str
+    metric: str
+    unit: str
+    value: float
+    previous: float | None
+    verdict: str
+
+
+def format_value(value: float, unit: str) -> str:
+    """A value in the unit people read best: durations and sizes scaled, others to 4 digits."""
+    if unit.lower() in _SECONDS:
+        return format_duration(value)
+    if unit.lower() in _BYTES:
+        return format_size(value)
+    return f"{value:.4g} {unit}".rstrip()
+
+
+def format_change(previous: float | None, value: float) -> str:
+    """Relative change from ``previous`` to ``value`` (``+5.2 %``); ``-`` when there is none."""
+    if previous is None:
+        return "-"
+    if previous == 0 or not (math.isfinite(previous) and math.isfinite(value)):
+        return "n/a"
+    return f"{(value - previous) / abs(previous) * 100:+.1f} %"
+
+
+def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]], align: str = "") -> str:
+    """A plain aligned table; ``align`` has one ``l`` or ``r`` per column (default all ``l``)."""
+    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)]
+    right = [a == "r" for a in align.ljust(len(headers), "l")]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), rule, *(line(row) for row in rows)])
+
+
+def series_by_key(rows: Sequence[HistoryRow]) -> dict[SeriesKey, list[HistoryRow]]:
+    """Rows grouped by hardware, test and metric, each group oldest first as the store gives it."""
+    grouped: dict[SeriesKey, list[HistoryRow]] = {}
+    for row in rows:
+        grouped.setdefault((row.hardware_id, row.test_id, row.metric), []).append(row)
+    return grouped
+
+
+def latest_summary(rows: Sequence[HistoryRow]) -> list[SummaryLine]:
+    """The figures of the newest run of each hardware id, each with its value one run earlier."""
+    latest_run: dict[str, HistoryRow] = {}
+    for row in rows:
+        latest_run[row.hardware_id] = row  # rows come oldest first, so the last one wins
+    lines = []
+    for (hardware, _test, _metric), points in series_by_key(rows).items():
+        last = points[-1]
+        if last.run_id != latest_run[hardware].run_id:
+            continue  # this figure was not measured in the latest run
+        previous = points[-2].value if len(points) > 1 else None
+        verdict = str(last.extra.get("verdict", ""))
+        lines.append(
+            SummaryLine(hardware, last.run_id, last.test_id, last.metric, last.unit, last.value, previous, verdict)
+        )
+    return sorted(lines, key=lambda s: (s.hardware_id, s.test_id, s.metric))
+
+
+def render_markdown(rows: Sequence[HistoryRow]) -> str:
+    """A markdown summary of the latest run per hardware id, for a CI job summary or a PR comment."""
+    out = ["# Model performance: latest runs", ""]
+    summary = latest_summary(rows)
+    for hardware in sorted({s.hardware_id for s in summary}):
+        mine = [s for s in summary if s.hardware_id == hardware]
+        first = next(r for r in reversed(rows) if r.run_id == mine[0].run_id)
+        commit = format_commit(first.commit, first.dirty)
+        out += [
+            f"## {_md(hardware)}",
+            "",
+            f"Run `{first.run_id[:8]}` at {format_time(first.started_at)}, commit {commit}.",
+            "",
+        ]
+        out += ["| test | metric | value | change vs previous run | verdict |", "|---|---|---:|---:|---|"]
+        for s in mine:
+            verdict = f"**{s.verdict}**" if s.verdict == REGRESSED else s.verdict
+            cells = [
+                f"`{s.test_id}`",
+                s.metric,
+                format_value(s.value, s.unit),
+                format_change(s.previous, s.value),
+                verdict,
+            ]
+            out.append("| " + " | ".join(_md(c) for c in cells) + " |")
+        regressed = sum(s.verdict == REGRESSED for s in mine)
+        out += ["", f"{len(mine)} figures, {regressed} regressed.", ""]
+    return "\n".join(out)
+
+
+def _md(cell: str) -> str:
+    return cell.replace("|", "\\|").replace("\n", " ")
+
+
+def format_commit(commit: str | None, dirty: bool) -> str:
+    """A short commit hash, marked when the working tree had uncommitted changes."""
+    return (commit[:10] if commit else "unknown") + ("+dirty" if dirty else "")
+
+
+def format_time(started_at: str) -> str:
+    """ISO time to the second, as people read it in a table."""
+    return started_at.replace("T", " ")[:19]
+
+
+def render_html(rows: Sequence[HistoryRow], baselines: Baselines | None = None, title: str = "") -> str:
+    """One self-contained HTML page: a trend plot per hardware, test and metric, regressions marked."""
+    title = title or "Model performance history"
+    runs = {r.run_id for r in rows}
+    body = [f"<h1>{_h(title)}</h1>"]
+    body.append(
+        f"<p>{len(runs)} runs from {_h(format_time(rows[0].started_at))} to {_h(format_time(rows[-1].started_at))}.</p>"
+        if rows
+        else "<p>No runs recorded.</p>"
+    )
+    body.append(_summary_html(latest_summary(rows)))
+    current = ""
+    for (hardware, test, metric), points in series_by_key(sorted(rows, key=lambda r: r.hardware_id)).items():
+        if hardware != current:
+            body.append(f"<h2>Hardware {_h(hardware)}</h2>")
+            current = hardware
+        stored = (baselines or {}).get(hardware, {}).get(f"{test}::{metric}")
+        body.append(_series_html(points, stored))
+    return _PAGE.format(title=_h(title), css=_CSS, body="\n".join(body))
+
+
+def _h(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _summary_html(summary: Sequence[SummaryLine]) -> str:
+    cells = ["<tr><th>hardware</th><th>test</th><th>metric</th><th>value</th><th>change</th><th>verdict</th></tr>"]
+    for s in summary:
+        css = ' class="regressed"' if s.verdict == REGRESSED else ""
+        values = [s.hardware_id, s.test_id, s.metric, format_value(s.value, s.unit)]
+        values += [format_change(s.previous, s.value), s.verdict]
+        cells.append(f"<tr{css}>" + "".join(f"<td>{_h(v)}</td>" for v in values) + "</tr>")
+    return "<h2>Latest run per hardware</h2>\n<table>" + "\n".join(cells) + "</table>"
+
+
+def _series_html(points: Sequence[HistoryRow], stored: StoredRecord | None) -> str:
+    last = points[-1]
+    regressed = [p for p in points if p.extra.get("verdict") == REGRESSED]
+    parts = [f"<h3><code>{_h(last.test_id)}</code> &middot; {_h(last.metric)}</h3>"]
+    image = _plot(points, stored)
+    alt = _h(f"trend of {last.test_id} {last.metric}")
+    parts.append(f'<img src="data:image/png;base64,{image}" alt="{alt}">')
+    if stored is not None:
+        when = format_time(stored.saved_at)
+        parts.append(f"<p>Baseline {_h(format_value(stored.measurement.value, last.unit))} saved {_h(when)}.</p>")
+    if regressed:
+        items = "".join(
+            f'<li class="regressed">{_h(format_time(p.started_at))} commit {_h(format_commit(p.commit, p.dirty))}: '
+            f"{_h(format_value(p.value, p.unit))}</li>"
+            for p in regressed
+        )
+        parts.append(f"<ul>{items}</ul>")
+    return '<section class="series">' + "\n".join(parts) + "</section>"
+
+
+def _plot(points: Sequence[HistoryRow], stored: StoredRecord | None) -> str:
+    """A PNG of value over time as base64; regressions in red, the baseline save as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on CI; must precede pyplot
+    from matplotlib import pyplot as plt
+
+    times = [_day_number(p.started_at) for p in points]
+    fig, axes = plt.subplots(figsize=_PLOT_SIZE_IN, dpi=_PLOT_DPI)
+    try:
+        axes.plot(times, [p.value for p in points], marker="o", color="#1f5f99", label="value")
+        bad = [i for i, p in enumerate(points) if p.extra.get("verdict") == REGRESSED]
+        if bad:
+            xs, ys = [times[i] for i in bad], [points[i].value for i in bad]
+            axes.scatter(xs, ys, color="#c62828", s=70, zorder=3, label=REGRESSED)
+        if stored is not None:
+            saved = _day_number(stored.saved_at)
+            axes.axvline(saved, color="#777777", linestyle="--", label="baseline saved")
+            axes.axhline(stored.measurement.value, color="#2e7d32", linestyle=":", label="baseline value")
+        axes.xaxis_date()
+        axes.set_ylabel(points[-1].unit)
+        axes.grid(alpha=0.3)
+        axes.legend(loc="best", fontsize="small")
+        fig.autofmt_xdate()
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+    finally:
+        plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _day_number(iso_time: str) -> float:
+    """An ISO time as matplotlib's date axis counts it (days since its epoch)."""
+    from matplotlib import dates
+
+    return float(dates.date2num(datetime.fromisoformat(iso_time)))  # type: ignore[no-untyped-call]
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; }
+td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
+tr.regressed td, li.regressed { background: #fde0e0; color: #8e0000; font-weight: bold; }
+section.series { margin: 1.5em 0; }
+img { max-width: 100%; }
+"""
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<style>{css}</style>
+</head>
+<body>
+{body}
+</body>
+</html>
+"""
