@@ -1,0 +1,133 @@
+"""Settings of a session, resolved once: command-line option > ini key > environment > default.
+
+One table, :data:`OPTIONS`, declares every setting; ``pytest_addoption`` registers the options and
+ini keys from it and :meth:`Settings.from_pytest_config` resolves them, so the three sources can
+never disagree about names or parsing. Every ini key equals its option's ``dest``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from modelperf.utils import parse_bool, parse_positive_int, parse_threads
+
+__all__ = ["OPTIONS", "Option", "Settings", "SettingError"]
+
+
+class SettingError(ValueError):
+    """An ini or environment value that does not parse; the message names where it came from."""
+
+
+@dataclass(frozen=True)
+class Option:
+    dest: str
+    flag: str
+    help: str
+    parse: Callable[[str], Any] | None = None  # None: a store_true flag
+    default: Any = None
+    env: str | None = None
+    metavar: str | None = None
+
+
+def _key_fields(text: str) -> tuple[str, ...]:
+    from modelperf.hardware import parse_key_fields
+
+    try:
+        return parse_key_fields(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+_CORES = "auto"  # physical cores: hyper-threads slow both torch and llama.cpp down
+
+OPTIONS: tuple[Option, ...] = (
+    Option("benchmark", "--benchmark", "run the model tests (latency, memory, accuracy); without it they are skipped"),
+    Option("distilbert_model", "--distilbert-model", "DistilBERT checkpoint directory or a model id in the local "
+           "Hugging Face cache (offline)", str, None, "MODELPERF_DISTILBERT_MODEL", "PATH|ID"),
+    Option("llama_model", "--llama-model", "Llama-family GGUF file", str, None, "MODELPERF_LLAMA_MODEL", "PATH"),
+    Option("distilbert_threads", "--distilbert-threads", "torch threads for DistilBERT ('auto': physical cores)",
+           parse_threads, _CORES, "MODELPERF_DISTILBERT_THREADS", "N"),
+    Option("llama_threads", "--llama-threads", "llama.cpp threads ('auto': physical cores)",
+           parse_threads, _CORES, "MODELPERF_LLAMA_THREADS", "N"),
+    Option("llama_context", "--llama-context", "Llama context size in tokens", parse_positive_int, 2048,
+           "MODELPERF_LLAMA_CONTEXT", "TOKENS"),
+    Option("baseline_dir", "--baseline-dir", "directory of hardware-keyed baselines (relative to the rootdir)",
+           str, "baselines", "MODELPERF_BASELINE_DIR", "DIR"),
+    Option("baseline_save", "--baseline-save", "write or replace this hardware's baselines with this run's figures"),
+    Option("baseline_key", "--baseline-key", "comma-separated machine fields that form the hardware id "
+           "(default: every stable field)", _key_fields, None, "MODELPERF_BASELINE_KEY", "FIELDS"),
+    Option("keep_captures", "--keep-captures", "keep memray capture files of passing memory tests too"),
+    Option("accuracy_dataset", "--accuracy-dataset", "sentiment dataset (GLUE TSV or JSONL) instead of the in-repo set",
+           str, None, "MODELPERF_ACCURACY_DATASET", "PATH"),
+    Option("accuracy_output", "--accuracy-output", "write one JSON line per example and model to this file",
+           str, None, "MODELPERF_ACCURACY_OUTPUT", "PATH"),
+    Option("history", "--history", "history store: a SQLite path or a database URL ('off' disables it)",
+           str, ".modelperf/history.sqlite", "MODELPERF_HISTORY", "PATH|URL"),
+    Option("results_json", "--results-json", "write every result of the session as JSON to this file",
+           str, None, "MODELPERF_RESULTS_JSON", "PATH"),
+    Option("summary_markdown", "--summary-markdown", "write the markdown summary to this file "
+           "($GITHUB_STEP_SUMMARY gets it too)", str, None, "MODELPERF_SUMMARY_MARKDOWN", "PATH"),
+)
+
+
+def _resolve(config: Any, option: Option) -> tuple[Any, bool]:
+    """(value, explicit): explicit when the user set it anywhere rather than taking the default."""
+    given = config.getoption(option.dest)
+    if given not in (None, False):
+        return given, True
+    for where, raw in ((f"ini key {option.dest!r}", config.getini(option.dest)),
+                       (f"environment variable {option.env}", os.environ.get(option.env or "", ""))):
+        if raw in (None, "", []):
+            continue
+        try:
+            return (parse_bool(raw) if option.parse is None else option.parse(str(raw))), True
+        except argparse.ArgumentTypeError as exc:
+            raise SettingError(f"The {where} = {raw!r} is invalid: {exc}") from None
+    if option.parse is not None and isinstance(option.default, str):
+        return option.parse(option.default), False
+    return (False if option.parse is None else option.default), False
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the session needs to know, independent of pytest once built."""
+
+    benchmark: bool
+    distilbert_model: str | None
+    llama_model: str | None
+    distilbert_threads: int
+    llama_threads: int
+    llama_context: int
+    baseline_dir: Path
+    baseline_save: bool
+    baseline_key: tuple[str, ...] | None
+    keep_captures: bool
+    accuracy_dataset: Path | None
+    accuracy_output: Path | None
+    history: str | None
+    results_json: Path | None
+    summary_markdown: Path | None
+    explicit: frozenset[str]
+
+    @classmethod
+    def from_pytest_config(cls, config: Any) -> Settings:
+        root = Path(str(config.rootpath))
+        values: dict[str, Any] = {}
+        explicit = set()
+        for option in OPTIONS:
+            values[option.dest], was_set = _resolve(config, option)
+            if was_set:
+                explicit.add(option.dest)
+        for name in ("baseline_dir", "accuracy_dataset", "accuracy_output", "results_json", "summary_markdown"):
+            if values[name] is not None:
+                values[name] = root / Path(values[name]).expanduser()
+        history = values["history"]
+        if history is not None and str(history).lower() == "off":
+            values["history"] = None
+        elif history is not None and "://" not in history:
+            values["history"] = str(root / Path(history).expanduser())
+        return cls(explicit=frozenset(explicit), **values)

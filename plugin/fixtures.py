@@ -1,0 +1,63 @@
+"""Objects handed to tests by the plugin's function-scoped fixtures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelperf.measure.accuracy import AccuracyResult, evaluate_sentiment
+
+__all__ = ["AccuracyRecorder"]
+
+PROGRESS_AFTER_EXAMPLES = 64  # shorter runs finish in a few seconds and need no progress bar
+
+
+class AccuracyRecorder:
+    """Runs a model over a labelled set and hands the per-example result to the session."""
+
+    def __init__(self, manager: Any, item: Any, options: Any) -> None:
+        self._manager = manager
+        self._item = item
+        self._options = options
+        self.recorded: list[AccuracyResult] = []
+
+    def evaluate(self, model: Any, data: Any, split: str = "test") -> AccuracyResult:
+        """Classify ``data``'s ``split`` examples (all of them for a user's set without splits)."""
+        examples = data.split(split) or data.examples
+        with self._progress(len(examples), f"{model.info.name} on {data.name}") as advance:
+            result = evaluate_sentiment(model, examples, data.name, data.sha256, advance)
+        self.record(result)
+        return result
+
+    def record(self, result: AccuracyResult) -> None:
+        self.recorded.append(result)
+        self._manager.record_accuracy(self._item, result.to_measurement(self._item.nodeid), self._options)
+
+    def _progress(self, total: int, label: str) -> Any:
+        import contextlib
+
+        from tqdm import tqdm
+
+        capture = self._manager.config.pluginmanager.getplugin("capturemanager")
+        quiet = total < PROGRESS_AFTER_EXAMPLES or capture is None or self._manager.config.option.verbose < 0
+
+        @contextlib.contextmanager
+        def bar() -> Any:
+            if quiet:
+                yield lambda n: None
+                return
+            # Output capture would hide the bar until the test ends; show it live instead.
+            with capture.global_and_fixture_disabled():
+                with tqdm(total=total, desc=label, unit="ex", leave=False) as progress:
+                    yield progress.update
+
+        return bar()
+
+    def record_perplexity(self, model: Any, result: Any) -> None:
+        """Record a perplexity figure (lower is better) for comparison with the baseline."""
+        from modelperf.records import Kind, Measurement
+
+        measurement = Measurement(
+            self._item.nodeid, Kind.ACCURACY, "perplexity", "ppl", float(result.value), (float(result.value),), (),
+            model.info.key, {"scored_tokens": result.scored_tokens, "chunks": result.chunks, "window": result.context})
+        self._manager.record_perplexity(self._item, measurement)
+        self.recorded.append(result)

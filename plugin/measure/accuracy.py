@@ -1,0 +1,100 @@
+"""Accuracy of a model on a labelled sentiment set, kept per example so comparisons are paired.
+
+Per-example predictions travel in the Measurement (``samples`` holds 1 for a correct answer, 0
+for a wrong one, in dataset order; ``extra`` holds the predictions, scores and example ids), so a
+later run can be compared example by example (McNemar) and anyone can recount the figure from
+the per-example output file.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from modelperf.datasets import Example
+from modelperf.records import Kind, Measurement
+
+__all__ = ["AccuracyResult", "evaluate_sentiment", "example_lines", "write_examples"]
+
+BATCH = 32  # DistilBERT batch size; large enough to amortise overhead, small enough for any laptop
+
+
+@dataclass(frozen=True)
+class AccuracyResult:
+    model: str
+    dataset: str
+    dataset_sha256: str
+    example_ids: tuple[int, ...]
+    labels: tuple[int, ...]
+    predictions: tuple[int, ...]
+    scores: tuple[float, ...]  # probability of the positive label
+    seconds: float
+
+    @property
+    def correct(self) -> tuple[int, ...]:
+        return tuple(int(p == y) for p, y in zip(self.predictions, self.labels))
+
+    @property
+    def accuracy(self) -> float:
+        return sum(self.correct) / len(self.correct)
+
+    @property
+    def seconds_per_example(self) -> float:
+        return self.seconds / len(self.labels)
+
+    def to_measurement(self, test_id: str) -> Measurement:
+        extra = {
+            "dataset": self.dataset,
+            "dataset_sha256": self.dataset_sha256,
+            "example_ids": list(self.example_ids),
+            "labels": list(self.labels),
+            "predictions": list(self.predictions),
+            "scores": [round(s, 6) for s in self.scores],
+            "seconds_per_example": self.seconds_per_example,
+            "n": len(self.labels),
+        }
+        return Measurement(test_id, Kind.ACCURACY, "accuracy", "fraction", self.accuracy,
+                           tuple(float(c) for c in self.correct), (), self.model, extra)
+
+
+def evaluate_sentiment(
+    model: Any, examples: Sequence[Example], dataset: str, dataset_sha256: str,
+    progress: Callable[[int], None] | None = None,
+) -> AccuracyResult:
+    """Classify every example (in batches) and keep each prediction; ``progress`` gets done counts."""
+    predictions: list[int] = []
+    scores: list[float] = []
+    start = time.perf_counter()
+    for i in range(0, len(examples), BATCH):
+        batch = examples[i : i + BATCH]
+        result = model.classify([e.text for e in batch])
+        predictions.extend(result.labels)
+        scores.extend(row[1] for row in result.probabilities)
+        if progress is not None:
+            progress(len(batch))
+    return AccuracyResult(
+        model=model.info.key, dataset=dataset, dataset_sha256=dataset_sha256,
+        example_ids=tuple(e.index for e in examples), labels=tuple(e.label for e in examples),
+        predictions=tuple(predictions), scores=tuple(scores), seconds=time.perf_counter() - start,
+    )
+
+
+def example_lines(measurement: Measurement) -> list[str]:
+    """One JSON line per example of an accuracy Measurement: model, index, label, prediction, score."""
+    extra = measurement.extra
+    rows = zip(extra["example_ids"], extra["labels"], extra["predictions"], extra["scores"])
+    return [json.dumps({"test": measurement.test_id, "model": measurement.model, "dataset": extra["dataset"],
+                        "index": index, "label": label, "prediction": prediction, "score": score,
+                        "correct": int(label == prediction)}, sort_keys=True)
+            for index, label, prediction, score in rows]
+
+
+def write_examples(path: Path, measurements: Sequence[Measurement]) -> None:
+    """Write every example of every accuracy measurement as JSON lines, atomically."""
+    from modelperf.atomic import atomic_write_text
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, "".join(line + "\n" for m in measurements for line in example_lines(m)))

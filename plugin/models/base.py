@@ -1,0 +1,130 @@
+"""The one small interface both models sit behind.
+
+Markers, the shipped suite and users' own tests talk to a model only through :class:`Model`:
+classify, score choices, generate, perplexity and ``info``. An adapter that cannot do something
+(an encoder cannot generate) raises :class:`UnsupportedOperation` with a sentence saying so,
+rather than returning a made-up figure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+__all__ = [
+    "Classification",
+    "Generation",
+    "Model",
+    "ModelInfo",
+    "ModelUnavailable",
+    "Perplexity",
+    "UnsupportedOperation",
+]
+
+
+class ModelUnavailable(Exception):
+    """A model cannot be had: missing, unreadable, truncated or of the wrong format.
+
+    The message is one sentence naming the path and how to fix it; the pytest layer turns it into
+    a skip reason (an implicit default) or an error (a model the user asked for).
+    """
+
+
+class UnsupportedOperation(Exception):
+    """The model's architecture cannot do what was asked (e.g. an encoder asked to generate)."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model is, so a figure can be tied to exactly these weights and settings."""
+
+    name: str
+    source: str
+    architecture: str
+    layers: int
+    parameters: int
+    file_bytes: int
+    quantization: str
+    context_length: int
+    threads: int
+    weights_sha256: str
+    embedded: bool
+    library_versions: dict[str, str] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """Short identity stored with each measurement: name and the first 12 hex of the hash."""
+        return f"{self.name}@{self.weights_sha256[:12]}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "architecture": self.architecture,
+            "layers": self.layers,
+            "parameters": self.parameters,
+            "file_bytes": self.file_bytes,
+            "quantization": self.quantization,
+            "context_length": self.context_length,
+            "threads": self.threads,
+            "weights_sha256": self.weights_sha256,
+            "embedded": self.embedded,
+            "library_versions": dict(self.library_versions),
+            "details": dict(self.details),
+        }
+
+
+@dataclass(frozen=True)
+class Classification:
+    """Predicted label index per text and the probability of every label."""
+
+    labels: tuple[int, ...]
+    probabilities: tuple[tuple[float, ...], ...]
+    label_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Generation:
+    """Greedy output: exactly ``len(tokens)`` new tokens, end-of-sequence never stops it early."""
+
+    text: str
+    tokens: tuple[int, ...]
+    prompt_tokens: int
+
+
+@dataclass(frozen=True)
+class Perplexity:
+    """Perplexity the way llama.cpp's ``llama-perplexity`` computes it, with what it covered."""
+
+    value: float
+    scored_tokens: int
+    chunks: int
+    context: int
+
+
+@runtime_checkable
+class Model(Protocol):
+    """What every model adapter offers; ``info`` is filled once at load time."""
+
+    info: ModelInfo
+
+    def classify(self, texts: Sequence[str]) -> Classification:
+        """Sentiment label (0 negative, 1 positive) and probabilities for each text."""
+        ...
+
+    def score_choices(self, prompt: str, choices: Sequence[str]) -> tuple[float, ...]:
+        """Total log-probability of each choice as a continuation of ``prompt``."""
+        ...
+
+    def generate(self, prompt: str, max_tokens: int) -> Generation:
+        """Exactly ``max_tokens`` greedy tokens after ``prompt``."""
+        ...
+
+    def perplexity(self, text: str) -> Perplexity:
+        """Perplexity of ``text`` over windows of the model's context."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model's tokenizer makes of ``text`` (without special tokens)."""
+        ...

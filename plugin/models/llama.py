@@ -1,0 +1,242 @@
+"""Llama-family models through llama-cpp-python and GGUF files.
+
+The context is created with ``logits_all=True``: without it llama-cpp-python keeps logits for the
+last position only, and scoring label tokens silently returns one constant prediction. That costs
+a logits buffer of n_ctx x vocab floats (about 200 MB for SmolLM2 at 1024 tokens), which memray
+counts as allocated; memory tests that study the KV cache load a context of their own without it.
+
+Every method drives ``Llama.eval`` directly rather than the sampling helpers, so that generation
+is greedy with an exact token count (end-of-sequence never stops it early, a model cannot look
+faster by stopping) and a shared prompt prefix is evaluated once and reused across examples.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from modelperf.models.base import Classification, Generation, ModelInfo, ModelUnavailable, Perplexity
+from modelperf.models.embedded import file_sha256, smollm_gguf_path
+
+__all__ = ["Llama", "check_gguf", "load_llama"]
+
+_GGUF_MAGIC = b"GGUF"
+# Smallest possible GGUF: magic, version, tensor count and metadata count.
+_GGUF_HEADER_BYTES = 24
+# llama.cpp's general.file_type enumeration, for the quantisations users meet in practice.
+_FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
+               11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
+               17: "Q5_K_M", 18: "Q6_K", 32: "BF16"}
+
+
+def check_gguf(path: Path) -> None:
+    """Raise ModelUnavailable unless ``path`` is a readable file that starts like a GGUF."""
+    if not path.exists():
+        raise ModelUnavailable(f"The Llama model {path} does not exist: give the path of a .gguf file to --llama-model.")
+    if path.is_dir():
+        raise ModelUnavailable(f"The Llama model {path} is a directory: give the path of the .gguf file inside it.")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_GGUF_HEADER_BYTES)
+    except OSError as exc:
+        raise ModelUnavailable(f"The Llama model {path} is not readable ({exc.strerror}): fix its permissions.") from None
+    if not head.startswith(_GGUF_MAGIC):
+        raise ModelUnavailable(
+            f"The Llama model {path} is not a GGUF file (it does not start with 'GGUF'): convert it with "
+            "llama.cpp's convert_hf_to_gguf.py or download a .gguf build."
+        )
+    if len(head) < _GGUF_HEADER_BYTES:
+        raise ModelUnavailable(f"The Llama model {path} is truncated ({len(head)} bytes): download it again.")
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """llama.cpp prints its load log from C to fd 2; keep it out of the test report."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+class Llama:
+    """A GGUF model behind the :class:`~modelperf.models.base.Model` interface."""
+
+    def __init__(self, llm: Any, info: ModelInfo) -> None:
+        self._llm = llm
+        self.info = info
+        self.classifier: Any = None  # a PromptClassifier, attached by load_llama
+
+    @property
+    def llm(self) -> Any:
+        """The underlying ``llama_cpp.Llama``, for users who need the whole API."""
+        return self._llm
+
+    def tokenize(self, text: str, *, bos: bool = False) -> list[int]:
+        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=bos, special=False))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return bytes(self._llm.detokenize(list(tokens))).decode("utf-8", errors="replace")
+
+    def _bos(self) -> list[int]:
+        """[BOS] where the model's tokenizer adds one (Llama 2 does, SmolLM2 does not), as llama.cpp does."""
+        bos = int(self._llm.token_bos())
+        return [bos] if bos >= 0 and bool(self._llm._model.add_bos_token()) else []
+
+    def evaluate(self, tokens: Sequence[int]) -> None:
+        """Bring the context to exactly ``tokens``, reusing the longest prefix already evaluated."""
+        if len(tokens) > self.info.context_length:
+            raise ValueError(
+                f"{len(tokens)} tokens do not fit the context of {self.info.context_length}: "
+                "shorten the input or raise --llama-context."
+            )
+        llm = self._llm
+        cached = llm.input_ids[: llm.n_tokens]
+        common = 0
+        limit = min(len(cached), len(tokens) - 1)  # always re-evaluate the last token for fresh logits
+        while common < limit and cached[common] == tokens[common]:
+            common += 1
+        llm.n_tokens = common
+        llm.eval(list(tokens[common:]))
+
+    def _logprobs_at(self, position: int) -> Any:
+        import numpy as np
+
+        row = np.asarray(self._llm.scores[position], dtype=np.float64)
+        peak = row.max()
+        return row - (peak + math.log(float(np.exp(row - peak).sum())))
+
+    def next_token(self) -> int:
+        """Greedy choice after the evaluated tokens."""
+        import numpy as np
+
+        return int(np.argmax(self._llm.scores[self._llm.n_tokens - 1]))
+
+    def prefill(self, tokens: Sequence[int]) -> None:
+        """Evaluate ``tokens`` into an empty context (nothing reused), as a fresh request would."""
+        self._llm.reset()
+        self._llm.eval(list(tokens))
+
+    def decode(self, count: int) -> list[int]:
+        """Exactly ``count`` greedy tokens after what is evaluated; end-of-sequence does not stop it."""
+        out: list[int] = []
+        for _ in range(count):
+            token = self.next_token()
+            out.append(token)
+            self._llm.eval([token])
+        return out
+
+    def generate(self, prompt: str, max_tokens: int) -> Generation:
+        """Greedy generation from an empty context, so every call pays its prefill like a new request."""
+        prompt_tokens = self._bos() + self.tokenize(prompt)
+        self.prefill(prompt_tokens)
+        out = self.decode(max_tokens)
+        return Generation(self.detokenize(out), tuple(out), len(prompt_tokens))
+
+    def score_choices(self, prompt: str, choices: Sequence[str]) -> tuple[float, ...]:
+        prefix = self._bos() + self.tokenize(prompt)
+        scores = []
+        for choice in choices:
+            continuation = self.tokenize(choice)
+            self.evaluate(prefix + continuation)
+            start = len(prefix)
+            scores.append(sum(
+                float(self._logprobs_at(start + i - 1)[token]) for i, token in enumerate(continuation)
+            ))
+        return tuple(scores)
+
+    def perplexity(self, text: str, window: int | None = None) -> Perplexity:
+        """llama-perplexity's method: windows of n_ctx tokens, BOS first, scoring the second half."""
+        n_ctx = window or self.info.context_length
+        tokens = self.tokenize(text)
+        chunks = len(tokens) // n_ctx
+        if chunks == 0:
+            raise ValueError(f"The text has {len(tokens)} tokens, fewer than one window of {n_ctx}: use a longer text or a smaller window.")
+        first = n_ctx // 2
+        nll, count = 0.0, 0
+        for chunk in range(chunks):
+            window_tokens = tokens[chunk * n_ctx : (chunk + 1) * n_ctx]
+            if self._bos():
+                window_tokens = self._bos() + window_tokens[1:]  # llama.cpp replaces the first token by BOS
+            self._llm.reset()
+            self._llm.eval(window_tokens)
+            for position in range(first, n_ctx - 1):
+                nll -= float(self._logprobs_at(position)[window_tokens[position + 1]])
+                count += 1
+        return Perplexity(math.exp(nll / count), count, chunks, n_ctx)
+
+    def classify(self, texts: Sequence[str]) -> Classification:
+        if self.classifier is None:
+            from modelperf.models.prompting import PromptClassifier
+
+            self.classifier = PromptClassifier.fitted(self)
+        return self.classifier.classify(self, texts)
+
+
+def _info(llm: Any, path: Path, embedded: bool, threads: int, context: int) -> ModelInfo:
+    import llama_cpp
+
+    meta = dict(llm.metadata)
+    arch = meta.get("general.architecture", "unknown")
+    heads = int(meta.get(f"{arch}.attention.head_count", 0))
+    embedding = int(meta.get(f"{arch}.embedding_length", 0))
+    file_type = int(meta.get("general.file_type", -1))
+    return ModelInfo(
+        name="llama",
+        source=str(path) if not embedded else f"embedded SmolLM2-135M-Instruct ({path})",
+        architecture=f"{arch} ({meta.get('general.name', path.stem)})",
+        layers=int(meta.get(f"{arch}.block_count", 0)),
+        parameters=int(llm._model.n_params()),
+        file_bytes=path.stat().st_size,
+        quantization=_FILE_TYPES.get(file_type, f"file type {file_type}"),
+        context_length=context,
+        threads=threads,
+        weights_sha256=file_sha256(path),
+        embedded=embedded,
+        library_versions={"llama_cpp_python": llama_cpp.__version__},
+        details={
+            "trained_context": int(meta.get(f"{arch}.context_length", 0)),
+            "embedding_length": embedding,
+            "heads": heads,
+            "kv_heads": int(meta.get(f"{arch}.attention.head_count_kv", heads)),
+            "head_dim": embedding // heads if heads else 0,
+            "vocab_size": int(llm.n_vocab()),
+            "logits_all": True,
+        },
+    )
+
+
+def load_llama(source: str | None, threads: int, context: int, *, logits_all: bool = True, **options: Any) -> Llama:
+    """Load a GGUF (None: the embedded SmolLM2) offline; problems raise ModelUnavailable.
+
+    ``options`` go to ``llama_cpp.Llama`` unchanged (e.g. ``n_batch`` for the KV-cache study).
+    """
+    path = smollm_gguf_path() if source is None else Path(source).expanduser()
+    check_gguf(path)
+    import llama_cpp
+
+    try:
+        with _quiet_native_stderr():
+            llm = llama_cpp.Llama(
+                model_path=str(path), n_ctx=context, n_threads=threads, n_threads_batch=threads,
+                logits_all=logits_all, verbose=False, seed=0, **options,
+            )
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise ModelUnavailable(
+            f"llama.cpp could not load {path} ({exc}): the file may be truncated or of an unsupported "
+            "architecture; download it again or convert it with a current llama.cpp."
+        ) from None
+    return Llama(llm, _info(llm, path, source is None, threads, context))

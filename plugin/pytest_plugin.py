@@ -1,0 +1,132 @@
+"""The pytest face of modelperf: options, markers, fixtures and the end-of-session summary.
+
+This module stays thin: it registers what pytest needs and hands everything else to the
+:class:`~modelperf.session.Manager`, which it registers as a plugin under :data:`PLUGIN_NAME`.
+Importing it imports neither torch nor llama_cpp; models load lazily in their fixtures.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import pytest
+
+from modelperf.config import OPTIONS, SettingError, Settings
+from modelperf.markers import MARKERS, marker_help, parse_marker
+from modelperf.models.base import Model, ModelUnavailable
+from modelperf.session import Manager
+
+__all__ = ["PLUGIN_NAME", "get_manager"]
+
+PLUGIN_NAME = "modelperf-manager"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("modelperf", "model latency, memory and accuracy (pytest-modelperf)")
+    for option in OPTIONS:
+        where = f"; ini {option.dest}" + (f", env {option.env}" if option.env else "")
+        if option.parse is None:
+            group.addoption(option.flag, action="store_true", default=False, dest=option.dest,
+                            help=f"{option.help} (default: off{where})")
+        else:
+            group.addoption(option.flag, dest=option.dest, default=None, type=option.parse, metavar=option.metavar,
+                            help=f"{option.help} (default: {option.default}{where})")
+        parser.addini(option.dest, help=option.help, default=None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name in MARKERS:
+        config.addinivalue_line("markers", marker_help(name))
+    try:
+        settings = Settings.from_pytest_config(config)
+    except SettingError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.pluginmanager.register(Manager(config, settings), PLUGIN_NAME)
+
+
+def get_manager(config: pytest.Config) -> Manager:
+    manager = config.pluginmanager.get_plugin(PLUGIN_NAME)
+    assert isinstance(manager, Manager), "pytest-modelperf is not configured in this session"
+    return manager
+
+
+def _model_fixture(request: pytest.FixtureRequest, name: str) -> Model:
+    registry = get_manager(request.config).models
+    try:
+        return registry.load(name)
+    except ModelUnavailable as exc:
+        if registry.explicit(name):
+            pytest.fail(str(exc), pytrace=False)
+        pytest.skip(str(exc))
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="session")
+def distilbert(request: pytest.FixtureRequest) -> Model:
+    """The session's DistilBERT (``--distilbert-model``, else the embedded MiniLM-based default)."""
+    return _model_fixture(request, "distilbert")
+
+
+@pytest.fixture(scope="session")
+def llama(request: pytest.FixtureRequest) -> Model:
+    """The session's Llama-family GGUF model (``--llama-model``, else the embedded SmolLM2-135M)."""
+    return _model_fixture(request, "llama")
+
+
+@pytest.fixture
+def load_model(request: pytest.FixtureRequest) -> Any:
+    """``load_model(name, **overrides)`` loads a *new* instance, e.g. to time or track a cold load."""
+    registry = get_manager(request.config).models
+
+    def load(name: str, **overrides: Any) -> Model:
+        try:
+            return registry.build(name, **overrides)
+        except ModelUnavailable as exc:
+            if registry.explicit(name):
+                pytest.fail(str(exc), pytrace=False)
+            pytest.skip(str(exc))
+        raise AssertionError("unreachable")
+
+    return load
+
+
+@pytest.fixture
+def modelperf_summary(request: pytest.FixtureRequest) -> Any:
+    """``modelperf_summary(section, line)`` adds a line to a named section of the end-of-session summary."""
+    from modelperf.session import add_summary_line
+
+    return lambda section, line: add_summary_line(request.node, section, line)
+
+
+@pytest.fixture(scope="session")
+def sentiment_data(request: pytest.FixtureRequest) -> Any:
+    """The labelled sentiment set: ``--accuracy-dataset`` or the in-repo 400 sentences."""
+    from modelperf.datasets import DatasetError, embedded_sentiment, load_sentiment
+
+    path = get_manager(request.config).settings.accuracy_dataset
+    try:
+        return embedded_sentiment() if path is None else load_sentiment(path)
+    except DatasetError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+def accuracy(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Recorder for ``@pytest.mark.accuracy``: ``accuracy.evaluate(model, data)`` or ``accuracy.record(result)``."""
+    from modelperf.fixtures import AccuracyRecorder
+
+    marker = request.node.get_closest_marker("accuracy")
+    options = parse_marker("accuracy", (), marker.kwargs if marker else {}, request.node.nodeid)
+    recorder = AccuracyRecorder(get_manager(request.config), request.node, options)
+    yield recorder
+    if marker is not None and not recorder.recorded:
+        pytest.fail(f"{request.node.nodeid}: @pytest.mark.accuracy test recorded no result; call "
+                    "accuracy.evaluate(model, data) or accuracy.record(result).", pytrace=False)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    from modelperf.report import terminal_summary
+
+    manager = config.pluginmanager.get_plugin(PLUGIN_NAME)
+    if isinstance(manager, Manager) and manager.settings.benchmark:
+        terminal_summary(manager, terminalreporter)

@@ -1,0 +1,102 @@
+"""Formatters that turn a session's results into text: terminal tables and the markdown summary.
+
+Everything here returns strings (or writes through the terminal reporter it is given); nothing
+measures or decides.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from modelperf.units import format_duration, format_size
+
+__all__ = ["format_value", "markdown_summary", "models_rows", "results_rows", "table", "terminal_summary"]
+
+_MODEL_HEADERS = ("model", "architecture", "layers", "parameters", "file", "quant", "context", "threads",
+                  "sha256", "source")
+_RESULT_HEADERS = ("test", "metric", "current", "baseline", "change", "verdict")
+
+
+def format_value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "s":
+        return format_duration(value)
+    if unit == "B":
+        return format_size(value)
+    if unit == "fraction":
+        return f"{value:.3f}"
+    return f"{value:.4g} {unit}".strip()
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Left-aligned columns separated by two spaces, with a rule under the header."""
+    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return [line(headers), line("-" * w for w in widths), *(line(r) for r in rows)]
+
+
+def models_rows(model_info: dict[str, dict[str, Any]]) -> list[list[str]]:
+    return [[name, info["architecture"], str(info["layers"]), f"{info['parameters'] / 1e6:.1f} M",
+             format_size(info["file_bytes"]), info["quantization"], str(info["context_length"]),
+             str(info["threads"]), info["weights_sha256"][:12], info["source"]]
+            for name, info in sorted(model_info.items())]
+
+
+def _short(test_id: str) -> str:
+    return test_id.split("::", 1)[-1]
+
+
+def results_rows(results: Sequence[dict[str, Any]]) -> list[list[str]]:
+    rows = []
+    for r in results:
+        m = r["measurement"]
+        change = f"x{r['ratio']:.3f}" if "ratio" in r else (
+            f"{m['value'] / r['baseline'] - 1:+.1%}" if r.get("baseline") else "-")
+        rows.append([_short(m["test_id"]), m["metric"], format_value(m["value"], m["unit"]),
+                     format_value(r.get("baseline"), m["unit"]), change, r["verdict"]])
+    return rows
+
+
+def terminal_summary(manager: Any, reporter: Any) -> None:
+    if manager.model_info:
+        reporter.write_sep("=", f"modelperf: models (hardware {manager.hardware_id})")
+        for line in table(_MODEL_HEADERS, models_rows(manager.model_info)):
+            reporter.write_line(line)
+    if manager.results:
+        reporter.write_sep("=", "modelperf: results against this hardware's baselines")
+        for line in table(_RESULT_HEADERS, results_rows(manager.results)):
+            reporter.write_line(line)
+        details = [r for r in manager.results if r["verdict"] not in ("pass",)]
+        for r in details:
+            reporter.write_line(f"{_short(r['measurement']['test_id'])} [{r['measurement']['metric']}]: {r['line']}")
+    for section, lines in manager.sections.items():
+        reporter.write_sep("=", section)
+        for line in lines:
+            reporter.write_line(line)
+    if manager.notes:
+        reporter.write_sep("-", "modelperf: files")
+        for note in manager.notes:
+            reporter.write_line(note)
+
+
+def markdown_summary(manager: Any) -> str:
+    """The same tables as markdown, for $GITHUB_STEP_SUMMARY and --summary-markdown."""
+    parts = [f"## pytest-modelperf on `{manager.hardware_id}`", ""]
+    if manager.model_info:
+        parts += _markdown_table(_MODEL_HEADERS, models_rows(manager.model_info)) + [""]
+    if manager.results:
+        regressed = sum(r["verdict"] == "regressed" for r in manager.results)
+        parts.append(f"**{len(manager.results)} measurements, {regressed} confirmed regressions.**")
+        parts += [""] + _markdown_table(_RESULT_HEADERS, results_rows(manager.results)) + [""]
+        parts += [f"- `{_short(r['measurement']['test_id'])}` {r['measurement']['metric']}: {r['line']}"
+                  for r in manager.results if r["verdict"] != "pass"]
+    for section, lines in manager.sections.items():
+        parts += ["", f"### {section}", "", "```", *lines, "```"]
+    return "\n".join(parts) + "\n"
+
+
+def _markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    escape = lambda cell: str(cell).replace("|", "\\|")  # noqa: E731
+    return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers),
+            *("| " + " | ".join(escape(c) for c in row) + " |" for row in rows)]

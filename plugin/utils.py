@@ -1,0 +1,56 @@
+"""Parsers for option and ini values, each usable as an argparse ``type=``.
+
+They raise ``argparse.ArgumentTypeError`` with one sentence, which pytest prints as a usage error
+for options; ini values pass through the same functions, so both read alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+__all__ = ["parse_bool", "parse_fraction", "parse_positive_int", "parse_threads"]
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def parse_positive_int(text: str) -> int:
+    """A whole number >= 1, e.g. a context size."""
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number: give a positive integer such as 4.") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not positive: give an integer of at least 1.")
+    return value
+
+
+def parse_threads(text: str) -> int:
+    """A thread count: a positive integer, or 'auto' for the number of physical cores."""
+    if str(text).strip().lower() == "auto":
+        import psutil
+
+        return int(psutil.cpu_count(logical=False) or os.cpu_count() or 1)
+    return parse_positive_int(text)
+
+
+def parse_fraction(text: str) -> float:
+    """A number strictly between 0 and 1, e.g. a minimum effect of 0.10."""
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number: give a fraction such as 0.10.") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is outside (0, 1): give a fraction such as 0.10 for 10 %.")
+    return value
+
+
+def parse_bool(text: str) -> bool:
+    """An ini or environment flag: 1/true/yes/on or 0/false/no/off (case-insensitive)."""
+    lowered = str(text).strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not a yes/no value: write true or false.")

@@ -1,0 +1,60 @@
+"""Latency of both models on this hardware, gated against its baselines (run with --benchmark).
+
+Each test times one call through pytest-benchmark; the plugin adds the control workload, the
+baseline comparison and, when a test looks slower, an interleaved re-measurement. Throughput
+figures go into ``benchmark.extra_info`` and are stored with the record.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .inputs import BATCH_OF_32, DECODE_TOKENS, LONG_REVIEW, SHORT_SENTENCE, llama_prompt_tokens
+
+
+@pytest.mark.latency
+def test_distilbert_batch1_short(distilbert, benchmark):
+    """Tokenisation is inside the timed call, as a service pays it."""
+    benchmark(distilbert.classify, [SHORT_SENTENCE])
+
+
+@pytest.mark.latency
+def test_distilbert_batch1_long(distilbert, benchmark):
+    benchmark(distilbert.classify, [LONG_REVIEW])
+
+
+@pytest.mark.latency
+def test_distilbert_batch32_throughput(distilbert, benchmark):
+    benchmark(distilbert.classify, BATCH_OF_32)
+    benchmark.extra_info["sentences_per_s"] = len(BATCH_OF_32) / benchmark.stats.stats.median
+
+
+@pytest.mark.latency
+@pytest.mark.parametrize("prompt_tokens", [128, 512])
+def test_llama_prefill(llama, benchmark, prompt_tokens):
+    tokens = llama_prompt_tokens(llama, prompt_tokens)
+    benchmark(llama.prefill, tokens)
+    benchmark.extra_info["prefill_tokens_per_s"] = prompt_tokens / benchmark.stats.stats.median
+
+
+@pytest.mark.latency
+def test_llama_decode(llama, benchmark):
+    """Exactly DECODE_TOKENS greedy tokens after a 64-token prompt; EOS cannot end it early."""
+    prompt = llama_prompt_tokens(llama, 64)
+    benchmark.pedantic(llama.decode, args=(DECODE_TOKENS,), setup=lambda: llama.prefill(prompt), rounds=10,
+                       warmup_rounds=1)
+    benchmark.extra_info["decode_tokens_per_s"] = DECODE_TOKENS / benchmark.stats.stats.median
+
+
+@pytest.mark.latency
+def test_llama_time_to_first_token(llama, benchmark):
+    prompt = llama_prompt_tokens(llama, 64)
+    benchmark(lambda: (llama.prefill(prompt), llama.decode(1)))
+
+
+@pytest.mark.latency
+@pytest.mark.parametrize("name", ["distilbert", "llama"])
+def test_cold_load(load_model, benchmark, name):
+    """A new instance from files already on disk: the cost of starting a worker, apart from warm calls."""
+    load_model(name)  # the first load may convert or hash; time the loads after it
+    benchmark.pedantic(load_model, args=(name,), rounds=3, iterations=1)

@@ -1,0 +1,48 @@
+"""The embedded DistilBERT is the MiniLM BERT checkpoint, re-expressed: same hidden states."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelperf.models.base import ModelUnavailable
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="module")
+def source_dir():
+    from modelperf.models.embedded import minilm_source_dir
+
+    try:
+        return minilm_source_dir()
+    except ModelUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+def test_converted_distilbert_matches_bert_hidden_states(source_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("MODELPERF_CACHE", str(tmp_path))
+    from modelperf.models.distilbert import embedded_checkpoint
+
+    converted = embedded_checkpoint()
+    assert converted.parent == tmp_path
+    bert = transformers.BertModel.from_pretrained(str(source_dir), local_files_only=True).eval()
+    distil = transformers.DistilBertModel.from_pretrained(str(converted), local_files_only=True).eval()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(converted), local_files_only=True)
+    batch = tokenizer(["A short one.", "A much longer sentence, so that padding and the mask matter here."],
+                      padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        expected = bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        actual = distil(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    mask = batch["attention_mask"].bool()
+    assert torch.allclose(actual[mask], expected[mask], atol=1e-4), (actual[mask] - expected[mask]).abs().max()
+
+
+def test_conversion_is_cached_by_source_hash(source_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("MODELPERF_CACHE", str(tmp_path))
+    from modelperf.models.distilbert import embedded_checkpoint
+
+    first = embedded_checkpoint()
+    stamp = (first / "model.safetensors").stat().st_mtime_ns
+    assert embedded_checkpoint() == first
+    assert (first / "model.safetensors").stat().st_mtime_ns == stamp
