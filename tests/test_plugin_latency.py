@@ -1,0 +1,250 @@
+"""``@pytest.mark.latency`` against stored baselines, seen from the outside.
+
+Inner tests sum a range for about a millisecond (no model), and an environment variable repeats
+that work, so a slowdown is injected without touching the test code. The injected slowdown is 2x, far
+beyond any noise, so no assertion depends on how fast or steady this machine is.
+
+The plugin's control workload runs torch. Torch is imported here, before any inner session, because
+pytester's in-process runs drop the modules a run imported, and torch cannot be imported twice into
+one process.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SLOWDOWN = "MODELPERF_TEST_SLOWDOWN"
+
+LATENCY_TEST = """
+    import os
+    import pytest
+
+    # CPU-bound work (not a sleep or a timed busy-wait), so it speeds up and slows down with the
+    # machine as the plugin's control workload does, and drift correction applies to it.
+    REPEATS = int(os.environ.get("MODELPERF_TEST_SLOWDOWN", "1"))
+
+    def work():
+        for _ in range(REPEATS):
+            sum(range(30_000))
+
+    # A 50 % minimum effect keeps a shared, loaded CI machine from ever failing the unchanged code,
+    # while the injected 2x slowdown stays far past it.
+    @pytest.mark.latency(min_effect=0.5)
+    def test_work(benchmark):
+        benchmark(work)
+"""
+
+# Short pytest-benchmark runs (a few hundred rounds of about 1 ms); files stay inside the pytester directory.
+RUN = ("--benchmark", "--history", "off", "--baseline-dir", "baselines", "--benchmark-max-time=0.2")
+
+
+torch = pytest.importorskip("torch")
+
+from modelperf.measure import control as control_module
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    # The plugin times its control workload at torch's current thread count; on a loaded 2-core
+    # machine two OpenMP threads make its rounds swing from 3 ms to 400 ms, which turns drift
+    # correction into noise. One thread keeps these tests about the gate, not the scheduler.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _hardware_dirs(pytester: pytest.Pytester) -> list[Path]:
+    root = pytester.path / "baselines"
+    return sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+
+def _record_file(pytester: pytest.Pytester) -> Path:
+    [folder] = _hardware_dirs(pytester)
+    [record] = [p for p in folder.glob("*.json") if p.name != "machine.json"]
+    return record
+
+
+def _record_baseline(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv(SLOWDOWN, raising=False)
+    pytester.makepyfile(test_lat=LATENCY_TEST)
+    result = pytester.runpytest(*RUN)
+    result.assert_outcomes(passed=1)
+    return _record_file(pytester)
+
+
+def test_first_run_records_a_baseline_for_this_hardware(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(SLOWDOWN, raising=False)
+    pytester.makepyfile(test_lat=LATENCY_TEST)
+    result = pytester.runpytest(*RUN)
+    result.assert_outcomes(passed=1)
+    [folder] = _hardware_dirs(pytester)
+    result.stdout.fnmatch_lines([
+        "*test_work*median_s*recorded*",
+        f"*no baseline for hardware {folder.name}: recorded this run as its baseline*",
+        "added test_lat.py::test_work::median_s",
+    ])
+    assert (folder / "machine.json").is_file()
+    document = json.loads((folder / "test_lat.json").read_text())
+    [(key, record)] = document["records"].items()
+    assert key == "test_lat.py::test_work::median_s"
+    assert record["kind"] == "latency" and record["unit"] == "s"
+    assert len(record["samples"]) >= 5 and record["control"], "samples and control must be stored for later runs"
+    assert 0 < record["value"] < 1
+
+
+@pytest.mark.parametrize(("slowdown", "outcome"), [("1", "passed"), ("2", "failed")])
+def test_latency_marker_fails_only_when_clearly_slower_than_baseline(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, slowdown: str, outcome: str
+) -> None:
+    record = _record_baseline(pytester, monkeypatch)
+    before = record.read_bytes()
+    monkeypatch.setenv(SLOWDOWN, slowdown)
+    result = pytester.runpytest(*RUN)
+    result.assert_outcomes(**{outcome: 1})
+    if outcome == "passed":
+        assert result.ret == pytest.ExitCode.OK
+        result.stdout.fnmatch_lines(["*test_work*median_s*pass*"])
+    else:
+        assert result.ret == pytest.ExitCode.TESTS_FAILED
+        result.stdout.fnmatch_lines([
+            "median_s: median * -> * (drift-corrected x*, 95% CI *, p=*): *50 % minimum effect*(confirmed by a rerun)",
+            "*test_work*median_s*regressed*",
+        ])
+    assert record.read_bytes() == before, "a comparing run must not rewrite the baseline"
+
+
+def test_baseline_save_replaces_the_baseline_and_prints_the_diff(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = _record_baseline(pytester, monkeypatch)
+    old = json.loads(record.read_text())["records"]["test_lat.py::test_work::median_s"]["value"]
+    monkeypatch.setenv(SLOWDOWN, "2")
+    saved = pytester.runpytest(*RUN, "--baseline-save")
+    saved.assert_outcomes(passed=1)
+    saved.stdout.fnmatch_lines([
+        "*saved as the new baseline (--baseline-save)*",
+        "changed test_lat.py::test_work::median_s * -> * (+*%)",
+    ])
+    new = json.loads(record.read_text())["records"]["test_lat.py::test_work::median_s"]["value"]
+    assert new > 1.5 * old
+    # The slower figure is now the reference, so the same slowdown passes.
+    again = pytester.runpytest(*RUN)
+    again.assert_outcomes(passed=1)
+    again.stdout.fnmatch_lines(["*test_work*median_s*pass*"])
+
+
+@pytest.mark.parametrize("extra", [(), ("--baseline-save",)])
+def test_corrupt_baseline_is_a_usage_error_and_left_untouched(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, extra: tuple[str, ...]
+) -> None:
+    record = _record_baseline(pytester, monkeypatch)
+    garbage = b'{"schema": 1, "records": {"test_lat.py::test_work::median_s": {"value": '
+    record.write_bytes(garbage)
+    result = pytester.runpytest(*RUN, *extra)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.stderr.lines if line.startswith("ERROR:")]
+    assert len(errors) == 1, result.stderr.str()
+    relative = record.relative_to(pytester.path)
+    assert f"Baseline file {relative}" in errors[0]
+    assert "--baseline-save" in errors[0] or "git" in errors[0], "the sentence must say how to fix it"
+    assert record.read_bytes() == garbage
+
+
+def test_baselines_of_other_hardware_are_never_compared(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = _record_baseline(pytester, monkeypatch)
+    other = record.parent.rename(record.parent.with_name("other-machine-0000"))
+    document = json.loads((other / record.name).read_text())
+    document["hardware_id"] = other.name  # as that machine would have written it
+    (other / record.name).write_text(json.dumps(document))
+    before = (other / record.name).read_bytes()
+    monkeypatch.setenv(SLOWDOWN, "2")  # would fail if it were compared with the other machine
+    result = pytester.runpytest(*RUN)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([
+        ("*no baseline for hardware *: recorded this run as its baseline; baselines exist for other hardware "
+        "only (other-machine-0000), never compared*"),
+    ])
+    assert [p.name for p in _hardware_dirs(pytester)] == sorted([other.name, record.parent.name])
+    assert (other / record.name).read_bytes() == before
+    assert (record.parent / record.name).is_file()
+
+
+def test_disabled_benchmark_records_nothing(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(SLOWDOWN, raising=False)
+    pytester.makepyfile(test_lat=LATENCY_TEST)
+    result = pytester.runpytest(*RUN, "--benchmark-disable")
+    result.assert_outcomes(passed=1)
+    assert not any(folder.glob("test_lat.json") for folder in _hardware_dirs(pytester))
+
+
+def test_latency_marker_without_benchmark_fixture_fails_with_the_fix(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.latency
+        def test_untimed():
+            sum(range(100))
+    """)
+    result = pytester.runpytest(*RUN)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*@pytest.mark.latency needs the `benchmark` fixture; add it*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_failing_latency_test_records_nothing(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.latency
+        def test_broken(benchmark):
+            benchmark(sum, range(100))
+            assert False, "the code under test is wrong"
+    """)
+    result = pytester.runpytest(*RUN)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the code under test is wrong*"])
+    assert not any(p for folder in _hardware_dirs(pytester) for p in folder.glob("*.json") if p.name != "machine.json")
+
+
+def test_latency_tests_skip_in_xdist_workers(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    pytester.makepyfile(test_lat=LATENCY_TEST)
+    result = pytester.runpytest_subprocess(*RUN, "-n", "2", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*latency is not measured in pytest-xdist workers*run latency tests without -n*"])
+    assert not any(p for folder in _hardware_dirs(pytester) for p in folder.glob("test_lat.json"))
+
+
+@pytest.mark.parametrize("failing_call", [1, 2])
+def test_broken_control_workload_fails_one_test_not_the_session(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, failing_call: int
+) -> None:
+    # The control runs once before and once after the test body; either may fail (torch missing, say).
+    calls = []
+
+    def broken(*args: object, **kwargs: object) -> tuple[float, ...]:
+        calls.append(args)
+        if len(calls) == failing_call:
+            raise RuntimeError("the control workload broke")
+        return (0.003,) * 15
+
+    monkeypatch.setattr(control_module, "measure_control", broken)
+    pytester.makepyfile(test_lat=LATENCY_TEST + """
+    def test_after():
+        pass
+""")
+    result = pytester.runpytest(*RUN)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(failed=1, passed=1)
+    result.stdout.fnmatch_lines(["*the control workload broke*"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    assert len(calls) >= failing_call, "the stand-in control was not used"
