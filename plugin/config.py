@@ -31,6 +31,15 @@ class Option:
     default: Any = None
     env: str | None = None
     metavar: str | None = None
+    shown_default: str | None = None  # what --help says when the default is computed, not a literal
+
+    @property
+    def default_text(self) -> str:
+        if self.shown_default is not None:
+            return self.shown_default
+        if self.parse is None:
+            return "off"
+        return "none" if self.default is None else str(self.default)
 
 
 def _key_fields(text: str) -> tuple[str, ...]:
@@ -47,8 +56,10 @@ _CORES = "auto"  # physical cores: hyper-threads slow both torch and llama.cpp d
 OPTIONS: tuple[Option, ...] = (
     Option("benchmark", "--benchmark", "run the model tests (latency, memory, accuracy); without it they are skipped"),
     Option("distilbert_model", "--distilbert-model", "DistilBERT checkpoint directory or a model id in the local "
-           "Hugging Face cache (offline)", str, None, "MODELPERF_DISTILBERT_MODEL", "PATH|ID"),
-    Option("llama_model", "--llama-model", "Llama-family GGUF file", str, None, "MODELPERF_LLAMA_MODEL", "PATH"),
+           "Hugging Face cache (offline)", str, None, "MODELPERF_DISTILBERT_MODEL", "PATH|ID",
+           "the embedded MiniLM-based DistilBERT"),
+    Option("llama_model", "--llama-model", "Llama-family GGUF file", str, None, "MODELPERF_LLAMA_MODEL", "PATH",
+           "the embedded SmolLM2-135M-Instruct Q4_1"),
     Option("distilbert_threads", "--distilbert-threads", "torch threads for DistilBERT ('auto': physical cores)",
            parse_threads, _CORES, "MODELPERF_DISTILBERT_THREADS", "N"),
     Option("llama_threads", "--llama-threads", "llama.cpp threads ('auto': physical cores)",
@@ -58,11 +69,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("baseline_dir", "--baseline-dir", "directory of hardware-keyed baselines (relative to the rootdir)",
            str, "baselines", "MODELPERF_BASELINE_DIR", "DIR"),
     Option("baseline_save", "--baseline-save", "write or replace this hardware's baselines with this run's figures"),
-    Option("baseline_key", "--baseline-key", "comma-separated machine fields that form the hardware id "
-           "(default: every stable field)", _key_fields, None, "MODELPERF_BASELINE_KEY", "FIELDS"),
+    Option("baseline_key", "--baseline-key", "comma-separated machine fields that form the hardware id",
+           _key_fields, None, "MODELPERF_BASELINE_KEY", "FIELDS", "every stable field"),
     Option("keep_captures", "--keep-captures", "keep memray capture files of passing memory tests too"),
-    Option("accuracy_dataset", "--accuracy-dataset", "sentiment dataset (GLUE TSV or JSONL) instead of the in-repo set",
-           str, None, "MODELPERF_ACCURACY_DATASET", "PATH"),
+    Option("accuracy_dataset", "--accuracy-dataset", "sentiment dataset (GLUE TSV or JSONL)",
+           str, None, "MODELPERF_ACCURACY_DATASET", "PATH", "the in-repo set"),
     Option("accuracy_output", "--accuracy-output", "write one JSON line per example and model to this file",
            str, None, "MODELPERF_ACCURACY_OUTPUT", "PATH"),
     Option("history", "--history", "history store: a SQLite path or a database URL ('off' disables it)",

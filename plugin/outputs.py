@@ -41,6 +41,17 @@ def _history(manager: Any, measurements: list[Measurement], commit: str | None, 
     return f"history: run {run.run_id[:12]} appended to {manager.settings.history} (`modelperf history`)"
 
 
+def _tradeoff_plot(manager: Any) -> list[str]:
+    from modelperf.tradeoff import plot
+
+    target = Path(str(manager.config.rootpath)) / ".modelperf" / "tradeoff.png"
+    try:
+        written = plot(manager.results, target)
+    except (OSError, ValueError) as exc:
+        return [f"trade-off plot NOT written ({exc})"]
+    return [f"trade-off plot (accuracy vs latency and memory): {written}"] if written else []
+
+
 def write_session_outputs(manager: Any, commit: str | None, dirty: bool) -> list[str]:
     from modelperf.measure.accuracy import write_examples
     from modelperf.report import markdown_summary
@@ -56,7 +67,7 @@ def write_session_outputs(manager: Any, commit: str | None, dirty: bool) -> list
              "models": manager.model_info, "results": manager.results}, indent=2, sort_keys=True) + "\n")),
         (settings.summary_markdown, lambda p: atomic_write_text(p, markdown_summary(manager))),
         (settings.accuracy_output, lambda p: write_examples(
-            p, [m for m in measurements if m.kind is Kind.ACCURACY])),
+            p, [m for m in measurements if m.kind is Kind.ACCURACY and m.metric == "accuracy"])),
     ]
     for path, write in writes:
         if path is None:
@@ -67,6 +78,7 @@ def write_session_outputs(manager: Any, commit: str | None, dirty: bool) -> list
             notes.append(f"wrote {path}")
         except OSError as exc:
             notes.append(f"could NOT write {path} ({exc.strerror or exc}): check the directory exists and is writable")
+    notes.extend(_tradeoff_plot(manager))
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         try:

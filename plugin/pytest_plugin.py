@@ -27,10 +27,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         where = f"; ini {option.dest}" + (f", env {option.env}" if option.env else "")
         if option.parse is None:
             group.addoption(option.flag, action="store_true", default=False, dest=option.dest,
-                            help=f"{option.help} (default: off{where})")
+                            help=f"{option.help} (default: {option.default_text}{where})")
         else:
             group.addoption(option.flag, dest=option.dest, default=None, type=option.parse, metavar=option.metavar,
-                            help=f"{option.help} (default: {option.default}{where})")
+                            help=f"{option.help} (default: {option.default_text}{where})")
         parser.addini(option.dest, help=option.help, default=None)
 
 
@@ -50,15 +50,19 @@ def get_manager(config: pytest.Config) -> Manager:
     return manager
 
 
+def _unavailable(exc: ModelUnavailable, explicit: bool) -> BaseException:
+    """A model the user named is an error; a default that cannot be had skips, with the same sentence."""
+    if explicit:
+        return pytest.fail.Exception(str(exc), pytrace=False)
+    return pytest.skip.Exception(str(exc), _use_item_location=True)
+
+
 def _model_fixture(request: pytest.FixtureRequest, name: str) -> Model:
     registry = get_manager(request.config).models
     try:
         return registry.load(name)
     except ModelUnavailable as exc:
-        if registry.explicit(name):
-            pytest.fail(str(exc), pytrace=False)
-        pytest.skip(str(exc))
-    raise AssertionError("unreachable")
+        raise _unavailable(exc, registry.explicit(name)) from None
 
 
 @pytest.fixture(scope="session")
@@ -82,10 +86,7 @@ def load_model(request: pytest.FixtureRequest) -> Any:
         try:
             return registry.build(name, **overrides)
         except ModelUnavailable as exc:
-            if registry.explicit(name):
-                pytest.fail(str(exc), pytrace=False)
-            pytest.skip(str(exc))
-        raise AssertionError("unreachable")
+            raise _unavailable(exc, registry.explicit(name)) from None
 
     return load
 
@@ -100,14 +101,14 @@ def modelperf_summary(request: pytest.FixtureRequest) -> Any:
 
 @pytest.fixture(scope="session")
 def sentiment_data(request: pytest.FixtureRequest) -> Any:
-    """The labelled sentiment set: ``--accuracy-dataset`` or the in-repo 400 sentences."""
+    """The labelled sentiment set: ``--accuracy-dataset`` or the in-repo 800 sentences (600 train, 200 test)."""
     from modelperf.datasets import DatasetError, embedded_sentiment, load_sentiment
 
     path = get_manager(request.config).settings.accuracy_dataset
     try:
         return embedded_sentiment() if path is None else load_sentiment(path)
     except DatasetError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        raise pytest.fail.Exception(str(exc), pytrace=False) from None
 
 
 @pytest.fixture

@@ -67,9 +67,17 @@ def terminal_summary(manager: Any, reporter: Any) -> None:
         reporter.write_sep("=", "modelperf: results against this hardware's baselines")
         for line in table(_RESULT_HEADERS, results_rows(manager.results)):
             reporter.write_line(line)
+        drift = machine_drift(manager.results)
+        if drift:
+            reporter.write_line(drift)
         details = [r for r in manager.results if r["verdict"] not in ("pass",)]
         for r in details:
             reporter.write_line(f"{_short(r['measurement']['test_id'])} [{r['measurement']['metric']}]: {r['line']}")
+    tradeoff = _tradeoff_lines(manager)
+    if tradeoff:
+        reporter.write_sep("=", "modelperf: DistilBERT vs Llama on this hardware")
+        for line in tradeoff:
+            reporter.write_line(line)
     for section, lines in manager.sections.items():
         reporter.write_sep("=", section)
         for line in lines:
@@ -80,6 +88,24 @@ def terminal_summary(manager: Any, reporter: Any) -> None:
             reporter.write_line(note)
 
 
+def machine_drift(results: Sequence[dict[str, Any]]) -> str | None:
+    """How fast the machine ran against the baselines' sessions, from the control workload."""
+    drifts = sorted(r["drift"] for r in results if "drift" in r)
+    if not drifts:
+        return None
+    middle = drifts[len(drifts) // 2]
+    return (f"machine drift against the baselines (control workload, current/baseline time): median x{middle:.3f}, "
+            f"range x{drifts[0]:.3f}-x{drifts[-1]:.3f} over {len(drifts)} latency tests; verdicts are drift-corrected")
+
+
+def _tradeoff_lines(manager: Any) -> list[str]:
+    from modelperf.tradeoff import rows
+
+    if len(manager.model_info) < 2:
+        return []
+    return table(("figure", "distilbert", "llama"), rows(manager.model_info, manager.results))
+
+
 def markdown_summary(manager: Any) -> str:
     """The same tables as markdown, for $GITHUB_STEP_SUMMARY and --summary-markdown."""
     parts = [f"## pytest-modelperf on `{manager.hardware_id}`", ""]
@@ -88,9 +114,15 @@ def markdown_summary(manager: Any) -> str:
     if manager.results:
         regressed = sum(r["verdict"] == "regressed" for r in manager.results)
         parts.append(f"**{len(manager.results)} measurements, {regressed} confirmed regressions.**")
+        drift = machine_drift(manager.results)
+        if drift:
+            parts += ["", drift]
         parts += [""] + _markdown_table(_RESULT_HEADERS, results_rows(manager.results)) + [""]
         parts += [f"- `{_short(r['measurement']['test_id'])}` {r['measurement']['metric']}: {r['line']}"
                   for r in manager.results if r["verdict"] != "pass"]
+    tradeoff = _tradeoff_lines(manager)
+    if tradeoff:
+        parts += ["", "### DistilBERT vs Llama on this hardware", "", "```", *tradeoff, "```"]
     for section, lines in manager.sections.items():
         parts += ["", f"### {section}", "", "```", *lines, "```"]
     return "\n".join(parts) + "\n"

@@ -23,6 +23,7 @@ from modelperf.markers import MARKERS, MarkerError, parse_marker
 from modelperf.measure import latency as latency_measure
 from modelperf.models.base import Model, ModelUnavailable
 from modelperf.records import Kind, Measurement
+from modelperf.units import format_size
 
 __all__ = ["Manager", "SKIP_WITHOUT_FLAG", "model_keys"]
 
@@ -118,7 +119,7 @@ class Manager:
                 try:
                     parse_marker(name, marker.args, marker.kwargs, item.nodeid)
                 except (MarkerError, TypeError) as exc:
-                    pytest.fail(str(exc), pytrace=False)
+                    raise pytest.fail.Exception(str(exc), pytrace=False) from None
         if item.get_closest_marker("latency") and item.get_closest_marker("peak_memory"):
             pytest.fail(f"{item.nodeid}: latency and peak_memory cannot share a test, because memray's tracing "
                         "slows the timed calls; split it into two tests.", pytrace=False)
@@ -145,14 +146,17 @@ class Manager:
         if "benchmark" not in funcargs:
             pytest.fail(f"{item.nodeid}: @pytest.mark.latency needs the `benchmark` fixture; add it to the "
                         "test's arguments and time the call with benchmark(...).", pytrace=False)
+        control = measure_control(latency_measure.CONTROL_ROUNDS)
         proxy = latency_measure.CapturingBenchmark(funcargs["benchmark"])
         funcargs["benchmark"] = proxy
-        control = measure_control(latency_measure.CONTROL_ROUNDS)
-        outcome = yield
-        control += measure_control(latency_measure.CONTROL_ROUNDS)
-        funcargs["benchmark"] = proxy.fixture
+        try:
+            outcome = yield
+        finally:
+            # pytest-benchmark's own hooks read the fixture later: always hand back the real one.
+            funcargs["benchmark"] = proxy.fixture
         if outcome.excinfo is not None:
             return
+        control += measure_control(latency_measure.CONTROL_ROUNDS)
         models = model_keys(item)
         current = latency_measure.measurement_from_benchmark(
             proxy.fixture, item.nodeid, control, _model_key(models), options.statistic)
@@ -162,7 +166,7 @@ class Manager:
         results.append(self._judge_latency(current, options, proxy.capture))
 
     def _judge_latency(self, current: Measurement, options: Any, capture: Any) -> dict[str, Any]:
-        from modelperf.measure.control import measure_control
+        from modelperf.measure.control import control_timer
 
         baseline, note = self._baseline_for(current)
         if baseline is None:
@@ -171,7 +175,7 @@ class Manager:
                   "direction": options.direction, "alpha": options.alpha}
         comparison = decide.compare_latency(baseline, current, **kwargs)
         if decide.should_confirm(comparison) and capture.target is not None:
-            rerun = latency_measure.interleaved_measurement(capture, lambda: measure_control(1)[0], current)
+            rerun = latency_measure.interleaved_measurement(capture, control_timer(), current)
             comparison = decide.confirm(comparison, decide.compare_latency(baseline, rerun, **kwargs))
         return _result(current, comparison.line(), comparison.verdict.value, baseline.value,
                        ratio=comparison.ratio, drift=comparison.drift, p_value=comparison.p_value)
@@ -211,7 +215,10 @@ class Manager:
             tracker.keep()
         else:
             tracker.discard()
-        line = comparison.line() if baseline is not None or failed else f"{comparison.line()}; {note}"
+        figures = (f"memray peak {format_size(found.memray_peak_bytes)} (allocated, mapped files whole), "
+                   f"RSS peak {format_size(found.rss_peak_bytes)} (+{format_size(found.rss_delta_bytes)} resident "
+                   "over the test body)")
+        line = f"{comparison.line()} [{figures}]" + ("" if baseline is not None or failed else f"; {note}")
         status = comparison.verdict.value if baseline is not None or failed else "recorded"
         return _result(current, line, status, None if baseline is None else baseline.value,
                        section=tracker.result.section() if failed else None)
@@ -219,12 +226,16 @@ class Manager:
     def record_accuracy(self, item: pytest.Item, current: Measurement, options: Any) -> None:
         """Called by the ``accuracy`` fixture when a test hands in its per-example results."""
         baseline, note = self._baseline_for(current)
+        n = len(current.samples)
+        low, high = decide.wilson_interval(int(sum(current.samples)), n)
+        figure = (f"accuracy {current.value:.3f} (95% Wilson {low:.3f}-{high:.3f}, n={n}, "
+                  f"{current.extra.get('seconds_per_example', 0.0) * 1e3:.1f} ms/example)")
         if baseline is None:
-            entry = _result(current, note)
+            entry = _result(current, f"{figure}; {note}")
         else:
             comparison = decide.compare_accuracy(baseline, current, min_drop=options.min_drop,
                                                  min_fraction=options.min_fraction, alpha=options.alpha)
-            entry = _result(current, comparison.line(), comparison.verdict.value, baseline.value,
+            entry = _result(current, f"{comparison.line()} [{figure}]", comparison.verdict.value, baseline.value,
                             p_value=comparison.p_value)
         self._remember_models(model_keys(item))
         item.stash.setdefault(_RESULTS, []).append(entry)

@@ -30,6 +30,13 @@ def test_distilbert_batch32_throughput(distilbert, benchmark):
 
 
 @pytest.mark.latency
+def test_llama_classify_batch1(llama, benchmark):
+    """The sentiment task at batch 1, the same call the accuracy test makes, for the side-by-side table."""
+    llama.classify([SHORT_SENTENCE])  # fits or reads the calibration outside the timed calls
+    benchmark(llama.classify, [SHORT_SENTENCE])
+
+
+@pytest.mark.latency
 @pytest.mark.parametrize("prompt_tokens", [128, 512])
 def test_llama_prefill(llama, benchmark, prompt_tokens):
     tokens = llama_prompt_tokens(llama, prompt_tokens)

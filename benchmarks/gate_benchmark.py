@@ -1,0 +1,177 @@
+"""Benchmark of the latency gate itself, on this machine, through the real plugin.
+
+What it measures (each number comes from real `pytest --benchmark` sessions in subprocesses):
+
+1. Baseline: one session saves the baselines of TESTS identical latency tests (DistilBERT batch 1)
+   with `--baseline-save`; every later comparison runs in a *later* process.
+2. A/A: sessions with nothing changed; each test's verdict is one comparison. False-alarm rate =
+   regressed / comparisons.
+3. Injected slowdowns: the same tests with a busy-wait of a known share of the baseline median added
+   to every call. Detection rate per size; the smallest size detected >= 95 % is reported.
+4. Drift: A/A sessions while a neighbour process keeps one core busy (started after the baseline was
+   saved); false alarms and the machine drift the gate measured.
+5. Harness overhead: in one session, the plugin's median for DistilBERT batch 1 against a bare
+   `time.perf_counter` loop around the same call (ratio), and the suite's Llama decode tokens/s
+   against a bare llama-cpp-python loop generating the same tokens with the same threads.
+
+Run:  python benchmarks/gate_benchmark.py [--aa-sessions 4] [--tests 25] [--out gate.json]
+It takes about 15-25 minutes on a 2-core machine and prints a table at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+INNER = '''
+import os, statistics, time, json
+import pytest
+from modelperf.models.llama import load_llama
+
+SENTENCE = "The second half drags a little, but the ending made the whole evening worth it."
+INJECT = float(os.environ.get("GATE_INJECT_S", "0"))
+
+
+def _spin(seconds):
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+@pytest.mark.latency
+@pytest.mark.parametrize("copy", range(int(os.environ["GATE_TESTS"])))
+def test_gate(distilbert, benchmark, copy):
+    def call():
+        distilbert.classify([SENTENCE])
+        if INJECT:
+            _spin(INJECT)
+    benchmark(call)
+
+
+PROMPT = "Once upon a time in a quiet harbour town, there lived"
+DECODE = 32
+
+
+@pytest.mark.latency
+def test_zy_llama_decode(llama, benchmark):
+    """The shipped suite's decode measurement, repeated here beside the bare loop."""
+    if not os.environ.get("GATE_OVERHEAD"):
+        pytest.skip("overhead only in the overhead session")
+    prompt = llama.tokenize(PROMPT)
+    benchmark.pedantic(llama.decode, args=(DECODE,), setup=lambda: llama.prefill(prompt), rounds=10, warmup_rounds=1)
+    benchmark.extra_info["decode_tokens_per_s"] = DECODE / benchmark.stats.stats.median
+
+
+def test_zz_overhead(distilbert, llama, request):
+    """Bare loops beside the plugin's figures, in the same session (written to GATE_OVERHEAD)."""
+    if not os.environ.get("GATE_OVERHEAD"):
+        pytest.skip("overhead only in the overhead session")
+    samples = []
+    for _ in range(200):
+        start = time.perf_counter()
+        distilbert.classify([SENTENCE])
+        samples.append(time.perf_counter() - start)
+    llm = load_llama(None, llama.info.threads, llama.info.context_length, logits_all=False).llm
+    rates = []
+    for _ in range(10):
+        llm.reset()
+        tokens = llm.generate(llama.tokenize(PROMPT), temp=0.0)
+        next(tokens)  # prefill and the first token, which the decode figure leaves out too
+        start = time.perf_counter()
+        for _ in range(DECODE):
+            next(tokens)
+        rates.append(DECODE / (time.perf_counter() - start))
+    with open(os.environ["GATE_OVERHEAD"], "w") as handle:
+        json.dump({"bare_median_s": statistics.median(samples), "bare_decode_tps": statistics.median(rates)}, handle)
+'''
+
+
+def _session(workdir: Path, tests: int, inject_s: float, *extra: str, env_extra: dict[str, str] | None = None) -> dict:
+    out = workdir / f"results-{time.time_ns()}.json"
+    env = dict(os.environ, GATE_TESTS=str(tests), GATE_INJECT_S=str(inject_s), **(env_extra or {}))
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--benchmark", "test_gate_inner.py",
+           "--baseline-dir", str(workdir / "baselines"), "--history", "off", "--results-json", str(out), *extra]
+    done = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
+    if not out.exists():
+        raise SystemExit(f"session failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
+    return json.loads(out.read_text())
+
+
+def _gate_verdicts(results: dict) -> list[dict]:
+    return [r for r in results["results"] if "::test_gate[" in r["measurement"]["test_id"]]
+
+
+def _rate(sessions: list[dict]) -> tuple[int, int, list[float]]:
+    verdicts = [r for s in sessions for r in _gate_verdicts(s)]
+    return sum(r["verdict"] == "regressed" for r in verdicts), len(verdicts), [r.get("drift", 1.0) for r in verdicts]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tests", type=int, default=25, help="comparisons per session (default 25)")
+    parser.add_argument("--aa-sessions", type=int, default=4, help="A/A sessions (default 4: 100 comparisons)")
+    parser.add_argument("--inject-sessions", type=int, default=2, help="sessions per injected size (default 2)")
+    parser.add_argument("--sizes", default="0.05,0.10,0.20", help="injected slowdowns (default 0.05,0.10,0.20)")
+    parser.add_argument("--drift-sessions", type=int, default=2, help="A/A sessions with a busy neighbour (default 2)")
+    parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="modelperf-gate-"))
+    (workdir / "test_gate_inner.py").write_text(INNER)
+    print(f"working in {workdir}", flush=True)
+
+    base = _session(workdir, args.tests, 0.0, "--baseline-save")
+    base_median = statistics.median(r["measurement"]["value"] for r in _gate_verdicts(base))
+    print(f"baseline saved: DistilBERT batch-1 median {base_median * 1e3:.2f} ms over {args.tests} tests", flush=True)
+
+    report: dict = {"baseline_median_s": base_median, "tests_per_session": args.tests}
+    aa = [_session(workdir, args.tests, 0.0) for _ in range(args.aa_sessions)]
+    alarms, total, drifts = _rate(aa)
+    report["aa"] = {"false_alarms": alarms, "comparisons": total, "rate": alarms / total,
+                    "median_drift": statistics.median(drifts)}
+    print(f"A/A: {alarms}/{total} false alarms", flush=True)
+
+    report["injected"] = {}
+    for size in (float(s) for s in args.sizes.split(",")):
+        sessions = [_session(workdir, args.tests, base_median * size) for _ in range(args.inject_sessions)]
+        hits, total, _ = _rate(sessions)
+        report["injected"][f"{size:.2f}"] = {"detected": hits, "comparisons": total, "rate": hits / total}
+        print(f"injected +{size:.0%}: detected {hits}/{total}", flush=True)
+    detected = [float(s) for s, v in report["injected"].items() if v["rate"] >= 0.95]
+    report["smallest_reliable_slowdown"] = min(detected) if detected else None
+
+    neighbour = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        drift_sessions = [_session(workdir, args.tests, 0.0) for _ in range(args.drift_sessions)]
+    finally:
+        neighbour.kill()
+    alarms, total, drifts = _rate(drift_sessions)
+    report["drift"] = {"false_alarms": alarms, "comparisons": total, "rate": alarms / total,
+                       "median_drift": statistics.median(drifts)}
+    print(f"A/A with a busy neighbour: {alarms}/{total} false alarms, measured drift x{statistics.median(drifts):.2f}",
+          flush=True)
+
+    overhead_file = workdir / "overhead.json"
+    session = _session(workdir, 3, 0.0, env_extra={"GATE_OVERHEAD": str(overhead_file)})
+    bare = json.loads(overhead_file.read_text())
+    plugin_median = statistics.median(r["measurement"]["value"] for r in _gate_verdicts(session))
+    decode = next(r for r in session["results"] if "test_zy_llama_decode" in r["measurement"]["test_id"])
+    plugin_tps = decode["measurement"]["extra"]["decode_tokens_per_s"]
+    report["overhead"] = {"plugin_median_s": plugin_median, "bare_median_s": bare["bare_median_s"],
+                          "ratio": plugin_median / bare["bare_median_s"],
+                          "plugin_decode_tps": plugin_tps, "bare_decode_tps": bare["bare_decode_tps"],
+                          "decode_ratio": plugin_tps / bare["bare_decode_tps"]}
+    print(json.dumps(report, indent=2))
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
