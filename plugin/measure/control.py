@@ -1,29 +1,30 @@
 """The control workload: a fixed piece of model-like CPU work timed beside every latency test.
 
 Its seconds say how fast the machine is right now, so ``decide.compare_latency`` can divide them
-out. It is one transformer encoder block written with plain torch ops (384 wide, 6 heads, FFN
-1536, sequence 16, batch 1, float32, fixed seeded weights), run 5 times a round: about 3 ms per
-round on this 2-core machine. The same op mix as the models under test (dense matmuls, softmax,
-layer norm, GELU), at the same thread count, so contention hits both alike.
+out. It is one BERT encoder block written with plain torch ops (384 wide, 6 heads, FFN 1536,
+sequence 16, batch 1, float32, fixed seeded weights), 5 passes a round: about 5 ms at 1 thread and
+3 ms at 2 on this machine. It has the op mix and widths of the embedded DistilBERT (MiniLM-L6,
+384 wide): dense matmuls, softmax, layer norm, GELU, at the caller's thread count.
 
-How it was chosen (2-core shared VM, torch 2.13 cpu, 5-8 separate processes per phase, model =
-6-layer 384-wide ``nn.TransformerEncoder`` at batch 1, seq 16, and a 768-wide one at seq 32; a
-phase without and one with a neighbour ``python -c "while True: pass"``). Figures are the
-session-to-session sd of log(model median / control median) and the shift of that ratio when the
-neighbour starts:
+Measured on this 2-core shared VM (torch 2.13 cpu; other engineers' jobs running, load 3-5),
+model = the real embedded DistilBERT adapter classifying one sentence (~10 ms), each session a
+fresh process; "sd" is the session-to-session sd of log(model median / control median), "shift"
+the change of that ratio when a neighbour ``python -c "while True: pass"`` runs:
 
-* one encoder block (this design), control interleaved with the model, 1 thread:
-  sd 1.7 % (384) / 0.8 % (768), neighbour shift +3.1 % / +0.2 %;
-* plain matmul chains (64x256 and 128x512 tanh chains), same setup: sd 1.1-2.6 %, shifts up to
-  +8.5 %, and in block (not interleaved) timing one shift of +19.8 %;
-* at 2 threads a neighbour on one core slows torch by x1.8-x4 (OpenMP threads wait for the
-  descheduled one) and by very different factors for different op sizes: 0.6 ms matmul chains
-  x4.4, the 384-wide model x2.5, the 768-wide one x1.8, so no control tracks better than about
-  10-25 % there; see the ratio figures in the commit report.
+* 1 thread, control timed in blocks (15 rounds, 30 model rounds, 15 rounds; 6 sessions):
+  sd 4.1 %, shift +33 % (the model slowed x2.3, the control x1.9).
+* 1 thread, control interleaved round by round with the model (30 pairs): sd 0.7 %, shift +10 %.
+  The two designs give different ratios (about 2.04 vs 1.90): never compare across designs.
+* Round length (1 thread, blocks, 4+3 sessions): 1 pass sd 4.1 %, 5 passes 3.8 %, 10 passes
+  3.7 %. The median of 5-pass rounds held best with the neighbour (sd 0.7 %, mean 2.8 %).
+* Candidates (2 threads, 4 phase pairs, synthetic 6-layer 384-wide encoder as the model): median
+  |tracking error| 4 % for a one-layer encoder block, 11-51 % for plain matmul/tanh chains.
+* 2 threads (all cores): chaos. Session sd 27-140 %, a 10 ms call took 33-310 ms: OpenMP threads
+  wait for a descheduled peer whenever anything else runs. Time latency with fewer threads than
+  cores on a shared machine.
 
-So: measure at a fixed thread count and interleave control rounds with the test's rounds when the
-caller can (``control_timer``); :data:`CONTROL_VERSION` changes whenever the workload does, and
-controls of different versions must not be compared.
+:data:`CONTROL_VERSION` changes whenever the workload does; control seconds of different versions
+must not be compared.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ __all__ = ["CONTROL_VERSION", "control_timer", "measure_control"]
 # Bump when the workload changes: control seconds of different versions are not comparable.
 CONTROL_VERSION = 1
 _WIDTH, _HEADS, _FFN, _SEQ = 384, 6, 1536, 16  # a MiniLM/DistilBERT-like block at a short input
-_PASSES = 5  # passes per round: ~3 ms, long enough to time, short enough to interleave
+_PASSES = 5  # passes per round: a few ms, long enough to time, short enough to interleave
 _SEED = 1234
 
 
