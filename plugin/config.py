@@ -51,7 +51,7 @@ def _key_fields(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-_CORES = "auto"  # physical cores: hyper-threads slow both torch and llama.cpp down
+_CORES = "auto"  # physical cores less one: hyper-threads and a busy core both stall torch and llama.cpp
 
 OPTIONS: tuple[Option, ...] = (
     Option("benchmark", "--benchmark", "run the model tests (latency, memory, accuracy); without it they are skipped"),
@@ -60,9 +60,9 @@ OPTIONS: tuple[Option, ...] = (
            "the embedded MiniLM-based DistilBERT"),
     Option("llama_model", "--llama-model", "Llama-family GGUF file", str, None, "MODELPERF_LLAMA_MODEL", "PATH",
            "the embedded SmolLM2-135M-Instruct Q4_1"),
-    Option("distilbert_threads", "--distilbert-threads", "torch threads for DistilBERT ('auto': physical cores)",
+    Option("distilbert_threads", "--distilbert-threads", "torch threads for DistilBERT ('auto': physical cores less one)",
            parse_threads, _CORES, "MODELPERF_DISTILBERT_THREADS", "N"),
-    Option("llama_threads", "--llama-threads", "llama.cpp threads ('auto': physical cores)",
+    Option("llama_threads", "--llama-threads", "llama.cpp threads ('auto': physical cores less one)",
            parse_threads, _CORES, "MODELPERF_LLAMA_THREADS", "N"),
     Option("llama_context", "--llama-context", "Llama context size in tokens", parse_positive_int, 2048,
            "MODELPERF_LLAMA_CONTEXT", "TOKENS"),

@@ -28,6 +28,7 @@ from modelperf.records import Measurement
 
 __all__ = [
     "EFFECT_SHARE",
+    "MAX_DRIFT",
     "STATISTICS",
     "AccuracyComparison",
     "LatencyComparison",
@@ -50,6 +51,9 @@ __all__ = [
 EFFECT_SHARE = 0.6
 STATISTICS = ("median", "mean")
 DIRECTIONS = ("lower", "higher")
+# Beyond this much machine drift (either way) the control no longer tracks the models closely enough
+# to correct them (a busy core makes OpenMP threads wait; see measure/control.py): say so, don't judge.
+MAX_DRIFT = 1.5
 # Fixed seed: the same figures must always give the same verdict (and the same CI in reports).
 _BOOTSTRAP_SEED = 20240601
 # 2000 resamples keep a CI bound stable to ~0.2 % at a few ms per comparison.
@@ -239,6 +243,11 @@ def _compare_corrected(cur: Array, base: Array, controls: tuple[Array, Array] | 
     else:
         judged = _latency_verdict(1 / ratio, 1 / high, 1 / low, p_down, p_up, common["min_effect"], common["alpha"])
     verdict, reason, p = judged
+    if max(drift, 1 / drift) > MAX_DRIFT and verdict in (Verdict.REGRESSED, Verdict.IMPROVED):
+        verdict = Verdict.INCONCLUSIVE
+        reason = (f"the control workload ran x{drift:.2f} against the baseline's session, beyond the x{MAX_DRIFT:g} "
+                  "that drift correction is trusted for: the machine is too busy (or too different) to judge; "
+                  "rerun on a quieter machine")
     return LatencyComparison(verdict, drift=drift, ratio=ratio, ratio_low=low, ratio_high=high, p_value=p,
                              reason=reason, **common)
 

@@ -137,7 +137,7 @@ class Manager:
             yield
 
     def _latency(self, item: pytest.Item, results: list[dict[str, Any]]) -> Generator[None, Any, None]:
-        from modelperf.measure.control import measure_control
+        from modelperf.measure.control import CONTROL_VERSION, control_timer
 
         marker = item.get_closest_marker("latency")
         assert marker is not None
@@ -146,8 +146,9 @@ class Manager:
         if "benchmark" not in funcargs:
             pytest.fail(f"{item.nodeid}: @pytest.mark.latency needs the `benchmark` fixture; add it to the "
                         "test's arguments and time the call with benchmark(...).", pytrace=False)
-        control = measure_control(latency_measure.CONTROL_ROUNDS)
-        proxy = latency_measure.CapturingBenchmark(funcargs["benchmark"])
+        timer = control_timer()
+        timer()  # warm-up: first-call allocations are not the machine's speed
+        proxy = latency_measure.CapturingBenchmark(funcargs["benchmark"], timer)
         funcargs["benchmark"] = proxy
         try:
             outcome = yield
@@ -156,18 +157,15 @@ class Manager:
             funcargs["benchmark"] = proxy.fixture
         if outcome.excinfo is not None:
             return
-        control += measure_control(latency_measure.CONTROL_ROUNDS)
         models = model_keys(item)
         current = latency_measure.measurement_from_benchmark(
-            proxy.fixture, item.nodeid, control, _model_key(models), options.statistic)
+            proxy.fixture, item.nodeid, tuple(proxy.controls), _model_key(models), options.statistic, CONTROL_VERSION)
         if current is None:
             return
         self._remember_models(models)
-        results.append(self._judge_latency(current, options, proxy.capture))
+        results.append(self._judge_latency(current, options, proxy.capture, timer))
 
-    def _judge_latency(self, current: Measurement, options: Any, capture: Any) -> dict[str, Any]:
-        from modelperf.measure.control import control_timer
-
+    def _judge_latency(self, current: Measurement, options: Any, capture: Any, timer: Any) -> dict[str, Any]:
         baseline, note = self._baseline_for(current)
         if baseline is None:
             return _result(current, note)
@@ -175,7 +173,7 @@ class Manager:
                   "direction": options.direction, "alpha": options.alpha}
         comparison = decide.compare_latency(baseline, current, **kwargs)
         if decide.should_confirm(comparison) and capture.target is not None:
-            rerun = latency_measure.interleaved_measurement(capture, control_timer(), current)
+            rerun = latency_measure.interleaved_measurement(capture, timer, current)
             comparison = decide.confirm(comparison, decide.compare_latency(baseline, rerun, **kwargs))
         return _result(current, comparison.line(), comparison.verdict.value, baseline.value,
                        ratio=comparison.ratio, drift=comparison.drift, p_value=comparison.p_value)
@@ -260,6 +258,9 @@ class Manager:
             others = self.store.hardware_ids_with(current.key)
             elsewhere = f"; baselines exist for other hardware only ({', '.join(others)}), never compared" if others else ""
             return None, f"no baseline for hardware {self.hardware_id}: recorded this run as its baseline{elsewhere}"
+        if stored.measurement.extra.get("control_version") != current.extra.get("control_version"):
+            return None, ("the baseline was measured against another control workload version: not compared; "
+                          "run with --baseline-save to re-record it")
         if stored.measurement.model != current.model:
             return None, (f"the baseline was measured with other weights ({stored.measurement.model}, now "
                           f"{current.model}): not compared; run with --baseline-save to replace it")

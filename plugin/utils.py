@@ -27,11 +27,16 @@ def parse_positive_int(text: str) -> int:
 
 
 def parse_threads(text: str) -> int:
-    """A thread count: a positive integer, or 'auto' for the number of physical cores."""
+    """A thread count: a positive integer, or 'auto': physical cores less one (at least one).
+
+    One core is left to the OS, the harness and the control workload: when anything else needs a
+    core that OpenMP's threads occupy, every thread waits at the next barrier and a 10 ms call can
+    take 300 ms (measured on a 2-core machine; see measure/control.py).
+    """
     if str(text).strip().lower() == "auto":
         import psutil
 
-        return int(psutil.cpu_count(logical=False) or os.cpu_count() or 1)
+        return max(1, int(psutil.cpu_count(logical=False) or os.cpu_count() or 1) - 1)
     return parse_positive_int(text)
 
 

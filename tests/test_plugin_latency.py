@@ -228,16 +228,19 @@ def test_latency_tests_skip_in_xdist_workers(pytester: pytest.Pytester) -> None:
 def test_broken_control_workload_fails_one_test_not_the_session(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, failing_call: int
 ) -> None:
-    # The control runs once before and once after the test body; either may fail (torch missing, say).
+    # The control runs once before the test body (warm-up) and between its rounds; either may fail.
     calls = []
 
-    def broken(*args: object, **kwargs: object) -> tuple[float, ...]:
-        calls.append(args)
-        if len(calls) == failing_call:
-            raise RuntimeError("the control workload broke")
-        return (0.003,) * 15
+    def broken_timer(threads: object = None) -> object:
+        def one_round() -> float:
+            calls.append(threads)
+            if len(calls) == failing_call:
+                raise RuntimeError("the control workload broke")
+            return 0.003
 
-    monkeypatch.setattr(control_module, "measure_control", broken)
+        return one_round
+
+    monkeypatch.setattr(control_module, "control_timer", broken_timer)
     pytester.makepyfile(test_lat=LATENCY_TEST + """
     def test_after():
         pass

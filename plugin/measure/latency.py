@@ -9,6 +9,7 @@ so that drift during the re-measurement affects both alike.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -16,10 +17,14 @@ from typing import Any, Callable
 
 from modelperf.records import Kind, Measurement
 
-__all__ = ["CapturingBenchmark", "LatencyCapture", "interleaved_measurement", "measurement_from_benchmark"]
+__all__ = ["CapturingBenchmark", "LatencyCapture", "choose_rounds", "interleaved_measurement",
+           "measurement_from_benchmark"]
 
-CONTROL_ROUNDS = 15  # per side of a test: enough for a stable median at a few ms a round
-CONFIRM_ROUNDS = 30  # interleaved pairs when a regression must be confirmed
+CONFIRM_ROUNDS = 60  # interleaved pairs when a regression must be confirmed
+# Rounds are chosen so a test costs about ROUND_BUDGET_S of timed calls, within these bounds:
+# fewer than 20 rounds cannot reach p < 0.001, more than 100 add little but time.
+ROUND_BUDGET_S = 2.0
+MIN_ROUNDS, MAX_ROUNDS = 20, 100
 
 
 @dataclass
@@ -31,22 +36,44 @@ class LatencyCapture:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
-class CapturingBenchmark:
-    """A transparent stand-in for pytest-benchmark's fixture that remembers the timed call."""
+def choose_rounds(seconds_per_call: float) -> int:
+    return max(MIN_ROUNDS, min(MAX_ROUNDS, math.ceil(ROUND_BUDGET_S / max(seconds_per_call, 1e-9))))
 
-    def __init__(self, fixture: Any) -> None:
+
+class CapturingBenchmark:
+    """pytest-benchmark's fixture with a control round before every timed round.
+
+    Every call becomes ``pedantic(..., setup=<control round>)``: pytest-benchmark still times the
+    rounds, and its ``setup`` runs the control workload between them, outside the timed region, so
+    test and control see the same machine state. A test's own ``setup`` runs after the control.
+    """
+
+    def __init__(self, fixture: Any, control: Callable[[], float]) -> None:
         self._fixture = fixture
+        self._control = control
+        self.controls: list[float] = []
         self.capture = LatencyCapture()
+
+    def _control_round(self) -> None:
+        self.controls.append(self._control())
 
     def __call__(self, target: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         self.capture = LatencyCapture(target, args, kwargs)
-        return self._fixture(target, *args, **kwargs)
+        start = time.perf_counter()
+        target(*args, **kwargs)  # warm-up, and the time per call that sets the number of rounds
+        rounds = choose_rounds(time.perf_counter() - start)
+        return self._fixture.pedantic(target, args=args, kwargs=kwargs, setup=self._control_round, rounds=rounds)
 
     def pedantic(self, target: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None,
-                 **options: Any) -> Any:
-        if options.get("setup") is None:  # with a setup function the call cannot be repeated faithfully
+                 setup: Callable[[], Any] | None = None, **options: Any) -> Any:
+        if setup is None:  # with a setup function the call cannot be repeated faithfully on its own
             self.capture = LatencyCapture(target, tuple(args), dict(kwargs or {}))
-        return self._fixture.pedantic(target, args=args, kwargs=kwargs, **options)
+
+        def control_then_setup() -> Any:
+            self._control_round()
+            return setup() if setup is not None else None
+
+        return self._fixture.pedantic(target, args=args, kwargs=kwargs, setup=control_then_setup, **options)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._fixture, name)
@@ -57,16 +84,20 @@ class CapturingBenchmark:
 
 
 def measurement_from_benchmark(
-    fixture: Any, test_id: str, control: tuple[float, ...], model: str | None, statistic: str
+    fixture: Any, test_id: str, control: tuple[float, ...], model: str | None, statistic: str, control_version: int
 ) -> Measurement | None:
-    """The Measurement of a finished ``benchmark`` call, or None when it measured nothing."""
+    """The Measurement of a finished ``benchmark`` call, or None when it measured nothing.
+
+    ``control`` may include rounds run before warm-up rounds; the last len(samples) pair with them.
+    """
     stats = getattr(fixture, "stats", None)
     data = tuple(float(x) for x in getattr(getattr(stats, "stats", None), "data", ()) or ())
     if not data:
         return None
     value = {"median": statistics.median, "mean": statistics.fmean, "min": min}[statistic](data)
+    control = control[-len(data):]
     extra: dict[str, Any] = {"statistic": statistic, "rounds": len(data),
-                             "iterations": int(getattr(stats, "iterations", 1))}
+                             "iterations": int(getattr(stats, "iterations", 1)), "control_version": control_version}
     extra.update({k: v for k, v in dict(getattr(fixture, "extra_info", {}) or {}).items()
                   if isinstance(v, (int, float, str, bool))})
     return Measurement(test_id, Kind.LATENCY, f"{statistic}_s", "s", value, data, control, model, extra)

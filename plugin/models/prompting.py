@@ -25,6 +25,8 @@ __all__ = ["PromptClassifier", "build_prompt"]
 LABEL_WORDS = (" negative", " positive")
 INSTRUCTION = "Decide whether each review is positive or negative.\n\n"
 SHOTS = 8  # enough for the format to stick; each extra shot only lengthens the cached prefix
+# Two parameters need no more than a couple of hundred examples; each costs a forward pass.
+CALIBRATION_PER_LABEL = 100
 
 
 def _review(text: str) -> str:
@@ -89,7 +91,8 @@ class PromptClassifier:
         except (OSError, ValueError, KeyError):
             pass
         shot_texts = {text for text, _ in shots}
-        calibration = [e for e in train if e.text not in shot_texts]
+        calibration = [e for label in (0, 1)
+                       for e in [e for e in train if e.label == label and e.text not in shot_texts][:CALIBRATION_PER_LABEL]]
         probe = cls(prefix, 1.0, 0.0, "")
         margins = [[probe.margin(model, e.text)] for e in calibration]
         from sklearn.linear_model import LogisticRegression

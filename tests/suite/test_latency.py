@@ -48,7 +48,7 @@ def test_llama_prefill(llama, benchmark, prompt_tokens):
 def test_llama_decode(llama, benchmark):
     """Exactly DECODE_TOKENS greedy tokens after a 64-token prompt; EOS cannot end it early."""
     prompt = llama_prompt_tokens(llama, 64)
-    benchmark.pedantic(llama.decode, args=(DECODE_TOKENS,), setup=lambda: llama.prefill(prompt), rounds=10,
+    benchmark.pedantic(llama.decode, args=(DECODE_TOKENS,), setup=lambda: llama.prefill(prompt), rounds=20,
                        warmup_rounds=1)
     benchmark.extra_info["decode_tokens_per_s"] = DECODE_TOKENS / benchmark.stats.stats.median
 
@@ -64,4 +64,4 @@ def test_llama_time_to_first_token(llama, benchmark):
 def test_cold_load(load_model, benchmark, name):
     """A new instance from files already on disk: the cost of starting a worker, apart from warm calls."""
     load_model(name)  # the first load may convert or hash; time the loads after it
-    benchmark.pedantic(load_model, args=(name,), rounds=3, iterations=1)
+    benchmark.pedantic(load_model, args=(name,), rounds=20, iterations=1)
