@@ -46,7 +46,7 @@ def _spin(seconds):
 
 
 @pytest.mark.latency
-@pytest.mark.parametrize("copy", range(int(os.environ["GATE_TESTS"])))
+@pytest.mark.parametrize("copy", range(int(os.environ.get("GATE_TESTS", "0"))))
 def test_gate(distilbert, benchmark, copy):
     def call():
         distilbert.classify([SENTENCE])
@@ -57,27 +57,31 @@ def test_gate(distilbert, benchmark, copy):
 
 PROMPT = "Once upon a time in a quiet harbour town, there lived"
 DECODE = 32
+OVERHEAD_COPIES = int(os.environ.get("GATE_OVERHEAD_COPIES", "0"))
+
+
+def _bare_median(call, rounds=100):
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
 
 
 @pytest.mark.latency
-def test_zy_llama_decode(llama, benchmark):
-    """The shipped suite's decode measurement, repeated here beside the bare loop."""
-    if not os.environ.get("GATE_OVERHEAD"):
-        pytest.skip("overhead only in the overhead session")
-    prompt = llama.tokenize(PROMPT)
-    benchmark.pedantic(llama.decode, args=(DECODE,), setup=lambda: llama.prefill(prompt), rounds=10, warmup_rounds=1)
-    benchmark.extra_info["decode_tokens_per_s"] = DECODE / benchmark.stats.stats.median
+@pytest.mark.parametrize("copy", range(OVERHEAD_COPIES))
+def test_overhead_distilbert(distilbert, benchmark, copy):
+    """A bare perf_counter loop, then the plugin's measurement of the same call, adjacent in time."""
+    bare = _bare_median(lambda: distilbert.classify([SENTENCE]))
+    benchmark(distilbert.classify, [SENTENCE])
+    benchmark.extra_info["bare_median_s"] = bare
 
 
-def test_zz_overhead(distilbert, llama, request):
-    """Bare loops beside the plugin's figures, in the same session (written to GATE_OVERHEAD)."""
-    if not os.environ.get("GATE_OVERHEAD"):
-        pytest.skip("overhead only in the overhead session")
-    samples = []
-    for _ in range(200):
-        start = time.perf_counter()
-        distilbert.classify([SENTENCE])
-        samples.append(time.perf_counter() - start)
+@pytest.mark.latency
+@pytest.mark.parametrize("copy", range(OVERHEAD_COPIES))
+def test_overhead_llama_decode(llama, benchmark, copy):
+    """A bare llama-cpp-python greedy loop (same model file, threads, context), then the suite's decode."""
     llm = load_llama(None, llama.info.threads, llama.info.context_length, logits_all=False).llm
     rates = []
     for _ in range(10):
@@ -88,8 +92,11 @@ def test_zz_overhead(distilbert, llama, request):
         for _ in range(DECODE):
             next(tokens)
         rates.append(DECODE / (time.perf_counter() - start))
-    with open(os.environ["GATE_OVERHEAD"], "w") as handle:
-        json.dump({"bare_median_s": statistics.median(samples), "bare_decode_tps": statistics.median(rates)}, handle)
+    del llm
+    prompt = llama.tokenize(PROMPT)
+    benchmark.pedantic(llama.decode, args=(DECODE,), setup=lambda: llama.prefill(prompt), rounds=20, warmup_rounds=1)
+    benchmark.extra_info["decode_tokens_per_s"] = DECODE / benchmark.stats.stats.median
+    benchmark.extra_info["bare_decode_tokens_per_s"] = statistics.median(rates)
 '''
 
 
@@ -113,6 +120,24 @@ def _rate(sessions: list[dict]) -> tuple[int, int, list[float]]:
     return sum(r["verdict"] == "regressed" for r in verdicts), len(verdicts), [r.get("drift", 1.0) for r in verdicts]
 
 
+def _overhead(session: dict) -> dict:
+    """Median over adjacent pairs: plugin figure / bare loop figure, for DistilBERT and Llama decode."""
+    def extras(name: str) -> list[dict]:
+        return [r["measurement"] for r in session["results"] if f"::{name}[" in r["measurement"]["test_id"]]
+
+    bert = extras("test_overhead_distilbert")
+    decode = extras("test_overhead_llama_decode")
+    return {
+        "distilbert_plugin_over_bare": statistics.median(m["value"] / m["extra"]["bare_median_s"] for m in bert),
+        "distilbert_plugin_median_s": statistics.median(m["value"] for m in bert),
+        "distilbert_bare_median_s": statistics.median(m["extra"]["bare_median_s"] for m in bert),
+        "llama_decode_plugin_over_bare": statistics.median(
+            m["extra"]["decode_tokens_per_s"] / m["extra"]["bare_decode_tokens_per_s"] for m in decode),
+        "llama_decode_plugin_tps": statistics.median(m["extra"]["decode_tokens_per_s"] for m in decode),
+        "llama_decode_bare_tps": statistics.median(m["extra"]["bare_decode_tokens_per_s"] for m in decode),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=int, default=25, help="comparisons per session (default 25)")
@@ -120,6 +145,7 @@ def main() -> int:
     parser.add_argument("--inject-sessions", type=int, default=2, help="sessions per injected size (default 2)")
     parser.add_argument("--sizes", default="0.05,0.10,0.20", help="injected slowdowns (default 0.05,0.10,0.20)")
     parser.add_argument("--drift-sessions", type=int, default=2, help="A/A sessions with a busy neighbour (default 2)")
+    parser.add_argument("--overhead-copies", type=int, default=5, help="adjacent plugin/bare pairs (default 5)")
     parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="modelperf-gate-"))
@@ -157,16 +183,8 @@ def main() -> int:
     print(f"A/A with a busy neighbour: {alarms}/{total} false alarms, measured drift x{statistics.median(drifts):.2f}",
           flush=True)
 
-    overhead_file = workdir / "overhead.json"
-    session = _session(workdir, 3, 0.0, env_extra={"GATE_OVERHEAD": str(overhead_file)})
-    bare = json.loads(overhead_file.read_text())
-    plugin_median = statistics.median(r["measurement"]["value"] for r in _gate_verdicts(session))
-    decode = next(r for r in session["results"] if "test_zy_llama_decode" in r["measurement"]["test_id"])
-    plugin_tps = decode["measurement"]["extra"]["decode_tokens_per_s"]
-    report["overhead"] = {"plugin_median_s": plugin_median, "bare_median_s": bare["bare_median_s"],
-                          "ratio": plugin_median / bare["bare_median_s"],
-                          "plugin_decode_tps": plugin_tps, "bare_decode_tps": bare["bare_decode_tps"],
-                          "decode_ratio": plugin_tps / bare["bare_decode_tps"]}
+    session = _session(workdir, 0, 0.0, env_extra={"GATE_OVERHEAD_COPIES": str(args.overhead_copies)})
+    report["overhead"] = _overhead(session)
     print(json.dumps(report, indent=2))
     if args.out:
         args.out.write_text(json.dumps(report, indent=2) + "\n")
