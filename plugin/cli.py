@@ -194,15 +194,28 @@ def _cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _latest_tradeoff(store: HistoryStore) -> list[list[str]] | None:
+    """The side-by-side table of the newest run that measured both models, if any did."""
+    from modelperf.tradeoff import rows as tradeoff_rows
+
+    for run in reversed(store.runs()):
+        models = run.versions.get("models") or {}
+        if len(models) >= 2:
+            results = [{"measurement": m.to_json()} for m in store.measurements(run.run_id)]
+            return tradeoff_rows(models, results)
+    return None
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     with _open_store(args) as store:
         rows = _filtered_rows(store, args)
+        tradeoff = _latest_tradeoff(store)
     baselines = None
     if args.baseline_dir:
         root = _baseline_root(args.baseline_dir)
         baselines = {hw: _baseline_store(root, hw).load() for hw in sorted({r.hardware_id for r in rows})}
     if args.html:
-        _write(Path(args.html), render_html(rows, baselines))
+        _write(Path(args.html), render_html(rows, baselines, tradeoff=tradeoff))
         print(f"Wrote the HTML report to {args.html}.")
     markdown = render_markdown(rows)
     if args.markdown and args.markdown != "-":

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from modelperf.utils import parse_bool, parse_positive_int, parse_threads
 
-__all__ = ["OPTIONS", "Option", "Settings", "SettingError"]
+__all__ = ["OPTIONS", "Option", "SettingError", "Settings"]
 
 
 class SettingError(ValueError):

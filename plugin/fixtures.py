@@ -46,9 +46,9 @@ class AccuracyRecorder:
                 yield lambda n: None
                 return
             # Output capture would hide the bar until the test ends; show it live instead.
-            with capture.global_and_fixture_disabled():
-                with tqdm(total=total, desc=label, unit="ex", leave=False) as progress:
-                    yield progress.update
+            with capture.global_and_fixture_disabled(), tqdm(total=total, desc=label, unit="ex",
+                                                             leave=False) as progress:
+                yield progress.update
 
         return bar()
 

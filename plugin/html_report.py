@@ -163,8 +163,12 @@ def format_time(started_at: str) -> str:
     return started_at.replace("T", " ")[:19]
 
 
-def render_html(rows: Sequence[HistoryRow], baselines: Baselines | None = None, title: str = "") -> str:
-    """One self-contained HTML page: a trend plot per hardware, test and metric, regressions marked."""
+def render_html(rows: Sequence[HistoryRow], baselines: Baselines | None = None, title: str = "",
+                tradeoff: Sequence[Sequence[str]] | None = None) -> str:
+    """One self-contained HTML page: a trend plot per hardware, test and metric, regressions marked.
+
+    ``tradeoff`` (rows of figure, distilbert, llama) adds the side-by-side table of the latest run.
+    """
     title = title or "Model performance history"
     runs = {r.run_id for r in rows}
     body = [f"<h1>{_h(title)}</h1>"]
@@ -174,6 +178,10 @@ def render_html(rows: Sequence[HistoryRow], baselines: Baselines | None = None, 
         else "<p>No runs recorded.</p>"
     )
     body.append(_summary_html(latest_summary(rows)))
+    if tradeoff:
+        cells = ["<tr><th>figure</th><th>distilbert</th><th>llama</th></tr>"]
+        cells += ["<tr>" + "".join(f"<td>{_h(c)}</td>" for c in row) + "</tr>" for row in tradeoff]
+        body.append("<h2>DistilBERT vs Llama (latest run)</h2>\n<table>" + "\n".join(cells) + "</table>")
     current = ""
     for (hardware, test, metric), points in series_by_key(sorted(rows, key=lambda r: r.hardware_id)).items():
         if hardware != current:

@@ -7,8 +7,9 @@ fields, so an unknown or mistyped argument is an error naming the allowed ones.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from modelperf.units import parse_size
 
@@ -62,7 +63,7 @@ class MemoryOptions:
         if self.rel is not None:
             _check_range("rel", self.rel, 0.0, 100.0)
         if self.limit is not None:
-            self.limit_bytes
+            _ = self.limit_bytes  # parses the limit, so a bad size fails at setup, not after the test
 
     @property
     def limit_bytes(self) -> int | None:

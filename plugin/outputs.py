@@ -30,7 +30,8 @@ def session_measurements(manager: Any) -> list[Measurement]:
 def _history(manager: Any, measurements: list[Measurement], commit: str | None, dirty: bool) -> str:
     from modelperf.history import HistoryError, HistoryStore, RunInfo
 
-    versions = {k: manager.machine.get(k) for k in ("python", "torch", "transformers", "llama_cpp_python")}
+    versions: dict[str, Any] = {k: manager.machine.get(k) for k in ("python", "torch", "transformers", "llama_cpp_python")}
+    versions["models"] = manager.model_info  # which weights, quantisation and threads produced the figures
     run = RunInfo.new(hardware_id=manager.hardware_id, machine=manager.machine, commit=commit, dirty=dirty,
                       versions=versions)
     try:

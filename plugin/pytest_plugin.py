@@ -7,7 +7,8 @@ Importing it imports neither torch nor llama_cpp; models load lazily in their fi
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 

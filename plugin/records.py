@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
-__all__ = ["Kind", "Measurement", "SCHEMA_VERSION"]
+__all__ = ["SCHEMA_VERSION", "Kind", "Measurement"]
 
 # Bump when the JSON layout of a stored Measurement changes; readers refuse unknown versions.
 SCHEMA_VERSION = 1

@@ -6,7 +6,8 @@ measures or decides.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from modelperf.units import format_duration, format_size
 
@@ -32,7 +33,7 @@ def format_value(value: float | None, unit: str) -> str:
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     """Left-aligned columns separated by two spaces, with a rule under the header."""
     widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows)]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
     return [line(headers), line("-" * w for w in widths), *(line(r) for r in rows)]
 
 
@@ -129,6 +130,6 @@ def markdown_summary(manager: Any) -> str:
 
 
 def _markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    escape = lambda cell: str(cell).replace("|", "\\|")  # noqa: E731
+    escape = lambda cell: str(cell).replace("|", "\\|")
     return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers),
             *("| " + " | ".join(escape(c) for c in row) + " |" for row in rows)]

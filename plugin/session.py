@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Generator
 from pathlib import Path
-from typing import Any, Generator
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,7 @@ from modelperf.models.base import Model, ModelUnavailable
 from modelperf.records import Kind, Measurement
 from modelperf.units import format_size
 
-__all__ = ["Manager", "SKIP_WITHOUT_FLAG", "model_keys"]
+__all__ = ["SKIP_WITHOUT_FLAG", "Manager", "model_keys"]
 
 SKIP_WITHOUT_FLAG = "model benchmark test: add --benchmark to run it (plain pytest skips model tests to stay fast)"
 SKIP_ON_WORKER = ("latency is not measured in pytest-xdist workers, whose parallel timings are unreliable: "
@@ -54,7 +55,7 @@ def model_keys(item: pytest.Item) -> dict[str, Model]:
 
 def _git(root: Path, *args: str) -> str | None:
     try:
-        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
+        done = subprocess.run(["git", *args], check=False, cwd=root, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() if done.returncode == 0 else None
@@ -173,8 +174,9 @@ class Manager:
                   "direction": options.direction, "alpha": options.alpha}
         comparison = decide.compare_latency(baseline, current, **kwargs)
         if decide.should_confirm(comparison) and capture.target is not None:
-            rerun = latency_measure.interleaved_measurement(capture, timer, current)
-            comparison = decide.confirm(comparison, decide.compare_latency(baseline, rerun, **kwargs))
+            rerun = latency_measure.interleaved_measurement(capture, timer, current, rounds=len(current.samples))
+            current = latency_measure.pooled(current, rerun)
+            comparison = decide.confirm(comparison, decide.compare_latency(baseline, current, **kwargs))
         return _result(current, comparison.line(), comparison.verdict.value, baseline.value,
                        ratio=comparison.ratio, drift=comparison.drift, p_value=comparison.p_value)
 

@@ -7,8 +7,9 @@ Figures that were not measured in the session show as "-"; nothing is estimated.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from modelperf.units import format_duration, format_size
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from modelperf import baselines
 from modelperf.atomic import atomic_write_text
 from modelperf.baselines import (

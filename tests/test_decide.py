@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import math
 from typing import Any
 
@@ -92,11 +94,19 @@ def test_pure_machine_drift_never_regresses(seed: int, n: int, cv: float, drift:
 
 def test_drift_is_reported_and_corrected() -> None:
     base, control = noisy(1, 0.0123, 30, 0.02), noisy(2, 0.003, 15, 0.02)
-    result = compare_latency(latency(base, control), latency(base * 0.85 * 1.2, control * 0.85))
+    result = compare_latency(latency(base, control), latency(base * 0.95 * 1.2, control * 0.95))
     assert result.verdict is Verdict.REGRESSED
-    assert result.drift == pytest.approx(0.85)
+    assert result.drift == pytest.approx(0.95)
     assert result.ratio == pytest.approx(1.2, rel=0.02)
     assert result.ratio_low < result.ratio < result.ratio_high
+
+
+@pytest.mark.parametrize("drift", [0.85, 1.2])
+def test_drift_beyond_the_trusted_range_is_inconclusive_not_a_verdict(drift: float) -> None:
+    base, control = noisy(1, 0.0123, 30, 0.02), noisy(2, 0.003, 15, 0.02)
+    result = compare_latency(latency(base, control), latency(base * drift * 1.2, control * drift))
+    assert result.verdict is Verdict.INCONCLUSIVE
+    assert "too busy" in result.line() and f"x{drift:.2f}" in result.line()
 
 
 def test_uncorrected_when_either_side_lacks_a_control() -> None:
@@ -167,22 +177,37 @@ def _comparison(verdict: Verdict) -> decide.LatencyComparison:
                                     reason="worse")
 
 
-@pytest.mark.parametrize(("first", "rerun", "expected"), [
+def _with_ratio(verdict: Verdict, ratio: float) -> decide.LatencyComparison:
+    return replace(_comparison(verdict), ratio=ratio)
+
+
+@pytest.mark.parametrize(("first", "pooled", "expected"), [
     (Verdict.REGRESSED, Verdict.REGRESSED, Verdict.REGRESSED),
     (Verdict.REGRESSED, Verdict.PASS, Verdict.PASS),
     (Verdict.REGRESSED, Verdict.INCONCLUSIVE, Verdict.INCONCLUSIVE),
-    (Verdict.PASS, Verdict.REGRESSED, Verdict.PASS),
 ])
-def test_confirm_regresses_only_when_both_runs_do(first: Verdict, rerun: Verdict, expected: Verdict) -> None:
-    result = confirm(_comparison(first), _comparison(rerun))
+def test_confirm_takes_the_pooled_verdict_of_a_screened_run(first: Verdict, pooled: Verdict, expected: Verdict) -> None:
+    result = confirm(_comparison(first), _comparison(pooled))
     assert result.verdict is expected
-    assert result.confirmed is (expected is Verdict.REGRESSED)
+    assert result.confirmed
     assert not should_confirm(result)
 
 
-@pytest.mark.parametrize("verdict", list(Verdict))
-def test_should_confirm_only_a_regression(verdict: Verdict) -> None:
-    assert should_confirm(_comparison(verdict)) is (verdict is Verdict.REGRESSED)
+def test_confirm_keeps_a_clear_pass() -> None:
+    first = _with_ratio(Verdict.PASS, 1.0)
+    assert confirm(first, _comparison(Verdict.REGRESSED)) is first
+
+
+@pytest.mark.parametrize(("verdict", "ratio", "expected"), [
+    (Verdict.REGRESSED, 1.2, True),
+    (Verdict.PASS, 1.0 + decide.SCREEN_SHARE * 0.1 + 1e-9, True),  # worse by the screen share: look again
+    (Verdict.PASS, 1.0 + decide.SCREEN_SHARE * 0.1 - 1e-3, False),
+    (Verdict.IMPROVED, 0.8, False),
+    (Verdict.INCONCLUSIVE, 1.2, False),
+    (Verdict.NOT_COMPARED, 1.2, False),
+])
+def test_should_confirm_regressions_and_screened_passes(verdict: Verdict, ratio: float, expected: bool) -> None:
+    assert should_confirm(_with_ratio(verdict, ratio)) is expected
 
 
 # ----------------------------------------------------------------------------------------- accuracy

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from modelperf import hardware
 from modelperf.hardware import (
     INFO_FIELDS,

@@ -12,7 +12,6 @@ one process.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -48,14 +47,11 @@ from modelperf.measure import control as control_module
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    # The plugin times its control workload at torch's current thread count; on a loaded 2-core
-    # machine two OpenMP threads make its rounds swing from 3 ms to 400 ms, which turns drift
-    # correction into noise. One thread keeps these tests about the gate, not the scheduler.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def _steady_control(monkeypatch: pytest.MonkeyPatch) -> None:
+    # These tests are about the plugin's flow (record, compare, save, fail), not about drift: a
+    # control round of constant length keeps a busy CI machine's drift out of their verdicts.
+    # Drift correction itself is tested with synthetic samples in test_decide.py.
+    monkeypatch.setattr(control_module, "control_timer", lambda threads=None: lambda: 0.003)
 
 
 def _hardware_dirs(pytester: pytest.Pytester) -> list[Path]:
@@ -114,7 +110,7 @@ def test_latency_marker_fails_only_when_clearly_slower_than_baseline(
     else:
         assert result.ret == pytest.ExitCode.TESTS_FAILED
         result.stdout.fnmatch_lines([
-            "median_s: median * -> * (drift-corrected x*, 95% CI *, p=*): *50 % minimum effect*(confirmed by a rerun)",
+            "median_s: median * -> * (drift-corrected x*, 95% CI *, p=*): *50 % minimum effect*(confirmed by a re-measurement)",
             "*test_work*median_s*regressed*",
         ])
     assert record.read_bytes() == before, "a comparing run must not rewrite the baseline"
@@ -137,7 +133,8 @@ def test_baseline_save_replaces_the_baseline_and_prints_the_diff(
     # The slower figure is now the reference, so the same slowdown passes.
     again = pytester.runpytest(*RUN)
     again.assert_outcomes(passed=1)
-    again.stdout.fnmatch_lines(["*test_work*median_s*pass*"])
+    row = next(line for line in again.stdout.lines if line.startswith("test_work") and "median_s" in line)
+    assert "regressed" not in row  # pass, or improved when the machine is quieter than at the save
 
 
 @pytest.mark.parametrize("extra", [(), ("--baseline-save",)])

@@ -5,6 +5,7 @@ import math
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from modelperf.units import format_duration, format_size, parse_size
 
 

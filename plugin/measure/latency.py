@@ -12,19 +12,21 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from modelperf.records import Kind, Measurement
 
 __all__ = ["CapturingBenchmark", "LatencyCapture", "choose_rounds", "interleaved_measurement",
-           "measurement_from_benchmark"]
+           "measurement_from_benchmark", "pooled"]
 
 CONFIRM_ROUNDS = 60  # rounds of a re-measurement when a regression must be confirmed
 # A control round runs before every CONTROL_EVERY-th timed round: often enough to follow drift
 # through the test, rarely enough that the timed calls stay back to back (measured: control before
 # every call inflated a 10 ms DistilBERT call by 4-6 %, before every 10th by under 1.5 %).
 CONTROL_EVERY = 5
+CONTROL_PER_SLOT = 3  # control rounds per slot: the control's median, not only the test's, carries noise
 # Rounds are chosen so a test costs about ROUND_BUDGET_S of timed calls, within these bounds:
 # fewer than 20 rounds cannot reach p < 0.001, more than 100 add little but time.
 ROUND_BUDGET_S = 2.0  # of timed calls; each round also makes one untimed call and a control round
@@ -59,7 +61,7 @@ class CapturingBenchmark:
         self.capture = LatencyCapture()
 
     def _control_round(self) -> None:
-        self.controls.append(self._control())
+        self.controls.extend(self._control() for _ in range(CONTROL_PER_SLOT))
 
     def __call__(self, target: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         self.capture = LatencyCapture(target, args, kwargs)
@@ -116,15 +118,24 @@ def measurement_from_benchmark(
     return Measurement(test_id, Kind.LATENCY, f"{statistic}_s", "s", value, data, control, model, extra)
 
 
+def pooled(first: Measurement, rerun: Measurement) -> Measurement:
+    """One Measurement holding the samples and control rounds of a first run and its re-measurement."""
+    samples, control = first.samples + rerun.samples, first.control + rerun.control
+    statistic = str(first.extra.get("statistic", "median"))
+    value = {"median": statistics.median, "mean": statistics.fmean, "min": min}[statistic](samples)
+    extra = dict(first.extra, rounds=len(samples), remeasured=len(rerun.samples))
+    return Measurement(first.test_id, first.kind, first.metric, first.unit, value, samples, control, first.model, extra)
+
+
 def interleaved_measurement(
     capture: LatencyCapture, control: Callable[[], float], first: Measurement, rounds: int = CONFIRM_ROUNDS
 ) -> Measurement:
-    """Time the captured call and the control alternately, ``rounds`` pairs, as a fresh Measurement."""
+    """Time the captured call again in the same pattern as CapturingBenchmark: a fresh Measurement."""
     assert capture.target is not None
     samples, controls = [], []
     for index in range(rounds):
         if index % CONTROL_EVERY == 0:
-            controls.append(control())
+            controls.extend(control() for _ in range(CONTROL_PER_SLOT))
             capture.target(*capture.args, **capture.kwargs)  # untimed, as in CapturingBenchmark
         start = time.perf_counter()
         capture.target(*capture.args, **capture.kwargs)

@@ -15,8 +15,9 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from modelperf.models.base import Classification, Generation, ModelInfo, ModelUnavailable, Perplexity
 from modelperf.models.embedded import file_sha256, smollm_gguf_path

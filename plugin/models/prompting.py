@@ -14,8 +14,9 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from modelperf.models.base import Classification
 from modelperf.models.embedded import cache_root

@@ -57,3 +57,29 @@ def test_llama_perplexity_is_finite_and_above_one(llama):
     value = llama.perplexity(LONG_REVIEW * 4, window=128)
     assert math.isfinite(value.value) and value.value > 1.0
     assert value.scored_tokens == value.chunks * (128 - 128 // 2 - 1)
+
+
+def test_llama_perplexity_windows_match_a_direct_computation(llama):
+    """llama-perplexity's windowing, recomputed independently: one fresh context per scored token."""
+    import numpy as np
+
+    window = 16
+    text = "A small harbour town keeps its old cinema alive with volunteers, late shows and a lot of patience."
+    tokens = llama.tokenize(text)
+    assert len(tokens) >= 2 * window, "the text must cover at least two windows"
+    bos = llama._bos()
+    nll, count = 0.0, 0
+    for chunk in range(len(tokens) // window):
+        window_tokens = tokens[chunk * window:(chunk + 1) * window]
+        if bos:
+            window_tokens = bos + window_tokens[1:]
+        for position in range(window // 2, window - 1):
+            llama.prefill(window_tokens[: position + 1])
+            logits = np.asarray(llama.llm.scores[position], dtype=np.float64)
+            log_probs = logits - (logits.max() + np.log(np.exp(logits - logits.max()).sum()))
+            nll -= log_probs[window_tokens[position + 1]]
+            count += 1
+    expected = math.exp(nll / count)
+    result = llama.perplexity(text, window=window)
+    assert result.scored_tokens == count
+    assert result.value == pytest.approx(expected, rel=1e-3)
