@@ -84,7 +84,7 @@ class PromptClassifier:
         train = data.split("train")
         shots = _shots(train)
         prefix = build_prompt(shots)
-        tag = hashlib.sha256(f"{prefix}|{LABEL_WORDS}".encode()).hexdigest()[:12]
+        tag = hashlib.sha256(f"{prefix}|{LABEL_WORDS}|{CALIBRATION_PER_LABEL}".encode()).hexdigest()[:12]
         cached = cache_root() / "heads" / f"llama-{model.info.weights_sha256[:16]}-{data.sha256[:16]}-{tag}.json"
         try:
             stored = json.loads(cached.read_text())
