@@ -86,7 +86,7 @@ def _parse_tsv(text: str, name: str) -> list[Example]:
             f"(GLUE TSV), found {header!r}."
         )
     col = {h: i for i, h in enumerate(header)}
-    examples = []
+    examples: list[Example] = []
     for number, row in enumerate(rows[1:], start=2):
         where = f"{name}, line {number}"
         if not any(cell.strip() for cell in row):
@@ -102,7 +102,7 @@ def _parse_tsv(text: str, name: str) -> list[Example]:
 
 
 def _parse_jsonl(text: str, name: str) -> list[Example]:
-    examples = []
+    examples: list[Example] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue

@@ -6,7 +6,7 @@ measures or decides.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from modelperf.units import format_duration, format_size
@@ -22,9 +22,9 @@ def format_value(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
     if unit == "s":
-        return format_duration(value)
+        return str(format_duration(value))
     if unit == "B":
-        return format_size(value)
+        return str(format_size(value))
     if unit == "fraction":
         return f"{value:.3f}"
     return f"{value:.4g} {unit}".strip()
@@ -33,7 +33,10 @@ def format_value(value: float | None, unit: str) -> str:
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     """Left-aligned columns separated by two spaces, with a rule under the header."""
     widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows)]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+
+    def line(cells: Iterable[str]) -> str:
+        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+
     return [line(headers), line("-" * w for w in widths), *(line(r) for r in rows)]
 
 
@@ -130,6 +133,8 @@ def markdown_summary(manager: Any) -> str:
 
 
 def _markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    escape = lambda cell: str(cell).replace("|", "\\|")
+    def escape(cell: str) -> str:
+        return str(cell).replace("|", "\\|")
+
     return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers),
             *("| " + " | ".join(escape(c) for c in row) + " |" for row in rows)]

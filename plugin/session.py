@@ -279,7 +279,8 @@ class Manager:
         report: pytest.TestReport = outcome.get_result()
         if call.when != "call":
             return
-        report.modelperf_lines = list(item.stash.get(_LINES, []))  # type: ignore[attr-defined]
+        lines: list[tuple[str, str]] = item.stash.get(_LINES, [])
+        report.modelperf_lines = list(lines)  # type: ignore[attr-defined]
         results = item.stash.get(_RESULTS, [])
         if not results:
             return

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,6 +99,14 @@ class CapturingBenchmark:
         return self._fixture
 
 
+def _reduce(statistic: str, samples: Sequence[float]) -> float:
+    if statistic == "mean":
+        return statistics.fmean(samples)
+    if statistic == "min":
+        return min(samples)
+    return float(statistics.median(samples))
+
+
 def measurement_from_benchmark(
     fixture: Any, test_id: str, control: tuple[float, ...], model: str | None, statistic: str, control_version: int
 ) -> Measurement | None:
@@ -110,7 +118,7 @@ def measurement_from_benchmark(
     data = tuple(float(x) for x in getattr(getattr(stats, "stats", None), "data", ()) or ())
     if not data:
         return None
-    value = {"median": statistics.median, "mean": statistics.fmean, "min": min}[statistic](data)
+    value = _reduce(statistic, data)
     extra: dict[str, Any] = {"statistic": statistic, "rounds": len(data),
                              "iterations": int(getattr(stats, "iterations", 1)), "control_version": control_version}
     extra.update({k: v for k, v in dict(getattr(fixture, "extra_info", {}) or {}).items()
@@ -122,7 +130,7 @@ def pooled(first: Measurement, rerun: Measurement) -> Measurement:
     """One Measurement holding the samples and control rounds of a first run and its re-measurement."""
     samples, control = first.samples + rerun.samples, first.control + rerun.control
     statistic = str(first.extra.get("statistic", "median"))
-    value = {"median": statistics.median, "mean": statistics.fmean, "min": min}[statistic](samples)
+    value = _reduce(statistic, samples)
     extra = dict(first.extra, rounds=len(samples), remeasured=len(rerun.samples))
     return Measurement(first.test_id, first.kind, first.metric, first.unit, value, samples, control, first.model, extra)
 
@@ -132,7 +140,8 @@ def interleaved_measurement(
 ) -> Measurement:
     """Time the captured call again in the same pattern as CapturingBenchmark: a fresh Measurement."""
     assert capture.target is not None
-    samples, controls = [], []
+    samples: list[float] = []
+    controls: list[float] = []
     for index in range(rounds):
         if index % CONTROL_EVERY == 0:
             controls.extend(control() for _ in range(CONTROL_PER_SLOT))
@@ -141,7 +150,7 @@ def interleaved_measurement(
         capture.target(*capture.args, **capture.kwargs)
         samples.append(time.perf_counter() - start)
     statistic = str(first.extra.get("statistic", "median"))
-    value = {"median": statistics.median, "mean": statistics.fmean, "min": min}[statistic](samples)
+    value = _reduce(statistic, samples)
     extra = dict(first.extra, rounds=rounds, iterations=1, interleaved=True)
     return Measurement(first.test_id, first.kind, first.metric, first.unit, value, tuple(samples),
                        tuple(controls), first.model, extra)

@@ -286,7 +286,7 @@ def load_distilbert(source: str | None, threads: int) -> DistilBert:
     import transformers
 
     embedded = source is None
-    transformers.logging.disable_progress_bar()  # a session's output is ours to keep readable
+    transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # keep the session's output readable
     path = embedded_checkpoint() if source is None else resolve_checkpoint(source)
     torch.set_num_threads(threads)
     try:

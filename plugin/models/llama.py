@@ -17,10 +17,13 @@ import math
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelperf.models.base import Classification, Generation, ModelInfo, ModelUnavailable, Perplexity
 from modelperf.models.embedded import file_sha256, smollm_gguf_path
+
+if TYPE_CHECKING:
+    from modelperf.models.prompting import PromptClassifier
 
 __all__ = ["Llama", "check_gguf", "load_llama"]
 
@@ -76,7 +79,7 @@ class Llama:
     def __init__(self, llm: Any, info: ModelInfo) -> None:
         self._llm = llm
         self.info = info
-        self.classifier: Any = None  # a PromptClassifier, attached by load_llama
+        self.classifier: PromptClassifier | None = None  # fitted on first use
 
     @property
     def llm(self) -> Any:

@@ -46,7 +46,7 @@ class ModelRegistry:
                 raise self._failed[name]
         start = time.perf_counter()
         try:
-            model = self._build(name)
+            model: Model = self._build(name)
         except ModelUnavailable as exc:
             if not fresh:
                 self._failed[name] = exc
