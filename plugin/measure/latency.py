@@ -26,6 +26,7 @@ CONFIRM_ROUNDS = 60  # rounds of a re-measurement when a regression must be conf
 # through the test, rarely enough that the timed calls stay back to back (measured: control before
 # every call inflated a 10 ms DistilBERT call by 4-6 %, before every 10th by under 1.5 %).
 CONTROL_EVERY = 5
+MIN_CONTROLS = 10  # a control median from fewer rounds is too noisy to correct by (seen: x0.83 from 4)
 CONTROL_PER_SLOT = 1  # measured: 3 per slot polluted the caches enough to inflate timed calls by 4 %
 # Rounds are chosen so a test costs about ROUND_BUDGET_S of timed calls, within these bounds:
 # fewer than 20 rounds cannot reach p < 0.001, more than 100 add little but time.
@@ -42,12 +43,17 @@ class LatencyCapture:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
+def control_every(rounds: int) -> int:
+    """Timed rounds per control slot: CONTROL_EVERY, or fewer so a test gets MIN_CONTROLS controls."""
+    return max(1, min(CONTROL_EVERY, rounds // MIN_CONTROLS))
+
+
 def choose_rounds(seconds_per_call: float) -> int:
     return max(MIN_ROUNDS, min(MAX_ROUNDS, math.ceil(ROUND_BUDGET_S / max(seconds_per_call, 1e-9))))
 
 
 class CapturingBenchmark:
-    """pytest-benchmark's fixture with a control round before every timed round.
+    """pytest-benchmark's fixture with a control round between every few timed rounds.
 
     Every call becomes ``pedantic(..., setup=<control round>)``: pytest-benchmark still times the
     rounds, and its ``setup`` runs the control workload between them, outside the timed region, so
@@ -70,9 +76,10 @@ class CapturingBenchmark:
         rounds = choose_rounds(time.perf_counter() - start)
 
         calls = iter(range(1 << 62))
+        every = control_every(rounds)
 
         def control_then_rewarm() -> None:
-            if next(calls) % CONTROL_EVERY == 0:
+            if next(calls) % every == 0:
                 self._control_round()
                 # Any pause slows the next call by 5-10 % (caches, idle CPU); one untimed call after
                 # the control restores the back-to-back steady state the other rounds run in.
@@ -142,8 +149,9 @@ def interleaved_measurement(
     assert capture.target is not None
     samples: list[float] = []
     controls: list[float] = []
+    every = control_every(rounds)
     for index in range(rounds):
-        if index % CONTROL_EVERY == 0:
+        if index % every == 0:
             controls.extend(control() for _ in range(CONTROL_PER_SLOT))
             capture.target(*capture.args, **capture.kwargs)  # untimed, as in CapturingBenchmark
         start = time.perf_counter()

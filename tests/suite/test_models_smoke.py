@@ -64,7 +64,8 @@ def test_llama_perplexity_windows_match_a_direct_computation(llama):
     import numpy as np
 
     window = 16
-    text = "A small harbour town keeps its old cinema alive with volunteers, late shows and a lot of patience."
+    text = ("A small harbour town keeps its old cinema alive with volunteers, late shows and a lot of patience. "
+            "On winter nights the projectionist walks home along the sea wall, humming the score of the last film.")
     tokens = llama.tokenize(text)
     assert len(tokens) >= 2 * window, "the text must cover at least two windows"
     bos = llama._bos()
