@@ -27,7 +27,7 @@ CONFIRM_ROUNDS = 60  # rounds of a re-measurement when a regression must be conf
 # every call inflated a 10 ms DistilBERT call by 4-6 %, before every 10th by under 1.5 %).
 CONTROL_EVERY = 5
 MIN_CONTROLS = 10  # a control median from fewer rounds is too noisy to correct by (seen: x0.83 from 4)
-CONTROL_PER_SLOT = 1  # measured: 3 per slot polluted the caches enough to inflate timed calls by 4 %
+CONTROL_PER_SLOT = 3  # gate benchmark: 1 per slot gave 8 % A/A false alarms, 3 gave 1 % (at a 4 % timing overhead)
 # Rounds are chosen so a test costs about ROUND_BUDGET_S of timed calls, within these bounds:
 # fewer than 20 rounds cannot reach p < 0.001, more than 100 add little but time.
 ROUND_BUDGET_S = 2.0  # of timed calls; each round also makes one untimed call and a control round
