@@ -350,7 +350,8 @@ def test_gguf_that_llama_cpp_cannot_load_fails_tests_once_with_one_sentence(pyte
         def test_two(llama):
             pass
     """)
-    result = pytester.runpytest_subprocess(*BENCH, "--llama-model=empty.gguf")
+    # -rN: no short summary, whose lines carry the message only when CI is set.
+    result = pytester.runpytest_subprocess(*BENCH, "--llama-model=empty.gguf", "-rN")
     result.assert_outcomes(errors=2)
     out = result.stdout.str()
     assert out.count("llama.cpp could not load empty.gguf") == 2  # once per error section, no chained repeat
