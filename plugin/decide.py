@@ -5,12 +5,18 @@ Nothing here measures, stores or knows pytest. Every function takes plain figure
 readable sentence for the terminal.
 
 Latency rule (:func:`compare_latency`): each side's samples are divided by that side's control
-median, so a machine that got uniformly faster or slower cancels out. A result is REGRESSED only
-when it is significant (one-sided Mann-Whitney U, ``p < alpha``), the bootstrap CI of the ratio lies
-wholly above 1, and the point ratio reaches :data:`EFFECT_SHARE` of the minimum effect. Only a
-share of it: a true slowdown of exactly ``min_effect`` then sits inside the alarm region instead of
-on its edge (where it would be caught half the time), while identical samples give a ratio of 1
-and never alarm. ``benchmarks/gate_simulation.py`` shows the resulting rates.
+floor (the control rounds' lower decile), so a machine that got uniformly faster or slower cancels
+out. The figure compared is, by default, the lower decile (``p10``) of the rounds: on a shared
+machine interference only ever adds time, so the fast rounds are the ones that show the code's own
+cost, while a median moves with whatever else ran (in the gate benchmark's sessions the spread of
+the drift-corrected ratio across A/A comparisons was 5.5 % for the median and 2.0 % for p10).
+
+A result is REGRESSED only when it is significant (the one-sided bootstrap p of the ratio,
+resampling both sides' rounds and controls, is below ``alpha``) and the point ratio reaches
+:data:`EFFECT_SHARE` of the minimum effect. Only a share of it: a true slowdown of exactly
+``min_effect`` then sits inside the alarm region instead of on its edge (where it would be caught
+half the time), while identical samples give a ratio of 1 and never alarm.
+``benchmarks/gate_benchmark.py`` measures the resulting rates on the real machine.
 """
 
 from __future__ import annotations
@@ -27,9 +33,12 @@ from scipy import stats
 from modelperf.records import Measurement
 
 __all__ = [
+    "CONTROL_QUANTILE",
     "EFFECT_SHARE",
     "MAX_DRIFT",
+    "MIN_SAMPLES",
     "SCREEN_SHARE",
+    "SMALLEST_ALPHA",
     "STATISTICS",
     "AccuracyComparison",
     "LatencyComparison",
@@ -41,8 +50,10 @@ __all__ = [
     "compare_memory",
     "compare_perplexity",
     "confirm",
+    "control_floor",
     "format_bytes",
     "format_seconds",
+    "reducer",
     "should_confirm",
     "wilson_interval",
 ]
@@ -52,17 +63,24 @@ __all__ = [
 EFFECT_SHARE = 0.6
 # A first run worse by this share of min_effect is re-measured before its verdict is final.
 SCREEN_SHARE = 0.3
-STATISTICS = ("median", "mean")
+# p10 first: the default. Lower deciles ignore interference, which only ever adds time.
+STATISTICS = ("p10", "median", "mean")
 DIRECTIONS = ("lower", "higher")
+# The control's figure is always its lower decile: the machine's speed when nothing else interferes.
+CONTROL_QUANTILE = 0.10
 # Beyond this much machine drift (either way) the control no longer tracks the models closely enough
 # to correct them, so a verdict would be a guess: say so instead. Measured with
-# benchmarks/gate_benchmark.py on a 2-core VM: quiet sessions drifted x0.99-x1.04; with a busy
-# neighbour the drift was x1.17 and the drift-corrected ratio still moved by ~10 % (20 % false alarms).
-MAX_DRIFT = 1.10
+# benchmarks/gate_benchmark.py on a 2-core VM (p10 figures): the A/A error of the corrected ratio was
+# 1.5 % on average within x1.10 of drift and 4-5 % beyond x1.10.
+MAX_DRIFT = 1.15
+# Fewer rounds a side than this give a lower decile of one or two rounds: too few to judge.
+MIN_SAMPLES = 10
 # Fixed seed: the same figures must always give the same verdict (and the same CI in reports).
 _BOOTSTRAP_SEED = 20240601
-# 2000 resamples keep a CI bound stable to ~0.2 % at a few ms per comparison.
-_BOOTSTRAP_RESAMPLES = 2000
+# 4000 resamples: a bootstrap p resolves down to 1/4001 = 0.00025, and a CI bound is stable to
+# ~0.2 %, at a few ms per comparison.
+_BOOTSTRAP_RESAMPLES = 4000
+SMALLEST_ALPHA = 1.0 / (_BOOTSTRAP_RESAMPLES + 1)
 Array = np.ndarray[Any, Any]
 
 
@@ -106,10 +124,11 @@ def _require(ok: bool, message: str) -> None:
 class LatencyComparison:
     """A drift-corrected latency (or throughput) comparison.
 
-    ``baseline_median``/``current_median`` are raw. ``ratio`` is current/baseline of ``statistic``
-    after dividing each side by its control median (multiplying, for ``direction="higher"`` rates),
-    with its 95 % bootstrap CI. ``p_value`` is the one-sided Mann-Whitney U p-value of the side the
-    ratio leans to (worse, unless the figure got better).
+    ``baseline_median``/``current_median`` are raw medians, for people. ``ratio`` is current/baseline
+    of ``statistic`` after dividing each side by its control floor (multiplying, for
+    ``direction="higher"`` rates), with its 95 % bootstrap CI. ``p_value`` is the one-sided
+    bootstrap p of the side the ratio leans to (worse, unless the figure got better). ``drift`` is
+    this run's control floor over the baseline's: above 1 the machine is slower now.
     """
 
     verdict: Verdict
@@ -124,7 +143,7 @@ class LatencyComparison:
     statistic: str
     direction: str = "lower"
     unit: str = "s"
-    alpha: float = 0.001
+    alpha: float = 0.01
     reason: str = ""
     confirmed: bool = False
 
@@ -135,9 +154,12 @@ class LatencyComparison:
         figures = f"median {show(self.baseline_median)} -> {show(self.current_median)}"
         if not math.isfinite(self.ratio):
             return f"{figures}: {self.reason}"
-        name = "" if self.statistic == "median" else f"{self.statistic} "
-        return (f"{figures} (drift-corrected {name}x{self.ratio:.3f}, 95% CI {self.ratio_low:.3f}-"
+        return (f"{figures} (drift-corrected {self.statistic} x{self.ratio:.3f}, 95% CI {self.ratio_low:.3f}-"
                 f"{self.ratio_high:.3f}, p={self.p_value:.2g}, machine drift x{self.drift:.2f}): {self.reason}")
+
+    @property
+    def drift_beyond_limit(self) -> bool:
+        return math.isfinite(self.drift) and max(self.drift, 1 / self.drift) > MAX_DRIFT
 
 
 def _positive_array(values: tuple[float, ...], what: str, test_id: str) -> Array:
@@ -148,42 +170,48 @@ def _positive_array(values: tuple[float, ...], what: str, test_id: str) -> Array
     return array
 
 
-def _bootstrap_ratio(cur: Array, base: Array, controls: tuple[Array, Array] | None, reduce: Any,
-                     sign: int) -> tuple[float, float]:
-    """95 % percentile-bootstrap CI of the corrected ratio from RAW samples, resampling the controls.
+def reducer(statistic: str) -> Any:
+    """The numpy function (``f(array, axis=...)``) that computes ``statistic`` over rounds."""
+    if statistic == "p10":
+        return functools.partial(np.quantile, q=0.10)
+    return np.median if statistic == "median" else np.mean
 
-    Resampling the controls carries their own noise into the interval (the Mann-Whitney test on
-    normalised samples cannot see it). ``sign`` is -1 where rates are multiplied by the control.
+
+def control_floor(control: Any, axis: int = -1) -> Any:
+    """The control rounds' lower decile: how fast the machine runs the control when undisturbed."""
+    return np.quantile(control, CONTROL_QUANTILE, axis=axis)
+
+
+def _bootstrap_ratios(cur: Array, base: Array, controls: tuple[Array, Array] | None, reduce: Any,
+                      sign: int) -> Array:
+    """Bootstrap distribution of the corrected ratio, resampling each side's rounds AND controls.
+
+    Resampling the controls carries their own noise into the interval and the p-value. ``sign`` is
+    -1 where rates are multiplied by the control.
     """
-    if controls is not None and min(controls[0].size, controls[1].size) < 2:
-        # A one-round control cannot be resampled: correct by its value as a constant instead.
-        low, high = _bootstrap_ratio(cur, base, None, reduce, sign)
-        scale = float(np.median(controls[0]) / np.median(controls[1])) ** -sign
-        return low * scale, high * scale
-    data = (cur, base) if controls is None else (cur, base, *controls)
+    rng = np.random.default_rng(_BOOTSTRAP_SEED)
 
-    def statistic(*arrays: Array, axis: int = -1) -> Any:
-        ratio = reduce(arrays[0], axis=axis) / reduce(arrays[1], axis=axis)
-        if len(arrays) == 4:
-            ratio = ratio * (np.median(arrays[2], axis=axis) / np.median(arrays[3], axis=axis)) ** float(-sign)
-        return ratio
+    def resampled(values: Array) -> Array:
+        return values[rng.integers(0, values.size, size=(_BOOTSTRAP_RESAMPLES, values.size))]
 
-    result = stats.bootstrap(data, statistic, vectorized=True, method="percentile",
-                             n_resamples=_BOOTSTRAP_RESAMPLES, rng=np.random.default_rng(_BOOTSTRAP_SEED))
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+    ratios = reduce(resampled(cur), axis=-1) / reduce(resampled(base), axis=-1)
+    if controls is not None:
+        drifts = control_floor(resampled(controls[0])) / control_floor(resampled(controls[1]))
+        ratios = ratios * drifts ** float(-sign)
+    return np.asarray(ratios, dtype=float)
 
 
-def _latency_verdict(worse: float, worse_low: float, worse_high: float, p_worse: float, p_better: float,
-                     min_effect: float, alpha: float) -> tuple[Verdict, str, float]:
+def _latency_verdict(worse: float, p_worse: float, p_better: float, min_effect: float,
+                     alpha: float) -> tuple[Verdict, str, float]:
     """Verdict, reason and reported p, from the ratio expressed as 'times worse' (> 1 is worse)."""
     threshold = 1.0 + min_effect * EFFECT_SHARE
     line = f"the alarm line x{threshold:.3f} of the {min_effect * 100:.3g} % minimum effect"
-    if p_worse < alpha and worse_low > 1.0 and worse >= threshold:
+    if p_worse < alpha and worse >= threshold:
         return Verdict.REGRESSED, f"slower, past {line}", p_worse
-    if p_better < alpha and worse_high < 1.0 and worse <= 1.0 / threshold:
+    if p_better < alpha and worse <= 1.0 / threshold:
         return Verdict.IMPROVED, f"faster, past {line}", p_better
     p = p_worse if worse >= 1.0 else p_better
-    if p < alpha and (worse_low > 1.0 or worse_high < 1.0):
+    if p < alpha:
         return Verdict.PASS, f"significantly {'slower' if worse >= 1.0 else 'faster'}, but within {line}", p
     return Verdict.PASS, f"no significant change ({line})", p
 
@@ -193,81 +221,82 @@ def compare_latency(
     current: Measurement,
     *,
     min_effect: float = 0.10,
-    statistic: str = "median",
+    statistic: str = "p10",
     direction: str = "lower",
-    alpha: float = 0.001,
+    alpha: float = 0.01,
 ) -> LatencyComparison:
     """Compare two latency measurements after correcting both for machine drift.
 
     ``direction="lower"`` for seconds (lower is better), ``"higher"`` for rates such as tokens/s.
-    Each side's samples are divided (rates: multiplied) by that side's control median; when either
-    side has no control, neither is corrected and ``drift`` is 1.0. INCONCLUSIVE when the sample
-    counts are too small for even fully separated samples to reach ``p < alpha``.
+    Each side's samples are divided (rates: multiplied) by that side's control floor; when either
+    side has no control, neither is corrected and ``drift`` is 1.0. INCONCLUSIVE when a side has
+    fewer than :data:`MIN_SAMPLES` rounds, or when a regression or improvement comes with more
+    machine drift than :data:`MAX_DRIFT`.
     """
     _require(statistic in STATISTICS, f"statistic={statistic!r} is unknown; use one of {', '.join(STATISTICS)}.")
     _require(direction in DIRECTIONS,
              f"direction={direction!r} is unknown; use 'lower' (seconds) or 'higher' (e.g. tokens/s).")
     _require(0.0 < min_effect < 10.0, f"min_effect={min_effect!r} must lie in (0, 10), e.g. 0.10 for 10 %.")
-    _require(0.0 < alpha < 1.0, f"alpha={alpha!r} must lie in (0, 1), e.g. 0.001.")
+    _require(SMALLEST_ALPHA < alpha < 1.0,
+             f"alpha={alpha!r} must lie in ({SMALLEST_ALPHA:.2g}, 1), the bootstrap's resolution; e.g. 0.01.")
     base = _positive_array(baseline.samples, "baseline samples", baseline.test_id)
     cur = _positive_array(current.samples, "current samples", current.test_id)
     base_ctl = _positive_array(baseline.control, "baseline control samples", baseline.test_id)
     cur_ctl = _positive_array(current.control, "current control samples", current.test_id)
+    controls = (cur_ctl, base_ctl) if base_ctl.size and cur_ctl.size else None
+    drift = float(control_floor(cur_ctl) / control_floor(base_ctl)) if controls is not None else 1.0
     common: dict[str, Any] = {
         "baseline_median": float(np.median(base)) if base.size else math.nan,
         "current_median": float(np.median(cur)) if cur.size else math.nan,
         "min_effect": min_effect, "statistic": statistic, "direction": direction, "unit": current.unit,
-        "alpha": alpha,
+        "alpha": alpha, "drift": drift,
     }
-    # 1 / C(n1 + n2, n1) is the smallest one-sided exact Mann-Whitney p: every sample above every other.
-    if min(base.size, cur.size) < 2 or 1.0 / math.comb(base.size + cur.size, base.size) >= alpha:
-        reason = (f"too few samples ({base.size} baseline, {cur.size} current) to reach p<{alpha:g}; "
-                  "raise the number of rounds")
-        drift = float(np.median(cur_ctl) / np.median(base_ctl)) if base_ctl.size and cur_ctl.size else 1.0
-        return LatencyComparison(Verdict.INCONCLUSIVE, drift=drift, ratio=math.nan, ratio_low=math.nan,
-                                 ratio_high=math.nan, p_value=math.nan, reason=reason, **common)
-    controls = (cur_ctl, base_ctl) if base_ctl.size and cur_ctl.size else None
+    if min(base.size, cur.size) < MIN_SAMPLES:
+        reason = (f"too few rounds ({base.size} baseline, {cur.size} current; at least {MIN_SAMPLES} a side) "
+                  "to judge; raise the number of rounds")
+        return LatencyComparison(Verdict.INCONCLUSIVE, ratio=math.nan, ratio_low=math.nan, ratio_high=math.nan,
+                                 p_value=math.nan, reason=reason, **common)
     return _compare_corrected(cur, base, controls, common)
 
 
 def _compare_corrected(cur: Array, base: Array, controls: tuple[Array, Array] | None,
                        common: dict[str, Any]) -> LatencyComparison:
     sign = 1 if common["direction"] == "lower" else -1
-    reduce = np.median if common["statistic"] == "median" else np.mean
-    low, high = _bootstrap_ratio(cur, base, controls, reduce, sign)
-    drift = 1.0
-    if controls is not None:
-        drift = float(np.median(controls[0]) / np.median(controls[1]))
-        cur, base = cur * float(np.median(controls[0])) ** -sign, base * float(np.median(controls[1])) ** -sign
-    ratio = float(reduce(cur) / reduce(base))
-    p_up = float(stats.mannwhitneyu(cur, base, alternative="greater").pvalue)
-    p_down = float(stats.mannwhitneyu(cur, base, alternative="less").pvalue)
+    reduce = reducer(common["statistic"])
+    ratio = float(reduce(cur) / reduce(base)) * common["drift"] ** -sign
+    ratios = _bootstrap_ratios(cur, base, controls, reduce, sign)
+    low, high = (float(x) for x in np.quantile(ratios, (0.025, 0.975)))
+    # One-sided bootstrap p: the share of resampled ratios on the far side of "no change".
+    p_up = float((np.sum(ratios <= 1.0) + 1) / (ratios.size + 1))
+    p_down = float((np.sum(ratios >= 1.0) + 1) / (ratios.size + 1))
     # Worse means larger for seconds and smaller for rates; express both as "times worse".
-    if sign == 1:
-        judged = _latency_verdict(ratio, low, high, p_up, p_down, common["min_effect"], common["alpha"])
-    else:
-        judged = _latency_verdict(1 / ratio, 1 / high, 1 / low, p_down, p_up, common["min_effect"], common["alpha"])
-    verdict, reason, p = judged
-    if max(drift, 1 / drift) > MAX_DRIFT and verdict in (Verdict.REGRESSED, Verdict.IMPROVED):
-        verdict = Verdict.INCONCLUSIVE
-        reason = (f"the control workload ran x{drift:.2f} against the baseline's session, beyond the x{MAX_DRIFT:g} "
-                  "that drift correction is trusted for: the machine is too busy (or too different) to judge; "
-                  "rerun on a quieter machine")
-    return LatencyComparison(verdict, drift=drift, ratio=ratio, ratio_low=low, ratio_high=high, p_value=p,
-                             reason=reason, **common)
+    worse, p_worse, p_better = (ratio, p_up, p_down) if sign == 1 else (1 / ratio, p_down, p_up)
+    verdict, reason, p = _latency_verdict(worse, p_worse, p_better, common["min_effect"], common["alpha"])
+    comparison = LatencyComparison(verdict, ratio=ratio, ratio_low=low, ratio_high=high, p_value=p, reason=reason,
+                                   **common)
+    if comparison.drift_beyond_limit and verdict in (Verdict.REGRESSED, Verdict.IMPROVED):
+        now = "slower" if common["drift"] > 1 else "faster"
+        return replace(comparison, verdict=Verdict.INCONCLUSIVE, reason=(
+            f"{reason}, but the machine ran the control x{common['drift']:.2f} against the baseline's session "
+            f"({now} now), beyond the x{MAX_DRIFT:g} that drift correction is trusted for; rerun on a quieter "
+            "machine, or re-save the baseline if it was recorded on a busy one"))
+    return comparison
 
 
 def should_confirm(comparison: LatencyComparison) -> bool:
-    """True when a result looks regressed, or worse by SCREEN_SHARE of the minimum effect: re-measure.
+    """True when a result must be re-measured before its verdict is final.
 
-    The screen is lower than the verdict's bar on purpose: a true slowdown of the minimum effect
-    whose first estimate fell short by noise gets a second look with twice the data.
+    That is when it looks regressed, or worse by SCREEN_SHARE of the minimum effect (a lower bar on
+    purpose: a true slowdown of the minimum effect whose first estimate fell short by noise gets a
+    second look with twice the data), or when it was left inconclusive by machine drift (a quieter
+    re-measurement lowers this run's control floor).
     """
     if comparison.confirmed or not math.isfinite(comparison.ratio):
         return False
     worse = comparison.ratio if comparison.direction == "lower" else 1 / comparison.ratio
     screened = comparison.verdict is Verdict.PASS and worse >= 1 + SCREEN_SHARE * comparison.min_effect
-    return comparison.verdict is Verdict.REGRESSED or screened
+    drifted = comparison.verdict is Verdict.INCONCLUSIVE and comparison.drift_beyond_limit
+    return comparison.verdict is Verdict.REGRESSED or screened or drifted
 
 
 def confirm(first: LatencyComparison, pooled: LatencyComparison) -> LatencyComparison:
@@ -279,6 +308,8 @@ def confirm(first: LatencyComparison, pooled: LatencyComparison) -> LatencyCompa
     """
     if not should_confirm(first):
         return first
+    if first.verdict is Verdict.INCONCLUSIVE:
+        return replace(pooled, confirmed=True, reason=f"{pooled.reason} (re-measured after machine drift)")
     if pooled.verdict is Verdict.REGRESSED:
         return replace(pooled, confirmed=True, reason=f"{pooled.reason} (confirmed by a re-measurement)")
     return replace(pooled, confirmed=True,

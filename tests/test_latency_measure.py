@@ -1,10 +1,26 @@
-"""Pure helpers of the latency measurement: rounds, control spacing, pooling."""
+"""Pure helpers of the latency measurement: rounds, control slots, the busy check, pooling."""
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Callable
+from typing import Any
 
-from modelperf.measure.latency import MAX_ROUNDS, MIN_CONTROLS, MIN_ROUNDS, choose_rounds, control_every, pooled
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from modelperf.measure.latency import (
+    CONTROL_PER_SLOT,
+    MAX_ROUNDS,
+    MIN_ROUNDS,
+    CapturingBenchmark,
+    QuietestControl,
+    _reduce,
+    choose_rounds,
+    control_slots,
+    pooled,
+)
 from modelperf.records import Kind, Measurement
 
 
@@ -13,11 +29,86 @@ def test_rounds_fill_the_budget_within_bounds(seconds: float, rounds: int) -> No
     assert choose_rounds(seconds) == rounds
 
 
-@pytest.mark.parametrize("rounds", [1, 5, 20, 49, 50, 100])
-def test_every_test_gets_enough_control_rounds(rounds: int) -> None:
-    every = control_every(rounds)
-    assert every >= 1
-    assert len(range(0, rounds, every)) >= min(rounds, MIN_CONTROLS)
+@given(st.lists(st.floats(1e-6, 10.0), min_size=1, max_size=300))
+def test_p10_matches_numpys_lower_decile(samples: list[float]) -> None:
+    assert _reduce("p10", samples) == pytest.approx(float(np.quantile(samples, 0.10)), rel=1e-12)
+
+
+class _Recorder:
+    """Stands in for pytest-benchmark's fixture: runs setup before every (warm-up and timed) round."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def pedantic(self, target: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None,
+                 setup: Callable[[], Any] | None = None, rounds: int = 1, warmup_rounds: int = 0,
+                 iterations: int = 1) -> Any:
+        if iterations > 1 and setup is not None:
+            raise ValueError("Can't use more than 1 `iterations` with a `setup` function.")
+        for index in range(warmup_rounds + rounds):
+            if setup is not None:
+                setup()
+            self.events.append("warm-up" if index < warmup_rounds else "timed")
+            target(*args, **(kwargs or {}))
+        return "result"
+
+
+def _capturing() -> tuple[CapturingBenchmark, _Recorder]:
+    recorder = _Recorder()
+    calls: list[str] = []
+
+    def control() -> float:
+        recorder.events.append("control")
+        calls.append("control")
+        return 0.005
+
+    return CapturingBenchmark(recorder, control), recorder
+
+
+def _slots(events: list[str]) -> list[int]:
+    """Index of the timed round each run of control events precedes (-1: after the last)."""
+    found, timed, previous = [], 0, ""
+    for event in events:
+        if event == "control" and previous != "control":
+            found.append(timed)
+        timed += event == "timed"
+        previous = event
+    return [-1 if index == timed else index for index in found]
+
+
+def test_benchmark_call_runs_three_control_slots_around_the_timed_rounds() -> None:
+    capturing, recorder = _capturing()
+    assert capturing(lambda: None) == "result"
+    rounds = recorder.events.count("timed")
+    assert _slots(recorder.events) == [0, rounds // 2, -1]
+    assert len(capturing.controls) == 3 * CONTROL_PER_SLOT
+
+
+def test_pedantic_keeps_the_tests_setup_and_skips_warm_up_rounds_when_placing_slots() -> None:
+    capturing, recorder = _capturing()
+    setups: list[int] = []
+    capturing.pedantic(lambda: None, setup=lambda: setups.append(1), rounds=10, warmup_rounds=2)
+    assert len(setups) == 12
+    timed_only = [e for e in recorder.events if e != "warm-up"]
+    assert _slots(timed_only) == [0, 5, -1]
+
+
+def test_pedantic_with_iterations_controls_only_before_and_after() -> None:
+    capturing, recorder = _capturing()
+    capturing.pedantic(lambda: None, rounds=4, iterations=3)
+    assert _slots(recorder.events) == [0, -1]
+    assert len(capturing.controls) == 2 * CONTROL_PER_SLOT
+
+
+def test_quietest_control_reports_how_much_slower_a_test_ran() -> None:
+    quietest = QuietestControl()
+    quietest.calibrate(1, lambda: 0.005)
+    assert quietest.busy_factor(1, [0.005] * 20) == pytest.approx(1.0)
+    assert quietest.busy_factor(1, [0.006] * 20) == pytest.approx(1.2)
+    assert quietest.busy_factor(1, [0.004] * 20) == pytest.approx(1.0)  # a quieter test lowers the floor
+    assert quietest.busy_factor(1, [0.005] * 20) == pytest.approx(1.25)
+    assert quietest.busy_factor(2, [0.009] * 20) == pytest.approx(1.0)  # thread counts are kept apart
+    assert quietest.busy_factor(1, []) == 1.0
 
 
 def test_pooled_keeps_both_runs_samples_and_controls() -> None:
@@ -26,3 +117,8 @@ def test_pooled_keeps_both_runs_samples_and_controls() -> None:
     both = pooled(first, rerun)
     assert both.samples == (1.0, 2.0, 3.0, 4.0, 5.0) and both.control == (0.1, 0.2, 0.3)
     assert both.value == 3.0 and both.extra["remeasured"] == 2
+
+
+def test_control_slots_are_the_first_and_middle_round() -> None:
+    assert control_slots(100) == {0, 50}
+    assert control_slots(1) == {0}

@@ -78,9 +78,10 @@ def test_positional_arguments_are_refused(name: str) -> None:
         ("latency", {"min_effect": -0.1}, "min_effect=-0.1 must be"),
         ("latency", {"min_effect": "10%"}, "min_effect='10%' must be a number"),
         ("latency", {"min_effect": True}, "min_effect=True must be a number"),
-        ("latency", {"alpha": 0}, "alpha=0 must be a number between 0 and 0.5"),
+        ("latency", {"alpha": 0}, "alpha=0 must be a number between 0.0005 and 0.5"),
+            ("latency", {"alpha": 0.0001}, "alpha=0.0001 must be a number between 0.0005 and 0.5"),
         ("latency", {"alpha": 0.5}, "alpha=0.5 must be"),
-        ("latency", {"statistic": "p99"}, "statistic='p99' is not one of median, mean"),
+        ("latency", {"statistic": "p99"}, "statistic='p99' is not one of p10, median, mean"),
         ("latency", {"direction": "up"}, "direction='up' is not one of lower, higher"),
         ("peak_memory", {"rel": 0}, "rel=0 must be a number between 0 and 100"),
         ("peak_memory", {"rel": -1}, "rel=-1 must be"),
@@ -121,3 +122,11 @@ def test_marker_help_shows_every_argument_with_its_default(name: str) -> None:
     for field in fields(MARKERS[name]):
         assert f"{field.name}={field.default!r}" in line
     assert "\n" not in line
+
+
+def test_latency_marker_choices_match_what_decide_accepts() -> None:
+    from modelperf import decide, markers
+
+    assert markers._STATISTICS == decide.STATISTICS
+    assert markers._SMALLEST_LATENCY_ALPHA > decide.SMALLEST_ALPHA
+    assert markers.LatencyOptions().statistic == decide.STATISTICS[0]

@@ -134,7 +134,7 @@ def test_help_lists_every_option_with_its_default_ini_key_and_env_var(pytester: 
 @pytest.mark.parametrize(
     ("marker", "arguments"),
     [
-        ("latency", ("min_effect=0.1", "statistic='median'", "direction='lower'", "alpha=0.001")),
+        ("latency", ("min_effect=0.1", "statistic='p10'", "direction='lower'", "alpha=0.01")),
         ("peak_memory", ("limit=None", "rel=0.1", "figure='memray'")),
         ("accuracy", ("min_drop=0.02", "min_fraction=0.99", "alpha=0.05")),
     ],
@@ -370,7 +370,7 @@ def test_gguf_that_llama_cpp_cannot_load_fails_tests_once_with_one_sentence(pyte
         ('@pytest.mark.peak_memory(limit="lots")',
          "*@pytest.mark.peak_memory: Cannot read the memory size 'lots'*such as '600 MB'*"),
         ('@pytest.mark.peak_memory("30 MB")', "*@pytest.mark.peak_memory takes keyword arguments only*"),
-        ('@pytest.mark.latency(statistic="p99")', "*statistic='p99' is not one of median, mean*"),
+        ('@pytest.mark.latency(statistic="p99")', "*statistic='p99' is not one of p10, median, mean*"),
         ("@pytest.mark.accuracy(alpha=0.9)", "*alpha=0.9 must be a number between 0 and 0.5*"),
         ("@pytest.mark.latency\n@pytest.mark.peak_memory", "*latency and peak_memory cannot share a test*split it*"),
     ],

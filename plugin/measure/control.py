@@ -34,10 +34,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["CONTROL_VERSION", "control_timer", "measure_control"]
+__all__ = ["CONTROL_VERSION", "control_threads", "control_timer", "measure_control"]
 
 # Bump when the workload changes: control seconds of different versions are not comparable.
-CONTROL_VERSION = 1
+# 2: three slots of 20 rounds a test (was 3 rounds before every 5th timed round).
+CONTROL_VERSION = 2
 _WIDTH, _HEADS, _FFN, _SEQ = 384, 6, 1536, 16  # a MiniLM/DistilBERT-like block at a short input
 _PASSES = 5  # passes per round: a few ms, long enough to time, short enough to interleave
 _SEED = 1234
@@ -100,6 +101,13 @@ def control_timer(threads: int | None = None) -> Callable[[], float]:
                 torch.set_num_threads(previous)
 
     return one_round
+
+
+def control_threads() -> int:
+    """torch's intra-op thread count, which a ``control_timer()`` built now runs at."""
+    import torch
+
+    return int(torch.get_num_threads())
 
 
 def measure_control(rounds: int = 15, threads: int | None = None) -> tuple[float, ...]:
