@@ -1,4 +1,4 @@
-"""Pure helpers of the latency measurement: rounds, control slots, the busy check, pooling."""
+"""The latency measurement's helpers: rounds, where control slots go, the busy check, pooling."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelperf.measure.latency import (
+    CONTROL_EVERY,
     CONTROL_PER_SLOT,
     MAX_ROUNDS,
+    MIN_CONTROL_SLOTS,
     MIN_ROUNDS,
     CapturingBenchmark,
     QuietestControl,
@@ -76,28 +78,28 @@ def _slots(events: list[str]) -> list[int]:
     return [-1 if index == timed else index for index in found]
 
 
-def test_benchmark_call_runs_three_control_slots_around_the_timed_rounds() -> None:
+def test_benchmark_call_runs_a_control_slot_before_every_few_timed_rounds() -> None:
     capturing, recorder = _capturing()
     assert capturing(lambda: None) == "result"
     rounds = recorder.events.count("timed")
-    assert _slots(recorder.events) == [0, rounds // 2, -1]
-    assert len(capturing.controls) == 3 * CONTROL_PER_SLOT
+    assert _slots(recorder.events) == list(range(0, rounds, CONTROL_EVERY))
+    assert len(capturing.controls) == len(range(0, rounds, CONTROL_EVERY)) * CONTROL_PER_SLOT
 
 
 def test_pedantic_keeps_the_tests_setup_and_skips_warm_up_rounds_when_placing_slots() -> None:
     capturing, recorder = _capturing()
     setups: list[int] = []
-    capturing.pedantic(lambda: None, setup=lambda: setups.append(1), rounds=10, warmup_rounds=2)
-    assert len(setups) == 12
+    capturing.pedantic(lambda: None, setup=lambda: setups.append(1), rounds=20, warmup_rounds=2)
+    assert len(setups) == 22
     timed_only = [e for e in recorder.events if e != "warm-up"]
-    assert _slots(timed_only) == [0, 5, -1]
+    assert _slots(timed_only) == list(range(0, 20, 2))  # 20 rounds: every 2nd, for MIN_CONTROL_SLOTS slots
 
 
 def test_pedantic_with_iterations_controls_only_before_and_after() -> None:
     capturing, recorder = _capturing()
     capturing.pedantic(lambda: None, rounds=4, iterations=3)
     assert _slots(recorder.events) == [0, -1]
-    assert len(capturing.controls) == 2 * CONTROL_PER_SLOT
+    assert len(capturing.controls) == MIN_CONTROL_SLOTS * CONTROL_PER_SLOT
 
 
 def test_quietest_control_reports_how_much_slower_a_test_ran() -> None:
@@ -119,6 +121,8 @@ def test_pooled_keeps_both_runs_samples_and_controls() -> None:
     assert both.value == 3.0 and both.extra["remeasured"] == 2
 
 
-def test_control_slots_are_the_first_and_middle_round() -> None:
-    assert control_slots(100) == {0, 50}
-    assert control_slots(1) == {0}
+@pytest.mark.parametrize("rounds", [1, 5, 20, 49, 50, 100])
+def test_every_test_gets_enough_control_slots(rounds: int) -> None:
+    slots = control_slots(rounds)
+    assert 0 in slots and all(0 <= index < rounds for index in slots)
+    assert len(slots) >= min(rounds, MIN_CONTROL_SLOTS)

@@ -37,8 +37,7 @@ from typing import Any
 __all__ = ["CONTROL_VERSION", "control_threads", "control_timer", "measure_control"]
 
 # Bump when the workload changes: control seconds of different versions are not comparable.
-# 2: three slots of 20 rounds a test (was 3 rounds before every 5th timed round).
-CONTROL_VERSION = 2
+CONTROL_VERSION = 1
 _WIDTH, _HEADS, _FFN, _SEQ = 384, 6, 1536, 16  # a MiniLM/DistilBERT-like block at a short input
 _PASSES = 5  # passes per round: a few ms, long enough to time, short enough to interleave
 _SEED = 1234

@@ -2,16 +2,17 @@
 
 pytest-benchmark is the timing engine: its calibrated rounds give the samples. What this module
 adds is what the fixture lacks for a trustworthy gate on a noisy machine: a fixed control workload
-timed in three slots (before the first timed round, halfway, and after the last), so a later run
-can tell how fast the machine is right now, and, when a test looks regressed, a re-measurement in
-the same pattern.
+timed between the timed rounds (a slot of CONTROL_PER_SLOT control rounds before every
+CONTROL_EVERY-th round), so a later run can tell how fast the machine is right now, and, when a
+test looks regressed or ran on a busy machine, a re-measurement in the same pattern.
 
-Why three slots and not a control round between every few timed rounds: each slot slows the timed
-rounds after it for a while (measured in one process on the 2-core VM, DistilBERT batch 1 against
-a bare ``perf_counter`` loop of the same call: 3 control rounds before every 5th timed round made
-the median x1.064; one slot of 12 before the first round x1.012, the same as a second bare loop,
-x1.013; a slot every 50 rounds x1.023). Tracking suffered little: the spread of the per-test ratio
-p10(model) / p10(control) was 1.6 % with three slots against 1.2 % interleaved every 5 rounds.
+Why interleaved and not a few large slots, which disturb the timed rounds less: the model's speed
+drifts by a few per cent over seconds on a shared host (cache and memory contention from other
+tenants) in ways a control in separate slots does not see. Measured in one process on the 2-core
+VM, DistilBERT batch 1: with three slots of 20 control rounds a test, the control's p10 did not
+follow the model's (correlation 0.09 over 373 windows) and a gate benchmark run gave 8 false
+alarms in 100 A/A comparisons; interleaved every 5 rounds, 1 in 100. The price is the harness
+overhead: the median of the timed rounds is 4-6 % above a bare loop's (slots: 1-2 %).
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ from typing import Any
 
 from modelperf.records import Kind, Measurement
 
-__all__ = ["BUSY_LIMIT", "CONTROL_PER_SLOT", "CapturingBenchmark", "LatencyCapture", "QuietestControl",
-           "choose_rounds", "control_slots", "measurement_from_benchmark", "pooled", "remeasure"]
+__all__ = ["BUSY_LIMIT", "CONTROL_EVERY", "CONTROL_PER_SLOT", "MIN_CONTROL_SLOTS", "CapturingBenchmark",
+           "LatencyCapture", "QuietestControl", "choose_rounds", "control_slots", "measurement_from_benchmark",
+           "pooled", "remeasure"]
 
 CONFIRM_ROUNDS = 60  # most rounds of a re-measurement when a regression must be confirmed
-CONTROL_PER_SLOT = 20  # control rounds per slot: 60 a test, about 0.3 s for the 5 ms control
+CONTROL_EVERY = 5  # a control slot before every 5th timed round (before every one: +4-6 % on a 10 ms call)
+CONTROL_PER_SLOT = 3  # gate benchmark: 1 per slot gave 8 % A/A false alarms, 3 gave 1 %
+MIN_CONTROL_SLOTS = 10  # fewer slots give too noisy a control floor (seen: x0.83 from 4 slots)
 # Rounds are chosen so a test costs about ROUND_BUDGET_S of timed calls, within these bounds:
 # fewer than 20 rounds leave a lower decile of 2 rounds, more than 100 add little but time.
 ROUND_BUDGET_S = 2.0
@@ -50,11 +54,11 @@ class LatencyCapture:
 
 
 def control_slots(rounds: int) -> frozenset[int]:
-    """Indexes of the timed rounds a control slot runs before: the first and the middle one.
-
-    The third slot runs after the last round.
+    """Indexes of the timed rounds a control slot runs before: every CONTROL_EVERY-th, or closer
+    together so a test of few rounds still gets MIN_CONTROL_SLOTS slots.
     """
-    return frozenset({0, rounds // 2})
+    every = max(1, min(CONTROL_EVERY, rounds // MIN_CONTROL_SLOTS))
+    return frozenset(range(0, rounds, every))
 
 
 def choose_rounds(seconds_per_call: float) -> int:
@@ -62,9 +66,9 @@ def choose_rounds(seconds_per_call: float) -> int:
 
 
 class CapturingBenchmark:
-    """pytest-benchmark's fixture with control slots around and between its timed rounds.
+    """pytest-benchmark's fixture with control slots between its timed rounds.
 
-    ``benchmark(fn)`` becomes ``pedantic(fn, setup=<control slot at two rounds>, rounds=<chosen>)``:
+    ``benchmark(fn)`` becomes ``pedantic(fn, setup=<control slot every few rounds>, rounds=<chosen>)``:
     pytest-benchmark still times the rounds, and its ``setup`` runs the control outside the timed
     region. A test's own ``pedantic(..., setup=...)`` keeps its setup, which runs after the control.
     """
@@ -93,19 +97,19 @@ class CapturingBenchmark:
                 # the control restores the back-to-back steady state the other rounds run in.
                 target(*args, **kwargs)
 
-        result = self._fixture.pedantic(target, args=args, kwargs=kwargs, setup=control_then_rewarm, rounds=rounds)
-        self._control_slot()
-        return result
+        return self._fixture.pedantic(target, args=args, kwargs=kwargs, setup=control_then_rewarm, rounds=rounds)
 
     def pedantic(self, target: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None,
                  setup: Callable[[], Any] | None = None, **options: Any) -> Any:
         if setup is None:  # with a setup function the call cannot be repeated faithfully on its own
             self.capture = LatencyCapture(target, tuple(args), dict(kwargs or {}))
         if int(options.get("iterations", 1)) > 1:
-            # pytest-benchmark refuses a setup with several iterations: control before and after only.
-            self._control_slot()
+            # pytest-benchmark refuses a setup with several iterations: a control block before and after.
+            for _ in range(MIN_CONTROL_SLOTS // 2):
+                self._control_slot()
             result = self._fixture.pedantic(target, args=args, kwargs=kwargs, setup=setup, **options)
-            self._control_slot()
+            for _ in range(MIN_CONTROL_SLOTS // 2):
+                self._control_slot()
             return result
         # make_arguments() runs setup before warm-up rounds too: count them in.
         warmup = int(options.get("warmup_rounds", 0))
@@ -117,9 +121,7 @@ class CapturingBenchmark:
                 self._control_slot()
             return setup() if setup is not None else None
 
-        result = self._fixture.pedantic(target, args=args, kwargs=kwargs, setup=control_then_setup, **options)
-        self._control_slot()
-        return result
+        return self._fixture.pedantic(target, args=args, kwargs=kwargs, setup=control_then_setup, **options)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._fixture, name)
@@ -140,10 +142,10 @@ class QuietestControl:
     def __init__(self) -> None:
         self._floors: dict[Any, float] = {}
 
-    def calibrate(self, key: Any, control: Callable[[], float]) -> None:
-        """Time one slot of control rounds if ``key`` (e.g. the thread count) has no floor yet."""
+    def calibrate(self, key: Any, control: Callable[[], float], rounds: int = 20) -> None:
+        """Time ``rounds`` control rounds if ``key`` (e.g. the thread count) has no floor yet."""
         if key not in self._floors:
-            self._floors[key] = _reduce("p10", [control() for _ in range(CONTROL_PER_SLOT)])
+            self._floors[key] = _reduce("p10", [control() for _ in range(rounds)])
 
     def busy_factor(self, key: Any, controls: Sequence[float]) -> float:
         """How much slower than the quietest floor so far these control rounds ran; updates the floor."""
@@ -213,7 +215,6 @@ def remeasure(capture: LatencyCapture, control: Callable[[], float], first: Meas
         start = time.perf_counter()
         capture.target(*capture.args, **capture.kwargs)
         samples.append(time.perf_counter() - start)
-    controls.extend(control() for _ in range(CONTROL_PER_SLOT))
     statistic = str(first.extra.get("statistic", "p10"))
     value = _reduce(statistic, samples)
     extra = dict(first.extra, rounds=rounds, iterations=1, remeasured_alone=True)

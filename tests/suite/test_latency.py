@@ -1,7 +1,7 @@
 """Latency of both models on this hardware, gated against its baselines (run with --benchmark).
 
 Each test times one call through pytest-benchmark; the plugin adds the control workload, the
-baseline comparison and, when a test looks slower, an interleaved re-measurement. Throughput
+baseline comparison and, when a test looks slower, a re-measurement. Throughput
 figures go into ``benchmark.extra_info`` and are stored with the record.
 """
 
