@@ -141,7 +141,7 @@ class Manager:
             yield
 
     def _latency(self, item: pytest.Item, results: list[dict[str, Any]]) -> Generator[None, Any, None]:
-        from modelperf.measure.control import CONTROL_VERSION, control_threads, control_timer
+        from modelperf.measure.control import control_identity, control_threads, control_timer
 
         marker = item.get_closest_marker("latency")
         assert marker is not None
@@ -150,10 +150,12 @@ class Manager:
         if "benchmark" not in funcargs:
             pytest.fail(f"{item.nodeid}: @pytest.mark.latency needs the `benchmark` fixture; add it to the "
                         "test's arguments and time the call with benchmark(...).", pytrace=False)
-        timer = control_timer()
+        weights = _control_weights(model_keys(item))
+        timer = control_timer(model_weights=weights)
         timer()  # warm-up: first-call allocations are not the machine's speed
-        threads = control_threads()
-        self.quietest_control.calibrate(threads, timer)
+        identity = control_identity(weights)
+        floor_key = (control_threads(), identity)
+        self.quietest_control.calibrate(floor_key, timer)
         proxy = latency_measure.CapturingBenchmark(funcargs["benchmark"], timer)
         funcargs["benchmark"] = proxy
         try:
@@ -165,11 +167,11 @@ class Manager:
             return
         models = model_keys(item)
         current = latency_measure.measurement_from_benchmark(
-            proxy.fixture, item.nodeid, tuple(proxy.controls), _model_key(models), options.statistic, CONTROL_VERSION)
+            proxy.fixture, item.nodeid, tuple(proxy.controls), _model_key(models), options.statistic, identity)
         if current is None:
             return
         self._remember_models(models)
-        busy = self.quietest_control.busy_factor(threads, current.control)
+        busy = self.quietest_control.busy_factor(floor_key, current.control)
         if busy > latency_measure.BUSY_LIMIT and proxy.capture.target is not None:
             # Re-measure before comparing or saving; the pooled lower decile keeps the quieter rounds.
             current = latency_measure.pooled(current, self._remeasure(proxy.capture, timer, current))
@@ -277,12 +279,14 @@ class Manager:
             others = self.store.hardware_ids_with(current.key)
             elsewhere = f"; baselines exist for other hardware only ({', '.join(others)}), never compared" if others else ""
             return None, f"no baseline for hardware {self.hardware_id}: recorded this run as its baseline{elsewhere}"
-        if stored.measurement.extra.get("control_version") != current.extra.get("control_version"):
-            return None, ("the baseline was measured against another control workload version: not compared; "
-                          "run with --baseline-save to re-record it")
         if stored.measurement.model != current.model:
             return None, (f"the baseline was measured with other weights ({stored.measurement.model}, now "
                           f"{current.model}): not compared; run with --baseline-save to replace it")
+        then, now = stored.measurement.extra.get("control_version"), current.extra.get("control_version")
+        if then != now:
+            return None, (f"the baseline was measured against another control workload ({then}, now {now}; the "
+                          "control changed, or the model's weight dtypes or shapes did): not compared; run with "
+                          "--baseline-save to re-record it")
         return stored.measurement, ""
 
     def _remember_models(self, models: dict[str, Model]) -> None:
@@ -338,6 +342,17 @@ class Manager:
             except BaselineError as exc:
                 self.notes.append(f"baselines NOT written: {exc}")
         self.notes.extend(write_session_outputs(self, commit, dirty))
+
+
+def _control_weights(models: dict[str, Model]) -> tuple[Any, ...]:
+    """The weights the control walks: those of the test's one torch model, or none (the generic control).
+
+    A test that uses both models keeps the generic control: which model's weights would track it is unclear.
+    """
+    if len(models) != 1:
+        return ()
+    offered = getattr(next(iter(models.values())), "control_weights", None)
+    return tuple(offered()) if callable(offered) else ()
 
 
 def _model_key(models: dict[str, Model]) -> str | None:

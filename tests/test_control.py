@@ -57,3 +57,34 @@ def test_timer_can_be_reused_between_rounds() -> None:
 def test_bad_arguments_raise_one_sentence(call: Callable[[], object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_the_control_walks_the_models_weights_when_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    weights = (torch.randn(8, 384), torch.randn(384, 8))
+    seen: list[tuple[int, ...]] = []
+    original = torch.nn.functional.linear
+
+    def spy(features: Any, weight: Any, *rest: Any) -> Any:
+        seen.append(tuple(weight.shape))
+        return original(features, weight, *rest)
+
+    timer = control_timer(1, weights)
+    monkeypatch.setattr(torch.nn.functional, "linear", spy)
+    assert timer() > 0
+    assert seen[-2:] == [(8, 384), (384, 8)]  # after the generic block, each model weight once
+
+
+def test_control_identity_names_the_weights_layout() -> None:
+    from modelperf.measure.control import CONTROL_VERSION, control_identity
+
+    assert control_identity() == f"v{CONTROL_VERSION}"
+    float32 = control_identity((torch.zeros(4, 3),))
+    assert float32.startswith(f"v{CONTROL_VERSION}+weights:")
+    assert float32 == control_identity((torch.ones(4, 3),))  # values do not matter, layout does
+    assert float32 != control_identity((torch.zeros(4, 3, dtype=torch.bfloat16),))
+    assert float32 != control_identity((torch.zeros(3, 4),))
+
+
+def test_control_weights_must_be_matrices() -> None:
+    with pytest.raises(ValueError, match="control weights must be 2-D torch tensors"):
+        control_timer(1, (torch.zeros(3),))

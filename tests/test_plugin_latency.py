@@ -51,7 +51,7 @@ def _steady_control(monkeypatch: pytest.MonkeyPatch) -> None:
     # These tests are about the plugin's flow (record, compare, save, fail), not about drift: a
     # control round of constant length keeps a busy CI machine's drift out of their verdicts.
     # Drift correction itself is tested with synthetic samples in test_decide.py.
-    monkeypatch.setattr(control_module, "control_timer", lambda threads=None: lambda: 0.003)
+    monkeypatch.setattr(control_module, "control_timer", lambda threads=None, model_weights=(): lambda: 0.003)
 
 
 def _hardware_dirs(pytester: pytest.Pytester) -> list[Path]:
@@ -228,7 +228,7 @@ def test_broken_control_workload_fails_one_test_not_the_session(
     # The control runs once before the test body (warm-up) and between its rounds; either may fail.
     calls = []
 
-    def broken_timer(threads: object = None) -> object:
+    def broken_timer(threads: object = None, model_weights: object = ()) -> object:
         def one_round() -> float:
             calls.append(threads)
             if len(calls) == failing_call:
@@ -255,7 +255,7 @@ def test_a_test_measured_on_a_busy_machine_is_remeasured_before_it_is_saved(
 ) -> None:
     # The second test's control runs x1.5 slower (a busy machine) until it is re-measured.
     timers = iter([lambda: 0.003, iter([0.0045] * 61 + [0.003] * 1000).__next__])
-    monkeypatch.setattr(control_module, "control_timer", lambda threads=None: next(timers))
+    monkeypatch.setattr(control_module, "control_timer", lambda threads=None, model_weights=(): next(timers))
     monkeypatch.delenv(SLOWDOWN, raising=False)
     pytester.makepyfile(test_lat=LATENCY_TEST + """
     @pytest.mark.latency(min_effect=0.5)

@@ -171,7 +171,7 @@ def _reduce(statistic: str, samples: Sequence[float]) -> float:
 
 
 def measurement_from_benchmark(
-    fixture: Any, test_id: str, control: tuple[float, ...], model: str | None, statistic: str, control_version: int
+    fixture: Any, test_id: str, control: tuple[float, ...], model: str | None, statistic: str, control_version: str
 ) -> Measurement | None:
     """The Measurement of a finished ``benchmark`` call, or None when it measured nothing.
 

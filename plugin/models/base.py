@@ -106,7 +106,12 @@ class Perplexity:
 
 @runtime_checkable
 class Model(Protocol):
-    """What every model adapter offers; ``info`` is filled once at load time."""
+    """What every model adapter offers; ``info`` is filled once at load time.
+
+    An adapter backed by torch may also offer ``control_weights() -> tuple[torch.Tensor, ...]``, the
+    2-D weights of its linear layers: latency tests of that model then time a control that walks
+    them (see :mod:`modelperf.measure.control`). It is optional, so it is not part of the protocol.
+    """
 
     info: ModelInfo
 

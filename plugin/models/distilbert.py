@@ -187,6 +187,12 @@ class DistilBert:
         self._head = head
         self.info = info
 
+    def control_weights(self) -> tuple[Any, ...]:
+        """The weights of every linear layer, for the latency control to walk (see measure.control)."""
+        import torch
+
+        return tuple(module.weight for module in self._model.modules() if isinstance(module, torch.nn.Linear))
+
     def _encode(self, texts: Sequence[str]) -> Any:
         return self._tokenizer(
             list(texts), padding=True, truncation=True, max_length=_MAX_LENGTH, return_tensors="pt"
