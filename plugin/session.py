@@ -86,7 +86,11 @@ class Manager:
         if not self.settings.benchmark:
             return
         from modelperf.hardware import KEY_FIELDS, hardware_id, machine_info
+        from modelperf.measure.allocator import fix_malloc_thresholds
 
+        allocator = fix_malloc_thresholds()
+        if allocator:
+            self.sections.setdefault("modelperf: measurement set-up", []).append(allocator)
         self.machine = machine_info()
         extra = {"torch_threads": self.settings.distilbert_threads, "llama_threads": self.settings.llama_threads}
         try:
