@@ -59,9 +59,12 @@ def test_llama_time_to_first_token(llama, benchmark):
     benchmark(lambda: (llama.prefill(prompt), llama.decode(1)))
 
 
-@pytest.mark.latency
+# A load is file reads and large allocations, noisier than warm calls: with nothing changed, the
+# DistilBERT load's p10 moved by x1.10 between two full-suite sessions on the 2-core VM (its rounds
+# ranged 57-88 ms within one session), so a 10 % minimum effect would cry wolf here.
+@pytest.mark.latency(min_effect=0.20)
 @pytest.mark.parametrize("name", ["distilbert", "llama"])
 def test_cold_load(load_model, benchmark, name):
     """A new instance from files already on disk: the cost of starting a worker, apart from warm calls."""
     load_model(name)  # the first load may convert or hash; time the loads after it
-    benchmark.pedantic(load_model, args=(name,), rounds=20, iterations=1)
+    benchmark.pedantic(load_model, args=(name,), rounds=40, iterations=1)
