@@ -12,6 +12,7 @@ one process.
 from __future__ import annotations
 
 import json
+import platform
 from pathlib import Path
 
 import pytest
@@ -272,3 +273,17 @@ def test_a_test_measured_on_a_busy_machine_is_remeasured_before_it_is_saved(
     busy = records["test_lat.py::test_busy::p10_s"]
     assert busy["extra"]["busy_factor"] == 1.5 and busy["extra"]["remeasured"] > 0
     assert "remeasured" not in records["test_lat.py::test_work::p10_s"]["extra"]
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only")
+def test_the_summary_names_the_allocator_set_up_once(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(SLOWDOWN, raising=False)
+    pytester.makepyfile(test_lat=LATENCY_TEST + """
+    @pytest.mark.latency(min_effect=0.5)
+    def test_again(benchmark):
+        benchmark(work)
+""")
+    result = pytester.runpytest(*RUN)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*modelperf: measurement set-up*", "latency tests ran with glibc malloc's thresholds fixed*"])
+    assert result.stdout.str().count("thresholds fixed") == 1
