@@ -10,7 +10,6 @@ pytest-xdist run; only the controller writes baselines and history.
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 from collections.abc import Generator
 from dataclasses import replace
@@ -154,7 +153,8 @@ class Manager:
         if "benchmark" not in funcargs:
             pytest.fail(f"{item.nodeid}: @pytest.mark.latency needs the `benchmark` fixture; add it to the "
                         "test's arguments and time the call with benchmark(...).", pytrace=False)
-        weights = _control_weights(model_keys(item))
+        models = model_keys(item)
+        weights = _control_weights(models)
         timer = control_timer(model_weights=weights)
         timer()  # warm-up: first-call allocations are not the machine's speed
         identity = control_identity(weights)
@@ -169,7 +169,6 @@ class Manager:
             funcargs["benchmark"] = proxy.fixture
         if outcome.excinfo is not None:
             return
-        models = model_keys(item)
         current = latency_measure.measurement_from_benchmark(
             proxy.fixture, item.nodeid, tuple(proxy.controls), _model_key(models), options.statistic, identity)
         if current is None:
@@ -178,17 +177,11 @@ class Manager:
         busy = self.quietest_control.busy_factor(floor_key, current.control)
         if busy > latency_measure.BUSY_LIMIT and proxy.capture.target is not None:
             # Re-measure before comparing or saving; the pooled lower decile keeps the quieter rounds.
-            current = latency_measure.pooled(current, self._remeasure(proxy.capture, timer, current))
+            current = latency_measure.pooled(current, latency_measure.remeasure(proxy.capture, timer, current))
             current = replace(current, extra=dict(current.extra, busy_factor=round(busy, 4)))
             add_summary_line(item, "modelperf: re-measured because the machine was busy", (
                 f"{item.nodeid}: its control ran x{busy:.2f} slower than this session's quietest"))
         results.append(self._judge_latency(current, options, proxy.capture, timer))
-
-    @staticmethod
-    def _remeasure(capture: Any, timer: Any, current: Measurement) -> Measurement:
-        # As many rounds as the first run, and no more than its time budget buys.
-        rounds = min(len(current.samples), latency_measure.choose_rounds(statistics.median(current.samples)))
-        return latency_measure.remeasure(capture, timer, current, rounds=rounds)
 
     def _judge_latency(self, current: Measurement, options: Any, capture: Any, timer: Any) -> dict[str, Any]:
         baseline, note = self._baseline_for(current)
@@ -198,7 +191,7 @@ class Manager:
                   "direction": options.direction, "alpha": options.alpha}
         comparison = decide.compare_latency(baseline, current, **kwargs)
         if decide.should_confirm(comparison) and capture.target is not None:
-            current = latency_measure.pooled(current, self._remeasure(capture, timer, current))
+            current = latency_measure.pooled(current, latency_measure.remeasure(capture, timer, current))
             comparison = decide.confirm(comparison, decide.compare_latency(baseline, current, **kwargs))
         return _result(current, comparison.line(), comparison.verdict.value, baseline.value,
                        ratio=comparison.ratio, drift=comparison.drift, p_value=comparison.p_value)

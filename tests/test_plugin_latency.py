@@ -251,6 +251,15 @@ def test_broken_control_workload_fails_one_test_not_the_session(
     assert len(calls) >= failing_call, "the stand-in control was not used"
 
 
+def _with_second_latency_test(name: str) -> str:
+    """LATENCY_TEST plus a second latency test of the same work, named ``name``."""
+    return LATENCY_TEST + f"""
+    @pytest.mark.latency(min_effect=0.5)
+    def {name}(benchmark):
+        benchmark(work)
+"""
+
+
 def test_a_test_measured_on_a_busy_machine_is_remeasured_before_it_is_saved(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -258,11 +267,7 @@ def test_a_test_measured_on_a_busy_machine_is_remeasured_before_it_is_saved(
     timers = iter([lambda: 0.003, iter([0.0045] * 61 + [0.003] * 1000).__next__])
     monkeypatch.setattr(control_module, "control_timer", lambda threads=None, model_weights=(): next(timers))
     monkeypatch.delenv(SLOWDOWN, raising=False)
-    pytester.makepyfile(test_lat=LATENCY_TEST + """
-    @pytest.mark.latency(min_effect=0.5)
-    def test_busy(benchmark):
-        benchmark(work)
-""")
+    pytester.makepyfile(test_lat=_with_second_latency_test("test_busy"))
     result = pytester.runpytest(*RUN)
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines([
@@ -278,11 +283,7 @@ def test_a_test_measured_on_a_busy_machine_is_remeasured_before_it_is_saved(
 @pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only")
 def test_the_summary_names_the_allocator_set_up_once(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(SLOWDOWN, raising=False)
-    pytester.makepyfile(test_lat=LATENCY_TEST + """
-    @pytest.mark.latency(min_effect=0.5)
-    def test_again(benchmark):
-        benchmark(work)
-""")
+    pytester.makepyfile(test_lat=_with_second_latency_test("test_again"))
     result = pytester.runpytest(*RUN)
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*modelperf: measurement set-up*", "latency tests ran with glibc malloc's thresholds fixed*"])

@@ -24,13 +24,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelperf import decide
 from modelperf.records import Kind, Measurement
 
 __all__ = ["BUSY_LIMIT", "CONTROL_EVERY", "CONTROL_PER_SLOT", "MIN_CONTROL_SLOTS", "CapturingBenchmark",
            "LatencyCapture", "QuietestControl", "choose_rounds", "control_slots", "measurement_from_benchmark",
            "pooled", "remeasure"]
 
-CONFIRM_ROUNDS = 60  # most rounds of a re-measurement when a regression must be confirmed
 CONTROL_EVERY = 5  # a control slot before every 5th timed round (before every one: +4-6 % on a 10 ms call)
 CONTROL_PER_SLOT = 3  # gate benchmark: 1 per slot gave 8 % A/A false alarms, 3 gave 1 %
 MIN_CONTROL_SLOTS = 10  # fewer slots give too noisy a control floor (seen: x0.83 from 4 slots)
@@ -145,29 +145,21 @@ class QuietestControl:
     def calibrate(self, key: Any, control: Callable[[], float], rounds: int = 20) -> None:
         """Time ``rounds`` control rounds if ``key`` (e.g. the thread count) has no floor yet."""
         if key not in self._floors:
-            self._floors[key] = _reduce("p10", [control() for _ in range(rounds)])
+            self._floors[key] = float(decide.control_floor([control() for _ in range(rounds)]))
 
     def busy_factor(self, key: Any, controls: Sequence[float]) -> float:
         """How much slower than the quietest floor so far these control rounds ran; updates the floor."""
         if not controls:
             return 1.0
-        floor = _reduce("p10", controls)
+        floor = float(decide.control_floor(controls))
         quietest = min(self._floors.get(key, floor), floor)
         self._floors[key] = quietest
         return floor / quietest
 
 
 def _reduce(statistic: str, samples: Sequence[float]) -> float:
-    if statistic == "mean":
-        return statistics.fmean(samples)
-    if statistic == "p10":
-        # The same lower decile as numpy's default (linear interpolation), which decide uses.
-        ordered = sorted(samples)
-        position = 0.10 * (len(ordered) - 1)
-        below = math.floor(position)
-        above = min(below + 1, len(ordered) - 1)
-        return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
-    return float(statistics.median(samples))
+    """``statistic`` of the samples, computed exactly as ``decide`` computes it."""
+    return float(decide.reducer(statistic)(samples))
 
 
 def measurement_from_benchmark(
@@ -198,13 +190,13 @@ def pooled(first: Measurement, rerun: Measurement) -> Measurement:
     return Measurement(first.test_id, first.kind, first.metric, first.unit, value, samples, control, first.model, extra)
 
 
-def remeasure(capture: LatencyCapture, control: Callable[[], float], first: Measurement,
-              rounds: int = CONFIRM_ROUNDS) -> Measurement:
+def remeasure(capture: LatencyCapture, control: Callable[[], float], first: Measurement) -> Measurement:
     """Time the captured call again in the same pattern as CapturingBenchmark: a fresh Measurement.
 
-    ``rounds`` is capped so the re-measurement costs about the first run's time budget.
+    As many rounds as the first run, and no more than its time budget buys.
     """
     assert capture.target is not None
+    rounds = min(len(first.samples), choose_rounds(statistics.median(first.samples)))
     samples: list[float] = []
     controls: list[float] = []
     slots = control_slots(rounds)
