@@ -288,3 +288,18 @@ def test_the_summary_names_the_allocator_set_up_once(pytester: pytest.Pytester, 
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*modelperf: measurement set-up*", "latency tests ran with glibc malloc's thresholds fixed*"])
     assert result.stdout.str().count("thresholds fixed") == 1
+
+
+def test_a_baseline_of_another_control_workload_is_not_compared(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as patched:
+        patched.setattr(control_module, "control_identity", lambda model_weights=(): "v0")
+        _record_baseline(pytester, monkeypatch)
+    monkeypatch.setenv(SLOWDOWN, "2")  # a real slowdown must not be judged against a foreign control either
+    result = pytester.runpytest(*RUN)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([
+        ("*the baseline was measured against another control workload (v0, now v1; the control changed, or the "
+         "model's weight dtypes or shapes did): not compared; run with --baseline-save to re-record it*"),
+    ])
