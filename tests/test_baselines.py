@@ -1,4 +1,4 @@
-"""Unit tests for modelperf.baselines and modelperf.atomic: the on-disk baseline store."""
+"""Unit tests for modelperf.store.baselines and modelperf.store.atomic: the on-disk baseline store."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from modelperf import baselines
-from modelperf.atomic import atomic_write_text
-from modelperf.baselines import (
+from modelperf.records import Kind, Measurement
+from modelperf.store import baselines
+from modelperf.store.atomic import atomic_write_text
+from modelperf.store.baselines import (
     BaselineDiff,
     BaselineError,
     BaselineStore,
@@ -21,7 +22,6 @@ from modelperf.baselines import (
     diff_records,
     module_slug,
 )
-from modelperf.records import Kind, Measurement
 
 DATA = Path(__file__).parent / "data" / "baselines"
 VALID_HW = "x86_64-fixture-valid-2c2t-8g-0badc0de"

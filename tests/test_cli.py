@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from modelperf.cli import main
-from modelperf.history import HistoryStore, RunInfo
 from modelperf.records import Kind, Measurement
+from modelperf.store.history import HistoryStore, RunInfo
 from tests.postgres import postgres_server, postgres_url  # noqa: F401
 
 HW = "x86_64-linux-abc123"

@@ -1,4 +1,4 @@
-"""Unit tests for modelperf.hardware: the machine description and the id derived from it."""
+"""Unit tests for modelperf.store.hardware: the machine description and the id derived from it."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelperf import hardware
-from modelperf.hardware import (
+from modelperf.store import hardware
+from modelperf.store.hardware import (
     INFO_FIELDS,
     KEY_FIELDS,
     VOLATILE_FIELDS,
@@ -91,7 +91,7 @@ def test_machine_info_reports_every_field_as_json() -> None:
 
 def test_machine_info_never_imports_torch_or_llama_cpp() -> None:
     code = (
-        "import sys, modelperf.hardware as h; h.machine_info(); "
+        "import sys, modelperf.store.hardware as h; h.machine_info(); "
         "print(sorted(m for m in ('torch', 'llama_cpp', 'transformers') if m in sys.modules))"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}

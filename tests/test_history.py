@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 
-from modelperf import history
-from modelperf.history import HistoryError, HistoryStore, RunInfo
 from modelperf.records import Kind, Measurement
+from modelperf.store import history
+from modelperf.store.history import HistoryError, HistoryStore, RunInfo
 from tests.postgres import postgres_server, postgres_url  # noqa: F401
 
 WRITERS = 8

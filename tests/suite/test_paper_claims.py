@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from modelperf.session import SKIP_WITHOUT_FLAG
+from modelperf.pytest.session import SKIP_WITHOUT_FLAG
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

@@ -1,7 +1,7 @@
 """The pytest face of modelperf: options, markers, fixtures and the end-of-session summary.
 
 This module stays thin: it registers what pytest needs and hands everything else to the
-:class:`~modelperf.session.Manager`, which it registers as a plugin under :data:`PLUGIN_NAME`.
+:class:`~modelperf.pytest.session.Manager`, which it registers as a plugin under :data:`PLUGIN_NAME`.
 Importing it imports neither torch nor llama_cpp; models load lazily in their fixtures.
 """
 
@@ -15,7 +15,7 @@ import pytest
 from modelperf.config import OPTIONS, SettingError, Settings
 from modelperf.markers import MARKERS, marker_help, parse_marker
 from modelperf.models.base import Model, ModelUnavailable
-from modelperf.session import Manager
+from modelperf.pytest.session import Manager
 
 __all__ = ["PLUGIN_NAME", "get_manager"]
 
@@ -95,7 +95,7 @@ def load_model(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture
 def modelperf_summary(request: pytest.FixtureRequest) -> Any:
     """``modelperf_summary(section, line)`` adds a line to a named section of the end-of-session summary."""
-    from modelperf.session import add_summary_line
+    from modelperf.pytest.session import add_summary_line
 
     return lambda section, line: add_summary_line(request.node, section, line)
 
@@ -115,7 +115,7 @@ def sentiment_data(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture
 def accuracy(request: pytest.FixtureRequest) -> Iterator[Any]:
     """Recorder for ``@pytest.mark.accuracy``: ``accuracy.evaluate(model, data)`` or ``accuracy.record(result)``."""
-    from modelperf.fixtures import AccuracyRecorder
+    from modelperf.pytest.fixtures import AccuracyRecorder
 
     marker = request.node.get_closest_marker("accuracy")
     options = parse_marker("accuracy", (), marker.kwargs if marker else {}, request.node.nodeid)
@@ -127,7 +127,7 @@ def accuracy(request: pytest.FixtureRequest) -> Iterator[Any]:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    from modelperf.report import terminal_summary
+    from modelperf.report.terminal import terminal_summary
 
     manager = config.pluginmanager.get_plugin(PLUGIN_NAME)
     if isinstance(manager, Manager) and manager.settings.benchmark:

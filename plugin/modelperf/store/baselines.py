@@ -23,9 +23,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write_text
-from .hardware import VOLATILE_FIELDS
-from .records import SCHEMA_VERSION, Kind, Measurement
+from modelperf.records import SCHEMA_VERSION, Kind, Measurement
+from modelperf.store.atomic import atomic_write_text
+from modelperf.store.hardware import VOLATILE_FIELDS
 
 __all__ = [
     "RESAVE_COMMAND",

@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from modelperf.atomic import atomic_write_text
 from modelperf.records import Kind, Measurement
+from modelperf.store.atomic import atomic_write_text
 
 __all__ = ["session_measurements", "write_session_outputs"]
 
@@ -28,7 +28,7 @@ def session_measurements(manager: Any) -> list[Measurement]:
 
 
 def _history(manager: Any, measurements: list[Measurement], commit: str | None, dirty: bool) -> str:
-    from modelperf.history import HistoryError, HistoryStore, RunInfo
+    from modelperf.store.history import HistoryError, HistoryStore, RunInfo
 
     versions: dict[str, Any] = {k: manager.machine.get(k) for k in ("python", "torch", "transformers", "llama_cpp_python")}
     versions["models"] = manager.model_info  # which weights, quantisation and threads produced the figures
@@ -43,7 +43,7 @@ def _history(manager: Any, measurements: list[Measurement], commit: str | None, 
 
 
 def _tradeoff_plot(manager: Any) -> list[str]:
-    from modelperf.tradeoff import plot
+    from modelperf.report.tradeoff import plot
 
     target = Path(str(manager.config.rootpath)) / ".modelperf" / "tradeoff.png"
     try:
@@ -55,7 +55,7 @@ def _tradeoff_plot(manager: Any) -> list[str]:
 
 def write_session_outputs(manager: Any, commit: str | None, dirty: bool) -> list[str]:
     from modelperf.measure.accuracy import write_examples
-    from modelperf.report import markdown_summary
+    from modelperf.report.terminal import markdown_summary
 
     notes: list[str] = []
     measurements = session_measurements(manager)

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from .history import HistoryRow
-from .units import format_duration, format_size
+from modelperf.store.history import HistoryRow
+from modelperf.units import format_duration, format_size
 
 if TYPE_CHECKING:
-    from .baselines import StoredRecord
+    from modelperf.store.baselines import StoredRecord
 
 __all__ = [
     "REGRESSED",

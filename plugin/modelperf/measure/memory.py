@@ -37,7 +37,7 @@ import memray
 import psutil
 from scipy import stats
 
-from ..units import format_duration, format_size
+from modelperf.units import format_duration, format_size
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -349,7 +349,7 @@ def measure_in_subprocess(
     argv = [sys.executable, "-c", _CHILD, code, setup, str(capture_dir), *flags, str(out)]
     try:
         done = subprocess.run(
-            argv, check=False, capture_output=True, text=True, timeout=timeout, env=_child_env()
+            argv, check=False, capture_output=True, text=True, timeout=timeout
         )
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
@@ -362,19 +362,6 @@ def measure_in_subprocess(
         ) from error
     finally:
         out.unlink(missing_ok=True)
-
-
-def _child_env() -> dict[str, str]:
-    # The child must import this very package, even when it is found through a path shim
-    # rather than installed, so put the folder holding `modelperf` first on its path.
-    env = dict(os.environ)
-    package = sys.modules[__name__.rsplit(".", 2)[0]]
-    for folder in getattr(package, "__path__", []):
-        root = Path(folder).parent
-        if not (root / "modelperf").exists():
-            continue  # an editable install finds it through its own import hook
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)
-    return env
 
 
 def kv_cache_bytes_per_token(n_layers: int, n_kv_heads: int, head_dim: int, bytes_per_element: int) -> int:

@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 
 from modelperf import decide
-from modelperf.baselines import BaselineError, BaselineStore
 from modelperf.config import Settings
 from modelperf.markers import MARKERS, MarkerError, parse_marker
 from modelperf.measure import latency as latency_measure
 from modelperf.models.base import Model, ModelUnavailable
 from modelperf.records import Kind, Measurement
+from modelperf.store.baselines import BaselineError, BaselineStore
 from modelperf.units import format_size
 
 __all__ = ["SKIP_WITHOUT_FLAG", "Manager", "model_keys"]
@@ -84,7 +84,7 @@ class Manager:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         if not self.settings.benchmark:
             return
-        from modelperf.hardware import KEY_FIELDS, hardware_id, machine_info
+        from modelperf.store.hardware import KEY_FIELDS, hardware_id, machine_info
         self.machine = machine_info()
         extra = {"torch_threads": self.settings.distilbert_threads, "llama_threads": self.settings.llama_threads}
         try:
@@ -324,7 +324,7 @@ class Manager:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if not self.settings.benchmark or is_worker(self.config) or self._store is None:
             return
-        from modelperf.outputs import write_session_outputs
+        from modelperf.report.outputs import write_session_outputs
 
         root = Path(str(self.config.rootpath))
         commit = _git(root, "rev-parse", "HEAD")

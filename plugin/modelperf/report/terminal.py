@@ -103,7 +103,7 @@ def machine_drift(results: Sequence[dict[str, Any]]) -> str | None:
 
 
 def _tradeoff_lines(manager: Any) -> list[str]:
-    from modelperf.tradeoff import rows
+    from modelperf.report.tradeoff import rows
 
     if len(manager.model_info) < 2:
         return []

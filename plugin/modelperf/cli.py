@@ -14,9 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .atomic import atomic_write_text
-from .history import HistoryError, HistoryRow, HistoryStore, RunInfo
-from .html_report import (
+from modelperf.records import Measurement
+from modelperf.report.html import (
     format_change,
     format_commit,
     format_time,
@@ -26,11 +25,12 @@ from .html_report import (
     series_by_key,
     text_table,
 )
-from .records import Measurement
-from .utils import parse_positive_int
+from modelperf.store.atomic import atomic_write_text
+from modelperf.store.history import HistoryError, HistoryRow, HistoryStore, RunInfo
+from modelperf.utils import parse_positive_int
 
 if TYPE_CHECKING:
-    from .baselines import BaselineStore, StoredRecord
+    from modelperf.store.baselines import BaselineStore, StoredRecord
 
 __all__ = ["DEFAULT_BASELINE_DIR", "DEFAULT_HISTORY", "HISTORY_ENV", "CliError", "build_parser", "main"]
 
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _expected_errors() -> tuple[type[Exception], ...]:
-    from .baselines import BaselineError  # lazy: `modelperf history` needs no baselines module
+    from modelperf.store.baselines import BaselineError  # lazy: `modelperf history` needs no baselines module
 
     return (CliError, HistoryError, BaselineError)
 
@@ -196,7 +196,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
 def _latest_tradeoff(store: HistoryStore) -> list[list[str]] | None:
     """The side-by-side table of the newest run that measured both models, if any did."""
-    from modelperf.tradeoff import rows as tradeoff_rows
+    from modelperf.report.tradeoff import rows as tradeoff_rows
 
     for run in reversed(store.runs()):
         models = run.versions.get("models") or {}
@@ -310,7 +310,7 @@ def _baseline_root(folder: str) -> Path:
 
 
 def _baseline_store(root: Path, hardware: str) -> BaselineStore:
-    from .baselines import BaselineStore
+    from modelperf.store.baselines import BaselineStore
 
     try:
         return BaselineStore(root, hardware)
@@ -319,7 +319,7 @@ def _baseline_store(root: Path, hardware: str) -> BaselineStore:
 
 
 def _cmd_baselines(args: argparse.Namespace) -> int:
-    from .baselines import BaselineStore
+    from modelperf.store.baselines import BaselineStore
 
     root = _baseline_root(args.baseline_dir)
     if args.preview_run:

@@ -95,7 +95,7 @@ def example_lines(measurement: Measurement) -> list[str]:
 
 def write_examples(path: Path, measurements: Sequence[Measurement]) -> None:
     """Write every example of every accuracy measurement as JSON lines, atomically."""
-    from modelperf.atomic import atomic_write_text
+    from modelperf.store.atomic import atomic_write_text
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, "".join(line + "\n" for m in measurements for line in example_lines(m)))

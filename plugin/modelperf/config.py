@@ -44,7 +44,7 @@ class Option:
 
 
 def _key_fields(text: str) -> tuple[str, ...]:
-    from modelperf.hardware import parse_key_fields
+    from modelperf.store.hardware import parse_key_fields
 
     try:
         return parse_key_fields(text)

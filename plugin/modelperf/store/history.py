@@ -42,7 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
-from .records import Kind, Measurement
+from modelperf.records import Kind, Measurement
 
 if TYPE_CHECKING:
     from typing_extensions import Self

@@ -1,0 +1,1 @@
+"""Rendering results: terminal and markdown summaries, the HTML report, the trade-off table and plot."""
