@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelperf.utils import parse_bool, parse_positive_int, parse_threads
+from modelperf.utils import parse_bool, parse_positive_int, parse_repack, parse_seconds, parse_threads
 
 __all__ = ["OPTIONS", "Option", "SettingError", "Settings"]
 
@@ -67,6 +67,12 @@ OPTIONS: tuple[Option, ...] = (
            parse_threads, _CORES, "MODELPERF_LLAMA_THREADS", "N"),
     Option("llama_context", "--llama-context", "Llama context size in tokens", parse_positive_int, 2048,
            "MODELPERF_LLAMA_CONTEXT", "TOKENS"),
+    Option("llama_repack", "--llama-repack", "llama.cpp's repacking of weights into extra buffer types (AMX and "
+           "others): auto = off on CPUs with Intel AMX, whose repacked path crashes llama.cpp, on elsewhere",
+           parse_repack, "auto", "MODELPERF_LLAMA_REPACK", "auto|on|off"),
+    Option("model_probe_timeout", "--model-probe-timeout", "seconds a child process gets to load each needed model "
+           "and evaluate it once before the session uses it (a crash there fails that model's tests; 0: no probe)",
+           parse_seconds, 300.0, "MODELPERF_MODEL_PROBE_TIMEOUT", "SECONDS"),
     Option("baseline_dir", "--baseline-dir", "directory of hardware-keyed baselines (relative to the rootdir)",
            str, "baselines", "MODELPERF_BASELINE_DIR", "DIR"),
     Option("baseline_save", "--baseline-save", "write or replace this hardware's baselines with this run's figures"),
@@ -114,6 +120,8 @@ class Settings:
     distilbert_threads: int
     llama_threads: int
     llama_context: int
+    llama_repack: str
+    model_probe_timeout: float
     baseline_dir: Path
     baseline_save: bool
     baseline_key: tuple[str, ...] | None

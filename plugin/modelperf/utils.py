@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 
-__all__ = ["parse_bool", "parse_fraction", "parse_positive_int", "parse_threads"]
+__all__ = ["REPACK_CHOICES", "parse_bool", "parse_fraction", "parse_positive_int", "parse_repack", "parse_seconds",
+           "parse_threads"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -48,6 +49,28 @@ def parse_fraction(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number: give a fraction such as 0.10.") from None
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(f"{value} is outside (0, 1): give a fraction such as 0.10 for 10 %.")
+    return value
+
+
+REPACK_CHOICES = ("auto", "on", "off")
+
+
+def parse_repack(text: str) -> str:
+    """llama.cpp weight repacking: auto (off on CPUs with Intel AMX), on or off."""
+    value = str(text).strip().lower()
+    if value not in REPACK_CHOICES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(REPACK_CHOICES)}: write auto, on or off.")
+    return value
+
+
+def parse_seconds(text: str) -> float:
+    """A time limit in seconds, >= 0 (0 turns the limited step off)."""
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds: give e.g. 300, or 0 for none.") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number of seconds of at least 0: give e.g. 300.")
     return value
 
 

@@ -52,11 +52,12 @@ class ModelInfo:
     embedded: bool
     library_versions: dict[str, str] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    variant: str = ""  # a load setting that changes speed, e.g. "norepack"; empty for the default way
 
     @property
     def key(self) -> str:
-        """Short identity stored with each measurement: name and the first 12 hex of the hash."""
-        return f"{self.name}@{self.weights_sha256[:12]}"
+        """Short identity stored with each measurement: name, the first 12 hex of the hash, any variant."""
+        return f"{self.name}@{self.weights_sha256[:12]}" + (f"+{self.variant}" if self.variant else "")
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +74,7 @@ class ModelInfo:
             "embedded": self.embedded,
             "library_versions": dict(self.library_versions),
             "details": dict(self.details),
+            "variant": self.variant,
         }
 
 

@@ -25,7 +25,7 @@ from modelperf.models.embedded import file_sha256, smollm_gguf_path
 if TYPE_CHECKING:
     from modelperf.models.prompting import PromptClassifier
 
-__all__ = ["Llama", "check_gguf", "load_llama"]
+__all__ = ["AMX_FLAGS", "Llama", "check_gguf", "cpu_has_amx", "load_llama", "repack_choice"]
 
 _GGUF_MAGIC = b"GGUF"
 # Smallest possible GGUF: magic, version, tensor count and metadata count.
@@ -34,6 +34,74 @@ _GGUF_HEADER_BYTES = 24
 _FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
                11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
                17: "Q5_K_M", 18: "Q6_K", 32: "BF16"}
+
+
+# /proc/cpuinfo flags of Intel AMX. On such CPUs llama.cpp repacks weights into AMX buffers, and
+# that path segfaults on the first evaluation (a known llama.cpp bug), killing the whole process.
+AMX_FLAGS = ("amx_tile", "amx_int8", "amx_bf16")
+_CPUINFO = Path("/proc/cpuinfo")
+
+
+def cpu_has_amx(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU (or the given /proc/cpuinfo text) reports any Intel AMX flag."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = _CPUINFO.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False  # not Linux: no AMX detection, and no repack change
+    flags = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.partition(":")[2].split())
+    return any(flag in flags for flag in AMX_FLAGS)
+
+
+def repack_choice(setting: str, has_amx: bool) -> tuple[bool, str]:
+    """(repack?, why) for --llama-repack ``setting`` ("auto", "on" or "off") on a CPU with or without AMX."""
+    if setting == "on":
+        return True, "on (--llama-repack on)"
+    if setting == "off":
+        return False, "off (--llama-repack off)"
+    if has_amx:
+        return False, "off (auto: Intel AMX CPU, where llama.cpp's repacked AMX path crashes)"
+    return True, "on (auto: no Intel AMX)"
+
+
+@contextlib.contextmanager
+def _model_params(**fields: Any) -> Iterator[None]:
+    """Load-time model parameters that llama_cpp.Llama does not take as arguments.
+
+    ``Llama.__init__`` starts from ``llama_model_default_params()``; wrapping that function for the
+    duration of one load is the narrowest way to change a field such as ``use_extra_bufts``.
+    """
+    import llama_cpp.llama_cpp as native
+
+    original = native.llama_model_default_params
+
+    def patched() -> Any:
+        params = original()
+        for name, value in fields.items():
+            setattr(params, name, value)
+        return params
+
+    native.llama_model_default_params = patched
+    try:
+        yield
+    finally:
+        native.llama_model_default_params = original
+
+
+def _check_repack_supported() -> None:
+    import llama_cpp
+    import llama_cpp.llama_cpp as native
+
+    names = {name for name, *_ in getattr(native.llama_model_params, "_fields_", ())}
+    if "use_extra_bufts" not in names:
+        raise ModelUnavailable(
+            f"llama-cpp-python {llama_cpp.__version__} cannot turn llama.cpp's weight repacking off (its model "
+            "parameters have no use_extra_bufts): upgrade it with `pip install -U llama-cpp-python`, or run with "
+            "--llama-repack on if this CPU's llama.cpp build does not crash."
+        )
 
 
 def check_gguf(path: Path) -> None:
@@ -190,7 +258,7 @@ class Llama:
         return self.classifier.classify(self, texts)
 
 
-def _info(llm: Any, path: Path, embedded: bool, threads: int, context: int) -> ModelInfo:
+def _info(llm: Any, path: Path, embedded: bool, threads: int, context: int, repack: tuple[bool, str]) -> ModelInfo:
     import llama_cpp
 
     meta = dict(llm.metadata)
@@ -211,6 +279,8 @@ def _info(llm: Any, path: Path, embedded: bool, threads: int, context: int) -> M
         weights_sha256=file_sha256(path),
         embedded=embedded,
         library_versions={"llama_cpp_python": llama_cpp.__version__},
+        # Repacking changes the speed, so figures measured without it are kept apart from those with it.
+        variant="" if repack[0] else "norepack",
         details={
             "trained_context": int(meta.get(f"{arch}.context_length", 0)),
             "embedding_length": embedding,
@@ -219,21 +289,28 @@ def _info(llm: Any, path: Path, embedded: bool, threads: int, context: int) -> M
             "head_dim": embedding // heads if heads else 0,
             "vocab_size": int(llm.n_vocab()),
             "logits_all": True,
+            "weight_repack": repack[1],
         },
     )
 
 
-def load_llama(source: str | None, threads: int, context: int, *, logits_all: bool = True, **options: Any) -> Llama:
+def load_llama(source: str | None, threads: int, context: int, *, repack: str = "auto", logits_all: bool = True,
+               **options: Any) -> Llama:
     """Load a GGUF (None: the embedded SmolLM2) offline; problems raise ModelUnavailable.
 
-    ``options`` go to ``llama_cpp.Llama`` unchanged (e.g. ``n_batch`` for the KV-cache study).
+    ``repack`` is --llama-repack (auto, on, off). ``options`` go to ``llama_cpp.Llama`` unchanged
+    (e.g. ``n_batch`` for the KV-cache study).
     """
     path = smollm_gguf_path() if source is None else Path(source).expanduser()
     check_gguf(path)
     import llama_cpp
 
+    choice = repack_choice(repack, cpu_has_amx())
+    if not choice[0]:
+        _check_repack_supported()
+    params = {} if choice[0] else {"use_extra_bufts": False}
     try:
-        with _quiet_native_stderr():
+        with _quiet_native_stderr(), _model_params(**params):
             llm = llama_cpp.Llama(
                 model_path=str(path), n_ctx=context, n_threads=threads, n_threads_batch=threads,
                 logits_all=logits_all, verbose=False, seed=0, **options,
@@ -243,4 +320,4 @@ def load_llama(source: str | None, threads: int, context: int, *, logits_all: bo
             f"llama.cpp could not load {path} ({exc}): the file may be truncated or of an unsupported "
             "architecture; download it again or convert it with a current llama.cpp."
         ) from None
-    return Llama(llm, _info(llm, path, source is None, threads, context))
+    return Llama(llm, _info(llm, path, source is None, threads, context, choice))

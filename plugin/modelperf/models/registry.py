@@ -3,18 +3,39 @@
 An implicit default that cannot be had (its package is not installed) makes the tests that need it
 skip with the reason; a model the user asked for explicitly is an error instead, and it is checked
 at session start with cheap file checks, so a typo fails fast rather than after other tests ran.
+A model whose probe crashed (see :mod:`modelperf.models.probe`) is never loaded in this process:
+its tests fail with the probe's sentence, whichever way the model was configured.
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from modelperf.config import Settings
 from modelperf.models.base import Model, ModelUnavailable
 
-__all__ = ["ModelRegistry"]
+__all__ = ["MODEL_NAMES", "ModelCrashed", "ModelRegistry", "load_model"]
+
+MODEL_NAMES = ("distilbert", "llama")
+
+
+class ModelCrashed(ModelUnavailable):
+    """The model crashed or hung its probe process; loading it here would end the session."""
+
+
+def load_model(name: str, arguments: Mapping[str, Any]) -> Model:
+    """Load model ``name`` with the loader's keyword ``arguments`` (the session's and the probe's one path)."""
+    if name == "distilbert":
+        from modelperf.models.distilbert import load_distilbert
+
+        return load_distilbert(**arguments)
+    if name == "llama":
+        from modelperf.models.llama import load_llama
+
+        return load_llama(**arguments)
+    raise KeyError(f"unknown model {name!r}: use 'distilbert' or 'llama'")
 
 
 class ModelRegistry:
@@ -22,7 +43,6 @@ class ModelRegistry:
         self._settings = settings
         self._loaded: dict[str, Model] = {}
         self._failed: dict[str, ModelUnavailable] = {}
-        self.load_seconds: dict[str, float] = {}
 
     def explicit(self, name: str) -> bool:
         return f"{name}_model" in self._settings.explicit
@@ -37,38 +57,67 @@ class ModelRegistry:
         if self.explicit("llama") and self._settings.llama_model:
             check_gguf(Path(self._settings.llama_model).expanduser())
 
-    def load(self, name: str, *, fresh: bool = False) -> Model:
-        """The session's instance of ``name`` ("distilbert" or "llama"); ``fresh`` loads a new one."""
-        if not fresh:
-            if name in self._loaded:
-                return self._loaded[name]
-            if name in self._failed:
-                raise self._failed[name]
-        start = time.perf_counter()
-        try:
-            model: Model = self._build(name)
-        except ModelUnavailable as exc:
-            if not fresh:
-                self._failed[name] = exc
-            raise
-        if not fresh:
-            self.load_seconds[name] = time.perf_counter() - start
-            self._loaded[name] = model
-        return model
-
-    def _build(self, name: str, **overrides: Any) -> Any:
+    def arguments(self, name: str, **overrides: Any) -> dict[str, Any]:
+        """The loader's keyword arguments for ``name`` under this session's settings (JSON-safe)."""
         s = self._settings
         if name == "distilbert":
-            from modelperf.models.distilbert import load_distilbert
-
-            return load_distilbert(s.distilbert_model, s.distilbert_threads)
+            return {"source": s.distilbert_model, "threads": s.distilbert_threads, **overrides}
         if name == "llama":
-            from modelperf.models.llama import load_llama
-
-            return load_llama(s.llama_model, s.llama_threads, overrides.pop("context", s.llama_context), **overrides)
+            return {"source": s.llama_model, "threads": s.llama_threads, "context": s.llama_context,
+                    "repack": s.llama_repack, **overrides}
         raise KeyError(f"unknown model {name!r}: use 'distilbert' or 'llama'")
+
+    def load(self, name: str) -> Model:
+        """The session's instance of ``name`` ("distilbert" or "llama")."""
+        if name in self._loaded:
+            return self._loaded[name]
+        if name in self._failed:
+            raise self._failed[name]
+        try:
+            model = load_model(name, self.arguments(name))
+        except ModelUnavailable as exc:
+            self._failed[name] = exc
+            raise
+        self._loaded[name] = model
+        return model
 
     def build(self, name: str, **overrides: Any) -> Model:
         """A new instance apart from the session's (for load-time and load-memory tests)."""
-        model: Model = self._build(name, **overrides)
-        return model
+        crashed = self._failed.get(name)
+        if isinstance(crashed, ModelCrashed):
+            raise crashed
+        return load_model(name, self.arguments(name, **overrides))
+
+    def probe(self, names: Iterable[str], timeout: float) -> list[Any]:
+        """Try each model in a child process first; a crash or hang marks it so it is never loaded here."""
+        from modelperf.models.probe import ProbeRequest, probe_models
+
+        requests = [ProbeRequest(name, self.arguments(name), self._describe(name), self._crash_hint(name))
+                    for name in names if name not in self._loaded and name not in self._failed]
+        results = probe_models(requests, timeout)
+        for result in results:
+            if result.problem is not None:
+                self._failed[result.model] = ModelCrashed(result.problem)
+        return results
+
+    def _describe(self, name: str) -> str:
+        source = getattr(self._settings, f"{name}_model")
+        label = {"distilbert": "the DistilBERT model", "llama": "the Llama model"}[name]
+        return f"{label} {source}" if source else f"{label} (the embedded default)"
+
+    def _crash_hint(self, name: str) -> str:
+        if name == "distilbert":
+            return "check the torch and transformers installation and the checkpoint (--distilbert-model)."
+        from modelperf.models.llama import cpu_has_amx, repack_choice
+
+        amx = cpu_has_amx()
+        repack, _ = repack_choice(self._settings.llama_repack, amx)
+        if amx and repack:
+            return ("this CPU has Intel AMX and llama.cpp's weight repacking was on (--llama-repack "
+                    f"{self._settings.llama_repack}); its AMX path crashes on the first evaluation (a known "
+                    "llama.cpp bug): run with --llama-repack auto or off.")
+        if repack:
+            return ("check the GGUF file and the llama-cpp-python build, or run with --llama-repack off to rule out "
+                    "llama.cpp's weight repacking.")
+        return ("llama.cpp's weight repacking was already off (--llama-repack "
+                f"{self._settings.llama_repack}): check the GGUF file and the llama-cpp-python build.")

@@ -52,8 +52,10 @@ def get_manager(config: pytest.Config) -> Manager:
 
 
 def _unavailable(exc: ModelUnavailable, explicit: bool) -> BaseException:
-    """A model the user named is an error; a default that cannot be had skips, with the same sentence."""
-    if explicit:
+    """A model the user named, or one that crashed its probe, is an error; a default that cannot be had skips."""
+    from modelperf.models.registry import ModelCrashed
+
+    if explicit or isinstance(exc, ModelCrashed):
         return pytest.fail.Exception(str(exc), pytrace=False)
     return pytest.skip.Exception(str(exc), _use_item_location=True)
 

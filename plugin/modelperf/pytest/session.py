@@ -49,6 +49,17 @@ def is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+def models_needed(items: list[pytest.Item]) -> list[str]:
+    """The models that the tests about to run will load (``load_model`` may load either)."""
+    needed: set[str] = set()
+    for item in items:
+        if item.get_closest_marker("skip") is not None:
+            continue
+        names = set(getattr(item, "fixturenames", ()))
+        needed.update(MODEL_FIXTURES if "load_model" in names else names.intersection(MODEL_FIXTURES))
+    return [name for name in MODEL_FIXTURES if name in needed]
+
+
 def model_keys(item: pytest.Item) -> dict[str, Model]:
     funcargs = getattr(item, "funcargs", {})
     return {name: funcargs[name] for name in MODEL_FIXTURES if isinstance(funcargs.get(name), Model)}
@@ -113,6 +124,29 @@ class Manager:
                 item.add_marker(pytest.mark.skip(reason=SKIP_WITHOUT_FLAG))
             elif "latency" in marked and is_worker(self.config):
                 item.add_marker(pytest.mark.skip(reason=SKIP_ON_WORKER))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Try each model the selected tests need in a child process, before this process loads it."""
+        timeout = self.settings.model_probe_timeout
+        if not self.settings.benchmark or not timeout:
+            return
+        needed = models_needed(session.items)
+        if not needed:
+            return
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"modelperf: probing {', '.join(needed)} in child processes (load, evaluate once)")
+        results = self.models.probe(needed, timeout)
+        section = self.sections.setdefault("modelperf: model probes", [])
+        for result in results:
+            section.append(result.line())
+            if reporter is not None and result.problem is not None:
+                reporter.write_line(f"modelperf: {result.line()}", red=True)
+            if result.system_info:
+                self.machine["llama_cpp_system_info"] = result.system_info
+        if reporter is not None and results:
+            reporter.write_line(f"modelperf: probes done in {max(r.seconds for r in results):.1f} s")
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         for name in MARKERS:

@@ -14,7 +14,7 @@ from modelperf.units import format_duration, format_size
 __all__ = ["format_value", "markdown_summary", "models_rows", "results_rows", "table", "terminal_summary"]
 
 _MODEL_HEADERS = ("model", "architecture", "layers", "parameters", "file", "quant", "context", "threads",
-                  "sha256", "source")
+                  "repack", "sha256", "source")
 _RESULT_HEADERS = ("test", "metric", "current", "baseline", "change", "verdict")
 
 
@@ -43,8 +43,13 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 def models_rows(model_info: dict[str, dict[str, Any]]) -> list[list[str]]:
     return [[name, info["architecture"], str(info["layers"]), f"{info['parameters'] / 1e6:.1f} M",
              format_size(info["file_bytes"]), info["quantization"], str(info["context_length"]),
-             str(info["threads"]), info["weights_sha256"][:12], info["source"]]
+             str(info["threads"]), _repack(info), info["weights_sha256"][:12], info["source"]]
             for name, info in sorted(model_info.items())]
+
+
+def _repack(info: dict[str, Any]) -> str:
+    """llama.cpp's weight repacking, "on" or "off" (it changes the speed); "-" for other models."""
+    return str(info.get("details", {}).get("weight_repack", "-")).split(" ", 1)[0]
 
 
 def _short(test_id: str) -> str:
