@@ -153,7 +153,7 @@ def test_line_reads_as_one_sentence() -> None:
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"statistic": "p99"}, "statistic='p99' is unknown; use one of p10, median, mean."),
+    ({"statistic": "p95"}, "statistic='p95' is unknown; use one of p10, median, mean, p90, p99."),
     ({"direction": "up"}, "direction='up' is unknown; use 'lower'"),
     ({"min_effect": 0.0}, "min_effect=0.0 must lie in (0, 10)"),
     ({"min_effect": 10.0}, "min_effect=10.0 must lie in (0, 10)"),

@@ -81,7 +81,7 @@ def test_positional_arguments_are_refused(name: str) -> None:
         ("latency", {"alpha": 0}, "alpha=0 must be a number between 0.0005 and 0.5"),
             ("latency", {"alpha": 0.0001}, "alpha=0.0001 must be a number between 0.0005 and 0.5"),
         ("latency", {"alpha": 0.5}, "alpha=0.5 must be"),
-        ("latency", {"statistic": "p99"}, "statistic='p99' is not one of p10, median, mean"),
+        ("latency", {"statistic": "p95"}, "statistic='p95' is not one of p10, median, mean, p90, p99"),
         ("latency", {"direction": "up"}, "direction='up' is not one of lower, higher"),
         ("peak_memory", {"rel": 0}, "rel=0 must be a number between 0 and 100"),
         ("peak_memory", {"rel": -1}, "rel=-1 must be"),

@@ -63,8 +63,11 @@ __all__ = [
 EFFECT_SHARE = 0.6
 # A first run worse by this share of min_effect is re-measured before its verdict is final.
 SCREEN_SHARE = 0.3
-# p10 first: the default. Lower deciles ignore interference, which only ever adds time.
-STATISTICS = ("p10", "median", "mean")
+# p10 first: the default. Lower deciles ignore interference, which only ever adds time. p90 and p99
+# are what serving teams set targets on (tail latency of tokens or requests); they follow interference,
+# so gate on them with more rounds and a larger min_effect.
+STATISTICS = ("p10", "median", "mean", "p90", "p99")
+_QUANTILES = {"p10": 0.10, "p90": 0.90, "p99": 0.99}
 DIRECTIONS = ("lower", "higher")
 # The control's figure is always its lower decile: the machine's speed when nothing else interferes.
 CONTROL_QUANTILE = 0.10
@@ -172,8 +175,8 @@ def _positive_array(values: tuple[float, ...], what: str, test_id: str) -> Array
 
 def reducer(statistic: str) -> Any:
     """The numpy function (``f(array, axis=...)``) that computes ``statistic`` over rounds."""
-    if statistic == "p10":
-        return functools.partial(np.quantile, q=0.10)
+    if statistic in _QUANTILES:
+        return functools.partial(np.quantile, q=_QUANTILES[statistic])
     return np.median if statistic == "median" else np.mean
 
 

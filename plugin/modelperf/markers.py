@@ -16,7 +16,7 @@ from modelperf.units import parse_size
 __all__ = ["MARKERS", "AccuracyOptions", "LatencyOptions", "MarkerError", "MemoryOptions", "parse_marker"]
 
 # The same tuple as decide.STATISTICS (tested): importing decide here would load scipy with the plugin.
-_STATISTICS = ("p10", "median", "mean")
+_STATISTICS = ("p10", "median", "mean", "p90", "p99")
 # The bootstrap behind the latency p-value resolves p down to 1/4001 (decide.SMALLEST_ALPHA).
 _SMALLEST_LATENCY_ALPHA = 0.0005
 _DIRECTIONS = ("lower", "higher")
@@ -32,8 +32,8 @@ class LatencyOptions:
     """Compare this test's `benchmark` timing with the hardware's baseline, drift-corrected.
 
     min_effect: smallest slowdown worth failing for (default 0.10 = 10 %);
-    statistic: p10 | median | mean of the rounds (default p10, the lower decile, which interference
-    on a shared machine moves least); direction: lower | higher is better (default lower);
+    statistic: p10 | median | mean | p90 | p99 of the rounds (default p10, the lower decile, which
+    interference on a shared machine moves least; p90/p99 gate tail latency); direction: lower | higher is better (default lower);
     alpha: significance level of the one-sided bootstrap test of the ratio (default 0.01).
     """
 

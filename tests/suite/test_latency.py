@@ -3,6 +3,10 @@
 Each test times one call through pytest-benchmark; the plugin adds the control workload, the
 baseline comparison and, when a test looks slower, a re-measurement. Throughput
 figures go into ``benchmark.extra_info`` and are stored with the record.
+
+Llama's prefill, decode and time-to-first-token run as a server runs them: llama.cpp computes the
+output layer for the last position only (the scoring calls, which need every position, switch it
+back on), so prefill tokens/s compares with llama-bench's pp figure.
 """
 
 from __future__ import annotations
@@ -55,8 +59,19 @@ def test_llama_decode(llama, benchmark):
 
 @pytest.mark.latency
 def test_llama_time_to_first_token(llama, benchmark):
+    """A 64-token prompt's prefill and the choice of the first token, as a streaming client waits for it."""
     prompt = llama_prompt_tokens(llama, 64)
-    benchmark(lambda: (llama.prefill(prompt), llama.decode(1)))
+    benchmark(lambda: (llama.prefill(prompt), llama.next_token()))
+
+
+# The tail of the time between tokens is what a streaming service's users feel. A p90 follows
+# interference more than a p10 does, so this gate asks for a larger effect (not yet measured with
+# the gate benchmark; see the README).
+@pytest.mark.latency(statistic="p90", min_effect=0.20)
+def test_llama_inter_token_latency(llama, benchmark):
+    """One decode step per round after a 64-token prompt; the context grows by a token each round."""
+    llama.prefill(llama_prompt_tokens(llama, 64))
+    benchmark(llama.decode, 1)
 
 
 # A load is file reads and large allocations, noisier than warm calls: with nothing changed, the

@@ -36,6 +36,8 @@ def test_distilbert_inference_batch32_memory(distilbert):
 
 @pytest.mark.peak_memory
 def test_llama_prefill512_and_generate_memory(llama):
+    """Serving calls on the session's context: its per-position logits buffer (n_ctx x vocab floats) was
+    allocated at load, outside this figure; the serving calls compute the last position's logits only."""
     llama.prefill(llama_prompt_tokens(llama, 512))
     llama.decode(DECODE_TOKENS)
 

@@ -19,6 +19,7 @@ __all__ = [
     "ModelInfo",
     "ModelUnavailable",
     "Perplexity",
+    "TokenTimings",
     "UnsupportedOperation",
 ]
 
@@ -94,6 +95,15 @@ class Generation:
     text: str
     tokens: tuple[int, ...]
     prompt_tokens: int
+
+
+@dataclass(frozen=True)
+class TokenTimings:
+    """Per-token timing of one streamed generation: what a serving team sets its targets on."""
+
+    time_to_first_token_s: float  # prefill plus choosing the first token
+    inter_token_s: tuple[float, ...]  # one decode step per later token
+    tokens: tuple[int, ...]
 
 
 @dataclass(frozen=True)

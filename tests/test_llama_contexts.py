@@ -1,0 +1,121 @@
+"""The real embedded Llama: serving calls without per-position logits, scoring and perplexity with them.
+
+These load the embedded SmolLM2 GGUF (about a second) and skip, with the reason, where it or
+llama-cpp-python is not installed. The BOS test makes its own GGUF: a copy of the embedded one
+whose tokenizer adds BOS, as Llama 2's does, and checks the plugin's perplexity against a
+computation written here from llama.cpp's description, straight on ``llama_cpp``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modelperf.datasets import embedded_perplexity_text
+from modelperf.models.base import ModelUnavailable
+
+llama_cpp = pytest.importorskip("llama_cpp")
+
+WINDOW = 64  # small windows keep each perplexity to a couple of hundred tokens (about a second)
+TEXT_TOKENS = 3 * WINDOW + 20  # three whole windows and a remainder that is dropped
+
+
+@pytest.fixture(scope="module")
+def gguf_path() -> Path:
+    from modelperf.models.embedded import smollm_gguf_path
+
+    try:
+        return smollm_gguf_path()
+    except ModelUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def model(gguf_path: Path):  # type: ignore[no-untyped-def]
+    from modelperf.models.llama import load_llama
+
+    return load_llama(str(gguf_path), 1, 256)
+
+
+def _text(model, tokens: int) -> str:  # type: ignore[no-untyped-def]
+    return model.detokenize(model.tokenize(embedded_perplexity_text())[:tokens])
+
+
+def test_serving_generation_picks_the_tokens_the_full_logits_pick(model) -> None:  # type: ignore[no-untyped-def]
+    prompt = model.tokenize("The three primary colours are")
+    generated = model.generate("The three primary colours are", 6).tokens
+    model.evaluate(prompt + list(generated))  # scoring: a logits row for every position
+    rows = [int(np.argmax(model.llm.scores[len(prompt) - 1 + i])) for i in range(len(generated))]
+    assert rows == list(generated)
+
+
+def test_scoring_after_a_serving_call_gives_the_same_scores(model) -> None:  # type: ignore[no-untyped-def]
+    prompt, choices = "Review: a warm and funny film. Sentiment:", [" positive", " negative"]
+    before = model.score_choices(prompt, choices)
+    model.generate(prompt, 3)  # leaves the same prefix evaluated, without its logits rows
+    assert model.score_choices(prompt, choices) == pytest.approx(before, abs=1e-6)
+    assert before[0] != before[1]
+
+
+def test_timed_generation_times_every_token(model) -> None:  # type: ignore[no-untyped-def]
+    timings = model.timed_generate(model.tokenize("Once upon a time"), 8)
+    assert len(timings.tokens) == 8 and len(timings.inter_token_s) == 7
+    assert timings.time_to_first_token_s > 0 and all(gap > 0 for gap in timings.inter_token_s)
+    assert timings.tokens == model.generate("Once upon a time", 8).tokens
+
+
+def test_perplexity_refuses_a_context_without_per_position_logits(gguf_path: Path) -> None:
+    from modelperf.models.llama import load_llama
+
+    serving_only = load_llama(str(gguf_path), 1, 256, logits_all=False)
+    with pytest.raises(ValueError, match="logits_all=False: load it with logits_all=True"):
+        serving_only.perplexity("any text at all", window=64)
+
+
+def test_perplexity_needs_two_windows_as_llama_perplexity_does(model) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match=r"fewer than the 2 windows of 64 that llama-perplexity needs \(128 tokens\)"):
+        model.perplexity(_text(model, 100), window=WINDOW)
+
+
+def _reference_perplexity(path: Path, text: str, n_ctx: int) -> float:
+    """llama-perplexity's procedure on llama_cpp directly: whole text with BOS, BOS at each window's start."""
+    llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, n_threads=1, logits_all=True,
+                          verbose=False)
+    bos = llm.token_bos()
+    tokens = [bos, *llm.tokenize(text.encode(), add_bos=False, special=False)]
+    first, nll, count = n_ctx // 2, 0.0, 0
+    for chunk in range(len(tokens) // n_ctx):
+        window = [bos, *tokens[chunk * n_ctx + 1 : (chunk + 1) * n_ctx]]
+        llm.reset()
+        llm.eval(window)
+        logits = np.asarray(llm.scores[first : n_ctx - 1], dtype=np.float64)
+        peak = logits.max(axis=1, keepdims=True)
+        log_norm = peak[:, 0] + np.log(np.exp(logits - peak).sum(axis=1))
+        targets = np.asarray(window[first + 1 : n_ctx])
+        nll += float((log_norm - logits[np.arange(len(targets)), targets]).sum())
+        count += len(targets)
+    return float(np.exp(nll / count))
+
+
+def test_perplexity_of_a_bos_adding_gguf_matches_llama_perplexitys_procedure(
+    gguf_path: Path, tmp_path: Path
+) -> None:
+    gguf = pytest.importorskip("gguf")
+    from modelperf.models.llama import load_llama
+
+    bos_path = tmp_path / "adds-bos.gguf"
+    shutil.copyfile(gguf_path, bos_path)
+    field = gguf.GGUFReader(str(bos_path), "r+").fields["tokenizer.ggml.add_bos_token"]
+    field.parts[field.data[0]][0] = True  # written through the reader's memory map
+    model = load_llama(str(bos_path), 1, 256)
+    assert model.llm.metadata["tokenizer.ggml.add_bos_token"] == "true"
+    text = _text(model, TEXT_TOKENS)
+    result = model.perplexity(text, window=WINDOW)
+    assert result.chunks == (TEXT_TOKENS + 1) // WINDOW  # BOS counts as a token of the text, as in llama.cpp
+    assert result.value == pytest.approx(_reference_perplexity(bos_path, text, WINDOW), rel=1e-6)
+    # Without BOS the windows start one token earlier and the figure differs: the test can fail.
+    plain = load_llama(str(gguf_path), 1, 256).perplexity(text, window=WINDOW)
+    assert plain.value != pytest.approx(result.value, rel=1e-4)
