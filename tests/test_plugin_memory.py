@@ -153,3 +153,25 @@ def test_memory_results_of_xdist_workers_reach_the_baseline(
     peaks = {key.split("[")[1][0]: record["value"] for key, record in records.items()}
     assert set(peaks) == {"1", "2"}
     assert 1.9 < peaks["2"] / peaks["1"] < 2.1
+
+
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["plain", "xdist"])
+def test_a_regressed_test_shows_its_own_outcome_word_and_fails_the_session(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: tuple[str, ...]
+) -> None:
+    if workers:
+        pytest.importorskip("xdist")
+    monkeypatch.delenv(SCALE, raising=False)
+    pytester.makepyfile(test_mem=_memory_test('@pytest.mark.peak_memory(limit="30 MB")') + """
+    def test_plain_failure():
+        assert False, "an ordinary failure keeps pytest's own word"
+""")
+    result = pytester.runpytest_subprocess(*RUN, *workers)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(failed=2)
+    if not workers:  # xdist prints its own progress lines; the short summary below is the same
+        result.stdout.fnmatch_lines(["test_mem.py RF*"])
+    result.stdout.fnmatch_lines_random([
+        "REGRESSED test_mem.py::test_alloc - memray_peak_bytes: memray peak *",
+        "FAILED test_mem.py::test_plain_failure - AssertionError*",
+    ])

@@ -27,11 +27,13 @@ from modelperf.records import Kind, Measurement
 from modelperf.store.baselines import BaselineError, BaselineStore
 from modelperf.units import format_size
 
-__all__ = ["SKIP_WITHOUT_FLAG", "Manager", "model_keys"]
+__all__ = ["REGRESSED_LETTER", "REGRESSED_WORD", "SKIP_WITHOUT_FLAG", "Manager", "model_keys"]
 
 SKIP_WITHOUT_FLAG = "model benchmark test: add --benchmark to run it (plain pytest skips model tests to stay fast)"
 SKIP_ON_WORKER = ("latency is not measured in pytest-xdist workers, whose parallel timings are unreliable: "
                   "run latency tests without -n")
+# pytest's progress letter and summary word for a test failed by a confirmed performance regression.
+REGRESSED_LETTER, REGRESSED_WORD = "R", "REGRESSED"
 MODEL_FIXTURES = ("distilbert", "llama")
 # Fixtures that load or measure models: a test using any of them is a model test.
 _NEEDS_FLAG = (*MODEL_FIXTURES, "load_model")
@@ -311,6 +313,16 @@ class Manager:
             for entry in failures:
                 if entry.get("section"):
                     report.sections.append(("modelperf " + entry["measurement"]["metric"], entry["section"]))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(self, report: pytest.TestReport,
+                                 config: pytest.Config) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+        """A confirmed regression gets its own word; the "failed" category keeps the exit status non-zero."""
+        if report.when != "call" or not report.failed:
+            return None
+        if any(r["verdict"] == decide.Verdict.REGRESSED.value for r in getattr(report, "modelperf", ())):
+            return "failed", REGRESSED_LETTER, (REGRESSED_WORD, {"red": True})
+        return None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.results.extend(getattr(report, "modelperf", ()))
