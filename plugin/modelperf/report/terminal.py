@@ -6,38 +6,17 @@ measures or decides.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from modelperf.units import format_duration, format_size
+from modelperf.report.table import Table
+from modelperf.units import format_change, format_size, format_value
 
-__all__ = ["format_value", "markdown_summary", "models_rows", "results_rows", "table", "terminal_summary"]
+__all__ = ["markdown_summary", "models_rows", "results_rows", "terminal_summary"]
 
 _MODEL_HEADERS = ("model", "architecture", "layers", "parameters", "file", "quant", "context", "threads",
                   "sha256", "source")
 _RESULT_HEADERS = ("test", "metric", "current", "baseline", "change", "verdict")
-
-
-def format_value(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit == "s":
-        return str(format_duration(value))
-    if unit == "B":
-        return str(format_size(value))
-    if unit == "fraction":
-        return f"{value:.3f}"
-    return f"{value:.4g} {unit}".strip()
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """Left-aligned columns separated by two spaces, with a rule under the header."""
-    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows)]
-
-    def line(cells: Iterable[str]) -> str:
-        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
-
-    return [line(headers), line("-" * w for w in widths), *(line(r) for r in rows)]
 
 
 def models_rows(model_info: dict[str, dict[str, Any]]) -> list[list[str]]:
@@ -55,8 +34,7 @@ def results_rows(results: Sequence[dict[str, Any]]) -> list[list[str]]:
     rows = []
     for r in results:
         m = r["measurement"]
-        change = f"x{r['ratio']:.3f}" if "ratio" in r else (
-            f"{m['value'] / r['baseline'] - 1:+.1%}" if r.get("baseline") else "-")
+        change = f"x{r['ratio']:.3f}" if "ratio" in r else format_change(r.get("baseline"), m["value"])
         rows.append([_short(m["test_id"]), m["metric"], format_value(m["value"], m["unit"]),
                      format_value(r.get("baseline"), m["unit"]), change, r["verdict"]])
     return rows
@@ -65,11 +43,11 @@ def results_rows(results: Sequence[dict[str, Any]]) -> list[list[str]]:
 def terminal_summary(manager: Any, reporter: Any) -> None:
     if manager.model_info:
         reporter.write_sep("=", f"modelperf: models (hardware {manager.hardware_id})")
-        for line in table(_MODEL_HEADERS, models_rows(manager.model_info)):
+        for line in Table.of(_MODEL_HEADERS, models_rows(manager.model_info)).text():
             reporter.write_line(line)
     if manager.results:
         reporter.write_sep("=", "modelperf: results against this hardware's baselines")
-        for line in table(_RESULT_HEADERS, results_rows(manager.results)):
+        for line in Table.of(_RESULT_HEADERS, results_rows(manager.results)).text():
             reporter.write_line(line)
         drift = machine_drift(manager.results)
         if drift:
@@ -107,21 +85,21 @@ def _tradeoff_lines(manager: Any) -> list[str]:
 
     if len(manager.model_info) < 2:
         return []
-    return table(("figure", "distilbert", "llama"), rows(manager.model_info, manager.results))
+    return Table.of(("figure", "distilbert", "llama"), rows(manager.model_info, manager.results)).text()
 
 
 def markdown_summary(manager: Any) -> str:
     """The same tables as markdown, for $GITHUB_STEP_SUMMARY and --summary-markdown."""
     parts = [f"## pytest-modelperf on `{manager.hardware_id}`", ""]
     if manager.model_info:
-        parts += _markdown_table(_MODEL_HEADERS, models_rows(manager.model_info)) + [""]
+        parts += Table.of(_MODEL_HEADERS, models_rows(manager.model_info)).markdown() + [""]
     if manager.results:
         regressed = sum(r["verdict"] == "regressed" for r in manager.results)
         parts.append(f"**{len(manager.results)} measurements, {regressed} confirmed regressions.**")
         drift = machine_drift(manager.results)
         if drift:
             parts += ["", drift]
-        parts += [""] + _markdown_table(_RESULT_HEADERS, results_rows(manager.results)) + [""]
+        parts += [""] + Table.of(_RESULT_HEADERS, results_rows(manager.results)).markdown() + [""]
         parts += [f"- `{_short(r['measurement']['test_id'])}` {r['measurement']['metric']}: {r['line']}"
                   for r in manager.results if r["verdict"] != "pass"]
     tradeoff = _tradeoff_lines(manager)
@@ -130,11 +108,3 @@ def markdown_summary(manager: Any) -> str:
     for section, lines in manager.sections.items():
         parts += ["", f"### {section}", "", "```", *lines, "```"]
     return "\n".join(parts) + "\n"
-
-
-def _markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    def escape(cell: str) -> str:
-        return str(cell).replace("|", "\\|")
-
-    return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers),
-            *("| " + " | ".join(escape(c) for c in row) + " |" for row in rows)]
