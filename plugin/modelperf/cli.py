@@ -194,8 +194,7 @@ def _latest_tradeoff(store: HistoryStore) -> list[list[str]] | None:
     for run in reversed(store.runs()):
         models = run.versions.get("models") or {}
         if len(models) >= 2:
-            results = [{"measurement": m.to_json()} for m in store.measurements(run.run_id)]
-            return tradeoff_rows(models, results)
+            return tradeoff_rows(models, store.measurements(run.run_id))
     return None
 
 

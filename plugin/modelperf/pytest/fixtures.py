@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import pytest
+
+from modelperf.markers import AccuracyOptions
 from modelperf.measure.accuracy import AccuracyResult, evaluate_sentiment
+
+if TYPE_CHECKING:
+    from modelperf.pytest.session import Manager
 
 __all__ = ["AccuracyRecorder"]
 
@@ -14,7 +20,7 @@ PROGRESS_AFTER_EXAMPLES = 64  # shorter runs finish in a few seconds and need no
 class AccuracyRecorder:
     """Runs a model over a labelled set and hands the per-example result to the session."""
 
-    def __init__(self, manager: Any, item: Any, options: Any) -> None:
+    def __init__(self, manager: Manager, item: pytest.Item, options: AccuracyOptions) -> None:
         self._manager = manager
         self._item = item
         self._options = options

@@ -126,9 +126,9 @@ def accuracy(request: pytest.FixtureRequest) -> Iterator[Any]:
                     "accuracy.evaluate(model, data) or accuracy.record(result).", pytrace=False)
 
 
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     from modelperf.report.terminal import terminal_summary
 
     manager = config.pluginmanager.get_plugin(PLUGIN_NAME)
     if isinstance(manager, Manager) and manager.settings.benchmark:
-        terminal_summary(manager, terminalreporter)
+        terminal_summary(manager.session_results(), terminalreporter)

@@ -2,30 +2,34 @@
 
 The :class:`Manager` measures around marked tests, asks ``decide`` for verdicts against the
 baselines, flips the report of a test whose regression is confirmed, and at the end writes
-baselines, history and summaries. Results travel on the test reports as JSON-safe dicts
-(``report.modelperf``), so the same collection path serves a plain run and the controller of a
-pytest-xdist run; only the controller writes baselines and history.
+baselines, history and summaries. Results are :class:`~modelperf.records.TestResult` records; they
+travel on the test reports as their JSON (``report.modelperf``) and are rebuilt on the other side, so
+the same collection path serves a plain run and the controller of a pytest-xdist run; only the
+controller writes baselines and history.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from modelperf import decide
 from modelperf.config import Settings
-from modelperf.markers import MARKERS, MarkerError, parse_marker
+from modelperf.markers import MARKERS, AccuracyOptions, LatencyOptions, MarkerError, MemoryOptions, parse_marker
 from modelperf.measure import latency as latency_measure
 from modelperf.models.base import Model, ModelUnavailable
-from modelperf.records import Kind, Measurement
+from modelperf.records import RECORDED, Kind, Measurement, SessionResults, TestResult
 from modelperf.store.baselines import BaselineError, BaselineStore
 from modelperf.units import format_size
+
+if TYPE_CHECKING:
+    from modelperf.measure.memory import MemoryTracker
 
 __all__ = ["REGRESSED_LETTER", "REGRESSED_WORD", "SKIP_WITHOUT_FLAG", "Manager", "model_keys"]
 
@@ -37,7 +41,7 @@ REGRESSED_LETTER, REGRESSED_WORD = "R", "REGRESSED"
 MODEL_FIXTURES = ("distilbert", "llama")
 # Fixtures that load or measure models: a test using any of them is a model test.
 _NEEDS_FLAG = (*MODEL_FIXTURES, "load_model")
-_RESULTS = pytest.StashKey[list[dict[str, Any]]]()
+_RESULTS = pytest.StashKey[list[TestResult]]()
 _LINES = pytest.StashKey[list[tuple[str, str]]]()
 _CAPTURE_DIR = ".modelperf/captures"
 
@@ -73,14 +77,22 @@ class Manager:
         self.config = config
         self.settings = settings
         self.models = ModelRegistry(settings)
-        self.results: list[dict[str, Any]] = []
+        self.results: list[TestResult] = []
         self.model_info: dict[str, dict[str, Any]] = {}
         self._store: BaselineStore | None = None
         self.machine: dict[str, Any] = {}
         self.hardware_id = ""
         self.notes: list[str] = []
         self.sections: dict[str, list[str]] = {}
+        self.commit: str | None = None
+        self.dirty = False
         self.quietest_control = latency_measure.QuietestControl()
+
+    def session_results(self) -> SessionResults:
+        """What the reports and writers get: a frozen copy of the session's results so far."""
+        return SessionResults(tuple(self.results), dict(self.model_info), dict(self.machine), self.hardware_id,
+                              tuple(self.notes), {k: tuple(v) for k, v in self.sections.items()}, self.commit,
+                              self.dirty)
 
     # ------------------------------------------------------------------ session start
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -131,7 +143,7 @@ class Manager:
     # ------------------------------------------------------------------ measuring
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, None]:
-        results: list[dict[str, Any]] = []
+        results: list[TestResult] = []
         item.stash[_RESULTS] = results
         if item.get_closest_marker("latency"):
             from modelperf.measure.allocator import steady_malloc
@@ -145,7 +157,7 @@ class Manager:
         else:
             yield
 
-    def _latency(self, item: pytest.Item, results: list[dict[str, Any]]) -> Generator[None, Any, None]:
+    def _latency(self, item: pytest.Item, results: list[TestResult]) -> Generator[None, Any, None]:
         from modelperf.measure.control import control_identity, control_threads, control_timer
 
         marker = item.get_closest_marker("latency")
@@ -185,11 +197,12 @@ class Manager:
                 f"{item.nodeid}: its control ran x{busy:.2f} slower than this session's quietest"))
         results.append(self._judge_latency(current, options, proxy.capture, timer))
 
-    def _judge_latency(self, current: Measurement, options: Any, capture: Any, timer: Any) -> dict[str, Any]:
+    def _judge_latency(self, current: Measurement, options: LatencyOptions, capture: latency_measure.LatencyCapture,
+                       timer: Callable[[], float]) -> TestResult:
         baseline, note = self._baseline_for(current)
         if baseline is None:
             return _result(current, note)
-        kwargs = {"min_effect": options.min_effect, "statistic": options.statistic,
+        kwargs: dict[str, Any] = {"min_effect": options.min_effect, "statistic": options.statistic,
                   "direction": options.direction, "alpha": options.alpha}
         comparison = decide.compare_latency(baseline, current, **kwargs)
         if decide.should_confirm(comparison) and capture.target is not None:
@@ -198,7 +211,7 @@ class Manager:
         return _result(current, comparison.line(), comparison.verdict.value, baseline.value,
                        ratio=comparison.ratio, drift=comparison.drift, p_value=comparison.p_value)
 
-    def _memory(self, item: pytest.Item, results: list[dict[str, Any]]) -> Generator[None, Any, None]:
+    def _memory(self, item: pytest.Item, results: list[TestResult]) -> Generator[None, Any, None]:
         from modelperf.measure.memory import MemoryTracker
 
         marker = item.get_closest_marker("peak_memory")
@@ -214,8 +227,9 @@ class Manager:
         self._remember_models(model_keys(item))
         results.append(self._judge_memory(item, options, tracker))
 
-    def _judge_memory(self, item: pytest.Item, options: Any, tracker: Any) -> dict[str, Any]:
+    def _judge_memory(self, item: pytest.Item, options: MemoryOptions, tracker: MemoryTracker) -> TestResult:
         found = tracker.result
+        assert found is not None  # _memory judges only a tracker that measured
         use_rss = options.figure == "rss"
         value = found.rss_delta_bytes if use_rss else found.memray_peak_bytes
         metric = "rss_delta_bytes" if use_rss else "memray_peak_bytes"
@@ -239,9 +253,9 @@ class Manager:
         line = f"{comparison.line()} [{figures}]" + ("" if baseline is not None or failed else f"; {note}")
         status = comparison.verdict.value if baseline is not None or failed else "recorded"
         return _result(current, line, status, None if baseline is None else baseline.value,
-                       section=tracker.result.section() if failed else None)
+                       section=found.section() if failed else None)
 
-    def record_accuracy(self, item: pytest.Item, current: Measurement, options: Any) -> None:
+    def record_accuracy(self, item: pytest.Item, current: Measurement, options: AccuracyOptions) -> None:
         """Called by the ``accuracy`` fixture when a test hands in its per-example results."""
         baseline, note = self._baseline_for(current)
         n = len(current.samples)
@@ -304,15 +318,16 @@ class Manager:
         results = item.stash.get(_RESULTS, [])
         if not results:
             return
-        report.modelperf = results  # type: ignore[attr-defined]
+        # JSON, not the records: pytest-xdist serialises reports to send them to the controller.
+        report.modelperf = [r.to_json() for r in results]  # type: ignore[attr-defined]
         report.modelperf_models = dict(self.model_info)  # type: ignore[attr-defined]
-        failures = [r for r in results if r["verdict"] == decide.Verdict.REGRESSED.value]
+        failures = [r for r in results if r.regressed]
         if failures and report.passed:
             report.outcome = "failed"
-            report.longrepr = "\n".join(f"{r['measurement']['metric']}: {r['line']}" for r in failures)
+            report.longrepr = "\n".join(f"{r.measurement.metric}: {r.line}" for r in failures)
             for entry in failures:
-                if entry.get("section"):
-                    report.sections.append(("modelperf " + entry["measurement"]["metric"], entry["section"]))
+                if entry.section:
+                    report.sections.append(("modelperf " + entry.measurement.metric, entry.section))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_report_teststatus(self, report: pytest.TestReport,
@@ -320,12 +335,12 @@ class Manager:
         """A confirmed regression gets its own word; the "failed" category keeps the exit status non-zero."""
         if report.when != "call" or not report.failed:
             return None
-        if any(r["verdict"] == decide.Verdict.REGRESSED.value for r in getattr(report, "modelperf", ())):
+        if any(TestResult.from_json(r).regressed for r in getattr(report, "modelperf", ())):
             return "failed", REGRESSED_LETTER, (REGRESSED_WORD, {"red": True})
         return None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.results.extend(getattr(report, "modelperf", ()))
+        self.results.extend(TestResult.from_json(r) for r in getattr(report, "modelperf", ()))
         self.model_info.update(getattr(report, "modelperf_models", {}))
         for section, line in getattr(report, "modelperf_lines", ()):
             lines = self.sections.setdefault(section, [])
@@ -339,10 +354,9 @@ class Manager:
         from modelperf.report.outputs import write_session_outputs
 
         root = Path(str(self.config.rootpath))
-        commit = _git(root, "rev-parse", "HEAD")
-        dirty = bool(_git(root, "status", "--porcelain"))
-        to_save = [Measurement.from_json(r["measurement"]) for r in self.results
-                   if self.settings.baseline_save or r["verdict"] == "recorded"]
+        self.commit = commit = _git(root, "rev-parse", "HEAD")
+        self.dirty = dirty = bool(_git(root, "status", "--porcelain"))
+        to_save = [r.measurement for r in self.results if self.settings.baseline_save or r.verdict == RECORDED]
         if to_save:
             try:
                 diff = self.store.save(to_save, machine=self.machine, commit=commit, dirty=dirty,
@@ -352,7 +366,7 @@ class Manager:
                                   "review the JSON diff and commit it")
             except BaselineError as exc:
                 self.notes.append(f"baselines NOT written: {exc}")
-        self.notes.extend(write_session_outputs(self, commit, dirty))
+        self.notes.extend(write_session_outputs(self.session_results(), self.settings, root))
 
 
 def _control_weights(models: dict[str, Model]) -> tuple[Any, ...]:
@@ -370,7 +384,7 @@ def _model_key(models: dict[str, Model]) -> str | None:
     return ",".join(model.info.key for model in models.values()) or None
 
 
-def _result(measurement: Measurement, line: str, verdict: str = "recorded", baseline: float | None = None,
-            **figures: Any) -> dict[str, Any]:
-    return {"measurement": measurement.to_json(), "line": line, "verdict": verdict, "baseline": baseline,
-            **{k: v for k, v in figures.items() if v is not None}, "pid": os.getpid()}
+def _result(measurement: Measurement, line: str, verdict: str = RECORDED, baseline: float | None = None, *,
+            ratio: float | None = None, drift: float | None = None, p_value: float | None = None,
+            section: str | None = None) -> TestResult:
+    return TestResult(measurement, line, verdict, baseline, ratio, drift, p_value, section, os.getpid())

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from modelperf.records import REGRESSED  # the verdict the plugin stores in Measurement.extra["verdict"]
 from modelperf.report.table import Table
 from modelperf.store.history import HistoryRow
 from modelperf.units import format_change, format_value
@@ -33,8 +34,6 @@ __all__ = [
     "series_by_key",
 ]
 
-# The verdict the plugin stores in Measurement.extra["verdict"] for a significant slowdown.
-REGRESSED = "regressed"
 # Small enough that a page with dozens of plots stays a few MB, large enough to read.
 _PLOT_SIZE_IN = (7.0, 2.6)
 _PLOT_DPI = 80

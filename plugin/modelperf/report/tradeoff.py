@@ -7,10 +7,11 @@ Figures that were not measured in the session show as "-"; nothing is estimated.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from modelperf.records import Measurement
 from modelperf.units import format_duration, format_size
 
 __all__ = ["TRADEOFF_ROWS", "collect", "plot", "rows"]
@@ -30,14 +31,14 @@ TRADEOFF_ROWS = ("architecture", "layers", "parameters", "file size", "context w
                  "throughput", "decode", "sentiment accuracy (95% CI)")
 
 
-def collect(results: Sequence[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
-    """{model: {role: result}} for the results of the shipped suite's tests."""
-    found: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in _ROLES}
-    for result in results:
-        test = result["measurement"]["test_id"].rsplit("::", 1)[-1]
+def collect(measurements: Sequence[Measurement]) -> dict[str, dict[str, Measurement]]:
+    """{model: {role: measurement}} for the measurements of the shipped suite's tests."""
+    found: dict[str, dict[str, Measurement]] = {name: {} for name in _ROLES}
+    for measurement in measurements:
+        test = measurement.test_id.rsplit("::", 1)[-1]
         for name, roles in _ROLES.items():
             if test in roles:
-                found[name][roles[test]] = result
+                found[name][roles[test]] = measurement
     return found
 
 
@@ -47,47 +48,44 @@ def _p95(samples: Sequence[float]) -> float:
     return float(np.percentile(samples, 95))
 
 
-def _column(info: dict[str, Any] | None, figures: dict[str, dict[str, Any]]) -> list[str]:
+def _column(info: Mapping[str, Any] | None, figures: dict[str, Measurement]) -> list[str]:
     from modelperf.decide import wilson_interval
 
-    def m(role: str) -> dict[str, Any] | None:
-        return figures[role]["measurement"] if role in figures else None
-
-    load, memory, batch1, throughput = m("load"), m("memory"), m("batch1"), m("throughput")
-    decode, accuracy = m("decode"), m("accuracy")
+    load, memory, batch1, throughput = (figures.get(role) for role in ("load", "memory", "batch1", "throughput"))
+    decode, accuracy = figures.get("decode"), figures.get("accuracy")
     cells = ["-"] * len(TRADEOFF_ROWS)
     if info:
         cells[0:5] = [info["architecture"], str(info["layers"]), f"{info['parameters'] / 1e6:.1f} M",
                       format_size(info["file_bytes"]), str(info["context_length"])]
     if load:
-        cells[5] = format_duration(load["value"])
+        cells[5] = format_duration(load.value)
     if memory:
-        cells[6] = format_size(memory["extra"].get("memray_peak_bytes", memory["value"]))
-        cells[7] = format_size(memory["extra"].get("rss_delta_bytes", 0))
+        cells[6] = format_size(memory.extra.get("memray_peak_bytes", memory.value))
+        cells[7] = format_size(memory.extra.get("rss_delta_bytes", 0))
     if batch1:
-        cells[8], cells[9] = format_duration(batch1["value"]), format_duration(_p95(batch1["samples"]))
-        cells[10] = f"{1 / batch1['value']:.1f} sentences/s (batch 1)"
-    if throughput and "sentences_per_s" in throughput["extra"]:
-        cells[10] = f"{throughput['extra']['sentences_per_s']:.1f} sentences/s (batch 32)"
-    if decode and "decode_tokens_per_s" in decode["extra"]:
-        cells[11] = f"{decode['extra']['decode_tokens_per_s']:.1f} tokens/s"
+        cells[8], cells[9] = format_duration(batch1.value), format_duration(_p95(batch1.samples))
+        cells[10] = f"{1 / batch1.value:.1f} sentences/s (batch 1)"
+    if throughput and "sentences_per_s" in throughput.extra:
+        cells[10] = f"{throughput.extra['sentences_per_s']:.1f} sentences/s (batch 32)"
+    if decode and "decode_tokens_per_s" in decode.extra:
+        cells[11] = f"{decode.extra['decode_tokens_per_s']:.1f} tokens/s"
     if accuracy:
-        n = len(accuracy["samples"])
-        low, high = wilson_interval(int(sum(accuracy["samples"])), n)
-        cells[12] = f"{accuracy['value']:.3f} ({low:.3f}-{high:.3f}, n={n})"
+        n = len(accuracy.samples)
+        low, high = wilson_interval(int(sum(accuracy.samples)), n)
+        cells[12] = f"{accuracy.value:.3f} ({low:.3f}-{high:.3f}, n={n})"
     return cells
 
 
-def rows(model_info: dict[str, dict[str, Any]], results: Sequence[dict[str, Any]]) -> list[list[str]]:
+def rows(model_info: Mapping[str, Mapping[str, Any]], measurements: Sequence[Measurement]) -> list[list[str]]:
     """One row per figure, one column per model (distilbert, llama)."""
-    figures = collect(results)
+    figures = collect(measurements)
     columns = {name: _column(model_info.get(name), figures[name]) for name in _ROLES}
     return [[label, *(columns[name][i] for name in _ROLES)] for i, label in enumerate(TRADEOFF_ROWS)]
 
 
-def plot(results: Sequence[dict[str, Any]], path: Path) -> Path | None:
+def plot(measurements: Sequence[Measurement], path: Path) -> Path | None:
     """Accuracy against batch-1 latency and against memray peak, both models; None if not measured."""
-    figures = collect(results)
+    figures = collect(measurements)
     points = {name: f for name, f in figures.items() if {"accuracy", "batch1", "memory"} <= set(f)}
     if not points:
         return None
@@ -98,9 +96,9 @@ def plot(results: Sequence[dict[str, Any]], path: Path) -> Path | None:
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
     for name, f in points.items():
-        acc = f["accuracy"]["measurement"]["value"]
-        left.scatter(f["batch1"]["measurement"]["value"] * 1e3, acc, s=60, label=name)
-        right.scatter(f["memory"]["measurement"]["extra"].get("memray_peak_bytes", 0) / 2**20, acc, s=60, label=name)
+        acc = f["accuracy"].value
+        left.scatter(f["batch1"].value * 1e3, acc, s=60, label=name)
+        right.scatter(f["memory"].extra.get("memray_peak_bytes", 0) / 2**20, acc, s=60, label=name)
     left.set(xlabel="batch-1 sentiment latency (ms, median)", ylabel="sentiment accuracy (test split)")
     right.set(xlabel="load peak memory (MiB, memray)")
     for axis in (left, right):
