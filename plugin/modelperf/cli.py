@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelperf.config import option
 from modelperf.records import Measurement
 from modelperf.report.html import format_commit, format_time, render_html, render_markdown, series_by_key
 from modelperf.report.table import Table
@@ -27,9 +28,10 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_BASELINE_DIR", "DEFAULT_HISTORY", "HISTORY_ENV", "CliError", "build_parser", "main"]
 
-DEFAULT_HISTORY = ".modelperf/history.sqlite"
-HISTORY_ENV = "MODELPERF_HISTORY"
-DEFAULT_BASELINE_DIR = "baselines"
+# The plugin's own defaults, so `pytest --benchmark` and `modelperf` read the same store and baselines.
+DEFAULT_HISTORY = str(option("history").default)
+HISTORY_ENV = str(option("history").env)
+DEFAULT_BASELINE_DIR = str(option("baseline_dir").default)
 _RECORD = "run `pytest --benchmark` to record one"
 _SAVE = "run `pytest --benchmark --baseline-save` to create them"
 _SHORT_ID = 8  # characters of a run id shown in tables; any unique prefix works as a reference

@@ -7,7 +7,6 @@ at session start with cheap file checks, so a typo fails fast rather than after 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ class ModelRegistry:
         self._settings = settings
         self._loaded: dict[str, Model] = {}
         self._failed: dict[str, ModelUnavailable] = {}
-        self.load_seconds: dict[str, float] = {}
 
     def explicit(self, name: str) -> bool:
         return f"{name}_model" in self._settings.explicit
@@ -37,23 +35,18 @@ class ModelRegistry:
         if self.explicit("llama") and self._settings.llama_model:
             check_gguf(Path(self._settings.llama_model).expanduser())
 
-    def load(self, name: str, *, fresh: bool = False) -> Model:
-        """The session's instance of ``name`` ("distilbert" or "llama"); ``fresh`` loads a new one."""
-        if not fresh:
-            if name in self._loaded:
-                return self._loaded[name]
-            if name in self._failed:
-                raise self._failed[name]
-        start = time.perf_counter()
+    def load(self, name: str) -> Model:
+        """The session's instance of ``name`` ("distilbert" or "llama"), loaded on first use."""
+        if name in self._loaded:
+            return self._loaded[name]
+        if name in self._failed:
+            raise self._failed[name]
         try:
             model: Model = self._build(name)
         except ModelUnavailable as exc:
-            if not fresh:
-                self._failed[name] = exc
+            self._failed[name] = exc
             raise
-        if not fresh:
-            self.load_seconds[name] = time.perf_counter() - start
-            self._loaded[name] = model
+        self._loaded[name] = model
         return model
 
     def _build(self, name: str, **overrides: Any) -> Any:
