@@ -175,3 +175,26 @@ def test_a_regressed_test_shows_its_own_outcome_word_and_fails_the_session(
         "REGRESSED test_mem.py::test_alloc - memray_peak_bytes: memray peak *",
         "FAILED test_mem.py::test_plain_failure - AssertionError*",
     ])
+
+
+def test_a_marker_role_is_stored_with_the_figure_and_filled_from_parameters(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(SCALE, raising=False)
+    pytester.makepyfile(test_mem="""
+        import pytest
+
+        @pytest.mark.peak_memory(role="{name}:memory")
+        @pytest.mark.parametrize("name", ["distilbert"])
+        def test_alloc(name):
+            assert bytearray(1_000_000)
+
+        @pytest.mark.peak_memory(role="{size}:memory")
+        def test_bad_role():
+            pass
+    """)
+    result = pytester.runpytest(*RUN)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*test_bad_role: role='{size}:memory' names a parameter the test does not have*"])
+    records = json.loads(_record_file(pytester).read_text())["records"]
+    assert records["test_mem.py::test_alloc[distilbert]::memray_peak_bytes"]["extra"]["role"] == "distilbert:memory"

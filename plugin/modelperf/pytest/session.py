@@ -14,6 +14,7 @@ import contextlib
 import os
 import subprocess
 from collections.abc import Callable, Generator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +135,7 @@ class Manager:
             marker = item.get_closest_marker(name)
             if marker is not None:
                 try:
-                    parse_marker(name, marker.args, marker.kwargs, item.nodeid)
+                    _role(item, parse_marker(name, marker.args, marker.kwargs, item.nodeid))
                 except (MarkerError, TypeError) as exc:
                     raise pytest.fail.Exception(str(exc), pytrace=False) from None
         if item.get_closest_marker("latency") and item.get_closest_marker("peak_memory"):
@@ -174,7 +175,10 @@ class Manager:
                 stack.callback(instrument.close)  # after the judges: memory's capture waits for its verdict
             outcome = yield
             for name, instrument in instruments.items():
+                role = _role(item, instrument.target.options)
                 for current in instrument.stop(failed=outcome.excinfo is not None):
+                    if role is not None:
+                        current = replace(current, extra=dict(current.extra, role=role))
                     results.append(self._judges[name](instrument, current))
                 for section, line in instrument.notes:
                     add_summary_line(item, section, line)
@@ -331,6 +335,17 @@ class Manager:
             except BaselineError as exc:
                 self.notes.append(f"baselines NOT written: {exc}")
         self.notes.extend(write_session_outputs(self.session_results(), self.settings, root))
+
+
+def _role(item: pytest.Item, options: Any) -> str | None:
+    """The marker's ``role`` with the test's parameters filled in (``"{name}:load"``), or None."""
+    role: str | None = getattr(options, "role", None)
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    try:
+        return None if role is None else role.format(**params)
+    except (KeyError, IndexError, ValueError):
+        raise MarkerError(f"{item.nodeid}: role={role!r} names a parameter the test does not have "
+                          f"({', '.join(params) or 'it has none'}).") from None
 
 
 def _result(measurement: Measurement, line: str, verdict: str = RECORDED, baseline: float | None = None, *,

@@ -1,7 +1,8 @@
 """The side-by-side picture of the two models: small and fast against large and deeper.
 
-It reads the figures the shipped suite measured in this session (by test name, see ``_ROLES``)
-and lays them out per model, plus one plot of accuracy against latency and against memory.
+It reads the figures whose tests declared a role in their marker (``@pytest.mark.latency(role=
+"llama:decode")``, stored as ``Measurement.extra["role"]``, so the history's runs carry it too) and
+lays them out per model, plus one plot of accuracy against latency and against memory.
 Figures that were not measured in the session show as "-"; nothing is estimated.
 """
 
@@ -14,17 +15,11 @@ from typing import Any
 from modelperf.records import Measurement
 from modelperf.units import format_duration, format_size
 
-__all__ = ["TRADEOFF_ROWS", "collect", "plot", "rows"]
+__all__ = ["MODELS", "ROLES", "TRADEOFF_ROWS", "collect", "plot", "rows"]
 
-# (test function name, metric or extra key) -> role in the comparison, per model.
-_ROLES: dict[str, dict[str, str]] = {
-    "distilbert": {"test_cold_load[distilbert]": "load", "test_load_memory[distilbert]": "memory",
-                   "test_distilbert_batch1_short": "batch1", "test_distilbert_batch32_throughput": "throughput",
-                   "test_distilbert_sentiment_accuracy": "accuracy"},
-    "llama": {"test_cold_load[llama]": "load", "test_load_memory[llama]": "memory",
-              "test_llama_classify_batch1": "batch1", "test_llama_decode": "decode",
-              "test_llama_sentiment_accuracy": "accuracy"},
-}
+MODELS = ("distilbert", "llama")  # the plugin's two model fixtures, one column each
+# The figures a test can give the table, as the figure part of its marker's role ("llama:decode").
+ROLES = ("load", "memory", "batch1", "throughput", "decode", "accuracy")
 
 TRADEOFF_ROWS = ("architecture", "layers", "parameters", "file size", "context window", "load time",
                  "peak memory (memray)", "peak memory (RSS growth)", "batch-1 latency p50", "batch-1 latency p95",
@@ -32,13 +27,12 @@ TRADEOFF_ROWS = ("architecture", "layers", "parameters", "file size", "context w
 
 
 def collect(measurements: Sequence[Measurement]) -> dict[str, dict[str, Measurement]]:
-    """{model: {role: measurement}} for the measurements of the shipped suite's tests."""
-    found: dict[str, dict[str, Measurement]] = {name: {} for name in _ROLES}
+    """{model: {role: measurement}} for the measurements whose test declared a role (``extra["role"]``)."""
+    found: dict[str, dict[str, Measurement]] = {name: {} for name in MODELS}
     for measurement in measurements:
-        test = measurement.test_id.rsplit("::", 1)[-1]
-        for name, roles in _ROLES.items():
-            if test in roles:
-                found[name][roles[test]] = measurement
+        model, _, role = str(measurement.extra.get("role", "")).partition(":")
+        if model in found and role in ROLES:
+            found[model][role] = measurement
     return found
 
 
@@ -79,8 +73,8 @@ def _column(info: Mapping[str, Any] | None, figures: dict[str, Measurement]) -> 
 def rows(model_info: Mapping[str, Mapping[str, Any]], measurements: Sequence[Measurement]) -> list[list[str]]:
     """One row per figure, one column per model (distilbert, llama)."""
     figures = collect(measurements)
-    columns = {name: _column(model_info.get(name), figures[name]) for name in _ROLES}
-    return [[label, *(columns[name][i] for name in _ROLES)] for i, label in enumerate(TRADEOFF_ROWS)]
+    columns = {name: _column(model_info.get(name), figures[name]) for name in MODELS}
+    return [[label, *(columns[name][i] for name in MODELS)] for i, label in enumerate(TRADEOFF_ROWS)]
 
 
 def plot(measurements: Sequence[Measurement], path: Path) -> Path | None:
