@@ -13,7 +13,8 @@ from typing import Any
 
 from modelperf.units import parse_size
 
-__all__ = ["MARKERS", "AccuracyOptions", "LatencyOptions", "MarkerError", "MemoryOptions", "parse_marker"]
+__all__ = ["MARKERS", "AccuracyOptions", "LatencyOptions", "MarkerError", "MarkerOptions", "MemoryOptions",
+           "parse_marker"]
 
 # The same tuple as decide.STATISTICS (tested): importing decide here would load scipy with the plugin.
 _STATISTICS = ("p10", "median", "mean")
@@ -105,6 +106,8 @@ class AccuracyOptions:
         _check_range("alpha", self.alpha, 0.0, 0.5)
         _check_role(self.role)
 
+
+MarkerOptions = LatencyOptions | MemoryOptions | AccuracyOptions
 
 MARKERS: dict[str, type[Any]] = {
     "latency": LatencyOptions,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from modelperf.datasets import Example
-from modelperf.measure.instrument import Instrument
+from modelperf.measure.instrument import Instrument, Target
 from modelperf.models.base import Model
 from modelperf.records import Kind, Measurement
 
@@ -109,8 +109,8 @@ class AccuracyInstrument(Instrument):
     They are kept when the body fails afterwards: a figure handed in was measured in full.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, target: Target) -> None:
+        super().__init__(target)
         self._recorded: list[Measurement] = []
 
     def record(self, measurement: Measurement) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelperf.markers import MarkerOptions
 from modelperf.models.base import Model
 from modelperf.records import Measurement
 
@@ -35,7 +36,7 @@ class Target:
     """
 
     test_id: str
-    options: Any  # the marker's option dataclass (modelperf.markers)
+    options: MarkerOptions
     capture_dir: Path = Path(".modelperf/captures")
     keep_captures: bool = False
     shared: dict[str, Any] = field(default_factory=dict)
@@ -68,10 +69,10 @@ class Instrument(ABC):
         """Release what :meth:`start` took; called once, after the figures have been judged."""
 
     @contextmanager
-    def measuring(self, models: Mapping[str, Model] = {}) -> Iterator[Measured]:
+    def measuring(self, models: Mapping[str, Model] | None = None) -> Iterator[Measured]:
         """``start``, the block, ``stop`` and ``close``: the way to drive an instrument outside pytest."""
         measured = Measured()
-        self.start(models)
+        self.start(models or {})
         try:
             try:
                 yield measured

@@ -250,7 +250,8 @@ class LatencyInstrument(Instrument):
 
     def __init__(self, target: Target) -> None:
         super().__init__(target)
-        self.options: LatencyOptions = target.options
+        assert isinstance(target.options, LatencyOptions)
+        self.options = target.options
         self.proxy: CapturingBenchmark | None = None
         self._timer: Callable[[], float] | None = None
         self._identity = ""

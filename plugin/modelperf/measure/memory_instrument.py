@@ -23,7 +23,8 @@ class MemoryInstrument(Instrument):
 
     def __init__(self, target: Target) -> None:
         super().__init__(target)
-        self.options: MemoryOptions = target.options
+        assert isinstance(target.options, MemoryOptions)
+        self.options = target.options
         self.tracker = MemoryTracker(target.capture_dir, keep_capture=None, label=target.test_id)
         self.result: MemoryResult | None = None
         self._model: str | None = None

@@ -182,6 +182,7 @@ class Manager:
                     results.append(self._judges[name](instrument, current))
                 for section, line in instrument.notes:
                     add_summary_line(item, section, line)
+        del item.stash[_INSTRUMENTS]  # items live the whole session; their instruments need not
         if results:
             self._remember_models(models)
 
@@ -225,7 +226,8 @@ class Manager:
 
     def _judge_accuracy(self, instrument: Instrument, current: Measurement) -> TestResult:
         """Accuracy is compared example by example; perplexity, deterministic for fixed weights, by a tolerance."""
-        options: AccuracyOptions = instrument.target.options
+        options = instrument.target.options
+        assert isinstance(options, AccuracyOptions)
         baseline, note = self._baseline_for(current)
         if current.metric == "perplexity":
             if baseline is None:
