@@ -19,8 +19,6 @@ from modelperf.decide import (
     compare_memory,
     compare_perplexity,
     confirm,
-    format_bytes,
-    format_seconds,
     should_confirm,
     wilson_interval,
 )
@@ -320,8 +318,8 @@ def test_memory_verdict_on_either_side_of_thresholds(baseline: float | None, cur
 
 def test_memory_line_names_figure_peak_baseline_and_tolerance() -> None:
     line = compare_memory(100 * 2**20, 120 * 2**20, figure="RSS growth").line()
-    assert line == "RSS growth 120 MiB: above the baseline 100 MiB + 10% = 110 MiB"
-    assert "over the limit of 1 GiB" in compare_memory(None, 2**31, limit_bytes=2**30).line()
+    assert line == "RSS growth 120.0 MiB: above the baseline 100.0 MiB + 10% = 110.0 MiB"
+    assert "over the limit of 1.0 GiB" in compare_memory(None, 2**31, limit_bytes=2**30).line()
 
 
 @pytest.mark.parametrize(("args", "kwargs", "name"), [
@@ -341,18 +339,3 @@ def test_perplexity_tolerance(current: float, expected: Verdict) -> None:
     result = compare_perplexity(10.0, current)
     assert result.verdict is expected
     assert "perplexity 10 -> " in result.line()
-
-
-# ------------------------------------------------------------------------------------------ formats
-
-
-@pytest.mark.parametrize(("seconds", "text"), [(0.01231, "12.31 ms"), (1.5, "1.5 s"), (2.5e-5, "25 us"),
-                                               (3e-9, "3 ns"), (0.0, "0 ns")])
-def test_format_seconds(seconds: float, text: str) -> None:
-    assert format_seconds(seconds) == text
-
-
-@pytest.mark.parametrize(("size", "text"), [(0, "0 B"), (1023, "1023 B"), (1536, "1.5 KiB"),
-                                            (3 * 2**30, "3 GiB"), (2**41, "2 TiB")])
-def test_format_bytes(size: float, text: str) -> None:
-    assert format_bytes(size) == text

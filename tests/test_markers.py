@@ -43,6 +43,9 @@ def test_no_arguments_give_the_defaults(name: str, cls: type[Any]) -> None:
         ("accuracy", {"min_drop": 0.05}, "min_drop", 0.05),
         ("accuracy", {"min_fraction": 0.95}, "min_fraction", 0.95),
         ("accuracy", {"alpha": 0.01}, "alpha", 0.01),
+        ("latency", {"role": "llama:decode"}, "role", "llama:decode"),
+        ("peak_memory", {"role": "{name}:memory"}, "role", "{name}:memory"),
+        ("accuracy", {"role": "distilbert:accuracy"}, "role", "distilbert:accuracy"),
     ],
 )
 def test_valid_arguments_are_kept(name: str, kwargs: dict[str, Any], attribute: str, value: Any) -> None:
@@ -73,6 +76,9 @@ def test_positional_arguments_are_refused(name: str) -> None:
     ("name", "kwargs", "problem"),
     [
         # Each range is exclusive, so both edges and one value beyond them are refused.
+        ("latency", {"role": "batch1"}, "role='batch1' must read '<model>:<figure>'"),
+        ("accuracy", {"role": ":accuracy"}, "role=':accuracy' must read"),
+        ("peak_memory", {"role": 3}, "role=3 must read"),
         ("latency", {"min_effect": 0}, "min_effect=0 must be a number between 0 and 10"),
         ("latency", {"min_effect": 10}, "min_effect=10 must be"),
         ("latency", {"min_effect": -0.1}, "min_effect=-0.1 must be"),

@@ -204,3 +204,24 @@ def test_missing_accuracy_dataset_names_the_option(pytester: pytest.Pytester) ->
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([("*Cannot read the dataset */data.tsv (No such file or directory): check the path "
                                  "given to --accuracy-dataset.*")])
+
+
+@pytest.mark.parametrize(("value", "outcome", "verdict"), [("10.0", "passed", "pass"), ("10.5", "failed", "regressed")])
+def test_perplexity_recorded_by_an_unmarked_test_is_compared_with_its_tolerance(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, value: str, outcome: str, verdict: str
+) -> None:
+    pytester.makepyfile(test_ppl="""
+        import os
+        from types import SimpleNamespace
+
+        def test_perplexity(accuracy):
+            model = SimpleNamespace(info=SimpleNamespace(key="stand-in@0123456789ab"))
+            figure = float(os.environ.get("MODELPERF_TEST_PPL", "10.0"))
+            accuracy.record_perplexity(model, SimpleNamespace(value=figure, scored_tokens=100, chunks=1, context=64))
+    """)
+    monkeypatch.delenv("MODELPERF_TEST_PPL", raising=False)
+    pytester.runpytest(*RUN[:-2]).stdout.fnmatch_lines(["*test_perplexity*perplexity*10 ppl*recorded*"])
+    monkeypatch.setenv("MODELPERF_TEST_PPL", value)
+    second = pytester.runpytest(*RUN[:-2])
+    second.assert_outcomes(**{outcome: 1})
+    second.stdout.fnmatch_lines([f"*test_perplexity*perplexity*{verdict}*"])

@@ -303,3 +303,32 @@ def test_a_baseline_of_another_control_workload_is_not_compared(
         ("*the baseline was measured against another control workload (v0, now v1; the control changed, or the "
          "model's weight dtypes or shapes did): not compared; run with --baseline-save to re-record it*"),
     ])
+
+
+def test_benchmark_reached_through_another_fixture_is_measured_with_control_rounds(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelperf.measure.latency import CONTROL_PER_SLOT, MIN_CONTROL_SLOTS
+
+    monkeypatch.delenv(SLOWDOWN, raising=False)
+    pytester.makepyfile(test_lat="""
+        import pytest
+        from pytest_benchmark.fixture import BenchmarkFixture
+
+        @pytest.fixture
+        def timed(benchmark):
+            return lambda fn: benchmark(fn)
+
+        @pytest.mark.latency(min_effect=0.5)
+        def test_through_a_fixture(timed):
+            timed(lambda: sum(range(30_000)))
+
+        def test_unmarked_gets_pytest_benchmarks_own_fixture(benchmark):
+            assert isinstance(benchmark, BenchmarkFixture)
+            benchmark(lambda: None)
+    """)
+    result = pytester.runpytest(*RUN)
+    result.assert_outcomes(passed=2)
+    record = json.loads(_record_file(pytester).read_text())["records"]["test_lat.py::test_through_a_fixture::p10_s"]
+    assert len(record["control"]) >= MIN_CONTROL_SLOTS * CONTROL_PER_SLOT, "control rounds between the timed rounds"
+    assert record["extra"]["control_version"], "the control's identity is recorded for later comparisons"

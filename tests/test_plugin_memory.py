@@ -62,7 +62,7 @@ def test_peak_memory_limit_fails_only_above_the_limit(
     result.assert_outcomes(**{outcome: 1})
     if outcome == "failed":
         result.stdout.fnmatch_lines([
-            "memray_peak_bytes: memray peak 4*MiB: over the limit of 28.61 MiB*",
+            "memray_peak_bytes: memray peak 4*MiB: over the limit of 28.6 MiB*",
             "*- modelperf memray_peak_bytes -*",
             "memray peak: 4*MiB (high-water mark*",
             "*/test_mem.py:* with_*",  # the largest allocation points at the allocating line
@@ -90,7 +90,7 @@ def test_rss_figure_is_asserted_when_chosen(pytester: pytest.Pytester, monkeypat
     pytester.makepyfile(test_mem=_memory_test('@pytest.mark.peak_memory(limit="30 MB", figure="rss")'))
     result = pytester.runpytest(*RUN)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["rss_delta_bytes: RSS growth * over the limit of 28.61 MiB*"])
+    result.stdout.fnmatch_lines(["rss_delta_bytes: RSS growth * over the limit of 28.6 MiB*"])
 
 
 @pytest.mark.parametrize(
@@ -153,3 +153,48 @@ def test_memory_results_of_xdist_workers_reach_the_baseline(
     peaks = {key.split("[")[1][0]: record["value"] for key, record in records.items()}
     assert set(peaks) == {"1", "2"}
     assert 1.9 < peaks["2"] / peaks["1"] < 2.1
+
+
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["plain", "xdist"])
+def test_a_regressed_test_shows_its_own_outcome_word_and_fails_the_session(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: tuple[str, ...]
+) -> None:
+    if workers:
+        pytest.importorskip("xdist")
+    monkeypatch.delenv(SCALE, raising=False)
+    pytester.makepyfile(test_mem=_memory_test('@pytest.mark.peak_memory(limit="30 MB")') + """
+    def test_plain_failure():
+        assert False, "an ordinary failure keeps pytest's own word"
+""")
+    result = pytester.runpytest_subprocess(*RUN, *workers)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(failed=2)
+    if not workers:  # xdist prints its own progress lines; the short summary below is the same
+        result.stdout.fnmatch_lines(["test_mem.py RF*"])
+    result.stdout.fnmatch_lines_random([
+        "REGRESSED test_mem.py::test_alloc - memray_peak_bytes: memray peak *",
+        "FAILED test_mem.py::test_plain_failure - AssertionError*",
+    ])
+
+
+def test_a_marker_role_is_stored_with_the_figure_and_filled_from_parameters(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(SCALE, raising=False)
+    pytester.makepyfile(test_mem="""
+        import pytest
+
+        @pytest.mark.peak_memory(role="{name}:memory")
+        @pytest.mark.parametrize("name", ["distilbert"])
+        def test_alloc(name):
+            assert bytearray(1_000_000)
+
+        @pytest.mark.peak_memory(role="{size}:memory")
+        def test_bad_role():
+            pass
+    """)
+    result = pytester.runpytest(*RUN)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*test_bad_role: role='{size}:memory' names a parameter the test does not have*"])
+    records = json.loads(_record_file(pytester).read_text())["records"]
+    assert records["test_mem.py::test_alloc[distilbert]::memray_peak_bytes"]["extra"]["role"] == "distilbert:memory"

@@ -134,9 +134,9 @@ def test_help_lists_every_option_with_its_default_ini_key_and_env_var(pytester: 
 @pytest.mark.parametrize(
     ("marker", "arguments"),
     [
-        ("latency", ("min_effect=0.1", "statistic='p10'", "direction='lower'", "alpha=0.01")),
-        ("peak_memory", ("limit=None", "rel=0.1", "figure='memray'")),
-        ("accuracy", ("min_drop=0.02", "min_fraction=0.99", "alpha=0.05")),
+        ("latency", ("min_effect=0.1", "statistic='p10'", "direction='lower'", "alpha=0.01", "role=None")),
+        ("peak_memory", ("limit=None", "rel=0.1", "figure='memray'", "role=None")),
+        ("accuracy", ("min_drop=0.02", "min_fraction=0.99", "alpha=0.05", "role=None")),
     ],
 )
 def test_markers_listing_shows_each_marker_with_its_arguments(
@@ -366,7 +366,7 @@ def test_gguf_that_llama_cpp_cannot_load_fails_tests_once_with_one_sentence(pyte
     [
         ("@pytest.mark.latency(bogus=1)",
          ("*test_bad_marker*@pytest.mark.latency got unknown argument(s) bogus; allowed: min_effect, statistic,"
-         " direction, alpha.*")),
+         " direction, alpha, role.*")),
         ('@pytest.mark.peak_memory(limit="lots")',
          "*@pytest.mark.peak_memory: Cannot read the memory size 'lots'*such as '600 MB'*"),
         ('@pytest.mark.peak_memory("30 MB")', "*@pytest.mark.peak_memory takes keyword arguments only*"),

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelperf.units import format_duration, format_size, parse_size
+from modelperf.units import format_change, format_duration, format_size, format_value, parse_size
 
 
 @pytest.mark.parametrize(
@@ -129,3 +129,27 @@ def test_format_size_uses_binary_units(n: float, expected: str) -> None:
 )
 def test_format_duration_picks_a_fitting_unit(seconds: float, expected: str) -> None:
     assert format_duration(seconds) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "expected"),
+    [
+        (0.01231, "s", "12.3 ms"),  # decide's lines and the tables print durations alike
+        (1536, "B", "1.5 KiB"),
+        (1536, "bytes", "1.5 KiB"),
+        (0.91234, "fraction", "0.912"),
+        (12.3456, "ppl", "12.35 ppl"),
+        (3.0, "", "3"),
+        (None, "s", "-"),
+    ],
+)
+def test_format_value_picks_the_formatter_of_the_unit(value: float | None, unit: str, expected: str) -> None:
+    assert format_value(value, unit) == expected
+
+
+@pytest.mark.parametrize(
+    ("previous", "value", "expected"),
+    [(None, 1.0, "-"), (0.0, 1.0, "n/a"), (10.0, 11.0, "+10.0 %"), (10.0, 9.5, "-5.0 %"), (math.inf, 1.0, "n/a")],
+)
+def test_format_change_is_relative_to_the_previous_value(previous: float | None, value: float, expected: str) -> None:
+    assert format_change(previous, value) == expected

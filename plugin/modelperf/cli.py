@@ -14,19 +14,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelperf.config import option
 from modelperf.records import Measurement
-from modelperf.report.html import (
-    format_change,
-    format_commit,
-    format_time,
-    format_value,
-    render_html,
-    render_markdown,
-    series_by_key,
-    text_table,
-)
+from modelperf.report.html import format_commit, format_time, render_html, render_markdown, series_by_key
+from modelperf.report.table import Table
 from modelperf.store.atomic import atomic_write_text
 from modelperf.store.history import HistoryError, HistoryRow, HistoryStore, RunInfo
+from modelperf.units import format_change, format_value
 from modelperf.utils import parse_positive_int
 
 if TYPE_CHECKING:
@@ -34,9 +28,10 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_BASELINE_DIR", "DEFAULT_HISTORY", "HISTORY_ENV", "CliError", "build_parser", "main"]
 
-DEFAULT_HISTORY = ".modelperf/history.sqlite"
-HISTORY_ENV = "MODELPERF_HISTORY"
-DEFAULT_BASELINE_DIR = "baselines"
+# The plugin's own defaults, so `pytest --benchmark` and `modelperf` read the same store and baselines.
+DEFAULT_HISTORY = str(option("history").default)
+HISTORY_ENV = str(option("history").env)
+DEFAULT_BASELINE_DIR = str(option("baseline_dir").default)
 _RECORD = "run `pytest --benchmark` to record one"
 _SAVE = "run `pytest --benchmark --baseline-save` to create them"
 _SHORT_ID = 8  # characters of a run id shown in tables; any unique prefix works as a reference
@@ -189,7 +184,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
             )
         shown = table[-args.limit :] if args.limit else table
         headers = ["time", "run", "commit", "value", "change", "verdict"]
-        blocks.append(f"{test}  {metric}  [{hardware}]\n" + text_table(headers, shown, "lllrrl"))
+        blocks.append(f"{test}  {metric}  [{hardware}]\n" + _text(headers, shown, "lllrrl"))
     print("\n\n".join(blocks))
     return 0
 
@@ -201,8 +196,7 @@ def _latest_tradeoff(store: HistoryStore) -> list[list[str]] | None:
     for run in reversed(store.runs()):
         models = run.versions.get("models") or {}
         if len(models) >= 2:
-            results = [{"measurement": m.to_json()} for m in store.measurements(run.run_id)]
-            return tradeoff_rows(models, results)
+            return tradeoff_rows(models, store.measurements(run.run_id))
     return None
 
 
@@ -276,7 +270,7 @@ def _comparison_table(names: Sequence[str], left: dict[str, Measurement], right:
                 format_change(a.value if a else None, b.value) if b else "-",
             ]
         )
-    return text_table(["test", "metric", *names, "ratio", "change"], rows, "llrrrr")
+    return _text(["test", "metric", *names, "ratio", "change"], rows, "llrrrr")
 
 
 def _resolve_run(store: HistoryStore, runs: Sequence[RunInfo], ref: str) -> RunInfo:
@@ -334,7 +328,7 @@ def _cmd_baselines(args: argparse.Namespace) -> int:
             saved = sorted(r.saved_at for r in records.values()) or ["-"]
             tests = {r.measurement.test_id for r in records.values()}
             rows.append([hardware, str(len(records)), str(len(tests)), format_time(saved[0]), format_time(saved[-1])])
-        print(text_table(["hardware", "records", "tests", "first saved", "last saved"], rows, "lrrll"))
+        print(_text(["hardware", "records", "tests", "first saved", "last saved"], rows, "lrrll"))
         return 0
     if args.hardware not in known:
         raise CliError(
@@ -343,13 +337,17 @@ def _cmd_baselines(args: argparse.Namespace) -> int:
         )
     records = _baseline_store(root, args.hardware).load()
     print(
-        text_table(
+        _text(
             ["test", "metric", "value", "saved", "commit"],
             [_record_row(r) for _, r in sorted(records.items())],
             "llrll",
         )
     )
     return 0
+
+
+def _text(headers: Sequence[str], rows: Sequence[Sequence[str]], align: str) -> str:
+    return "\n".join(Table.of(headers, rows, align).text())
 
 
 def _record_row(record: StoredRecord) -> list[str]:

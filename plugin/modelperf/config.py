@@ -16,7 +16,7 @@ from typing import Any
 
 from modelperf.utils import parse_bool, parse_positive_int, parse_repack, parse_seconds, parse_threads
 
-__all__ = ["OPTIONS", "Option", "SettingError", "Settings"]
+__all__ = ["OPTIONS", "Option", "SettingError", "Settings", "option"]
 
 
 class SettingError(ValueError):
@@ -90,6 +90,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("summary_markdown", "--summary-markdown", "write the markdown summary to this file "
            "($GITHUB_STEP_SUMMARY gets it too)", str, None, "MODELPERF_SUMMARY_MARKDOWN", "PATH"),
 )
+
+
+def option(dest: str) -> Option:
+    """The declared option ``dest``, for other front ends (the ``modelperf`` command) to share its defaults."""
+    return next(o for o in OPTIONS if o.dest == dest)
 
 
 def _resolve(config: Any, option: Option) -> tuple[Any, bool]:

@@ -31,6 +31,7 @@ import numpy as np
 from scipy import stats
 
 from modelperf.records import Measurement
+from modelperf.units import format_size, format_value
 
 __all__ = [
     "CONTROL_QUANTILE",
@@ -51,8 +52,6 @@ __all__ = [
     "compare_perplexity",
     "confirm",
     "control_floor",
-    "format_bytes",
-    "format_seconds",
     "reducer",
     "should_confirm",
     "wilson_interval",
@@ -97,24 +96,6 @@ class Verdict(str, Enum):
     NOT_COMPARED = "not_compared"
 
 
-def format_seconds(seconds: float) -> str:
-    """``0.01231`` -> ``"12.31 ms"``: four significant digits in the largest unit below the value."""
-    for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us")):
-        if abs(seconds) >= scale:
-            return f"{seconds / scale:.4g} {unit}"
-    return f"{seconds / 1e-9:.4g} ns"
-
-
-def format_bytes(size: float) -> str:
-    """``1572864`` -> ``"1.5 MiB"``: binary units as memray prints them."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(value) < 1024.0:
-            return f"{value:.4g} {unit}"
-        value /= 1024.0
-    return f"{value:.4g} TiB"
-
-
 def _require(ok: bool, message: str) -> None:
     if not ok:
         raise ValueError(message)
@@ -152,7 +133,7 @@ class LatencyComparison:
 
     def line(self) -> str:
         def show(value: float) -> str:
-            return format_seconds(value) if self.unit == "s" else f"{value:.4g} {self.unit}"
+            return format_value(value, self.unit)
 
         figures = f"median {show(self.baseline_median)} -> {show(self.current_median)}"
         if not math.isfinite(self.ratio):
@@ -441,7 +422,7 @@ class MemoryComparison:
     reason: str = ""
 
     def line(self) -> str:
-        return f"{self.figure} {format_bytes(self.current_bytes)}: {self.reason}"
+        return f"{self.figure} {format_size(self.current_bytes)}: {self.reason}"
 
 
 def _tolerance_verdict(baseline: float, current: float, rel: float) -> Verdict:
@@ -475,7 +456,7 @@ def compare_memory(
     _check_nonnegative("rel", rel, "None or a finite fraction (0.10 for 10 %)")
     made = functools.partial(MemoryComparison, figure=figure, current_bytes=current_bytes,
                              baseline_bytes=baseline_bytes, rel=rel, limit_bytes=limit_bytes)
-    limit = "" if limit_bytes is None else f"the limit of {format_bytes(limit_bytes)}"
+    limit = "" if limit_bytes is None else f"the limit of {format_size(limit_bytes)}"
     if limit_bytes is not None and current_bytes > limit_bytes:
         return made(Verdict.REGRESSED, reason=f"over {limit}")
     if baseline_bytes is None or rel is None:
@@ -483,11 +464,11 @@ def compare_memory(
             return made(Verdict.NOT_COMPARED, reason="no baseline and no limit to compare with")
         return made(Verdict.PASS, reason=f"within {limit}")
     verdict = _tolerance_verdict(baseline_bytes, current_bytes, rel)
-    versus = f"the baseline {format_bytes(baseline_bytes)} + {rel:.0%} = {format_bytes(baseline_bytes * (1 + rel))}"
+    versus = f"the baseline {format_size(baseline_bytes)} + {rel:.0%} = {format_size(baseline_bytes * (1 + rel))}"
     if verdict is Verdict.REGRESSED:
         return made(verdict, reason=f"above {versus}")
     if verdict is Verdict.IMPROVED:
-        return made(verdict, reason=f"more than {rel:.0%} below the baseline {format_bytes(baseline_bytes)}")
+        return made(verdict, reason=f"more than {rel:.0%} below the baseline {format_size(baseline_bytes)}")
     return made(verdict, reason=f"within {versus}" + (f" and {limit}" if limit else ""))
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from modelperf.units import parse_size
 
-__all__ = ["MARKERS", "AccuracyOptions", "LatencyOptions", "MarkerError", "MemoryOptions", "parse_marker"]
+__all__ = ["MARKERS", "AccuracyOptions", "LatencyOptions", "MarkerError", "MarkerOptions", "MemoryOptions",
+           "parse_marker"]
 
 # The same tuple as decide.STATISTICS (tested): importing decide here would load scipy with the plugin.
 _STATISTICS = ("p10", "median", "mean", "p90", "p99")
@@ -33,20 +34,24 @@ class LatencyOptions:
 
     min_effect: smallest slowdown worth failing for (default 0.10 = 10 %);
     statistic: p10 | median | mean | p90 | p99 of the rounds (default p10, the lower decile, which
-    interference on a shared machine moves least; p90/p99 gate tail latency); direction: lower | higher is better (default lower);
-    alpha: significance level of the one-sided bootstrap test of the ratio (default 0.01).
+    interference on a shared machine moves least; p90/p99 gate tail latency); direction: lower | higher
+    is better (default lower); alpha: significance level of the one-sided bootstrap test of the ratio
+    (default 0.01); role: '<model>:<figure>' this figure is in the trade-off table, see report/tradeoff.py
+    (default none).
     """
 
     min_effect: float = 0.10
     statistic: str = "p10"
     direction: str = "lower"
     alpha: float = 0.01
+    role: str | None = None
 
     def validate(self) -> None:
         _check_choice("statistic", self.statistic, _STATISTICS)
         _check_choice("direction", self.direction, _DIRECTIONS)
         _check_range("min_effect", self.min_effect, 0.0, 10.0)
         _check_range("alpha", self.alpha, _SMALLEST_LATENCY_ALPHA, 0.5)
+        _check_role(self.role)
 
 
 @dataclass(frozen=True)
@@ -55,12 +60,14 @@ class MemoryOptions:
 
     limit: absolute ceiling such as "600 MB" (optional); rel: tolerance over this hardware's baseline
     (default 0.10); figure: which figure is asserted, memray (high-water of allocated bytes, mapped
-    files counted whole; default) or rss (resident-set growth over the test body).
+    files counted whole; default) or rss (resident-set growth over the test body);
+    role: '<model>:<figure>' this figure is in the trade-off table, see report/tradeoff.py (default none).
     """
 
     limit: str | None = None
     rel: float | None = 0.10
     figure: str = "memray"
+    role: str | None = None
 
     def validate(self) -> None:
         _check_choice("figure", self.figure, _FIGURES)
@@ -68,6 +75,7 @@ class MemoryOptions:
             _check_range("rel", self.rel, 0.0, 100.0)
         if self.limit is not None:
             _ = self.limit_bytes  # parses the limit, so a bad size fails at setup, not after the test
+        _check_role(self.role)
 
     @property
     def limit_bytes(self) -> int | None:
@@ -84,24 +92,34 @@ class AccuracyOptions:
     """Compare the accuracy the test records through the `accuracy` fixture with the baseline, paired.
 
     min_drop: smallest accuracy drop worth failing for (default 0.02); min_fraction: fail when below
-    this fraction of the baseline, MLPerf-style (default 0.99); alpha: McNemar significance (default 0.05).
+    this fraction of the baseline, MLPerf-style (default 0.99); alpha: McNemar significance (default 0.05);
+    role: '<model>:<figure>' this figure is in the trade-off table, see report/tradeoff.py (default none).
     """
 
     min_drop: float = 0.02
     min_fraction: float = 0.99
     alpha: float = 0.05
+    role: str | None = None
 
     def validate(self) -> None:
         _check_range("min_drop", self.min_drop, 0.0, 1.0)
         _check_range("min_fraction", self.min_fraction, 0.0, 1.0)
         _check_range("alpha", self.alpha, 0.0, 0.5)
+        _check_role(self.role)
 
+
+MarkerOptions = LatencyOptions | MemoryOptions | AccuracyOptions
 
 MARKERS: dict[str, type[Any]] = {
     "latency": LatencyOptions,
     "peak_memory": MemoryOptions,
     "accuracy": AccuracyOptions,
 }
+
+
+def _check_role(role: object) -> None:
+    if role is not None and (not isinstance(role, str) or not all(role.partition(":")[::2])):
+        raise MarkerError(f"role={role!r} must read '<model>:<figure>', e.g. 'distilbert:batch1'.")
 
 
 def _check_choice(name: str, value: object, allowed: Sequence[str]) -> None:

@@ -1,21 +1,28 @@
-"""The one record type that flows from measuring to deciding, storing and reporting.
+"""The record types that flow from measuring to deciding, storing and reporting.
 
 A :class:`Measurement` is plain data: numbers, samples and JSON-safe extras. It knows nothing of
 pytest, of baselines or of how it was measured, so every layer can pass it around and the store
-can write it as JSON without special cases.
+can write it as JSON without special cases. A :class:`TestResult` is one measurement with the
+verdict of its comparison, and :class:`SessionResults` is everything a finished session hands to
+the reports and writers. All three round-trip through JSON unchanged, which is how a pytest-xdist
+worker (or any worker process) hands its results to the process that reports them.
 """
 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
-__all__ = ["SCHEMA_VERSION", "Kind", "Measurement"]
+__all__ = ["RECORDED", "REGRESSED", "SCHEMA_VERSION", "Kind", "Measurement", "SessionResults", "TestResult"]
 
 # Bump when the JSON layout of a stored Measurement changes; readers refuse unknown versions.
 SCHEMA_VERSION = 1
+# The verdict of a figure that was not compared and becomes a baseline; the others are decide.Verdict's values.
+RECORDED = "recorded"
+REGRESSED = "regressed"  # decide.Verdict.REGRESSED.value, spelled here so records imports nothing of ours
 
 
 class Kind(str, Enum):
@@ -89,3 +96,79 @@ class Measurement:
             "max": ordered[-1],
             "n": float(len(ordered)),
         }
+
+
+# Optional figures of a comparison, written to JSON only when present (the layout of --results-json).
+_FIGURES = ("ratio", "drift", "p_value", "section")
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """One measured figure of one test and what its comparison with the baseline said.
+
+    ``line`` is the sentence people read; ``baseline`` the compared baseline value (None when nothing was
+    compared); ``ratio``, ``drift`` and ``p_value`` the latency figures; ``section`` a report section to
+    attach to a failed test (memory's largest allocations); ``pid`` the process that measured it.
+    """
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    measurement: Measurement
+    line: str
+    verdict: str = RECORDED
+    baseline: float | None = None
+    ratio: float | None = None
+    drift: float | None = None
+    p_value: float | None = None
+    section: str | None = None
+    pid: int = 0
+
+    @property
+    def regressed(self) -> bool:
+        return self.verdict == REGRESSED
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"measurement": self.measurement.to_json(), "line": self.line,
+                                "verdict": self.verdict, "baseline": self.baseline, "pid": self.pid}
+        data.update({name: getattr(self, name) for name in _FIGURES if getattr(self, name) is not None})
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TestResult:
+        def number(name: str) -> float | None:
+            return None if data.get(name) is None else float(data[name])
+
+        return cls(Measurement.from_json(data["measurement"]), str(data["line"]), str(data["verdict"]),
+                   number("baseline"), number("ratio"), number("drift"), number("p_value"),
+                   None if data.get("section") is None else str(data["section"]), int(data.get("pid", 0)))
+
+
+@dataclass(frozen=True)
+class SessionResults:
+    """Everything a finished ``--benchmark`` session reports: results, models, machine and notes.
+
+    ``models`` maps a model fixture name to its info (``ModelInfo.as_dict()``); ``sections`` maps a
+    summary section's title to its lines, in the order they were added.
+    """
+
+    results: tuple[TestResult, ...] = ()
+    models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    machine: Mapping[str, Any] = field(default_factory=dict)
+    hardware_id: str = ""
+    notes: tuple[str, ...] = ()
+    sections: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    commit: str | None = None
+    dirty: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"results": [r.to_json() for r in self.results], "models": {k: dict(v) for k, v in self.models.items()},
+                "machine": dict(self.machine), "hardware_id": self.hardware_id, "notes": list(self.notes),
+                "sections": {k: list(v) for k, v in self.sections.items()}, "commit": self.commit, "dirty": self.dirty}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SessionResults:
+        return cls(tuple(TestResult.from_json(r) for r in data.get("results", ())),
+                   {str(k): dict(v) for k, v in data.get("models", {}).items()}, dict(data.get("machine", {})),
+                   str(data.get("hardware_id", "")), tuple(str(n) for n in data.get("notes", ())),
+                   {str(k): tuple(str(x) for x in v) for k, v in data.get("sections", {}).items()},
+                   data.get("commit"), bool(data.get("dirty", False)))

@@ -13,7 +13,7 @@ import math
 import re
 from decimal import ROUND_HALF_UP, Decimal
 
-__all__ = ["format_duration", "format_size", "parse_size"]
+__all__ = ["format_change", "format_duration", "format_size", "format_value", "parse_size"]
 
 _DECIMAL_UNITS = {"kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4, "pb": 1000**5}
 _BINARY_UNITS = {"kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4, "pib": 1024**5}
@@ -25,6 +25,8 @@ _UNIT_FACTORS: dict[str, int] = {
     **_DECIMAL_UNITS,
     **_BINARY_UNITS,
 }
+_SECONDS = {"s", "sec", "second", "seconds"}
+_BYTES = {"b", "byte", "bytes"}
 # Written from small to large; format_size walks up this list.
 _OUTPUT_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
@@ -98,3 +100,27 @@ def format_duration(seconds: float) -> str:
         hours, rest = divmod(round(value / 60), 60)
         text = f"{hours} h {rest} min"
     return sign + text
+
+
+def format_value(value: float | None, unit: str) -> str:
+    """A figure in the unit people read best: durations and sizes scaled, fractions to 3 decimals, others
+    to 4 significant digits; ``-`` when there is none.
+    """
+    if value is None:
+        return "-"
+    if unit.lower() in _SECONDS:
+        return format_duration(value)
+    if unit.lower() in _BYTES:
+        return format_size(value)
+    if unit == "fraction":
+        return f"{value:.3f}"
+    return f"{value:.4g} {unit}".strip()
+
+
+def format_change(previous: float | None, value: float) -> str:
+    """Relative change from ``previous`` to ``value`` (``+5.2 %``); ``-`` when there is none."""
+    if previous is None:
+        return "-"
+    if previous == 0 or not (math.isfinite(previous) and math.isfinite(value)):
+        return "n/a"
+    return f"{(value - previous) / abs(previous) * 100:+.1f} %"

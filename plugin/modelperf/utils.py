@@ -9,8 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 
-__all__ = ["REPACK_CHOICES", "parse_bool", "parse_fraction", "parse_positive_int", "parse_repack", "parse_seconds",
-           "parse_threads"]
+__all__ = ["REPACK_CHOICES", "parse_bool", "parse_positive_int", "parse_repack", "parse_seconds", "parse_threads"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -39,17 +38,6 @@ def parse_threads(text: str) -> int:
 
         return max(1, int(psutil.cpu_count(logical=False) or os.cpu_count() or 1) - 1)
     return parse_positive_int(text)
-
-
-def parse_fraction(text: str) -> float:
-    """A number strictly between 0 and 1, e.g. a minimum effect of 0.10."""
-    try:
-        value = float(str(text).strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number: give a fraction such as 0.10.") from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"{value} is outside (0, 1): give a fraction such as 0.10 for 10 %.")
-    return value
 
 
 REPACK_CHOICES = ("auto", "on", "off")

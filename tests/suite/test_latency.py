@@ -16,7 +16,7 @@ import pytest
 from .inputs import BATCH_OF_32, DECODE_TOKENS, LONG_REVIEW, SHORT_SENTENCE, llama_prompt_tokens
 
 
-@pytest.mark.latency
+@pytest.mark.latency(role="distilbert:batch1")
 def test_distilbert_batch1_short(distilbert, benchmark):
     """Tokenisation is inside the timed call, as a service pays it."""
     benchmark(distilbert.classify, [SHORT_SENTENCE])
@@ -27,13 +27,13 @@ def test_distilbert_batch1_long(distilbert, benchmark):
     benchmark(distilbert.classify, [LONG_REVIEW])
 
 
-@pytest.mark.latency
+@pytest.mark.latency(role="distilbert:throughput")
 def test_distilbert_batch32_throughput(distilbert, benchmark):
     benchmark(distilbert.classify, BATCH_OF_32)
     benchmark.extra_info["sentences_per_s"] = len(BATCH_OF_32) / benchmark.stats.stats.median
 
 
-@pytest.mark.latency
+@pytest.mark.latency(role="llama:batch1")
 def test_llama_classify_batch1(llama, benchmark):
     """The sentiment task at batch 1, the same call the accuracy test makes, for the side-by-side table."""
     llama.classify([SHORT_SENTENCE])  # fits or reads the calibration outside the timed calls
@@ -48,7 +48,7 @@ def test_llama_prefill(llama, benchmark, prompt_tokens):
     benchmark.extra_info["prefill_tokens_per_s"] = prompt_tokens / benchmark.stats.stats.median
 
 
-@pytest.mark.latency
+@pytest.mark.latency(role="llama:decode")
 def test_llama_decode(llama, benchmark):
     """Exactly DECODE_TOKENS greedy tokens after a 64-token prompt; EOS cannot end it early."""
     prompt = llama_prompt_tokens(llama, 64)
@@ -77,7 +77,7 @@ def test_llama_inter_token_latency(llama, benchmark):
 # A load is file reads and large allocations, noisier than warm calls: with nothing changed, the
 # DistilBERT load's p10 moved by x1.10 between two full-suite sessions on the 2-core VM (its rounds
 # ranged 57-88 ms within one session), so a 10 % minimum effect would cry wolf here.
-@pytest.mark.latency(min_effect=0.20)
+@pytest.mark.latency(min_effect=0.20, role="{name}:load")
 @pytest.mark.parametrize("name", ["distilbert", "llama"])
 def test_cold_load(load_model, benchmark, name):
     """A new instance from files already on disk: the cost of starting a worker, apart from warm calls."""

@@ -18,7 +18,7 @@ KV_BATCH = 16
 F16_BYTES = 2  # llama.cpp's default KV-cache type is f16
 
 
-@pytest.mark.peak_memory
+@pytest.mark.peak_memory(role="{name}:memory")
 @pytest.mark.parametrize("name", ["distilbert", "llama"])
 def test_load_memory(load_model, name):
     load_model(name)

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from modelperf.datasets import Example
+from modelperf.measure.instrument import Instrument, Target
+from modelperf.models.base import Model
 from modelperf.records import Kind, Measurement
 
-__all__ = ["AccuracyResult", "evaluate_sentiment", "example_lines", "write_examples"]
+__all__ = ["AccuracyInstrument", "AccuracyResult", "evaluate_sentiment", "example_lines", "write_examples"]
 
 BATCH = 32  # DistilBERT batch size; large enough to amortise overhead, small enough for any laptop
 
@@ -99,3 +101,24 @@ def write_examples(path: Path, measurements: Sequence[Measurement]) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, "".join(line + "\n" for m in measurements for line in example_lines(m)))
+
+
+class AccuracyInstrument(Instrument):
+    """Accuracy and perplexity: the body hands its figures in with :meth:`record` (the ``accuracy`` fixture).
+
+    They are kept when the body fails afterwards: a figure handed in was measured in full.
+    """
+
+    def __init__(self, target: Target) -> None:
+        super().__init__(target)
+        self._recorded: list[Measurement] = []
+
+    def record(self, measurement: Measurement) -> None:
+        self._recorded.append(measurement)
+
+    def start(self, models: Mapping[str, Model]) -> None:
+        """Nothing to start: the body measures by calling :meth:`record`."""
+
+    def stop(self, failed: bool) -> tuple[Measurement, ...]:
+        recorded, self._recorded = tuple(self._recorded), []
+        return recorded

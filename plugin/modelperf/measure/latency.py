@@ -17,19 +17,23 @@ overhead: the median of the timed rounds is 4-6 % above a bare loop's (slots: 1-
 
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelperf import decide
+from modelperf.markers import LatencyOptions
+from modelperf.measure.instrument import Instrument, Target, model_key
+from modelperf.models.base import Model
 from modelperf.records import Kind, Measurement
 
 __all__ = ["BUSY_LIMIT", "CONTROL_EVERY", "CONTROL_PER_SLOT", "MIN_CONTROL_SLOTS", "CapturingBenchmark",
-           "LatencyCapture", "QuietestControl", "choose_rounds", "control_slots", "measurement_from_benchmark",
-           "pooled", "remeasure"]
+           "LatencyCapture", "LatencyInstrument", "QuietestControl", "choose_rounds", "control_slots",
+           "control_weights", "measurement_from_benchmark", "pooled", "remeasure"]
 
 CONTROL_EVERY = 5  # a control slot before every 5th timed round (before every one: +4-6 % on a 10 ms call)
 CONTROL_PER_SLOT = 3  # gate benchmark: 1 per slot gave 8 % A/A false alarms, 3 gave 1 %
@@ -73,14 +77,22 @@ class CapturingBenchmark:
     region. A test's own ``pedantic(..., setup=...)`` keeps its setup, which runs after the control.
     """
 
-    def __init__(self, fixture: Any, control: Callable[[], float]) -> None:
+    def __init__(self, fixture: Any, control: Callable[[], float] | None = None) -> None:
         self._fixture = fixture
         self._control = control
         self.controls: list[float] = []
         self.capture = LatencyCapture()
 
+    def attach(self, control: Callable[[], float]) -> None:
+        """Set the control round: the fixture exists before the test's models, which the control walks."""
+        self._control = control
+
     def _control_slot(self) -> None:
-        self.controls.extend(self._control() for _ in range(CONTROL_PER_SLOT))
+        if self._control is None:
+            raise RuntimeError("benchmark(...) was called before the test body started (in a fixture's set-up?): "
+                               "call it from the test, or from a fixture while the test runs.")
+        control = self._control
+        self.controls.extend(control() for _ in range(CONTROL_PER_SLOT))
 
     def __call__(self, target: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         self.capture = LatencyCapture(target, args, kwargs)
@@ -212,3 +224,90 @@ def remeasure(capture: LatencyCapture, control: Callable[[], float], first: Meas
     extra = dict(first.extra, rounds=rounds, iterations=1, remeasured_alone=True)
     return Measurement(first.test_id, first.kind, first.metric, first.unit, value, tuple(samples),
                        tuple(controls), first.model, extra)
+
+
+def control_weights(models: Mapping[str, Model]) -> tuple[Any, ...]:
+    """The weights the control walks: those of the test's one torch model, or none (the generic control).
+
+    A test that uses both models keeps the generic control: which model's weights would track it is unclear.
+    """
+    if len(models) != 1:
+        return ()
+    offered = getattr(next(iter(models.values())), "control_weights", None)
+    return tuple(offered()) if callable(offered) else ()
+
+
+SETUP_SECTION = "modelperf: measurement set-up"
+BUSY_SECTION = "modelperf: re-measured because the machine was busy"
+
+
+class LatencyInstrument(Instrument):
+    """Latency through pytest-benchmark's fixture (see :meth:`wrap`), the control workload between its rounds.
+
+    The fixture times the rounds; this adds the control slots, re-measures a test that ran on a busy
+    machine, and keeps glibc's malloc steady from :meth:`start` to :meth:`close`.
+    """
+
+    def __init__(self, target: Target) -> None:
+        super().__init__(target)
+        assert isinstance(target.options, LatencyOptions)
+        self.options = target.options
+        self.proxy: CapturingBenchmark | None = None
+        self._timer: Callable[[], float] | None = None
+        self._identity = ""
+        self._floor_key: tuple[int, str] = (0, "")
+        self._model: str | None = None
+        self._malloc = contextlib.ExitStack()
+
+    def wrap(self, fixture: Any) -> CapturingBenchmark:
+        """The ``benchmark`` a test gets: pytest-benchmark's ``fixture`` with control slots between rounds."""
+        self.proxy = CapturingBenchmark(fixture, self._timer)
+        return self.proxy
+
+    def _quietest(self) -> QuietestControl:
+        found = self.target.shared.setdefault("latency", QuietestControl())
+        assert isinstance(found, QuietestControl)
+        return found
+
+    def start(self, models: Mapping[str, Model]) -> None:
+        from modelperf.measure.allocator import steady_malloc
+        from modelperf.measure.control import control_identity, control_threads, control_timer
+
+        fixed = self._malloc.enter_context(steady_malloc())
+        if fixed:
+            self.notes.append((SETUP_SECTION, fixed))
+        self._model = model_key(models)
+        weights = control_weights(models)
+        self._timer = timer = control_timer(model_weights=weights)
+        timer()  # warm-up: first-call allocations are not the machine's speed
+        self._identity = control_identity(weights)
+        self._floor_key = (control_threads(), self._identity)
+        self._quietest().calibrate(self._floor_key, timer)
+        if self.proxy is not None:
+            self.proxy.attach(timer)
+
+    def stop(self, failed: bool) -> tuple[Measurement, ...]:
+        if failed or self.proxy is None:
+            return ()
+        current = measurement_from_benchmark(self.proxy.fixture, self.target.test_id, tuple(self.proxy.controls),
+                                             self._model, self.options.statistic, self._identity)
+        if current is None:
+            return ()
+        busy = self._quietest().busy_factor(self._floor_key, current.control)
+        if busy > BUSY_LIMIT:
+            # Re-measure before comparing or saving; the pooled lower decile keeps the quieter rounds.
+            again = self.remeasure(current)
+            if again is not None:
+                current = replace(again, extra=dict(again.extra, busy_factor=round(busy, 4)))
+                why = f"{self.target.test_id}: its control ran x{busy:.2f} slower than this session's quietest"
+                self.notes.append((BUSY_SECTION, why))
+        return (current,)
+
+    def remeasure(self, first: Measurement) -> Measurement | None:
+        """``first`` pooled with a re-measurement of the same call; None when the call cannot be repeated."""
+        if self.proxy is None or self.proxy.capture.target is None or self._timer is None:
+            return None
+        return pooled(first, remeasure(self.proxy.capture, self._timer, first))
+
+    def close(self) -> None:
+        self._malloc.close()

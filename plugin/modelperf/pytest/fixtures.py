@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelperf.measure.accuracy import AccuracyResult, evaluate_sentiment
+import pytest
+
+from modelperf.measure.accuracy import AccuracyInstrument, AccuracyResult, evaluate_sentiment
+from modelperf.records import Kind, Measurement
 
 __all__ = ["AccuracyRecorder"]
 
@@ -12,13 +15,12 @@ PROGRESS_AFTER_EXAMPLES = 64  # shorter runs finish in a few seconds and need no
 
 
 class AccuracyRecorder:
-    """Runs a model over a labelled set and hands the per-example result to the session."""
+    """Runs a model over a labelled set and hands the per-example result to the test's accuracy instrument."""
 
-    def __init__(self, manager: Any, item: Any, options: Any) -> None:
-        self._manager = manager
+    def __init__(self, instrument: AccuracyInstrument, item: pytest.Item) -> None:
+        self._instrument = instrument
         self._item = item
-        self._options = options
-        self.recorded: list[AccuracyResult] = []
+        self.recorded: list[Any] = []
 
     def evaluate(self, model: Any, data: Any, split: str = "test") -> AccuracyResult:
         """Classify ``data``'s ``split`` examples (all of them for a user's set without splits)."""
@@ -30,15 +32,16 @@ class AccuracyRecorder:
 
     def record(self, result: AccuracyResult) -> None:
         self.recorded.append(result)
-        self._manager.record_accuracy(self._item, result.to_measurement(self._item.nodeid), self._options)
+        self._instrument.record(result.to_measurement(self._item.nodeid))
 
     def _progress(self, total: int, label: str) -> Any:
         import contextlib
 
         from tqdm import tqdm
 
-        capture = self._manager.config.pluginmanager.getplugin("capturemanager")
-        quiet = total < PROGRESS_AFTER_EXAMPLES or capture is None or self._manager.config.option.verbose < 0
+        config = self._item.config
+        capture = config.pluginmanager.getplugin("capturemanager")
+        quiet = total < PROGRESS_AFTER_EXAMPLES or capture is None or config.option.verbose < 0
 
         @contextlib.contextmanager
         def bar() -> Any:
@@ -54,10 +57,8 @@ class AccuracyRecorder:
 
     def record_perplexity(self, model: Any, result: Any) -> None:
         """Record a perplexity figure (lower is better) for comparison with the baseline."""
-        from modelperf.records import Kind, Measurement
-
         measurement = Measurement(
             self._item.nodeid, Kind.ACCURACY, "perplexity", "ppl", float(result.value), (float(result.value),), (),
             model.info.key, {"scored_tokens": result.scored_tokens, "chunks": result.chunks, "window": result.context})
-        self._manager.record_perplexity(self._item, measurement)
+        self._instrument.record(measurement)
         self.recorded.append(result)

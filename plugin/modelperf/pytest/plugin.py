@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 
 from modelperf.config import OPTIONS, SettingError, Settings
-from modelperf.markers import MARKERS, marker_help, parse_marker
+from modelperf.markers import MARKERS, marker_help
 from modelperf.models.base import Model, ModelUnavailable
 from modelperf.pytest.session import Manager
 
-__all__ = ["PLUGIN_NAME", "get_manager"]
+__all__ = ["BENCHMARK_PLUGIN_NAME", "PLUGIN_NAME", "BenchmarkOverride", "get_manager"]
 
 PLUGIN_NAME = "modelperf-manager"
+BENCHMARK_PLUGIN_NAME = "modelperf-benchmark"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -43,12 +44,31 @@ def pytest_configure(config: pytest.Config) -> None:
     except SettingError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.pluginmanager.register(Manager(config, settings), PLUGIN_NAME)
+    # Registered after every entry-point plugin, so this `benchmark` overrides pytest-benchmark's.
+    config.pluginmanager.register(BenchmarkOverride(), BENCHMARK_PLUGIN_NAME)
 
 
 def get_manager(config: pytest.Config) -> Manager:
     manager = config.pluginmanager.get_plugin(PLUGIN_NAME)
     assert isinstance(manager, Manager), "pytest-modelperf is not configured in this session"
     return manager
+
+
+class BenchmarkOverride:
+    """Holds the plugin's own ``benchmark`` fixture, built on pytest-benchmark's."""
+
+    @pytest.fixture
+    def benchmark(self, request: pytest.FixtureRequest, benchmark: Any) -> Any:
+        """pytest-benchmark's ``benchmark``; in a ``@pytest.mark.latency`` test it runs the control workload
+        between the timed rounds, however the test reaches it (as an argument or through another fixture).
+        """
+        from modelperf.measure.latency import LatencyInstrument
+
+        if request.node.get_closest_marker("latency") is None:
+            return benchmark  # requesting our own name gets the fixture we override: pytest-benchmark's
+        instrument = get_manager(request.config).instrument(request.node, "latency")
+        assert isinstance(instrument, LatencyInstrument)
+        return instrument.wrap(benchmark)
 
 
 def _unavailable(exc: ModelUnavailable, explicit: bool) -> BaseException:
@@ -117,20 +137,22 @@ def sentiment_data(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture
 def accuracy(request: pytest.FixtureRequest) -> Iterator[Any]:
     """Recorder for ``@pytest.mark.accuracy``: ``accuracy.evaluate(model, data)`` or ``accuracy.record(result)``."""
+    from modelperf.measure.accuracy import AccuracyInstrument
     from modelperf.pytest.fixtures import AccuracyRecorder
 
     marker = request.node.get_closest_marker("accuracy")
-    options = parse_marker("accuracy", (), marker.kwargs if marker else {}, request.node.nodeid)
-    recorder = AccuracyRecorder(get_manager(request.config), request.node, options)
+    instrument = get_manager(request.config).instrument(request.node, "accuracy")
+    assert isinstance(instrument, AccuracyInstrument)
+    recorder = AccuracyRecorder(instrument, request.node)
     yield recorder
     if marker is not None and not recorder.recorded:
         pytest.fail(f"{request.node.nodeid}: @pytest.mark.accuracy test recorded no result; call "
                     "accuracy.evaluate(model, data) or accuracy.record(result).", pytrace=False)
 
 
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     from modelperf.report.terminal import terminal_summary
 
     manager = config.pluginmanager.get_plugin(PLUGIN_NAME)
     if isinstance(manager, Manager) and manager.settings.benchmark:
-        terminal_summary(manager, terminalreporter)
+        terminal_summary(manager.session_results(), terminalreporter)

@@ -1,17 +1,19 @@
 """The run state of one pytest session and the hooks that act on it.
 
-The :class:`Manager` measures around marked tests, asks ``decide`` for verdicts against the
-baselines, flips the report of a test whose regression is confirmed, and at the end writes
-baselines, history and summaries. Results travel on the test reports as JSON-safe dicts
-(``report.modelperf``), so the same collection path serves a plain run and the controller of a
-pytest-xdist run; only the controller writes baselines and history.
+The :class:`Manager` measures around marked tests with the instruments of :mod:`modelperf.measure`
+(one per marker, made from its registry), asks ``decide`` for verdicts against the baselines, flips the report of a test whose regression is confirmed, and at the end writes
+baselines, history and summaries. Results are :class:`~modelperf.records.TestResult` records; they
+travel on the test reports as their JSON (``report.modelperf``) and are rebuilt on the other side, so
+the same collection path serves a plain run and the controller of a pytest-xdist run; only the
+controller writes baselines and history.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,22 +22,26 @@ import pytest
 
 from modelperf import decide
 from modelperf.config import Settings
-from modelperf.markers import MARKERS, MarkerError, parse_marker
-from modelperf.measure import latency as latency_measure
+from modelperf.markers import MARKERS, AccuracyOptions, MarkerError, parse_marker
+from modelperf.measure.instrument import Instrument, Target, create
+from modelperf.measure.latency import CapturingBenchmark, LatencyInstrument
 from modelperf.models.base import Model, ModelUnavailable
-from modelperf.records import Kind, Measurement
+from modelperf.records import RECORDED, Measurement, SessionResults, TestResult
 from modelperf.store.baselines import BaselineError, BaselineStore
 from modelperf.units import format_size
 
-__all__ = ["SKIP_WITHOUT_FLAG", "Manager", "model_keys"]
+__all__ = ["REGRESSED_LETTER", "REGRESSED_WORD", "SKIP_WITHOUT_FLAG", "Manager", "model_keys"]
 
 SKIP_WITHOUT_FLAG = "model benchmark test: add --benchmark to run it (plain pytest skips model tests to stay fast)"
 SKIP_ON_WORKER = ("latency is not measured in pytest-xdist workers, whose parallel timings are unreliable: "
                   "run latency tests without -n")
+# pytest's progress letter and summary word for a test failed by a confirmed performance regression.
+REGRESSED_LETTER, REGRESSED_WORD = "R", "REGRESSED"
 MODEL_FIXTURES = ("distilbert", "llama")
 # Fixtures that load or measure models: a test using any of them is a model test.
 _NEEDS_FLAG = (*MODEL_FIXTURES, "load_model")
-_RESULTS = pytest.StashKey[list[dict[str, Any]]]()
+_RESULTS = pytest.StashKey[list[TestResult]]()
+_INSTRUMENTS = pytest.StashKey[dict[str, Instrument]]()
 _LINES = pytest.StashKey[list[tuple[str, str]]]()
 _CAPTURE_DIR = ".modelperf/captures"
 
@@ -82,14 +88,24 @@ class Manager:
         self.config = config
         self.settings = settings
         self.models = ModelRegistry(settings)
-        self.results: list[dict[str, Any]] = []
+        self.results: list[TestResult] = []
         self.model_info: dict[str, dict[str, Any]] = {}
         self._store: BaselineStore | None = None
         self.machine: dict[str, Any] = {}
         self.hardware_id = ""
         self.notes: list[str] = []
         self.sections: dict[str, list[str]] = {}
-        self.quietest_control = latency_measure.QuietestControl()
+        self.commit: str | None = None
+        self.dirty = False
+        self._shared: dict[str, Any] = {}  # instruments' state across tests (latency's quietest control floors)
+        self._judges: dict[str, Callable[[Instrument, Measurement], TestResult]] = {
+            "latency": self._judge_latency, "peak_memory": self._judge_memory, "accuracy": self._judge_accuracy}
+
+    def session_results(self) -> SessionResults:
+        """What the reports and writers get: a frozen copy of the session's results so far."""
+        return SessionResults(tuple(self.results), dict(self.model_info), dict(self.machine), self.hardware_id,
+                              tuple(self.notes), {k: tuple(v) for k, v in self.sections.items()}, self.commit,
+                              self.dirty)
 
     # ------------------------------------------------------------------ session start
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -153,153 +169,115 @@ class Manager:
             marker = item.get_closest_marker(name)
             if marker is not None:
                 try:
-                    parse_marker(name, marker.args, marker.kwargs, item.nodeid)
+                    _role(item, parse_marker(name, marker.args, marker.kwargs, item.nodeid))
                 except (MarkerError, TypeError) as exc:
                     raise pytest.fail.Exception(str(exc), pytrace=False) from None
         if item.get_closest_marker("latency") and item.get_closest_marker("peak_memory"):
             pytest.fail(f"{item.nodeid}: latency and peak_memory cannot share a test, because memray's tracing "
                         "slows the timed calls; split it into two tests.", pytrace=False)
+        for name in MARKERS:
+            if item.get_closest_marker(name):
+                self.instrument(item, name)  # before the fixtures: `benchmark` and `accuracy` hand theirs out
 
     # ------------------------------------------------------------------ measuring
+    def instruments(self, item: pytest.Item) -> dict[str, Instrument]:
+        """The test's instruments by marker name; the ``benchmark`` and ``accuracy`` fixtures reach theirs here."""
+        return item.stash.setdefault(_INSTRUMENTS, {})
+
+    def instrument(self, item: pytest.Item, marker: str) -> Instrument:
+        """The test's instrument of ``marker``, made now when the test has none (an unmarked ``accuracy`` user)."""
+        found = self.instruments(item)
+        if marker not in found:
+            closest = item.get_closest_marker(marker)
+            options = parse_marker(marker, (), closest.kwargs if closest else {}, item.nodeid)
+            found[marker] = create(marker, Target(item.nodeid, options, Path(str(self.config.rootpath)) / _CAPTURE_DIR,
+                                                  self.settings.keep_captures, self._shared))
+        return found[marker]
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, None]:
-        results: list[dict[str, Any]] = []
-        item.stash[_RESULTS] = results
-        if item.get_closest_marker("latency"):
-            from modelperf.measure.allocator import steady_malloc
-
-            with steady_malloc() as fixed:
-                if fixed:
-                    add_summary_line(item, "modelperf: measurement set-up", fixed)
-                yield from self._latency(item, results)
-        elif item.get_closest_marker("peak_memory"):
-            yield from self._memory(item, results)
-        else:
-            yield
-
-    def _latency(self, item: pytest.Item, results: list[dict[str, Any]]) -> Generator[None, Any, None]:
-        from modelperf.measure.control import control_identity, control_threads, control_timer
-
-        marker = item.get_closest_marker("latency")
-        assert marker is not None
-        options = parse_marker("latency", marker.args, marker.kwargs, item.nodeid)
-        funcargs = getattr(item, "funcargs", {})
-        if "benchmark" not in funcargs:
+        if item.get_closest_marker("latency") and "benchmark" not in getattr(item, "fixturenames", ()):
             pytest.fail(f"{item.nodeid}: @pytest.mark.latency needs the `benchmark` fixture; add it to the "
                         "test's arguments and time the call with benchmark(...).", pytrace=False)
+        results: list[TestResult] = []
+        item.stash[_RESULTS] = results
+        instruments = self.instruments(item)
         models = model_keys(item)
-        weights = _control_weights(models)
-        timer = control_timer(model_weights=weights)
-        timer()  # warm-up: first-call allocations are not the machine's speed
-        identity = control_identity(weights)
-        floor_key = (control_threads(), identity)
-        self.quietest_control.calibrate(floor_key, timer)
-        proxy = latency_measure.CapturingBenchmark(funcargs["benchmark"], timer)
-        funcargs["benchmark"] = proxy
-        try:
+        with contextlib.ExitStack() as stack:
+            for instrument in instruments.values():
+                instrument.start(models)
+                stack.callback(instrument.close)  # after the judges: memory's capture waits for its verdict
             outcome = yield
-        finally:
-            # pytest-benchmark's own hooks read the fixture later: always hand back the real one.
-            funcargs["benchmark"] = proxy.fixture
-        if outcome.excinfo is not None:
-            return
-        current = latency_measure.measurement_from_benchmark(
-            proxy.fixture, item.nodeid, tuple(proxy.controls), _model_key(models), options.statistic, identity)
-        if current is None:
-            return
-        self._remember_models(models)
-        busy = self.quietest_control.busy_factor(floor_key, current.control)
-        if busy > latency_measure.BUSY_LIMIT and proxy.capture.target is not None:
-            # Re-measure before comparing or saving; the pooled lower decile keeps the quieter rounds.
-            current = latency_measure.pooled(current, latency_measure.remeasure(proxy.capture, timer, current))
-            current = replace(current, extra=dict(current.extra, busy_factor=round(busy, 4)))
-            add_summary_line(item, "modelperf: re-measured because the machine was busy", (
-                f"{item.nodeid}: its control ran x{busy:.2f} slower than this session's quietest"))
-        results.append(self._judge_latency(current, options, proxy.capture, timer))
+            for name, instrument in instruments.items():
+                role = _role(item, instrument.target.options)
+                for current in instrument.stop(failed=outcome.excinfo is not None):
+                    if role is not None:
+                        current = replace(current, extra=dict(current.extra, role=role))
+                    results.append(self._judges[name](instrument, current))
+                for section, line in instrument.notes:
+                    add_summary_line(item, section, line)
+        del item.stash[_INSTRUMENTS]  # items live the whole session; their instruments need not
+        if results:
+            self._remember_models(models)
 
-    def _judge_latency(self, current: Measurement, options: Any, capture: Any, timer: Any) -> dict[str, Any]:
+    def _judge_latency(self, instrument: Instrument, current: Measurement) -> TestResult:
+        assert isinstance(instrument, LatencyInstrument)
+        options = instrument.options
         baseline, note = self._baseline_for(current)
         if baseline is None:
             return _result(current, note)
-        kwargs = {"min_effect": options.min_effect, "statistic": options.statistic,
-                  "direction": options.direction, "alpha": options.alpha}
+        kwargs: dict[str, Any] = {"min_effect": options.min_effect, "statistic": options.statistic,
+                                  "direction": options.direction, "alpha": options.alpha}
         comparison = decide.compare_latency(baseline, current, **kwargs)
-        if decide.should_confirm(comparison) and capture.target is not None:
-            current = latency_measure.pooled(current, latency_measure.remeasure(capture, timer, current))
-            comparison = decide.confirm(comparison, decide.compare_latency(baseline, current, **kwargs))
+        if decide.should_confirm(comparison):
+            pooled = instrument.remeasure(current)
+            if pooled is not None:
+                current = pooled
+                comparison = decide.confirm(comparison, decide.compare_latency(baseline, current, **kwargs))
         return _result(current, comparison.line(), comparison.verdict.value, baseline.value,
                        ratio=comparison.ratio, drift=comparison.drift, p_value=comparison.p_value)
 
-    def _memory(self, item: pytest.Item, results: list[dict[str, Any]]) -> Generator[None, Any, None]:
-        from modelperf.measure.memory import MemoryTracker
+    def _judge_memory(self, instrument: Instrument, current: Measurement) -> TestResult:
+        from modelperf.measure.memory_instrument import MemoryInstrument
 
-        marker = item.get_closest_marker("peak_memory")
-        assert marker is not None
-        options = parse_marker("peak_memory", marker.args, marker.kwargs, item.nodeid)
-        capture_dir = Path(str(self.config.rootpath)) / _CAPTURE_DIR
-        tracker = MemoryTracker(capture_dir, keep_capture=None, label=item.nodeid)
-        with tracker:
-            outcome = yield
-        if outcome.excinfo is not None or tracker.result is None:
-            tracker.discard()
-            return
-        self._remember_models(model_keys(item))
-        results.append(self._judge_memory(item, options, tracker))
-
-    def _judge_memory(self, item: pytest.Item, options: Any, tracker: Any) -> dict[str, Any]:
-        found = tracker.result
-        use_rss = options.figure == "rss"
-        value = found.rss_delta_bytes if use_rss else found.memray_peak_bytes
-        metric = "rss_delta_bytes" if use_rss else "memray_peak_bytes"
-        extra = {"figure": "RSS growth" if use_rss else "memray peak", "memray_peak_bytes": found.memray_peak_bytes,
-                 "rss_peak_bytes": found.rss_peak_bytes, "rss_delta_bytes": found.rss_delta_bytes}
-        current = Measurement(item.nodeid, Kind.MEMORY, metric, "B", float(value), (float(value),), (),
-                              _model_key(model_keys(item)), extra)
+        assert isinstance(instrument, MemoryInstrument) and instrument.result is not None
+        found, options = instrument.result, instrument.options
         baseline, note = self._baseline_for(current)
         comparison = decide.compare_memory(
-            None if baseline is None else baseline.value, float(value),
+            None if baseline is None else baseline.value, current.value,
             rel=options.rel if baseline is not None else None, limit_bytes=options.limit_bytes,
-            figure=str(extra["figure"]))
+            figure=str(current.extra["figure"]))
         failed = comparison.verdict is decide.Verdict.REGRESSED
-        if failed or self.settings.keep_captures:
-            tracker.keep()
-        else:
-            tracker.discard()
+        if failed:
+            instrument.keep_capture()
         figures = (f"memray peak {format_size(found.memray_peak_bytes)} (allocated, mapped files whole), "
                    f"RSS peak {format_size(found.rss_peak_bytes)} (+{format_size(found.rss_delta_bytes)} resident "
                    "over the test body)")
         line = f"{comparison.line()} [{figures}]" + ("" if baseline is not None or failed else f"; {note}")
-        status = comparison.verdict.value if baseline is not None or failed else "recorded"
+        status = comparison.verdict.value if baseline is not None or failed else RECORDED
         return _result(current, line, status, None if baseline is None else baseline.value,
-                       section=tracker.result.section() if failed else None)
+                       section=found.section() if failed else None)
 
-    def record_accuracy(self, item: pytest.Item, current: Measurement, options: Any) -> None:
-        """Called by the ``accuracy`` fixture when a test hands in its per-example results."""
+    def _judge_accuracy(self, instrument: Instrument, current: Measurement) -> TestResult:
+        """Accuracy is compared example by example; perplexity, deterministic for fixed weights, by a tolerance."""
+        options = instrument.target.options
+        assert isinstance(options, AccuracyOptions)
         baseline, note = self._baseline_for(current)
+        if current.metric == "perplexity":
+            if baseline is None:
+                return _result(current, f"perplexity {current.value:.3f}; {note}")
+            plain = decide.compare_perplexity(baseline.value, current.value)
+            return _result(current, plain.line(), plain.verdict.value, baseline.value)
         n = len(current.samples)
         low, high = decide.wilson_interval(int(sum(current.samples)), n)
         figure = (f"accuracy {current.value:.3f} (95% Wilson {low:.3f}-{high:.3f}, n={n}, "
                   f"{current.extra.get('seconds_per_example', 0.0) * 1e3:.1f} ms/example)")
         if baseline is None:
-            entry = _result(current, f"{figure}; {note}")
-        else:
-            comparison = decide.compare_accuracy(baseline, current, min_drop=options.min_drop,
-                                                 min_fraction=options.min_fraction, alpha=options.alpha)
-            entry = _result(current, f"{comparison.line()} [{figure}]", comparison.verdict.value, baseline.value,
-                            p_value=comparison.p_value)
-        self._remember_models(model_keys(item))
-        item.stash.setdefault(_RESULTS, []).append(entry)
-
-    def record_perplexity(self, item: pytest.Item, current: Measurement) -> None:
-        """Perplexity is deterministic for fixed weights and build, so a plain tolerance decides."""
-        baseline, note = self._baseline_for(current)
-        if baseline is None:
-            entry = _result(current, f"perplexity {current.value:.3f}; {note}")
-        else:
-            comparison = decide.compare_perplexity(baseline.value, current.value)
-            entry = _result(current, comparison.line(), comparison.verdict.value, baseline.value)
-        self._remember_models(model_keys(item))
-        item.stash.setdefault(_RESULTS, []).append(entry)
+            return _result(current, f"{figure}; {note}")
+        comparison = decide.compare_accuracy(baseline, current, min_drop=options.min_drop,
+                                             min_fraction=options.min_fraction, alpha=options.alpha)
+        return _result(current, f"{comparison.line()} [{figure}]", comparison.verdict.value, baseline.value,
+                       p_value=comparison.p_value)
 
     def _baseline_for(self, current: Measurement) -> tuple[Measurement | None, str]:
         """The comparable baseline, or None with the sentence saying why nothing is compared."""
@@ -325,9 +303,17 @@ class Manager:
             self.model_info[name] = model.info.as_dict()
 
     # ------------------------------------------------------------------ reporting a test
-    @pytest.hookimpl(hookwrapper=True)
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
-        outcome = yield
+        funcargs = getattr(item, "funcargs", {})
+        ours = funcargs.get("benchmark")
+        if isinstance(ours, CapturingBenchmark):
+            funcargs["benchmark"] = ours.fixture  # pytest-benchmark's own makereport insists on its fixture object
+        try:
+            outcome = yield
+        finally:
+            if isinstance(ours, CapturingBenchmark):
+                funcargs["benchmark"] = ours  # after set-up, the test body is called with what funcargs holds
         report: pytest.TestReport = outcome.get_result()
         if call.when != "call":
             return
@@ -336,18 +322,29 @@ class Manager:
         results = item.stash.get(_RESULTS, [])
         if not results:
             return
-        report.modelperf = results  # type: ignore[attr-defined]
+        # JSON, not the records: pytest-xdist serialises reports to send them to the controller.
+        report.modelperf = [r.to_json() for r in results]  # type: ignore[attr-defined]
         report.modelperf_models = dict(self.model_info)  # type: ignore[attr-defined]
-        failures = [r for r in results if r["verdict"] == decide.Verdict.REGRESSED.value]
+        failures = [r for r in results if r.regressed]
         if failures and report.passed:
             report.outcome = "failed"
-            report.longrepr = "\n".join(f"{r['measurement']['metric']}: {r['line']}" for r in failures)
+            report.longrepr = "\n".join(f"{r.measurement.metric}: {r.line}" for r in failures)
             for entry in failures:
-                if entry.get("section"):
-                    report.sections.append(("modelperf " + entry["measurement"]["metric"], entry["section"]))
+                if entry.section:
+                    report.sections.append(("modelperf " + entry.measurement.metric, entry.section))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(self, report: pytest.TestReport,
+                                 config: pytest.Config) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+        """A confirmed regression gets its own word; the "failed" category keeps the exit status non-zero."""
+        if report.when != "call" or not report.failed:
+            return None
+        if any(TestResult.from_json(r).regressed for r in getattr(report, "modelperf", ())):
+            return "failed", REGRESSED_LETTER, (REGRESSED_WORD, {"red": True})
+        return None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.results.extend(getattr(report, "modelperf", ()))
+        self.results.extend(TestResult.from_json(r) for r in getattr(report, "modelperf", ()))
         self.model_info.update(getattr(report, "modelperf_models", {}))
         for section, line in getattr(report, "modelperf_lines", ()):
             lines = self.sections.setdefault(section, [])
@@ -361,10 +358,9 @@ class Manager:
         from modelperf.report.outputs import write_session_outputs
 
         root = Path(str(self.config.rootpath))
-        commit = _git(root, "rev-parse", "HEAD")
-        dirty = bool(_git(root, "status", "--porcelain"))
-        to_save = [Measurement.from_json(r["measurement"]) for r in self.results
-                   if self.settings.baseline_save or r["verdict"] == "recorded"]
+        self.commit = commit = _git(root, "rev-parse", "HEAD")
+        self.dirty = dirty = bool(_git(root, "status", "--porcelain"))
+        to_save = [r.measurement for r in self.results if self.settings.baseline_save or r.verdict == RECORDED]
         if to_save:
             try:
                 diff = self.store.save(to_save, machine=self.machine, commit=commit, dirty=dirty,
@@ -374,25 +370,21 @@ class Manager:
                                   "review the JSON diff and commit it")
             except BaselineError as exc:
                 self.notes.append(f"baselines NOT written: {exc}")
-        self.notes.extend(write_session_outputs(self, commit, dirty))
+        self.notes.extend(write_session_outputs(self.session_results(), self.settings, root))
 
 
-def _control_weights(models: dict[str, Model]) -> tuple[Any, ...]:
-    """The weights the control walks: those of the test's one torch model, or none (the generic control).
-
-    A test that uses both models keeps the generic control: which model's weights would track it is unclear.
-    """
-    if len(models) != 1:
-        return ()
-    offered = getattr(next(iter(models.values())), "control_weights", None)
-    return tuple(offered()) if callable(offered) else ()
-
-
-def _model_key(models: dict[str, Model]) -> str | None:
-    return ",".join(model.info.key for model in models.values()) or None
+def _role(item: pytest.Item, options: Any) -> str | None:
+    """The marker's ``role`` with the test's parameters filled in (``"{name}:load"``), or None."""
+    role: str | None = getattr(options, "role", None)
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    try:
+        return None if role is None else role.format(**params)
+    except (KeyError, IndexError, ValueError):
+        raise MarkerError(f"{item.nodeid}: role={role!r} names a parameter the test does not have "
+                          f"({', '.join(params) or 'it has none'}).") from None
 
 
-def _result(measurement: Measurement, line: str, verdict: str = "recorded", baseline: float | None = None,
-            **figures: Any) -> dict[str, Any]:
-    return {"measurement": measurement.to_json(), "line": line, "verdict": verdict, "baseline": baseline,
-            **{k: v for k, v in figures.items() if v is not None}, "pid": os.getpid()}
+def _result(measurement: Measurement, line: str, verdict: str = RECORDED, baseline: float | None = None, *,
+            ratio: float | None = None, drift: float | None = None, p_value: float | None = None,
+            section: str | None = None) -> TestResult:
+    return TestResult(measurement, line, verdict, baseline, ratio, drift, p_value, section, os.getpid())

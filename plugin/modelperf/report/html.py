@@ -10,14 +10,15 @@ from __future__ import annotations
 import base64
 import html
 import io
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from modelperf.records import REGRESSED  # the verdict the plugin stores in Measurement.extra["verdict"]
+from modelperf.report.table import Table
 from modelperf.store.history import HistoryRow
-from modelperf.units import format_duration, format_size
+from modelperf.units import format_change, format_value
 
 if TYPE_CHECKING:
     from modelperf.store.baselines import StoredRecord
@@ -25,21 +26,14 @@ if TYPE_CHECKING:
 __all__ = [
     "REGRESSED",
     "SummaryLine",
-    "format_change",
     "format_commit",
     "format_time",
-    "format_value",
     "latest_summary",
     "render_html",
     "render_markdown",
     "series_by_key",
-    "text_table",
 ]
 
-# The verdict the plugin stores in Measurement.extra["verdict"] for a significant slowdown.
-REGRESSED = "regressed"
-_SECONDS = {"s", "sec", "second", "seconds"}
-_BYTES = {"b", "byte", "bytes"}
 # Small enough that a page with dozens of plots stays a few MB, large enough to read.
 _PLOT_SIZE_IN = (7.0, 2.6)
 _PLOT_DPI = 80
@@ -60,37 +54,6 @@ class SummaryLine:
     value: float
     previous: float | None
     verdict: str
-
-
-def format_value(value: float, unit: str) -> str:
-    """A value in the unit people read best: durations and sizes scaled, others to 4 digits."""
-    if unit.lower() in _SECONDS:
-        return format_duration(value)
-    if unit.lower() in _BYTES:
-        return format_size(value)
-    return f"{value:.4g} {unit}".rstrip()
-
-
-def format_change(previous: float | None, value: float) -> str:
-    """Relative change from ``previous`` to ``value`` (``+5.2 %``); ``-`` when there is none."""
-    if previous is None:
-        return "-"
-    if previous == 0 or not (math.isfinite(previous) and math.isfinite(value)):
-        return "n/a"
-    return f"{(value - previous) / abs(previous) * 100:+.1f} %"
-
-
-def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]], align: str = "") -> str:
-    """A plain aligned table; ``align`` has one ``l`` or ``r`` per column (default all ``l``)."""
-    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)]
-    right = [a == "r" for a in align.ljust(len(headers), "l")]
-
-    def line(cells: Sequence[str]) -> str:
-        parts = [c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)]
-        return "  ".join(parts).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(headers), rule, *(line(row) for row in rows)])
 
 
 def series_by_key(rows: Sequence[HistoryRow]) -> dict[SeriesKey, list[HistoryRow]]:
@@ -128,29 +91,18 @@ def render_markdown(rows: Sequence[HistoryRow]) -> str:
         first = next(r for r in reversed(rows) if r.run_id == mine[0].run_id)
         commit = format_commit(first.commit, first.dirty)
         out += [
-            f"## {_md(hardware)}",
+            f"## {hardware}",
             "",
             f"Run `{first.run_id[:8]}` at {format_time(first.started_at)}, commit {commit}.",
             "",
         ]
-        out += ["| test | metric | value | change vs previous run | verdict |", "|---|---|---:|---:|---|"]
-        for s in mine:
-            verdict = f"**{s.verdict}**" if s.verdict == REGRESSED else s.verdict
-            cells = [
-                f"`{s.test_id}`",
-                s.metric,
-                format_value(s.value, s.unit),
-                format_change(s.previous, s.value),
-                verdict,
-            ]
-            out.append("| " + " | ".join(_md(c) for c in cells) + " |")
+        cells = [[f"`{s.test_id}`", s.metric, format_value(s.value, s.unit), format_change(s.previous, s.value),
+                  f"**{s.verdict}**" if s.verdict == REGRESSED else s.verdict] for s in mine]
+        headers = ("test", "metric", "value", "change vs previous run", "verdict")
+        out += Table.of(headers, cells, "llrrl").markdown()
         regressed = sum(s.verdict == REGRESSED for s in mine)
         out += ["", f"{len(mine)} figures, {regressed} regressed.", ""]
     return "\n".join(out)
-
-
-def _md(cell: str) -> str:
-    return cell.replace("|", "\\|").replace("\n", " ")
 
 
 def format_commit(commit: str | None, dirty: bool) -> str:
@@ -179,9 +131,8 @@ def render_html(rows: Sequence[HistoryRow], baselines: Baselines | None = None, 
     )
     body.append(_summary_html(latest_summary(rows)))
     if tradeoff:
-        cells = ["<tr><th>figure</th><th>distilbert</th><th>llama</th></tr>"]
-        cells += ["<tr>" + "".join(f"<td>{_h(c)}</td>" for c in row) + "</tr>" for row in tradeoff]
-        body.append("<h2>DistilBERT vs Llama (latest run)</h2>\n<table>" + "\n".join(cells) + "</table>")
+        table = Table.of(("figure", "distilbert", "llama"), tradeoff)
+        body.append("<h2>DistilBERT vs Llama (latest run)</h2>\n" + table.html())
     current = ""
     for (hardware, test, metric), points in series_by_key(sorted(rows, key=lambda r: r.hardware_id)).items():
         if hardware != current:
@@ -197,13 +148,11 @@ def _h(text: str) -> str:
 
 
 def _summary_html(summary: Sequence[SummaryLine]) -> str:
-    cells = ["<tr><th>hardware</th><th>test</th><th>metric</th><th>value</th><th>change</th><th>verdict</th></tr>"]
-    for s in summary:
-        css = ' class="regressed"' if s.verdict == REGRESSED else ""
-        values = [s.hardware_id, s.test_id, s.metric, format_value(s.value, s.unit)]
-        values += [format_change(s.previous, s.value), s.verdict]
-        cells.append(f"<tr{css}>" + "".join(f"<td>{_h(v)}</td>" for v in values) + "</tr>")
-    return "<h2>Latest run per hardware</h2>\n<table>" + "\n".join(cells) + "</table>"
+    rows = [[s.hardware_id, s.test_id, s.metric, format_value(s.value, s.unit), format_change(s.previous, s.value),
+             s.verdict] for s in summary]
+    marked = [i for i, s in enumerate(summary) if s.verdict == REGRESSED]
+    table = Table.of(("hardware", "test", "metric", "value", "change", "verdict"), rows, marked=marked)
+    return "<h2>Latest run per hardware</h2>\n" + table.html()
 
 
 def _series_html(points: Sequence[HistoryRow], stored: StoredRecord | None) -> str:

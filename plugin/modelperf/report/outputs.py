@@ -8,65 +8,68 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from modelperf.records import Kind, Measurement
+from modelperf.config import Settings
+from modelperf.records import Kind, Measurement, SessionResults
 from modelperf.store.atomic import atomic_write_text
 
 __all__ = ["session_measurements", "write_session_outputs"]
 
 
-def session_measurements(manager: Any) -> list[Measurement]:
+def session_measurements(session: SessionResults) -> list[Measurement]:
     """The session's measurements, each carrying its verdict in ``extra`` for later reports."""
-    out = []
-    for result in manager.results:
-        m = Measurement.from_json(result["measurement"])
-        extra = dict(m.extra, verdict=result["verdict"])
-        out.append(Measurement(m.test_id, m.kind, m.metric, m.unit, m.value, m.samples, m.control, m.model, extra))
-    return out
+    return [replace(r.measurement, extra=dict(r.measurement.extra, verdict=r.verdict)) for r in session.results]
 
 
-def _history(manager: Any, measurements: list[Measurement], commit: str | None, dirty: bool) -> str:
+def _history(session: SessionResults, measurements: list[Measurement], url: str) -> str:
     from modelperf.store.history import HistoryError, HistoryStore, RunInfo
 
-    versions: dict[str, Any] = {k: manager.machine.get(k) for k in ("python", "torch", "transformers", "llama_cpp_python")}
-    versions["models"] = manager.model_info  # which weights, quantisation and threads produced the figures
-    run = RunInfo.new(hardware_id=manager.hardware_id, machine=manager.machine, commit=commit, dirty=dirty,
-                      versions=versions)
+    versions: dict[str, Any] = {k: session.machine.get(k) for k in ("python", "torch", "transformers",
+                                                                     "llama_cpp_python")}
+    versions["models"] = {k: dict(v) for k, v in session.models.items()}  # which weights, quantisation, threads
+    run = RunInfo.new(hardware_id=session.hardware_id, machine=dict(session.machine), commit=session.commit,
+                      dirty=session.dirty, versions=versions)
     try:
-        with HistoryStore(manager.settings.history) as store:
+        with HistoryStore(url) as store:
             store.append(run, measurements)
     except HistoryError as exc:
         return f"history NOT written: {exc}"
-    return f"history: run {run.run_id[:12]} appended to {manager.settings.history} (`modelperf history`)"
+    return f"history: run {run.run_id[:12]} appended to {url} (`modelperf history`)"
 
 
-def _tradeoff_plot(manager: Any) -> list[str]:
+def _tradeoff_plot(session: SessionResults, root: Path) -> list[str]:
     from modelperf.report.tradeoff import plot
 
-    target = Path(str(manager.config.rootpath)) / ".modelperf" / "tradeoff.png"
+    target = root / ".modelperf" / "tradeoff.png"
     try:
-        written = plot(manager.results, target)
+        written = plot([r.measurement for r in session.results], target)
     except (OSError, ValueError) as exc:
         return [f"trade-off plot NOT written ({exc})"]
     return [f"trade-off plot (accuracy vs latency and memory): {written}"] if written else []
 
 
-def write_session_outputs(manager: Any, commit: str | None, dirty: bool) -> list[str]:
+def _results_json(session: SessionResults) -> str:
+    data = session.to_json()
+    del data["notes"]  # they describe the files being written right now, this one included
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def write_session_outputs(session: SessionResults, settings: Settings, root: Path) -> list[str]:
+    """Write history, JSON, markdown and per-example files as ``settings`` asks; one note per file."""
     from modelperf.measure.accuracy import write_examples
     from modelperf.report.terminal import markdown_summary
 
     notes: list[str] = []
-    measurements = session_measurements(manager)
-    settings = manager.settings
+    measurements = session_measurements(session)
     if settings.history and measurements:
-        notes.append(_history(manager, measurements, commit, dirty))
-    writes: list[tuple[Path | None, Any]] = [
-        (settings.results_json, lambda p: atomic_write_text(p, json.dumps(
-            {"hardware_id": manager.hardware_id, "machine": manager.machine, "commit": commit, "dirty": dirty,
-             "models": manager.model_info, "results": manager.results}, indent=2, sort_keys=True) + "\n")),
-        (settings.summary_markdown, lambda p: atomic_write_text(p, markdown_summary(manager))),
+        notes.append(_history(session, measurements, settings.history))
+    writes: list[tuple[Path | None, Callable[[Path], None]]] = [
+        (settings.results_json, lambda p: atomic_write_text(p, _results_json(session))),
+        (settings.summary_markdown, lambda p: atomic_write_text(p, markdown_summary(session))),
         (settings.accuracy_output, lambda p: write_examples(
             p, [m for m in measurements if m.kind is Kind.ACCURACY and m.metric == "accuracy"])),
     ]
@@ -79,12 +82,12 @@ def write_session_outputs(manager: Any, commit: str | None, dirty: bool) -> list
             notes.append(f"wrote {path}")
         except OSError as exc:
             notes.append(f"could NOT write {path} ({exc.strerror or exc}): check the directory exists and is writable")
-    notes.extend(_tradeoff_plot(manager))
+    notes.extend(_tradeoff_plot(session, root))
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         try:
             with open(step_summary, "a", encoding="utf-8") as handle:
-                handle.write(markdown_summary(manager))
+                handle.write(markdown_summary(session))
         except OSError as exc:
             notes.append(f"could NOT append to $GITHUB_STEP_SUMMARY ({exc.strerror or exc})")
     return notes

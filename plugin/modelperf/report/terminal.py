@@ -6,48 +6,36 @@ measures or decides.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
-from modelperf.units import format_duration, format_size
+from modelperf.records import SessionResults, TestResult
+from modelperf.report.table import Table
+from modelperf.units import format_change, format_size, format_value
 
-__all__ = ["format_value", "markdown_summary", "models_rows", "results_rows", "table", "terminal_summary"]
+__all__ = ["Reporter", "markdown_summary", "models_rows", "results_rows", "terminal_summary"]
 
 _MODEL_HEADERS = ("model", "architecture", "layers", "parameters", "file", "quant", "context", "threads",
                   "repack", "sha256", "source")
 _RESULT_HEADERS = ("test", "metric", "current", "baseline", "change", "verdict")
 
 
-def format_value(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit == "s":
-        return str(format_duration(value))
-    if unit == "B":
-        return str(format_size(value))
-    if unit == "fraction":
-        return f"{value:.3f}"
-    return f"{value:.4g} {unit}".strip()
+class Reporter(Protocol):
+    """The part of pytest's terminal reporter the summary writes through."""
+
+    def write_sep(self, sep: str, title: str) -> None: ...
+
+    def write_line(self, line: str) -> None: ...
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """Left-aligned columns separated by two spaces, with a rule under the header."""
-    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows)]
-
-    def line(cells: Iterable[str]) -> str:
-        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
-
-    return [line(headers), line("-" * w for w in widths), *(line(r) for r in rows)]
-
-
-def models_rows(model_info: dict[str, dict[str, Any]]) -> list[list[str]]:
+def models_rows(model_info: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
     return [[name, info["architecture"], str(info["layers"]), f"{info['parameters'] / 1e6:.1f} M",
              format_size(info["file_bytes"]), info["quantization"], str(info["context_length"]),
              str(info["threads"]), _repack(info), info["weights_sha256"][:12], info["source"]]
             for name, info in sorted(model_info.items())]
 
 
-def _repack(info: dict[str, Any]) -> str:
+def _repack(info: Mapping[str, Any]) -> str:
     """llama.cpp's weight repacking, "on" or "off" (it changes the speed); "-" for other models."""
     return str(info.get("details", {}).get("weight_repack", "-")).split(" ", 1)[0]
 
@@ -56,50 +44,47 @@ def _short(test_id: str) -> str:
     return test_id.split("::", 1)[-1]
 
 
-def results_rows(results: Sequence[dict[str, Any]]) -> list[list[str]]:
+def results_rows(results: Sequence[TestResult]) -> list[list[str]]:
     rows = []
     for r in results:
-        m = r["measurement"]
-        change = f"x{r['ratio']:.3f}" if "ratio" in r else (
-            f"{m['value'] / r['baseline'] - 1:+.1%}" if r.get("baseline") else "-")
-        rows.append([_short(m["test_id"]), m["metric"], format_value(m["value"], m["unit"]),
-                     format_value(r.get("baseline"), m["unit"]), change, r["verdict"]])
+        m = r.measurement
+        change = f"x{r.ratio:.3f}" if r.ratio is not None else format_change(r.baseline or None, m.value)
+        rows.append([_short(m.test_id), m.metric, format_value(m.value, m.unit), format_value(r.baseline, m.unit),
+                     change, r.verdict])
     return rows
 
 
-def terminal_summary(manager: Any, reporter: Any) -> None:
-    if manager.model_info:
-        reporter.write_sep("=", f"modelperf: models (hardware {manager.hardware_id})")
-        for line in table(_MODEL_HEADERS, models_rows(manager.model_info)):
-            reporter.write_line(line)
-    if manager.results:
-        reporter.write_sep("=", "modelperf: results against this hardware's baselines")
-        for line in table(_RESULT_HEADERS, results_rows(manager.results)):
-            reporter.write_line(line)
-        drift = machine_drift(manager.results)
-        if drift:
-            reporter.write_line(drift)
-        details = [r for r in manager.results if r["verdict"] not in ("pass",)]
-        for r in details:
-            reporter.write_line(f"{_short(r['measurement']['test_id'])} [{r['measurement']['metric']}]: {r['line']}")
-    tradeoff = _tradeoff_lines(manager)
+def _detail(r: TestResult) -> str:
+    return f"{_short(r.measurement.test_id)} [{r.measurement.metric}]: {r.line}"
+
+
+def terminal_summary(session: SessionResults, reporter: Reporter) -> None:
+    """The end-of-session summary: models, results against the baselines, trade-off, sections, files."""
+    blocks: list[tuple[str, str, list[str]]] = []
+    if session.models:
+        blocks.append(("=", f"modelperf: models (hardware {session.hardware_id})",
+                       Table.of(_MODEL_HEADERS, models_rows(session.models)).text()))
+    if session.results:
+        lines = Table.of(_RESULT_HEADERS, results_rows(session.results)).text()
+        drift = machine_drift(session.results)
+        lines += [drift] if drift else []
+        lines += [_detail(r) for r in session.results if r.verdict != "pass"]
+        blocks.append(("=", "modelperf: results against this hardware's baselines", lines))
+    tradeoff = _tradeoff_table(session)
     if tradeoff:
-        reporter.write_sep("=", "modelperf: DistilBERT vs Llama on this hardware")
-        for line in tradeoff:
-            reporter.write_line(line)
-    for section, lines in manager.sections.items():
-        reporter.write_sep("=", section)
+        blocks.append(("=", "modelperf: DistilBERT vs Llama on this hardware", tradeoff.text()))
+    blocks += [("=", section, list(lines)) for section, lines in session.sections.items()]
+    if session.notes:
+        blocks.append(("-", "modelperf: files", list(session.notes)))
+    for sep, title, lines in blocks:
+        reporter.write_sep(sep, title)
         for line in lines:
             reporter.write_line(line)
-    if manager.notes:
-        reporter.write_sep("-", "modelperf: files")
-        for note in manager.notes:
-            reporter.write_line(note)
 
 
-def machine_drift(results: Sequence[dict[str, Any]]) -> str | None:
+def machine_drift(results: Sequence[TestResult]) -> str | None:
     """How fast the machine ran against the baselines' sessions, from the control workload."""
-    drifts = sorted(r["drift"] for r in results if "drift" in r)
+    drifts = sorted(r.drift for r in results if r.drift is not None)
     if not drifts:
         return None
     middle = drifts[len(drifts) // 2]
@@ -107,39 +92,31 @@ def machine_drift(results: Sequence[dict[str, Any]]) -> str | None:
             f"range x{drifts[0]:.3f}-x{drifts[-1]:.3f} over {len(drifts)} latency tests; verdicts are drift-corrected")
 
 
-def _tradeoff_lines(manager: Any) -> list[str]:
+def _tradeoff_table(session: SessionResults) -> Table | None:
     from modelperf.report.tradeoff import rows
 
-    if len(manager.model_info) < 2:
-        return []
-    return table(("figure", "distilbert", "llama"), rows(manager.model_info, manager.results))
+    if len(session.models) < 2:
+        return None
+    return Table.of(("figure", "distilbert", "llama"), rows(session.models, [r.measurement for r in session.results]))
 
 
-def markdown_summary(manager: Any) -> str:
+def markdown_summary(session: SessionResults) -> str:
     """The same tables as markdown, for $GITHUB_STEP_SUMMARY and --summary-markdown."""
-    parts = [f"## pytest-modelperf on `{manager.hardware_id}`", ""]
-    if manager.model_info:
-        parts += _markdown_table(_MODEL_HEADERS, models_rows(manager.model_info)) + [""]
-    if manager.results:
-        regressed = sum(r["verdict"] == "regressed" for r in manager.results)
-        parts.append(f"**{len(manager.results)} measurements, {regressed} confirmed regressions.**")
-        drift = machine_drift(manager.results)
+    parts = [f"## pytest-modelperf on `{session.hardware_id}`", ""]
+    if session.models:
+        parts += Table.of(_MODEL_HEADERS, models_rows(session.models)).markdown() + [""]
+    if session.results:
+        regressed = sum(r.regressed for r in session.results)
+        parts.append(f"**{len(session.results)} measurements, {regressed} confirmed regressions.**")
+        drift = machine_drift(session.results)
         if drift:
             parts += ["", drift]
-        parts += [""] + _markdown_table(_RESULT_HEADERS, results_rows(manager.results)) + [""]
-        parts += [f"- `{_short(r['measurement']['test_id'])}` {r['measurement']['metric']}: {r['line']}"
-                  for r in manager.results if r["verdict"] != "pass"]
-    tradeoff = _tradeoff_lines(manager)
+        parts += [""] + Table.of(_RESULT_HEADERS, results_rows(session.results)).markdown() + [""]
+        parts += [f"- `{_short(r.measurement.test_id)}` {r.measurement.metric}: {r.line}"
+                  for r in session.results if r.verdict != "pass"]
+    tradeoff = _tradeoff_table(session)
     if tradeoff:
-        parts += ["", "### DistilBERT vs Llama on this hardware", "", "```", *tradeoff, "```"]
-    for section, lines in manager.sections.items():
+        parts += ["", "### DistilBERT vs Llama on this hardware", "", "```", *tradeoff.text(), "```"]
+    for section, lines in session.sections.items():
         parts += ["", f"### {section}", "", "```", *lines, "```"]
     return "\n".join(parts) + "\n"
-
-
-def _markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    def escape(cell: str) -> str:
-        return str(cell).replace("|", "\\|")
-
-    return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers),
-            *("| " + " | ".join(escape(c) for c in row) + " |" for row in rows)]

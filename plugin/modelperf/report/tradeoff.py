@@ -1,43 +1,38 @@
 """The side-by-side picture of the two models: small and fast against large and deeper.
 
-It reads the figures the shipped suite measured in this session (by test name, see ``_ROLES``)
-and lays them out per model, plus one plot of accuracy against latency and against memory.
+It reads the figures whose tests declared a role in their marker (``@pytest.mark.latency(role=
+"llama:decode")``, stored as ``Measurement.extra["role"]``, so the history's runs carry it too) and
+lays them out per model, plus one plot of accuracy against latency and against memory.
 Figures that were not measured in the session show as "-"; nothing is estimated.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from modelperf.records import Measurement
 from modelperf.units import format_duration, format_size
 
-__all__ = ["TRADEOFF_ROWS", "collect", "plot", "rows"]
+__all__ = ["MODELS", "ROLES", "TRADEOFF_ROWS", "collect", "plot", "rows"]
 
-# (test function name, metric or extra key) -> role in the comparison, per model.
-_ROLES: dict[str, dict[str, str]] = {
-    "distilbert": {"test_cold_load[distilbert]": "load", "test_load_memory[distilbert]": "memory",
-                   "test_distilbert_batch1_short": "batch1", "test_distilbert_batch32_throughput": "throughput",
-                   "test_distilbert_sentiment_accuracy": "accuracy"},
-    "llama": {"test_cold_load[llama]": "load", "test_load_memory[llama]": "memory",
-              "test_llama_classify_batch1": "batch1", "test_llama_decode": "decode",
-              "test_llama_sentiment_accuracy": "accuracy"},
-}
+MODELS = ("distilbert", "llama")  # the plugin's two model fixtures, one column each
+# The figures a test can give the table, as the figure part of its marker's role ("llama:decode").
+ROLES = ("load", "memory", "batch1", "throughput", "decode", "accuracy")
 
 TRADEOFF_ROWS = ("architecture", "layers", "parameters", "file size", "context window", "load time",
                  "peak memory (memray)", "peak memory (RSS growth)", "batch-1 latency p50", "batch-1 latency p95",
                  "throughput", "decode", "sentiment accuracy (95% CI)")
 
 
-def collect(results: Sequence[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
-    """{model: {role: result}} for the results of the shipped suite's tests."""
-    found: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in _ROLES}
-    for result in results:
-        test = result["measurement"]["test_id"].rsplit("::", 1)[-1]
-        for name, roles in _ROLES.items():
-            if test in roles:
-                found[name][roles[test]] = result
+def collect(measurements: Sequence[Measurement]) -> dict[str, dict[str, Measurement]]:
+    """{model: {role: measurement}} for the measurements whose test declared a role (``extra["role"]``)."""
+    found: dict[str, dict[str, Measurement]] = {name: {} for name in MODELS}
+    for measurement in measurements:
+        model, _, role = str(measurement.extra.get("role", "")).partition(":")
+        if model in found and role in ROLES:
+            found[model][role] = measurement
     return found
 
 
@@ -47,53 +42,50 @@ def _percentile(samples: Sequence[float], q: float) -> float:
     return float(np.percentile(samples, q))
 
 
-def _statistic(measurement: dict[str, Any]) -> str:
+def _statistic(measurement: Measurement) -> str:
     """The statistic a latency record's value is (p10 unless the test's marker chose another)."""
-    return str(measurement["extra"].get("statistic", "p10"))
+    return str(measurement.extra.get("statistic", "p10"))
 
 
-def _column(info: dict[str, Any] | None, figures: dict[str, dict[str, Any]]) -> list[str]:
+def _column(info: Mapping[str, Any] | None, figures: dict[str, Measurement]) -> list[str]:
     from modelperf.decide import wilson_interval
 
-    def m(role: str) -> dict[str, Any] | None:
-        return figures[role]["measurement"] if role in figures else None
-
-    load, memory, batch1, throughput = m("load"), m("memory"), m("batch1"), m("throughput")
-    decode, accuracy = m("decode"), m("accuracy")
+    load, memory, batch1, throughput = (figures.get(role) for role in ("load", "memory", "batch1", "throughput"))
+    decode, accuracy = figures.get("decode"), figures.get("accuracy")
     cells = ["-"] * len(TRADEOFF_ROWS)
     if info:
         cells[0:5] = [info["architecture"], str(info["layers"]), f"{info['parameters'] / 1e6:.1f} M",
                       format_size(info["file_bytes"]), str(info["context_length"])]
     if load:
-        cells[5] = f"{format_duration(load['value'])} ({_statistic(load)})"
+        cells[5] = f"{format_duration(load.value)} ({_statistic(load)})"
     if memory:
-        cells[6] = format_size(memory["extra"].get("memray_peak_bytes", memory["value"]))
-        cells[7] = format_size(memory["extra"].get("rss_delta_bytes", 0))
+        cells[6] = format_size(memory.extra.get("memray_peak_bytes", memory.value))
+        cells[7] = format_size(memory.extra.get("rss_delta_bytes", 0))
     if batch1:
-        cells[8] = format_duration(_percentile(batch1["samples"], 50))
-        cells[9] = format_duration(_percentile(batch1["samples"], 95))
-        cells[10] = f"{1 / _percentile(batch1['samples'], 50):.1f} sentences/s (batch 1, median)"
-    if throughput and "sentences_per_s" in throughput["extra"]:
-        cells[10] = f"{throughput['extra']['sentences_per_s']:.1f} sentences/s (batch 32, median)"
-    if decode and "decode_tokens_per_s" in decode["extra"]:
-        cells[11] = f"{decode['extra']['decode_tokens_per_s']:.1f} tokens/s (median)"
+        cells[8] = format_duration(_percentile(batch1.samples, 50))
+        cells[9] = format_duration(_percentile(batch1.samples, 95))
+        cells[10] = f"{1 / _percentile(batch1.samples, 50):.1f} sentences/s (batch 1, median)"
+    if throughput and "sentences_per_s" in throughput.extra:
+        cells[10] = f"{throughput.extra['sentences_per_s']:.1f} sentences/s (batch 32, median)"
+    if decode and "decode_tokens_per_s" in decode.extra:
+        cells[11] = f"{decode.extra['decode_tokens_per_s']:.1f} tokens/s (median)"
     if accuracy:
-        n = len(accuracy["samples"])
-        low, high = wilson_interval(int(sum(accuracy["samples"])), n)
-        cells[12] = f"{accuracy['value']:.3f} ({low:.3f}-{high:.3f}, n={n})"
+        n = len(accuracy.samples)
+        low, high = wilson_interval(int(sum(accuracy.samples)), n)
+        cells[12] = f"{accuracy.value:.3f} ({low:.3f}-{high:.3f}, n={n})"
     return cells
 
 
-def rows(model_info: dict[str, dict[str, Any]], results: Sequence[dict[str, Any]]) -> list[list[str]]:
+def rows(model_info: Mapping[str, Mapping[str, Any]], measurements: Sequence[Measurement]) -> list[list[str]]:
     """One row per figure, one column per model (distilbert, llama)."""
-    figures = collect(results)
-    columns = {name: _column(model_info.get(name), figures[name]) for name in _ROLES}
-    return [[label, *(columns[name][i] for name in _ROLES)] for i, label in enumerate(TRADEOFF_ROWS)]
+    figures = collect(measurements)
+    columns = {name: _column(model_info.get(name), figures[name]) for name in MODELS}
+    return [[label, *(columns[name][i] for name in MODELS)] for i, label in enumerate(TRADEOFF_ROWS)]
 
 
-def plot(results: Sequence[dict[str, Any]], path: Path) -> Path | None:
+def plot(measurements: Sequence[Measurement], path: Path) -> Path | None:
     """Accuracy against batch-1 latency and against memray peak, both models; None if not measured."""
-    figures = collect(results)
+    figures = collect(measurements)
     points = {name: f for name, f in figures.items() if {"accuracy", "batch1", "memory"} <= set(f)}
     if not points:
         return None
@@ -104,10 +96,10 @@ def plot(results: Sequence[dict[str, Any]], path: Path) -> Path | None:
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
     for name, f in points.items():
-        acc = f["accuracy"]["measurement"]["value"]
-        left.scatter(f["batch1"]["measurement"]["value"] * 1e3, acc, s=60, label=name)  # the gated statistic
-        right.scatter(f["memory"]["measurement"]["extra"].get("memray_peak_bytes", 0) / 2**20, acc, s=60, label=name)
-    statistics = sorted({_statistic(f["batch1"]["measurement"]) for f in points.values()})
+        acc = f["accuracy"].value
+        left.scatter(f["batch1"].value * 1e3, acc, s=60, label=name)  # the gated statistic
+        right.scatter(f["memory"].extra.get("memray_peak_bytes", 0) / 2**20, acc, s=60, label=name)
+    statistics = sorted({_statistic(f["batch1"]) for f in points.values()})
     left.set(xlabel=f"batch-1 sentiment latency (ms, {'/'.join(statistics)} of rounds)",
              ylabel="sentiment accuracy (test split)")
     right.set(xlabel="load peak memory (MiB, memray)")

@@ -1,0 +1,59 @@
+"""The ``peak_memory`` marker's instrument: memray and RSS around the test body, as one Measurement.
+
+The capture file outlives :meth:`MemoryInstrument.stop` because whether it is worth keeping (a
+regression, or ``--keep-captures``) is known only once the figure has been judged: the caller says
+so with :meth:`~MemoryInstrument.keep_capture` before :meth:`~MemoryInstrument.close`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from modelperf.markers import MemoryOptions
+from modelperf.measure.instrument import Instrument, Target, model_key
+from modelperf.measure.memory import MemoryResult, MemoryTracker
+from modelperf.models.base import Model
+from modelperf.records import Kind, Measurement
+
+__all__ = ["MemoryInstrument"]
+
+
+class MemoryInstrument(Instrument):
+    """Peak memory of the test body: memray's high-water mark and the RSS growth, either one asserted."""
+
+    def __init__(self, target: Target) -> None:
+        super().__init__(target)
+        assert isinstance(target.options, MemoryOptions)
+        self.options = target.options
+        self.tracker = MemoryTracker(target.capture_dir, keep_capture=None, label=target.test_id)
+        self.result: MemoryResult | None = None
+        self._model: str | None = None
+        self._keep = target.keep_captures
+
+    def start(self, models: Mapping[str, Model]) -> None:
+        self._model = model_key(models)
+        self.tracker.__enter__()
+
+    def stop(self, failed: bool) -> tuple[Measurement, ...]:
+        self.tracker.__exit__(None, None, None)  # the body's exception is the caller's to report
+        found = self.tracker.result
+        if failed or found is None:
+            self._keep = False
+            return ()
+        self.result = found
+        use_rss = self.options.figure == "rss"
+        value = float(found.rss_delta_bytes if use_rss else found.memray_peak_bytes)
+        extra = {"figure": "RSS growth" if use_rss else "memray peak", "memray_peak_bytes": found.memray_peak_bytes,
+                 "rss_peak_bytes": found.rss_peak_bytes, "rss_delta_bytes": found.rss_delta_bytes}
+        metric = "rss_delta_bytes" if use_rss else "memray_peak_bytes"
+        return (Measurement(self.target.test_id, Kind.MEMORY, metric, "B", value, (value,), (), self._model, extra),)
+
+    def keep_capture(self) -> None:
+        """Keep the capture file for ``memray flamegraph`` (a regression); ``close`` deletes it otherwise."""
+        self._keep = True
+
+    def close(self) -> None:
+        if self._keep and self.result is not None:
+            self.tracker.keep()
+        else:
+            self.tracker.discard()
