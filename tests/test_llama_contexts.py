@@ -119,3 +119,18 @@ def test_perplexity_of_a_bos_adding_gguf_matches_llama_perplexitys_procedure(
     # Without BOS the windows start one token earlier and the figure differs: the test can fail.
     plain = load_llama(str(gguf_path), 1, 256).perplexity(text, window=WINDOW)
     assert plain.value != pytest.approx(result.value, rel=1e-4)
+
+
+def test_the_llama_control_runs_on_its_own_context(model) -> None:  # type: ignore[no-untyped-def]
+    from modelperf.measure.latency import choose_control
+
+    before = model.generate("The three primary colours are", 4).tokens
+    prompt = model.tokenize("Review: a warm and funny film. Sentiment:")
+    model.evaluate(prompt)
+    scores_before = model.score_choices("Review: a warm and funny film. Sentiment:", [" good", " bad"])
+    timer, identity, threads = choose_control({"llama": model})
+    assert identity == f"llama.cpp-v1:{model.info.key}:{model.info.threads}t" and threads == model.info.threads
+    assert all(timer() > 0 for _ in range(3))
+    # The session's context, its cached tokens and its scores are untouched by the control's rounds.
+    assert model.score_choices("Review: a warm and funny film. Sentiment:", [" good", " bad"]) == scores_before
+    assert model.generate("The three primary colours are", 4).tokens == before

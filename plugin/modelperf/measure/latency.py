@@ -32,8 +32,8 @@ from modelperf.models.base import Model
 from modelperf.records import Kind, Measurement
 
 __all__ = ["BUSY_LIMIT", "CONTROL_EVERY", "CONTROL_PER_SLOT", "MIN_CONTROL_SLOTS", "CapturingBenchmark",
-           "LatencyCapture", "LatencyInstrument", "QuietestControl", "choose_rounds", "control_slots",
-           "control_weights", "measurement_from_benchmark", "pooled", "remeasure"]
+           "LatencyCapture", "LatencyInstrument", "QuietestControl", "choose_control", "choose_rounds",
+           "control_slots", "control_weights", "measurement_from_benchmark", "pooled", "remeasure"]
 
 CONTROL_EVERY = 5  # a control slot before every 5th timed round (before every one: +4-6 % on a 10 ms call)
 CONTROL_PER_SLOT = 3  # gate benchmark: 1 per slot gave 8 % A/A false alarms, 3 gave 1 %
@@ -237,6 +237,25 @@ def control_weights(models: Mapping[str, Model]) -> tuple[Any, ...]:
     return tuple(offered()) if callable(offered) else ()
 
 
+def choose_control(models: Mapping[str, Model]) -> tuple[Callable[[], float], str, int]:
+    """(timer, identity, threads) of the control for a test of ``models``.
+
+    The test's one model may run a control of its own (``latency_control()``: Llama's runs through
+    llama.cpp, which a torch block does not track); otherwise the torch block, walking a torch model's
+    weights where it offers them. See :mod:`modelperf.measure.control`.
+    """
+    from modelperf.measure.control import control_identity, control_threads, control_timer
+
+    if len(models) == 1:
+        model = next(iter(models.values()))
+        own = getattr(model, "latency_control", None)
+        if callable(own):
+            timer, identity = own()
+            return timer, identity, int(model.info.threads)
+    weights = control_weights(models)
+    return control_timer(model_weights=weights), control_identity(weights), control_threads()
+
+
 SETUP_SECTION = "modelperf: measurement set-up"
 BUSY_SECTION = "modelperf: re-measured because the machine was busy"
 
@@ -271,17 +290,15 @@ class LatencyInstrument(Instrument):
 
     def start(self, models: Mapping[str, Model]) -> None:
         from modelperf.measure.allocator import steady_malloc
-        from modelperf.measure.control import control_identity, control_threads, control_timer
 
         fixed = self._malloc.enter_context(steady_malloc())
         if fixed:
             self.notes.append((SETUP_SECTION, fixed))
         self._model = model_key(models)
-        weights = control_weights(models)
-        self._timer = timer = control_timer(model_weights=weights)
+        timer, self._identity, threads = choose_control(models)
+        self._timer = timer
         timer()  # warm-up: first-call allocations are not the machine's speed
-        self._identity = control_identity(weights)
-        self._floor_key = (control_threads(), self._identity)
+        self._floor_key = (threads, self._identity)
         self._quietest().calibrate(self._floor_key, timer)
         if self.proxy is not None:
             self.proxy.attach(timer)

@@ -22,7 +22,7 @@ import itertools
 import math
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,12 @@ __all__ = ["AMX_FLAGS", "Llama", "check_gguf", "cpu_has_amx", "load_llama", "rep
 _GGUF_MAGIC = b"GGUF"
 # llama-perplexity refuses a text shorter than two windows ("you need at least 2*n_ctx tokens").
 _PERPLEXITY_MIN_WINDOWS = 2
+# The latency control run by llama.cpp: a batch of this many fixed tokens (compute-bound, as a prefill
+# is), then one single-token step (weight-streaming-bound, as a decode step is). About 25 ms for
+# SmolLM2-135M at one thread on this machine; bump _CONTROL_VERSION whenever the workload changes.
+_CONTROL_BATCH = 4
+_CONTROL_VERSION = 1
+_CONTROL_TEXT = "The market by the river opened early, and the bakers carried bread up the hill."
 # Smallest possible GGUF: magic, version, tensor count and metadata count.
 _GGUF_HEADER_BYTES = 24
 # llama.cpp's general.file_type enumeration, for the quantisations users meet in practice.
@@ -319,6 +325,37 @@ class Llama:
                 count += 1
         self._scored = 0  # the windows' tokens are not a prefix anyone asks for again
         return Perplexity(math.exp(nll / count), count, chunks, n_ctx)
+
+    def latency_control(self) -> tuple[Callable[[], float], str]:
+        """A control workload run by llama.cpp itself, on this model's weights: (timer, identity).
+
+        A second, small context on the same loaded model evaluates a fixed batch and one more token
+        each round. It shares what limits this model's speed in this process (where its weights sit
+        in memory, llama.cpp's kernels, its threads), so a machine that got slower slows both alike;
+        the session's own context and its cached tokens are left untouched.
+        """
+        from llama_cpp import _internals
+        from llama_cpp import llama_cpp as native
+
+        params = native.llama_context_default_params()
+        params.n_ctx = params.n_batch = params.n_ubatch = 2 * _CONTROL_BATCH
+        params.n_threads = params.n_threads_batch = self.info.threads
+        with _quiet_native_stderr():
+            context = _internals.LlamaContext(model=self._llm._model, params=params, verbose=False)
+        batch = _internals.LlamaBatch(n_tokens=_CONTROL_BATCH, embd=0, n_seq_max=1, verbose=False)
+        tokens = (self.tokenize(_CONTROL_TEXT) * _CONTROL_BATCH)[: _CONTROL_BATCH + 1]
+
+        def one_round() -> float:
+            start = time.perf_counter()
+            context.kv_cache_clear()  # type: ignore[no-untyped-call]
+            batch.set_batch(tokens[:_CONTROL_BATCH], n_past=0, logits_all=False)
+            context.decode(batch)
+            batch.set_batch(tokens[_CONTROL_BATCH:], n_past=_CONTROL_BATCH, logits_all=False)
+            context.decode(batch)
+            return time.perf_counter() - start
+
+        # The context and batch live as long as the timer does (closures keep them).
+        return one_round, f"llama.cpp-v{_CONTROL_VERSION}:{self.info.key}:{self.info.threads}t"
 
     def classify(self, texts: Sequence[str]) -> Classification:
         if self.classifier is None:
