@@ -9,6 +9,7 @@ mode with a busy timeout, and a write that still meets "database is locked" is r
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import random
 import sqlite3
@@ -59,6 +60,9 @@ _LOCK_RETRIES = 8
 _PG_INIT_LOCK = 0x6D6F64656C70
 # Messages of errors that go away when the whole transaction is tried again.
 _LOCK_SIGNS = ("database is locked", "database is busy", "deadlock detected", "could not serialize access")
+# SQLAlchemy 2.1 reads a bare postgresql:// as psycopg (3), but the dev extra installs psycopg2-binary:
+# a bare URL takes the first of these modules that is installed.
+_PG_DRIVERS = ("psycopg2", "psycopg")
 
 _T = TypeVar("_T")
 
@@ -168,7 +172,14 @@ class HistoryStore:
         plain = "://" not in str(url_or_path)
         self.display = str(url_or_path) if plain else self._url.render_as_string(hide_password=True)
         self._sqlite = self._url.get_backend_name() == "sqlite"
-        self._engine = self._create_engine()
+        try:
+            self._engine = self._create_engine()
+        except ImportError as exc:
+            raise HistoryError(
+                f"History store {self.display} needs the Python module {exc.name or exc}, which is not "
+                "installed: install it (pip install psycopg2-binary for PostgreSQL) or name another driver "
+                "in the URL."
+            ) from None
         try:
             # Check first without the write lock, so opening a current store only reads.
             if not self._transact(self._schema_is_current):
@@ -359,7 +370,7 @@ def _to_url(url_or_path: str | Path) -> URL:
             ) from None
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        return url
+        return _with_driver(url)
     path = Path(text).expanduser().absolute()
     if path.is_dir():
         raise HistoryError(
@@ -367,6 +378,20 @@ def _to_url(url_or_path: str | Path) -> URL:
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     return URL.create("sqlite", database=str(path))
+
+
+def _with_driver(url: URL) -> URL:
+    """A bare postgresql:// URL with the installed driver named; any other URL as it is."""
+    if url.drivername != "postgresql":
+        return url
+    for module in _PG_DRIVERS:
+        if importlib.util.find_spec(module) is not None:
+            return url.set(drivername=f"postgresql+{module}")
+    raise HistoryError(
+        f"History location {url.render_as_string(hide_password=True)} needs a PostgreSQL driver, and neither "
+        "psycopg2 nor psycopg is installed: pip install psycopg2-binary, or name the driver you have in the "
+        "URL (postgresql+<driver>://)."
+    )
 
 
 def _is_locked(exc: BaseException) -> bool:
