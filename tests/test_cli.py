@@ -28,7 +28,7 @@ def _figures(day: int) -> list[Measurement]:
     verdict = "regressed" if day == 3 else "unchanged"
     return [
         Measurement(LATENCY, Kind.LATENCY, "median", "s", median, (median,) * 3, extra={"verdict": verdict}),
-        Measurement(LATENCY, Kind.LATENCY, "p95", "s", median * 1.5, extra={"verdict": "unchanged"}),
+        Measurement(LATENCY, Kind.LATENCY, "p95", "s", median * 1.5, (median * 1.5,) * 3, extra={"verdict": "unchanged"}),
         Measurement(MEMORY, Kind.MEMORY, "peak", "bytes", 300 * 2**20, extra={"verdict": "unchanged"}),
     ]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from modelperf.utils import parse_bool, parse_positive_int, parse_threads
 
-__all__ = ["OPTIONS", "Option", "SettingError", "Settings"]
+__all__ = ["OPTIONS", "Option", "SettingError", "Settings", "check_output_files"]
 
 
 class SettingError(ValueError):
@@ -143,3 +143,18 @@ class Settings:
         elif history is not None and "://" not in history:
             values["history"] = str(root / Path(history).expanduser())
         return cls(explicit=frozenset(explicit), **values)
+
+
+# Output files written at the session's end; checked at its start so a bad path costs no run.
+_OUTPUT_FILES = {"accuracy_output": "accuracy.jsonl", "results_json": "results.json",
+                 "summary_markdown": "summary.md"}
+
+
+def check_output_files(settings: Settings) -> None:
+    """Raise a :class:`SettingError` naming the option when an output file path is a directory."""
+    for dest, example in _OUTPUT_FILES.items():
+        path: Path | None = getattr(settings, dest)
+        if path is not None and path.is_dir():
+            flag = next(option.flag for option in OPTIONS if option.dest == dest)
+            raise SettingError(f"{flag} {path} is a directory, and it takes a file: give a file path such as "
+                               f"{path / example}.")

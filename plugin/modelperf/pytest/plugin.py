@@ -20,6 +20,8 @@ from modelperf.pytest.session import Manager
 __all__ = ["PLUGIN_NAME", "get_manager"]
 
 PLUGIN_NAME = "modelperf-manager"
+# Whether a test's body ran to its end without an error; absent when it was interrupted (Ctrl-C).
+_BODY_PASSED = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -121,9 +123,19 @@ def accuracy(request: pytest.FixtureRequest) -> Iterator[Any]:
     options = parse_marker("accuracy", (), marker.kwargs if marker else {}, request.node.nodeid)
     recorder = AccuracyRecorder(get_manager(request.config), request.node, options)
     yield recorder
-    if marker is not None and not recorder.recorded:
+    # A body that failed or was interrupted has already said why; "recorded no result" would be a second,
+    # misleading error (and outside a test, after Ctrl-C, an internal one).
+    if marker is not None and not recorder.recorded and request.node.stash.get(_BODY_PASSED, False):
         pytest.fail(f"{request.node.nodeid}: @pytest.mark.accuracy test recorded no result; call "
                     "accuracy.evaluate(model, data) or accuracy.record(result).", pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if call.when == "call":
+        item.stash[_BODY_PASSED] = report.passed
+    return report
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

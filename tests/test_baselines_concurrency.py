@@ -1,0 +1,64 @@
+"""Concurrent sessions saving into one baseline folder, as real processes: nothing is lost.
+
+Each writer loads the store first and saves after a barrier, as a session reads at its start and
+writes at its end; without a lock and a re-read at write time, the last writer's file would drop
+the records the others wrote in between.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+from typing import Any
+
+from modelperf.records import Kind, Measurement
+from modelperf.store.baselines import BaselineStore
+
+HW = "x86_64-test-2c2t-8g-12345678"
+WRITERS = 8
+ROUNDS = 3  # each writer saves three times, so the saves interleave rather than run one after another
+
+
+def _measurement(test: str, value: float) -> Measurement:
+    return Measurement(f"tests/test_a.py::{test}", Kind.LATENCY, "p10_s", "s", value, (value,) * 5, (0.5,) * 5)
+
+
+def _save(root: str, test: str, value: float, barrier: Any) -> None:
+    store = BaselineStore(Path(root), HW)
+    store.load()  # what a session reads at its start
+    barrier.wait()
+    for round_ in range(ROUNDS):
+        store.save([_measurement(test, value + round_)], machine={"arch": "x86_64"}, commit=None, dirty=False)
+
+
+def _run_writers(root: Path, jobs: list[tuple[str, float]]) -> None:
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(len(jobs))
+    processes = [context.Process(target=_save, args=(str(root), test, value, barrier)) for test, value in jobs]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+        assert process.exitcode == 0
+
+
+def test_eight_sessions_saving_different_tests_leave_every_record(tmp_path: Path) -> None:
+    root = tmp_path / "baselines"
+    _run_writers(root, [(f"test_{i}", 1.0 + i) for i in range(WRITERS)])
+    records = BaselineStore(root, HW).load()
+    assert sorted(records) == sorted(f"tests/test_a.py::test_{i}::p10_s" for i in range(WRITERS))
+    assert {key: r.measurement.value for key, r in records.items()} == {
+        f"tests/test_a.py::test_{i}::p10_s": 1.0 + i + ROUNDS - 1 for i in range(WRITERS)
+    }
+    assert sorted(p.name for p in (root / HW).iterdir()) == ["machine.json", "tests__test_a.json"]
+
+
+def test_two_sessions_saving_the_same_test_leave_one_whole_record(tmp_path: Path) -> None:
+    root = tmp_path / "baselines"
+    _run_writers(root, [("test_same", 10.0), ("test_same", 20.0)])
+    document = json.loads((root / HW / "tests__test_a.json").read_text())
+    [(key, record)] = document["records"].items()
+    assert key == "tests/test_a.py::test_same::p10_s"
+    assert record["value"] in (10.0 + ROUNDS - 1, 20.0 + ROUNDS - 1)
+    assert record["samples"] == [record["value"]] * 5  # value and samples come from the same save
