@@ -25,6 +25,7 @@ from modelperf.report.html import (
     series_by_key,
     text_table,
 )
+from modelperf.report.trends import change_points
 from modelperf.store.atomic import atomic_write_text
 from modelperf.store.history import HistoryError, HistoryRow, HistoryStore, RunInfo
 from modelperf.utils import parse_positive_int
@@ -189,7 +190,9 @@ def _cmd_history(args: argparse.Namespace) -> int:
             )
         shown = table[-args.limit :] if args.limit else table
         headers = ["time", "run", "commit", "value", "change", "verdict"]
-        blocks.append(f"{test}  {metric}  [{hardware}]\n" + text_table(headers, shown, "lllrrl"))
+        # Found over the whole series, even when --limit shows only its end.
+        steps = "".join(f"\nchange point: {point.line()}" for point in change_points(points))
+        blocks.append(f"{test}  {metric}  [{hardware}]\n" + text_table(headers, shown, "lllrrl") + steps)
     print("\n\n".join(blocks))
     return 0
 

@@ -146,7 +146,19 @@ def render_markdown(rows: Sequence[HistoryRow]) -> str:
             out.append("| " + " | ".join(_md(c) for c in cells) + " |")
         regressed = sum(s.verdict == REGRESSED for s in mine)
         out += ["", f"{len(mine)} figures, {regressed} regressed.", ""]
-    return "\n".join(out)
+    return "\n".join(out + _markdown_change_points(rows))
+
+
+def _markdown_change_points(rows: Sequence[HistoryRow]) -> list[str]:
+    from modelperf.report.trends import series_change_points  # it imports this module's formatters
+
+    found = series_change_points(rows)
+    if not found:
+        return []
+    lines = ["## Change points", "", "Lasting steps in each figure's history, at the first run of the new level.", ""]
+    lines += [f"- `{_md(test)}` {_md(metric)} [{_md(hardware)}]: {_md(point.line())}"
+              for hardware, test, metric, point in found]
+    return [*lines, ""]
 
 
 def _md(cell: str) -> str:
@@ -207,10 +219,13 @@ def _summary_html(summary: Sequence[SummaryLine]) -> str:
 
 
 def _series_html(points: Sequence[HistoryRow], stored: StoredRecord | None) -> str:
+    from modelperf.report.trends import change_points  # it imports this module's formatters
+
     last = points[-1]
     regressed = [p for p in points if p.extra.get("verdict") == REGRESSED]
     parts = [f"<h3><code>{_h(last.test_id)}</code> &middot; {_h(last.metric)}</h3>"]
-    image = _plot(points, stored)
+    steps = change_points(points)
+    image = _plot(points, stored, [p.step.index for p in steps])
     alt = _h(f"trend of {last.test_id} {last.metric}")
     parts.append(f'<img src="data:image/png;base64,{image}" alt="{alt}">')
     if stored is not None:
@@ -223,11 +238,15 @@ def _series_html(points: Sequence[HistoryRow], stored: StoredRecord | None) -> s
             for p in regressed
         )
         parts.append(f"<ul>{items}</ul>")
+    if steps:
+        items = "".join(f'<li class="step">change point: {_h(p.line())}</li>' for p in steps)
+        parts.append(f"<ul>{items}</ul>")
     return '<section class="series">' + "\n".join(parts) + "</section>"
 
 
-def _plot(points: Sequence[HistoryRow], stored: StoredRecord | None) -> str:
-    """A PNG of value over time as base64; regressions in red, the baseline save as a dashed line."""
+def _plot(points: Sequence[HistoryRow], stored: StoredRecord | None, steps: Sequence[int] = ()) -> str:
+    """A PNG of value over time as base64; regressions in red, the baseline save as a dashed line,
+    change points (indices of their first run) as orange lines."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on CI; must precede pyplot
@@ -245,6 +264,8 @@ def _plot(points: Sequence[HistoryRow], stored: StoredRecord | None) -> str:
             saved = _day_number(stored.saved_at)
             axes.axvline(saved, color="#777777", linestyle="--", label="baseline saved")
             axes.axhline(stored.measurement.value, color="#2e7d32", linestyle=":", label="baseline value")
+        for number, index in enumerate(steps):
+            axes.axvline(times[index], color="#ef6c00", linewidth=1.5, label="change point" if number == 0 else None)
         axes.xaxis_date()
         axes.set_ylabel(points[-1].unit)
         axes.grid(alpha=0.3)
@@ -270,6 +291,7 @@ body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; }
 td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
 tr.regressed td, li.regressed { background: #fde0e0; color: #8e0000; font-weight: bold; }
+li.step { color: #a84300; }
 section.series { margin: 1.5em 0; }
 img { max-width: 100%; }
 """
