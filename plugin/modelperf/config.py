@@ -52,6 +52,15 @@ def _key_fields(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _across(text: str) -> frozenset[str]:
+    from modelperf.store.comparable import parse_across
+
+    try:
+        return parse_across(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 _CORES = "auto"  # physical cores less one: hyper-threads and a busy core both stall torch and llama.cpp
 
 OPTIONS: tuple[Option, ...] = (
@@ -72,6 +81,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("baseline_save", "--baseline-save", "write or replace this hardware's baselines with this run's figures"),
     Option("baseline_key", "--baseline-key", "comma-separated machine fields that form the hardware id",
            _key_fields, None, "MODELPERF_BASELINE_KEY", "FIELDS", "every stable field"),
+    Option("compare_across", "--compare-across", "also compare with baselines measured with other weights and/or "
+           "thread counts ('weights', 'threads' or 'weights,threads'); library upgrades are always compared",
+           _across, None, "MODELPERF_COMPARE_ACROSS", "WHAT", "neither"),
     Option("keep_captures", "--keep-captures", "keep memray capture files of passing memory tests too"),
     Option("accuracy_dataset", "--accuracy-dataset", "sentiment dataset (GLUE TSV or JSONL)",
            str, None, "MODELPERF_ACCURACY_DATASET", "PATH", "the in-repo set"),
@@ -117,6 +129,7 @@ class Settings:
     baseline_dir: Path
     baseline_save: bool
     baseline_key: tuple[str, ...] | None
+    compare_across: frozenset[str] | None
     keep_captures: bool
     accuracy_dataset: Path | None
     accuracy_output: Path | None

@@ -84,14 +84,17 @@ class Manager:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         if not self.settings.benchmark:
             return
+        from modelperf.store.comparable import run_environment
         from modelperf.store.hardware import KEY_FIELDS, hardware_id, machine_info
         self.machine = machine_info()
-        extra = {"torch_threads": self.settings.distilbert_threads, "llama_threads": self.settings.llama_threads}
+        # Versions and threads travel with each record, not in the folder name: an upgrade is compared.
+        self.environment = run_environment(self.machine, self.settings.distilbert_threads, self.settings.llama_threads)
         try:
-            self.hardware_id = hardware_id(self.machine, self.settings.baseline_key or KEY_FIELDS, extra)
+            self.hardware_id = hardware_id(self.machine, self.settings.baseline_key or KEY_FIELDS)
             self._store = BaselineStore(self.settings.baseline_dir, self.hardware_id)
             self._store.check_folder(saving=self.settings.baseline_save)
             self._store.load()
+            self.notes.extend(filter(None, [self._store.adopt_old_folders(self.machine)]))
             check_output_files(self.settings)
         except (BaselineError, ValueError) as exc:
             raise pytest.UsageError(str(exc)) from None
@@ -271,7 +274,8 @@ class Manager:
 
     def _baseline_for(self, current: Measurement) -> tuple[Measurement | None, str]:
         """The comparable baseline, or None with the sentence saying why nothing is compared."""
-        return self.store.baseline_for(current, saving=self.settings.baseline_save)
+        return self.store.baseline_for(current, saving=self.settings.baseline_save, environment=self.environment,
+                                       across=self.settings.compare_across or ())
 
     def _remember_models(self, models: dict[str, Model]) -> None:
         for name, model in models.items():
@@ -316,13 +320,15 @@ class Manager:
         root = Path(str(self.config.rootpath))
         commit = _git(root, "rev-parse", "HEAD")
         dirty = bool(_git(root, "status", "--porcelain"))
+        self.notes.extend(self.store.name_environments(self.results, environment=self.environment,
+                                                       across=self.settings.compare_across or ()))
         to_save = [Measurement.from_json(r["measurement"]) for r in self.results
                    if self.settings.baseline_save or r["verdict"] == "recorded"]
         if to_save:
             try:
                 # Only --baseline-save replaces a stored record; a partial run never removes one.
                 diff = self.store.save(to_save, machine=self.machine, commit=commit, dirty=dirty,
-                                       overwrite=self.settings.baseline_save)
+                                       overwrite=self.settings.baseline_save, environment=self.environment)
                 self.notes.extend(diff.lines())
                 self.notes.append(f"baselines written under {self.settings.baseline_dir / self.hardware_id}: "
                                   "review the JSON diff and commit it")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,20 +31,26 @@ class BaselineError(Exception):
 
 @dataclass(frozen=True)
 class StoredRecord:
-    """A measurement as saved in a baseline, with the provenance of that save."""
+    """A measurement as saved in a baseline, with the provenance of that save.
+
+    ``environment`` holds the library versions and thread counts the figure was measured with
+    (empty in records saved before they were stored).
+    """
 
     measurement: Measurement
     commit: str | None
     dirty: bool
     saved_at: str
+    environment: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             **self.measurement.to_json(),
             "commit": self.commit,
             "dirty": self.dirty,
             "saved_at": self.saved_at,
         }
+        return {**data, "environment": self.environment} if self.environment else data
 
 
 def show(path: Path) -> str:
@@ -111,7 +117,7 @@ def _parse_record(path: Path, key: str, data: Any) -> StoredRecord:
     measurement = Measurement.from_json(data)
     if measurement.key != key:
         raise bad(path, f"files the record of {measurement.key!r} under the key {key!r}")
-    return StoredRecord(measurement, data["commit"], data["dirty"], data["saved_at"])
+    return StoredRecord(measurement, data["commit"], data["dirty"], data["saved_at"], data.get("environment", {}))
 
 
 def _is_number(value: Any) -> bool:
@@ -132,8 +138,9 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "commit": (lambda v: v is None or isinstance(v, str), "a string or null"),
     "dirty": (lambda v: isinstance(v, bool), "true or false"),
     "saved_at": (lambda v: isinstance(v, str), "a string"),
+    "environment": (lambda v: isinstance(v, dict), "an object"),
 }
-_OPTIONAL = {"samples", "control", "model", "extra"}
+_OPTIONAL = {"samples", "control", "model", "extra", "environment"}
 
 
 def _record_problem(data: Mapping[str, Any]) -> str | None:

@@ -17,7 +17,7 @@ import contextlib
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,8 +37,9 @@ from modelperf.store.baseline_file import (
     read_file,
     show,
 )
-from modelperf.store.comparable import why_not_compared
+from modelperf.store.comparable import environment_changes, environment_note, why_not_compared
 from modelperf.store.hardware import VOLATILE_FIELDS
+from modelperf.store.old_scheme import read_old_folders
 
 __all__ = [
     "RESAVE_COMMAND",
@@ -130,6 +131,7 @@ class BaselineStore:
         self._files: dict[Path, dict[str, StoredRecord]] | None = None
         self._merged: dict[str, StoredRecord] | None = None
         self._others: dict[str, dict[str, set[str]]] = {}
+        self._old: dict[str, StoredRecord] = {}
 
     @staticmethod
     def list_hardware(root: Path) -> list[str]:
@@ -160,8 +162,10 @@ class BaselineStore:
         if saving:
             self._make_folder()
 
-    def baseline_for(self, current: Measurement, *, saving: bool) -> tuple[Measurement | None, str]:
-        """The stored measurement ``current`` is compared with, or None and the sentence saying why none is."""
+    def baseline_for(self, current: Measurement, *, saving: bool, environment: Mapping[str, Any] | None = None,
+                     across: Collection[str] = ()) -> tuple[Measurement | None, str]:
+        """The stored measurement ``current`` is compared with and what the two ran on, or None and the
+        sentence saying why none is. ``environment``: this run's library versions and thread counts."""
         if saving:
             return None, "saved as the new baseline (--baseline-save)"
         stored = self.get(current.key)
@@ -170,15 +174,50 @@ class BaselineStore:
             elsewhere = (f"; baselines exist for other hardware only ({', '.join(others)}), never compared"
                          if others else "")
             return None, f"no baseline for hardware {self.hardware_id}: recorded this run as its baseline{elsewhere}"
-        reason = why_not_compared(stored.measurement, current)
-        return (None, reason) if reason else (stored.measurement, "")
+        reason = why_not_compared(stored, current, environment or {}, across)
+        if reason:
+            return None, reason
+        return stored.measurement, environment_note(stored, current, environment or {})
+
+    def name_environments(self, results: Iterable[dict[str, Any]], *, environment: Mapping[str, Any],
+                          across: Collection[str] = ()) -> list[str]:
+        """Append to each compared result's ``line`` what the two figures ran on; return one summary
+        note per change compared across (a passing line is not printed, the upgrade must be)."""
+        changes: dict[str, int] = {}
+        for result in results:
+            current = Measurement.from_json(result["measurement"])
+            stored = self.get(current.key)
+            if result.get("baseline") is None or stored is None or why_not_compared(
+                    stored, current, environment, across):
+                continue
+            result["line"] += f" [{environment_note(stored, current, environment)}]"
+            changed, _same = environment_changes(stored, current, environment)
+            if changed:
+                changes[", ".join(changed)] = changes.get(", ".join(changed), 0) + 1
+        return [f"compared across {change}: {count} figure(s); --baseline-save records the new figures"
+                for change, count in changes.items()]
+
+    def adopt_old_folders(self, machine: Mapping[str, Any]) -> str | None:
+        """Read this machine's folders of the old scheme (keyed by versions and threads too) as fallbacks.
+
+        Their records are compared until this machine's folder holds its own; nothing is moved or
+        deleted. Returns the one sentence that says so, or None when there are none.
+        """
+        others = [hw for hw in self.list_hardware(self.root) if hw != self.hardware_id]
+        self._old, names = read_old_folders(self.root, others, machine)
+        if not names:
+            return None
+        return (f"read {len(self._old)} baselines of this machine from the old-scheme folder(s) {', '.join(names)} "
+                f"(keyed by library versions and threads too): they are compared until --baseline-save writes "
+                f"them to {self.hardware_id}, and nothing is deleted")
 
     def load(self) -> dict[str, StoredRecord]:
         """All records of this hardware id, keyed by ``Measurement.key``; read once, then cached."""
         return dict(self._records())
 
     def get(self, key: str) -> StoredRecord | None:
-        return self._records().get(key)
+        """This hardware's record of ``key``, else one adopted from an old-scheme folder, else None."""
+        return self._records().get(key) or self._old.get(key)
 
     def _records(self) -> dict[str, StoredRecord]:
         if self._merged is not None:
@@ -226,6 +265,7 @@ class BaselineStore:
         dirty: bool,
         replace_all: bool = False,
         overwrite: bool = True,
+        environment: Mapping[str, Any] | None = None,
     ) -> BaselineDiff:
         """Write ``measurements`` into the files of their test modules and return what changed.
 
@@ -248,10 +288,11 @@ class BaselineStore:
             new = {k: m for k, m in new.items() if overwrite or k not in stored}
             diff = diff_records(self._replaced(new, replace_all), new)
             if new:
-                self._write_merged(new, commit, dirty, replace_all, machine)
+                provenance = {"commit": commit, "dirty": dirty, "environment": dict(environment or {})}
+                self._write_merged(new, provenance, replace_all, machine)
         return BaselineDiff(diff.added, diff.removed, diff.changed, kept)
 
-    def _write_merged(self, new: Mapping[str, Measurement], commit: str | None, dirty: bool, replace_all: bool,
+    def _write_merged(self, new: Mapping[str, Measurement], provenance: Mapping[str, Any], replace_all: bool,
                       machine: Mapping[str, Any]) -> None:
         saved_at = _utc_now()
         files = self._load_files()
@@ -264,7 +305,7 @@ class BaselineStore:
                 if replace_all:
                     kept = {k: r for k, r in kept.items() if _module_of(k) not in modules}
                 updated[path] = dict(kept)
-            updated[path][key] = StoredRecord(measurement, commit, dirty, saved_at)
+            updated[path][key] = StoredRecord(measurement, saved_at=saved_at, **provenance)
         # Serialise everything before the first write, so a bad value cannot leave a half-save.
         texts = {path: self._render(path, records) for path, records in updated.items()}
         self._write(texts, machine)
