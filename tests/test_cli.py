@@ -306,3 +306,14 @@ def test_each_subcommand_help_names_its_defaults(command: str, capsys: pytest.Ca
     for entry in entries:
         if not entry.startswith(("h, --help", "-history")):
             assert "default" in entry, f"{command}: -{entry.split()[0]} does not document its default"
+
+
+def test_export_copies_every_run_once(store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = str(tmp_path / "copy" / "history.sqlite")
+    code, out, _ = _run(["export", "--history", store, "--to", target], capsys)
+    assert code == 0 and out.startswith("Copied 3 runs from ") and "(0 were there already)" in out
+    with HistoryStore(store) as source, HistoryStore(target) as copy:
+        assert copy.runs() == source.runs()
+        assert all(copy.measurements(r.run_id) == source.measurements(r.run_id) for r in source.runs())
+    again = _run(["export", "--history", store, "--to", target], capsys)
+    assert again[0] == 0 and "Copied 0 runs" in again[1] and "(3 were there already)" in again[1]

@@ -121,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN",
         help="show what `--baseline-save` of this run's measurements would change for its hardware (default: none)",
     )
+
+    sub = add("export", _cmd_export, "Copy every run of the history store into another store (e.g. a database "
+              "into a SQLite file a CI job can extend without touching the original).")
+    sub.add_argument("--to", required=True, metavar="PATH_OR_URL", help="the store to copy into (created if missing)")
     return parser
 
 
@@ -134,6 +138,17 @@ def _open_store(args: argparse.Namespace) -> HistoryStore:
             f"(or ${HISTORY_ENV}) at an existing store."
         )
     return HistoryStore(location)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    with _open_store(args) as source, HistoryStore(args.to) as target:
+        present = {run.run_id for run in target.runs()}
+        missing = [run for run in source.runs() if run.run_id not in present]  # a re-export adds only new runs
+        for run in missing:
+            target.append(run, source.measurements(run.run_id))
+        print(f"Copied {len(missing)} runs from {source.display} to {target.display} "
+              f"({len(present)} were there already).")
+    return 0
 
 
 def _require_runs(store: HistoryStore, hardware: str | None = None) -> list[RunInfo]:
