@@ -50,3 +50,8 @@ def test_a_database_url_secret_is_written_on_main_and_copied_for_pull_requests()
     assert "--history" not in suite["run"]  # the store comes from MODELPERF_HISTORY
     uploaded = _using("actions/upload-artifact@")["with"]["path"]
     assert "modelperf-history.sqlite" in uploaded
+
+
+def test_the_plugins_own_tests_run_before_the_history_store_is_chosen() -> None:
+    names = [s.get("name") for s in _steps()]
+    assert names.index("Tests") < names.index("Choose the history store")  # they never write the real history
