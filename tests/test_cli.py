@@ -317,3 +317,17 @@ def test_export_copies_every_run_once(store: str, tmp_path: Path, capsys: pytest
         assert all(copy.measurements(r.run_id) == source.measurements(r.run_id) for r in source.runs())
     again = _run(["export", "--history", store, "--to", target], capsys)
     assert again[0] == 0 and "Copied 0 runs" in again[1] and "(3 were there already)" in again[1]
+
+
+@pytest.mark.parametrize("order", [["latest", "previous"], ["previous", "latest"]])
+def test_compare_shows_the_newer_runs_change_against_the_older_whatever_the_order(
+    store: str, capsys: pytest.CaptureFixture[str], order: list[str]
+) -> None:
+    code, out, _ = _run(["compare", *order, "--history", store], capsys)
+    assert code == 0
+    assert out.splitlines()[0].split()[2:6] == ["run", "aaaa2222", "run", "bbbb3333"]  # older, then newer
+    (median,) = [line for line in out.splitlines() if " median " in line]
+    assert median.split()[-3:] == ["1.100x", "+10.0", "%"]  # the latency grew from the older run to the newer
+    assert out.splitlines()[-1] == (
+        "Change: the newer run bbbb3333 (2025-01-03 00:00:00) against the reference, the older run aaaa2222 "
+        "(2025-01-02 00:00:00).")

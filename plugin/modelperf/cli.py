@@ -260,7 +260,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         )
     with _open_store(args) as store:
         runs = _require_runs(store, args.hardware)
-        chosen = [_resolve_run(store, runs, ref) for ref in refs]
+        # Older run first, whatever the order asked: a change is always the newer run's against the older.
+        chosen = sorted((_resolve_run(store, runs, ref) for ref in refs), key=lambda r: (r.started_at, r.run_id))
         measured = [{m.key: m for m in store.measurements(run.run_id)} for run in chosen]
     if len(chosen) == 1:
         run = chosen[0]
@@ -271,9 +272,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             )
         measured.insert(0, {key: record.measurement for key, record in stored.items()})
         names = ["baseline", f"run {run.run_id[:_SHORT_ID]}"]
+        reference = f"Change: run {run.run_id[:_SHORT_ID]} against the baselines under {args.baseline_dir}."
     else:
         names = [f"run {run.run_id[:_SHORT_ID]}" for run in chosen]
+        old, new = chosen
+        reference = (f"Change: the newer run {new.run_id[:_SHORT_ID]} ({format_time(new.started_at)}) against the "
+                     f"reference, the older run {old.run_id[:_SHORT_ID]} ({format_time(old.started_at)}).")
     print(_comparison_table(names, measured[0], measured[1]))
+    print(reference)
     return 0
 
 
