@@ -331,3 +331,13 @@ def test_compare_shows_the_newer_runs_change_against_the_older_whatever_the_orde
     assert out.splitlines()[-1] == (
         "Change: the newer run bbbb3333 (2025-01-03 00:00:00) against the reference, the older run aaaa2222 "
         "(2025-01-02 00:00:00).")
+
+
+def test_report_names_each_hardware_once_per_section_not_on_every_row(
+    store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = tmp_path / "r.html"
+    assert _run(["report", "--history", store, "--html", str(page)], capsys)[0] == 0
+    text = page.read_text()
+    assert f"<td>{HW}</td>" not in text
+    assert text.count(f'<h3 class="hardware">Hardware {HW}</h3>') == 1

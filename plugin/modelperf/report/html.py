@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from modelperf.records import Kind
 from modelperf.store.history import HistoryRow
 from modelperf.units import format_duration, format_size
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REGRESSED",
+    "SPREAD_LABEL",
     "SummaryLine",
     "format_change",
     "format_commit",
@@ -33,11 +35,13 @@ __all__ = [
     "render_html",
     "render_markdown",
     "series_by_key",
+    "spread",
     "text_table",
 ]
 
 # The verdict the plugin stores in Measurement.extra["verdict"] for a significant slowdown.
 REGRESSED = "regressed"
+RECORDED = "recorded"  # ... and for a figure a run saved as a baseline (first run, or --baseline-save)
 _SECONDS = {"s", "sec", "second", "seconds"}
 _BYTES = {"b", "byte", "bytes"}
 # Small enough that a page with dozens of plots stays a few MB, large enough to read.
@@ -209,13 +213,16 @@ def _h(text: str) -> str:
 
 
 def _summary_html(summary: Sequence[SummaryLine]) -> str:
-    cells = ["<tr><th>hardware</th><th>test</th><th>metric</th><th>value</th><th>change</th><th>verdict</th></tr>"]
-    for s in summary:
-        css = ' class="regressed"' if s.verdict == REGRESSED else ""
-        values = [s.hardware_id, s.test_id, s.metric, format_value(s.value, s.unit)]
-        values += [format_change(s.previous, s.value), s.verdict]
-        cells.append(f"<tr{css}>" + "".join(f"<td>{_h(v)}</td>" for v in values) + "</tr>")
-    return "<h2>Latest run per hardware</h2>\n<table>" + "\n".join(cells) + "</table>"
+    """One table per hardware id, named once above it rather than on every row."""
+    parts = ["<h2>Latest run per hardware</h2>"]
+    for hardware in sorted({s.hardware_id for s in summary}):
+        cells = ["<tr><th>test</th><th>metric</th><th>value</th><th>change</th><th>verdict</th></tr>"]
+        for s in (line for line in summary if line.hardware_id == hardware):
+            css = ' class="regressed"' if s.verdict == REGRESSED else ""
+            values = [s.test_id, s.metric, format_value(s.value, s.unit), format_change(s.previous, s.value), s.verdict]
+            cells.append(f"<tr{css}>" + "".join(f"<td>{_h(v)}</td>" for v in values) + "</tr>")
+        parts.append(f'<h3 class="hardware">Hardware {_h(hardware)}</h3>\n<table>' + "\n".join(cells) + "</table>")
+    return "\n".join(parts)
 
 
 def _series_html(points: Sequence[HistoryRow], stored: StoredRecord | None) -> str:
@@ -255,7 +262,13 @@ def _plot(points: Sequence[HistoryRow], stored: StoredRecord | None, steps: Sequ
     times = [_day_number(p.started_at) for p in points]
     fig, axes = plt.subplots(figsize=_PLOT_SIZE_IN, dpi=_PLOT_DPI)
     try:
+        low, high = zip(*(spread(p) for p in points))
+        axes.fill_between(times, low, high, color="#1f5f99", alpha=0.18, linewidth=0, label=SPREAD_LABEL)
         axes.plot(times, [p.value for p in points], marker="o", color="#1f5f99", label="value")
+        recorded = [i for i, p in enumerate(points) if p.extra.get("verdict") == RECORDED]
+        if recorded:  # the runs whose figures became (or may have become) the baseline
+            axes.scatter([times[i] for i in recorded], [points[i].value for i in recorded], marker="D", color="#2e7d32",
+                         s=45, zorder=3, label="recorded as baseline")
         bad = [i for i, p in enumerate(points) if p.extra.get("verdict") == REGRESSED]
         if bad:
             xs, ys = [times[i] for i in bad], [points[i].value for i in bad]
@@ -277,6 +290,25 @@ def _plot(points: Sequence[HistoryRow], stored: StoredRecord | None, steps: Sequ
     finally:
         plt.close(fig)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+# What the band around each point is: the run's own spread, so one noisy run reads as noisy.
+SPREAD_LABEL = "spread of each run (rounds p10-p90; accuracy 95% Wilson)"
+_SPREAD_QUANTILES = (0.10, 0.90)
+
+
+def spread(point: HistoryRow) -> tuple[float, float]:
+    """The interval a run's figure came with: Wilson for per-example accuracy, else its samples' p10-p90."""
+    samples = point.samples
+    if point.kind is Kind.ACCURACY and samples and set(samples) <= {0.0, 1.0}:
+        from modelperf.decide import wilson_interval
+
+        return wilson_interval(int(sum(samples)), len(samples))
+    if len(samples) < 2:
+        return point.value, point.value
+    ordered = sorted(samples)
+    pick = [ordered[round(q * (len(ordered) - 1))] for q in _SPREAD_QUANTILES]
+    return min(pick[0], point.value), max(pick[1], point.value)
 
 
 def _day_number(iso_time: str) -> float:

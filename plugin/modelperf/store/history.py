@@ -161,6 +161,7 @@ class HistoryRow:
     unit: str
     value: float
     extra: dict[str, Any]
+    samples: tuple[float, ...] = ()  # the run's raw observations, for the spread a plot draws around value
 
 
 class HistoryStore:
@@ -236,7 +237,7 @@ class HistoryStore:
         m, r = _measurements.c, _runs.c
         query = (
             select(r.run_id, r.started_at, r.hardware_id, r.commit, r.dirty)
-            .add_columns(m.test_id, m.kind, m.metric, m.unit, m.value, m.extra)
+            .add_columns(m.test_id, m.kind, m.metric, m.unit, m.value, m.extra, m.samples)
             .join_from(_measurements, _runs, m.run_id == r.run_id)
             .order_by(r.started_at, r.run_id, m.id)
         )
