@@ -223,3 +223,17 @@ def test_a_bare_postgresql_history_url_is_one_note_and_the_summary_still_prints(
     result.stdout.fnmatch_lines(["*modelperf*", "history NOT written: History store postgresql+psycopg2://* cannot be*"])
     assert "ModuleNotFoundError" not in result.stdout.str() + result.stderr.str()
     assert _record_file(pytester).read_bytes() == before
+
+
+def test_history_keeps_what_each_verdict_was_made_on(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelperf.report.html import verdict_change
+    from modelperf.store.history import HistoryStore
+
+    _first_run(pytester, monkeypatch)
+    monkeypatch.setenv(FLIPS, "1")
+    args = [a for a in RUN if a not in ("--history", "off")]
+    pytester.runpytest(*args, "--history", "h.sqlite").assert_outcomes(passed=2)
+    with HistoryStore(str(pytester.path / "h.sqlite")) as store:
+        rows = store.series(test="test_1")
+    assert [r.extra["verdict_baseline"] for r in rows] == [pytest.approx(0.9)]
+    assert verdict_change(rows[0]) == "-0.6% vs baseline"

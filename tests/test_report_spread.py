@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modelperf.records import Kind
-from modelperf.report.html import spread
+from modelperf.report.html import spread, verdict_change
 from modelperf.store.history import HistoryRow
 
 
@@ -29,3 +29,21 @@ def test_spread_of_rounds(kind: Kind, value: float, samples: tuple[float, ...], 
 def test_accuracy_spread_is_the_wilson_interval() -> None:
     low, high = spread(_row(Kind.ACCURACY, 0.9, (1.0,) * 180 + (0.0,) * 20))
     assert low == pytest.approx(0.851, abs=1e-3) and high == pytest.approx(0.934, abs=1e-3)
+
+
+def _with(extra: dict[str, object], value: float = 0.0475) -> HistoryRow:
+    return HistoryRow("r", "2026-01-01T00:00:00+00:00", "hw", None, False, "t.py::t", Kind.LATENCY, "p10_s", "s",
+                      value, extra, ())
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        # 54.3 -> 47.5 ms raw, but the verdict's drift-corrected ratio is what the column must show.
+        ({"verdict": "pass", "verdict_ratio": 1.033, "verdict_baseline": 0.0543}, "+3.3% vs baseline (drift-corrected)"),
+        ({"verdict": "pass", "verdict_baseline": 0.05}, "-5.0% vs baseline"),
+        ({"verdict": "recorded"}, None),
+    ],
+)
+def test_the_change_shown_is_the_one_the_verdict_was_made_on(extra: dict[str, object], expected: str | None) -> None:
+    assert verdict_change(_with(extra)) == expected

@@ -37,6 +37,7 @@ __all__ = [
     "series_by_key",
     "spread",
     "text_table",
+    "verdict_change",
 ]
 
 # The verdict the plugin stores in Measurement.extra["verdict"] for a significant slowdown.
@@ -64,6 +65,18 @@ class SummaryLine:
     value: float
     previous: float | None
     verdict: str
+    against_baseline: str | None = None  # the change the verdict was made on, when there was one
+
+
+def verdict_change(row: HistoryRow) -> str | None:
+    """The change a verdict was made on: latency's drift-corrected ratio, else the figure against the
+    baseline; None for a run that compared nothing."""
+    ratio, baseline = row.extra.get("verdict_ratio"), row.extra.get("verdict_baseline")
+    if isinstance(ratio, (int, float)) and math.isfinite(ratio):
+        return f"{ratio - 1:+.1%} vs baseline (drift-corrected)"
+    if isinstance(baseline, (int, float)) and baseline:
+        return f"{row.value / baseline - 1:+.1%} vs baseline"
+    return None
 
 
 def format_value(value: float, unit: str) -> str:
@@ -117,9 +130,8 @@ def latest_summary(rows: Sequence[HistoryRow]) -> list[SummaryLine]:
             continue  # this figure was not measured in the latest run
         previous = points[-2].value if len(points) > 1 else None
         verdict = str(last.extra.get("verdict", ""))
-        lines.append(
-            SummaryLine(hardware, last.run_id, last.test_id, last.metric, last.unit, last.value, previous, verdict)
-        )
+        lines.append(SummaryLine(hardware, last.run_id, last.test_id, last.metric, last.unit, last.value, previous,
+                                 verdict, verdict_change(last)))
     return sorted(lines, key=lambda s: (s.hardware_id, s.test_id, s.metric))
 
 
@@ -219,7 +231,10 @@ def _summary_html(summary: Sequence[SummaryLine]) -> str:
         cells = ["<tr><th>test</th><th>metric</th><th>value</th><th>change</th><th>verdict</th></tr>"]
         for s in (line for line in summary if line.hardware_id == hardware):
             css = ' class="regressed"' if s.verdict == REGRESSED else ""
-            values = [s.test_id, s.metric, format_value(s.value, s.unit), format_change(s.previous, s.value), s.verdict]
+            # The verdict's own figure when it compared; a raw run-to-run change only when it did not.
+            change = s.against_baseline or (
+                "-" if s.previous is None else f"{format_change(s.previous, s.value)} vs previous run")
+            values = [s.test_id, s.metric, format_value(s.value, s.unit), change, s.verdict]
             cells.append(f"<tr{css}>" + "".join(f"<td>{_h(v)}</td>" for v in values) + "</tr>")
         parts.append(f'<h3 class="hardware">Hardware {_h(hardware)}</h3>\n<table>' + "\n".join(cells) + "</table>")
     return "\n".join(parts)

@@ -23,6 +23,8 @@ def session_measurements(manager: Any) -> list[Measurement]:
     for result in manager.results:
         m = Measurement.from_json(result["measurement"])
         extra = dict(m.extra, verdict=result["verdict"])
+        # What the verdict was made on, so a report's change column can never contradict it.
+        extra.update({f"verdict_{k}": result[k] for k in ("baseline", "ratio") if result.get(k) is not None})
         out.append(Measurement(m.test_id, m.kind, m.metric, m.unit, m.value, m.samples, m.control, m.model, extra))
     return out
 
