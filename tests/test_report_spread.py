@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from modelperf.records import Kind
@@ -47,3 +50,30 @@ def _with(extra: dict[str, object], value: float = 0.0475) -> HistoryRow:
 )
 def test_the_change_shown_is_the_one_the_verdict_was_made_on(extra: dict[str, object], expected: str | None) -> None:
     assert verdict_change(_with(extra)) == expected
+
+
+def test_tradeoff_error_bars_are_wilson_for_accuracy_and_round_spread_for_latency() -> None:
+    from modelperf.report.tradeoff import interval
+
+    accuracy = {"kind": "accuracy", "value": 0.9, "samples": [1.0] * 180 + [0.0] * 20}
+    value, [[below], [above]] = interval(accuracy)
+    assert value == 0.9 and below == pytest.approx(0.9 - 0.851, abs=1e-3) and above == pytest.approx(0.934 - 0.9, abs=1e-3)
+    latency = {"kind": "latency", "value": 0.0055, "samples": [0.001 * i for i in range(1, 11)]}
+    value, [[below], [above]] = interval(latency, scale=1e3)
+    assert value == pytest.approx(5.5) and below == pytest.approx(5.5 - 1.9) and above == pytest.approx(9.1 - 5.5)
+
+
+def test_tradeoff_plot_draws_with_intervals(tmp_path: Path) -> None:
+    from modelperf.report.tradeoff import plot
+
+    def result(test: str, kind: str, value: float, samples: list[float], **extra: float) -> dict[str, Any]:
+        return {"measurement": {"test_id": f"tests/suite/t.py::{test}", "kind": kind, "value": value,
+                                "samples": samples, "extra": extra}}
+
+    results = [
+        result("test_distilbert_sentiment_accuracy", "accuracy", 0.85, [1.0] * 170 + [0.0] * 30),
+        result("test_distilbert_batch1_short", "latency", 0.005, [0.004, 0.005, 0.006]),
+        result("test_load_memory[distilbert]", "peak_memory", 2e8, [2e8], memray_peak_bytes=2e8),
+    ]
+    written = plot(results, tmp_path / "tradeoff.png")
+    assert written is not None and written.read_bytes().startswith(b"\x89PNG")

@@ -13,7 +13,7 @@ from typing import Any
 
 from modelperf.units import format_duration, format_size
 
-__all__ = ["TRADEOFF_ROWS", "collect", "plot", "rows"]
+__all__ = ["TRADEOFF_ROWS", "collect", "interval", "plot", "rows"]
 
 # (test function name, metric or extra key) -> role in the comparison, per model.
 _ROLES: dict[str, dict[str, str]] = {
@@ -85,6 +85,24 @@ def rows(model_info: dict[str, dict[str, Any]], results: Sequence[dict[str, Any]
     return [[label, *(columns[name][i] for name in _ROLES)] for i, label in enumerate(TRADEOFF_ROWS)]
 
 
+def interval(measurement: dict[str, Any], scale: float = 1.0) -> tuple[float, list[list[float]]]:
+    """A figure and its error bar (matplotlib's [[below], [above]]): Wilson for per-example accuracy,
+    the rounds' p10-p90 for latency."""
+    import numpy as np
+
+    from modelperf.decide import wilson_interval
+
+    value, samples = float(measurement["value"]), [float(x) for x in measurement.get("samples", ())]
+    if measurement.get("kind") == "accuracy" and samples:
+        low, high = wilson_interval(int(sum(samples)), len(samples))
+    elif len(samples) >= 2:
+        low, high = (float(q) for q in np.percentile(samples, [10, 90]))
+    else:
+        low = high = value
+    low, high = min(low, value), max(high, value)
+    return value * scale, [[(value - low) * scale], [(high - value) * scale]]
+
+
 def plot(results: Sequence[dict[str, Any]], path: Path) -> Path | None:
     """Accuracy against batch-1 latency and against memray peak, both models; None if not measured."""
     figures = collect(results)
@@ -98,10 +116,13 @@ def plot(results: Sequence[dict[str, Any]], path: Path) -> Path | None:
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
     for name, f in points.items():
-        acc = f["accuracy"]["measurement"]["value"]
-        left.scatter(f["batch1"]["measurement"]["value"] * 1e3, acc, s=60, label=name)
-        right.scatter(f["memory"]["measurement"]["extra"].get("memray_peak_bytes", 0) / 2**20, acc, s=60, label=name)
-    left.set(xlabel="batch-1 sentiment latency (ms, median)", ylabel="sentiment accuracy (test split)")
+        acc, acc_err = interval(f["accuracy"]["measurement"])
+        lat, lat_err = interval(f["batch1"]["measurement"], scale=1e3)
+        left.errorbar(lat, acc, xerr=lat_err, yerr=acc_err, fmt="o", capsize=3, markersize=7, label=name)
+        memory = f["memory"]["measurement"]["extra"].get("memray_peak_bytes", 0) / 2**20
+        right.errorbar(memory, acc, yerr=acc_err, fmt="o", capsize=3, markersize=7, label=name)
+    left.set(xlabel="batch-1 sentiment latency (ms, median; bars: rounds p10-p90)",
+             ylabel="sentiment accuracy (test split; bars: 95% Wilson)")
     right.set(xlabel="load peak memory (MiB, memray)")
     for axis in (left, right):
         axis.grid(alpha=0.3)
