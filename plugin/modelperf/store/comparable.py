@@ -9,6 +9,7 @@ because they change what is measured rather than how fast the same work runs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -25,7 +26,7 @@ _THREADS = {"torch_threads": "torch threads", "llama_threads": "llama threads"}
 
 def parse_across(text: str) -> frozenset[str]:
     """``"weights, threads"`` -> ``{"weights", "threads"}``; an unknown name is a ValueError."""
-    names = frozenset(part.strip() for part in text.replace(" ", ",").split(",") if part.strip())
+    names = frozenset(part for part in re.split(r"[\s,]+", text) if part)
     unknown = sorted(names - set(ACROSS))
     if unknown or not names:
         raise ValueError(f"--compare-across takes {' and/or '.join(ACROSS)}, comma-separated, not {text!r}")
