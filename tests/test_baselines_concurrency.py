@@ -12,6 +12,8 @@ import multiprocessing
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from modelperf.records import Kind, Measurement
 from modelperf.store.baselines import BaselineStore
 
@@ -62,3 +64,27 @@ def test_two_sessions_saving_the_same_test_leave_one_whole_record(tmp_path: Path
     assert key == "tests/test_a.py::test_same::p10_s"
     assert record["value"] in (10.0 + ROUNDS - 1, 20.0 + ROUNDS - 1)
     assert record["samples"] == [record["value"]] * 5  # value and samples come from the same save
+
+
+def test_eight_concurrent_baseline_save_sessions_leave_every_record(pytester: pytest.Pytester) -> None:
+    """The same as a user would start them: 8 pytest processes, each saving one test of one module."""
+    import subprocess
+    import sys
+
+    from tests.test_plugin_accuracy import STAND_IN, _write_dataset
+
+    tests = "".join(f"""
+    @pytest.mark.accuracy
+    def test_{i}(accuracy, sentiment_data):
+        accuracy.evaluate(StandIn(), sentiment_data)
+""" for i in range(WRITERS))
+    pytester.makepyfile(test_acc=STAND_IN + tests)
+    _write_dataset(pytester)
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--benchmark", "--history", "off",
+            "--baseline-dir", "baselines", "--accuracy-dataset", "data.tsv", "--baseline-save"]
+    processes = [subprocess.Popen([*argv, f"test_acc.py::test_{i}"], cwd=pytester.path, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT) for i in range(WRITERS)]
+    outputs = [process.communicate(timeout=300)[0].decode() for process in processes]
+    assert all(process.returncode == 0 for process in processes), "\n".join(outputs)
+    [path] = (pytester.path / "baselines").rglob("test_acc.json")
+    assert sorted(json.loads(path.read_text())["records"]) == [f"test_acc.py::test_{i}::accuracy" for i in range(WRITERS)]
