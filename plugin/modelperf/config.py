@@ -80,7 +80,7 @@ OPTIONS: tuple[Option, ...] = (
            str, "baselines", "MODELPERF_BASELINE_DIR", "DIR"),
     Option("baseline_save", "--baseline-save", "write or replace this hardware's baselines with this run's figures"),
     Option("baseline_key", "--baseline-key", "comma-separated machine fields that form the hardware id",
-           _key_fields, None, "MODELPERF_BASELINE_KEY", "FIELDS", "every stable field"),
+           _key_fields, None, "MODELPERF_BASELINE_KEY", "FIELDS", "the machine's fields"),
     Option("compare_across", "--compare-across", "also compare with baselines measured with other weights and/or "
            "thread counts ('weights', 'threads' or 'weights,threads'); library upgrades are always compared",
            _across, None, "MODELPERF_COMPARE_ACROSS", "WHAT", "neither"),
