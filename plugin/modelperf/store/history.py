@@ -9,7 +9,6 @@ mode with a busy timeout, and a write that still meets "database is locked" is r
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import sqlite3
@@ -40,10 +39,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from modelperf.records import Kind, Measurement
+from modelperf.store.history_url import HistoryError, to_url
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -60,9 +59,6 @@ _LOCK_RETRIES = 8
 _PG_INIT_LOCK = 0x6D6F64656C70
 # Messages of errors that go away when the whole transaction is tried again.
 _LOCK_SIGNS = ("database is locked", "database is busy", "deadlock detected", "could not serialize access")
-# SQLAlchemy 2.1 reads a bare postgresql:// as psycopg (3), but the dev extra installs psycopg2-binary:
-# a bare URL takes the first of these modules that is installed.
-_PG_DRIVERS = ("psycopg2", "psycopg")
 
 _T = TypeVar("_T")
 
@@ -104,10 +100,6 @@ _measurements = Table(
 # Steps up from schema N to N + 1, each run inside the locked init transaction. Schema 1 is the
 # first, so nothing is registered yet; the next layout change adds ``{1: _migrate_1_to_2}``.
 _MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
-
-
-class HistoryError(Exception):
-    """A history store that cannot be used; the message is one sentence with the fix."""
 
 
 @dataclass(frozen=True)
@@ -168,7 +160,7 @@ class HistoryStore:
     """Runs and measurements in a SQLite file or any SQLAlchemy database URL."""
 
     def __init__(self, url_or_path: str | Path) -> None:
-        self._url = _to_url(url_or_path)
+        self._url = to_url(url_or_path)
         # How messages name the store: the path as given, or the URL without its password.
         plain = "://" not in str(url_or_path)
         self.display = str(url_or_path) if plain else self._url.render_as_string(hide_password=True)
@@ -355,44 +347,6 @@ class HistoryStore:
             step(conn)
         if found != SCHEMA_VERSION:
             conn.execute(update(_meta).where(_meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
-
-
-def _to_url(url_or_path: str | Path) -> URL:
-    """A URL as given, or a plain path turned into a SQLite URL (its folders created)."""
-    text = str(url_or_path)
-    if "://" in text:
-        try:
-            url = make_url(text)
-            url.get_dialect()
-        except (ArgumentError, NoSuchModuleError) as exc:
-            raise HistoryError(
-                f"History location {text!r} is not a usable database URL ({exc}): give a file path "
-                "or a URL such as sqlite:///history.sqlite or postgresql+psycopg2://user@host/db."
-            ) from None
-        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        return _with_driver(url)
-    path = Path(text).expanduser().absolute()
-    if path.is_dir():
-        raise HistoryError(
-            f"History location {path} is a directory: give a file path such as {path / 'history.sqlite'}."
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return URL.create("sqlite", database=str(path))
-
-
-def _with_driver(url: URL) -> URL:
-    """A bare postgresql:// URL with the installed driver named; any other URL as it is."""
-    if url.drivername != "postgresql":
-        return url
-    for module in _PG_DRIVERS:
-        if importlib.util.find_spec(module) is not None:
-            return url.set(drivername=f"postgresql+{module}")
-    raise HistoryError(
-        f"History location {url.render_as_string(hide_password=True)} needs a PostgreSQL driver, and neither "
-        "psycopg2 nor psycopg is installed: pip install psycopg2-binary, or name the driver you have in the "
-        "URL (postgresql+<driver>://)."
-    )
 
 
 def _is_locked(exc: BaseException) -> bool:
