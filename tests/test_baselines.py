@@ -330,13 +330,50 @@ def test_unreadable_files_raise_one_sentence(store: BaselineStore, content: byte
 
 
 def test_optional_fields_may_be_absent(store: BaselineStore) -> None:
+    # A latency or accuracy record is compared by its samples, so only a memory record may lack them.
     document = _valid_document()
-    for name in ("samples", "control", "model", "extra"):
+    for name in ("control", "model", "extra"):
         _record(document).pop(name)
+    document["records"]["tests/test_a.py::test_classify::peak_bytes"].pop("samples")
     store.folder.mkdir(parents=True)
     (store.folder / "tests__test_a.json").write_text(json.dumps(document))
     record = store.get("tests/test_a.py::test_classify::median_s")
-    assert record is not None and record.measurement.samples == () and record.measurement.model is None
+    assert record is not None and record.measurement.control == () and record.measurement.model is None
+    memory = store.get("tests/test_a.py::test_classify::peak_bytes")
+    assert memory is not None and memory.measurement.samples == ()
+
+
+ACCURACY_KEY = "tests/test_a.py::test_accuracy::accuracy"
+LATENCY_KEY = "tests/test_a.py::test_classify::median_s"
+
+
+@pytest.mark.parametrize(
+    ("key", "change", "match"),
+    [
+        (LATENCY_KEY, {"samples": None}, "field 'samples' is missing or empty, but latency records are compared"),
+        (LATENCY_KEY, {"samples": []}, "field 'samples' is missing or empty"),
+        (ACCURACY_KEY, {"samples": None}, "but accuracy records are compared by their samples"),
+        (LATENCY_KEY, {"samples": [-0.01, -0.02, -0.03]}, "samples or control hold a value that is not positive"),
+        (LATENCY_KEY, {"control": [0.5, 0.0]}, "samples or control hold a value that is not positive"),
+        (ACCURACY_KEY, {"samples": [1.0, 0.5]}, "samples hold a value other than 0 or 1"),
+    ],
+)
+def test_records_decide_cannot_use_are_refused_naming_file_and_key(
+    store: BaselineStore, key: str, change: dict[str, Any], match: str
+) -> None:
+    document = _valid_document()
+    record = document["records"][key]
+    for name, value in change.items():
+        if value is None:
+            record.pop(name)
+        else:
+            record[name] = value
+    store.folder.mkdir(parents=True)
+    (store.folder / "tests__test_a.json").write_text(json.dumps(document))
+    with pytest.raises(BaselineError, match=match) as info:
+        store.load()
+    message = str(info.value)
+    assert "tests__test_a.json" in message and repr(key) in message and one_sentence(message)
 
 
 def test_a_record_repeated_in_two_files_is_refused(store: BaselineStore) -> None:

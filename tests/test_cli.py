@@ -28,7 +28,7 @@ def _figures(day: int) -> list[Measurement]:
     verdict = "regressed" if day == 3 else "unchanged"
     return [
         Measurement(LATENCY, Kind.LATENCY, "median", "s", median, (median,) * 3, extra={"verdict": verdict}),
-        Measurement(LATENCY, Kind.LATENCY, "p95", "s", median * 1.5, extra={"verdict": "unchanged"}),
+        Measurement(LATENCY, Kind.LATENCY, "p95", "s", median * 1.5, (median * 1.5,) * 3, extra={"verdict": "unchanged"}),
         Measurement(MEMORY, Kind.MEMORY, "peak", "bytes", 300 * 2**20, extra={"verdict": "unchanged"}),
     ]
 
@@ -306,3 +306,38 @@ def test_each_subcommand_help_names_its_defaults(command: str, capsys: pytest.Ca
     for entry in entries:
         if not entry.startswith(("h, --help", "-history")):
             assert "default" in entry, f"{command}: -{entry.split()[0]} does not document its default"
+
+
+def test_export_copies_every_run_once(store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = str(tmp_path / "copy" / "history.sqlite")
+    code, out, _ = _run(["export", "--history", store, "--to", target], capsys)
+    assert code == 0 and out.startswith("Copied 3 runs from ") and "(0 were there already)" in out
+    with HistoryStore(store) as source, HistoryStore(target) as copy:
+        assert copy.runs() == source.runs()
+        assert all(copy.measurements(r.run_id) == source.measurements(r.run_id) for r in source.runs())
+    again = _run(["export", "--history", store, "--to", target], capsys)
+    assert again[0] == 0 and "Copied 0 runs" in again[1] and "(3 were there already)" in again[1]
+
+
+@pytest.mark.parametrize("order", [["latest", "previous"], ["previous", "latest"]])
+def test_compare_shows_the_newer_runs_change_against_the_older_whatever_the_order(
+    store: str, capsys: pytest.CaptureFixture[str], order: list[str]
+) -> None:
+    code, out, _ = _run(["compare", *order, "--history", store], capsys)
+    assert code == 0
+    assert out.splitlines()[0].split()[2:6] == ["run", "aaaa2222", "run", "bbbb3333"]  # older, then newer
+    (median,) = [line for line in out.splitlines() if " median " in line]
+    assert median.split()[-3:] == ["1.100x", "+10.0", "%"]  # the latency grew from the older run to the newer
+    assert out.splitlines()[-1] == (
+        "Change: the newer run bbbb3333 (2025-01-03 00:00:00) against the reference, the older run aaaa2222 "
+        "(2025-01-02 00:00:00).")
+
+
+def test_report_names_each_hardware_once_per_section_not_on_every_row(
+    store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = tmp_path / "r.html"
+    assert _run(["report", "--history", store, "--html", str(page)], capsys)[0] == 0
+    text = page.read_text()
+    assert f"<td>{HW}</td>" not in text
+    assert text.count(f'<h3 class="hardware">Hardware {HW}</h3>') == 1

@@ -161,3 +161,23 @@ def test_embedded_set_is_large_balanced_and_its_splits_disjoint() -> None:
     test = {e.text.casefold() for e in data.split("test")}
     assert not train & test
     assert len(train) + len(test) == len(data.examples), "no sentence may repeat"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "has_splits"),
+    [
+        ("a.tsv", "sentence\tlabel\nfine\t1\n", False),
+        ("a.tsv", "sentence\tlabel\tsplit\nfine\t1\ttest\n", True),
+        ("a.jsonl", '{"text": "fine", "label": 1}\n', False),
+        ("a.jsonl", '{"text": "fine", "label": 1}\n{"text": "ok", "label": 0, "split": "train"}\n', True),
+    ],
+)
+def test_a_set_knows_whether_its_file_names_splits(name: str, text: str, has_splits: bool) -> None:
+    data = parse_sentiment(text.encode(), name)
+    assert data.has_splits is has_splits
+    assert (data.warning is None) is has_splits
+
+
+def test_each_example_knows_its_line() -> None:
+    data = parse_sentiment(b'\n{"text": "a", "label": 1}\n\n{"text": "b", "label": 0}\n', "a.jsonl")
+    assert [e.line for e in data.examples] == [2, 4]

@@ -29,6 +29,7 @@ ALLOWED = [name for name in INFO_FIELDS if name not in VOLATILE_FIELDS]
 
 INFO: dict[str, Any] = {
     "cpu_model": "Intel(R) Xeon(R) Platinum 8480C CPU @ 2.00GHz",
+    "cpu_flags": "amx_bf16 amx_int8 amx_tile avx avx2 avx512_vnni avx512f fma",
     "cpu_physical_cores": 2,
     "cpu_logical_cores": 4,
     "cpu_affinity_cores": 4,
@@ -52,6 +53,7 @@ INFO: dict[str, Any] = {
 # A different, valid value for every field, to show which ones move the id.
 OTHER_VALUE: dict[str, Any] = {
     "cpu_model": "AMD EPYC 7763 64-Core Processor",
+    "cpu_flags": "avx avx2 fma",
     "cpu_physical_cores": 4,
     "cpu_logical_cores": 8,
     "cpu_affinity_cores": 2,

@@ -5,6 +5,7 @@ Every store test runs against SQLite and against a real PostgreSQL server (tests
 
 from __future__ import annotations
 
+import importlib.util
 import multiprocessing
 import tempfile
 from pathlib import Path
@@ -248,3 +249,27 @@ def test_any_measurement_survives_a_sqlite_round_trip(
         store.append(run, [measured])
         (back,) = store.measurements(run.run_id)
     assert back == measured  # -0.0 may come back as 0.0 (SQLite stores integral REALs as integers)
+
+
+def test_a_bare_postgresql_url_uses_the_installed_driver(tmp_path: Path) -> None:
+    pytest.importorskip("psycopg2")
+    # Port 1 refuses: what matters is that the error is the connection's, not a missing module's.
+    with pytest.raises(HistoryError, match=r"^History store postgresql\+psycopg2://nobody@/db.* cannot be read"):
+        HistoryStore(f"postgresql://nobody@/db?host={tmp_path}&port=1")
+
+
+def test_a_bare_postgresql_url_without_any_driver_names_the_missing_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if "psycopg" in name else real(name, *a))
+    with pytest.raises(HistoryError) as info:
+        HistoryStore("postgresql://nobody@127.0.0.1:1/x")
+    message = str(info.value)
+    assert "neither psycopg2 nor psycopg is installed: pip install psycopg2-binary" in message
+    assert message.count(". ") == 0 and "\n" not in message
+
+
+def test_a_url_naming_a_missing_driver_says_which_module_is_missing() -> None:
+    if importlib.util.find_spec("psycopg") is not None:
+        pytest.skip("psycopg is installed here")
+    with pytest.raises(HistoryError, match=r"needs the Python module psycopg, which is not installed"):
+        HistoryStore("postgresql+psycopg://nobody@127.0.0.1:1/x")

@@ -18,6 +18,7 @@ from modelperf.config import option
 from modelperf.records import Measurement
 from modelperf.report.html import format_commit, format_time, render_html, render_markdown, series_by_key
 from modelperf.report.table import Table
+from modelperf.report.trends import change_points
 from modelperf.store.atomic import atomic_write_text
 from modelperf.store.history import HistoryError, HistoryRow, HistoryStore, RunInfo
 from modelperf.units import format_change, format_value
@@ -115,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN",
         help="show what `--baseline-save` of this run's measurements would change for its hardware (default: none)",
     )
+
+    sub = add("export", _cmd_export, "Copy every run of the history store into another store (e.g. a database "
+              "into a SQLite file a CI job can extend without touching the original).")
+    sub.add_argument("--to", required=True, metavar="PATH_OR_URL", help="the store to copy into (created if missing)")
     return parser
 
 
@@ -128,6 +133,17 @@ def _open_store(args: argparse.Namespace) -> HistoryStore:
             f"(or ${HISTORY_ENV}) at an existing store."
         )
     return HistoryStore(location)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    with _open_store(args) as source, HistoryStore(args.to) as target:
+        present = {run.run_id for run in target.runs()}
+        missing = [run for run in source.runs() if run.run_id not in present]  # a re-export adds only new runs
+        for run in missing:
+            target.append(run, source.measurements(run.run_id))
+        print(f"Copied {len(missing)} runs from {source.display} to {target.display} "
+              f"({len(present)} were there already).")
+    return 0
 
 
 def _require_runs(store: HistoryStore, hardware: str | None = None) -> list[RunInfo]:
@@ -184,7 +200,9 @@ def _cmd_history(args: argparse.Namespace) -> int:
             )
         shown = table[-args.limit :] if args.limit else table
         headers = ["time", "run", "commit", "value", "change", "verdict"]
-        blocks.append(f"{test}  {metric}  [{hardware}]\n" + _text(headers, shown, "lllrrl"))
+        # Found over the whole series, even when --limit shows only its end.
+        steps = "".join(f"\nchange point: {point.line()}" for point in change_points(points))
+        blocks.append(f"{test}  {metric}  [{hardware}]\n" + _text(headers, shown, "lllrrl") + steps)
     print("\n\n".join(blocks))
     return 0
 
@@ -236,7 +254,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         )
     with _open_store(args) as store:
         runs = _require_runs(store, args.hardware)
-        chosen = [_resolve_run(store, runs, ref) for ref in refs]
+        # Older run first, whatever the order asked: a change is always the newer run's against the older.
+        chosen = sorted((_resolve_run(store, runs, ref) for ref in refs), key=lambda r: (r.started_at, r.run_id))
         measured = [{m.key: m for m in store.measurements(run.run_id)} for run in chosen]
     if len(chosen) == 1:
         run = chosen[0]
@@ -247,9 +266,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             )
         measured.insert(0, {key: record.measurement for key, record in stored.items()})
         names = ["baseline", f"run {run.run_id[:_SHORT_ID]}"]
+        reference = f"Change: run {run.run_id[:_SHORT_ID]} against the baselines under {args.baseline_dir}."
     else:
         names = [f"run {run.run_id[:_SHORT_ID]}" for run in chosen]
+        old, new = chosen
+        reference = (f"Change: the newer run {new.run_id[:_SHORT_ID]} ({format_time(new.started_at)}) against the "
+                     f"reference, the older run {old.run_id[:_SHORT_ID]} ({format_time(old.started_at)}).")
     print(_comparison_table(names, measured[0], measured[1]))
+    print(reference)
     return 0
 
 

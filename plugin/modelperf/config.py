@@ -16,7 +16,7 @@ from typing import Any
 
 from modelperf.utils import parse_bool, parse_positive_int, parse_repack, parse_seconds, parse_threads
 
-__all__ = ["OPTIONS", "Option", "SettingError", "Settings", "option"]
+__all__ = ["OPTIONS", "Option", "SettingError", "Settings", "check_output_files", "option"]
 
 
 class SettingError(ValueError):
@@ -52,6 +52,15 @@ def _key_fields(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _across(text: str) -> frozenset[str]:
+    from modelperf.store.comparable import parse_across
+
+    try:
+        return parse_across(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 _CORES = "auto"  # physical cores less one: hyper-threads and a busy core both stall torch and llama.cpp
 
 OPTIONS: tuple[Option, ...] = (
@@ -77,7 +86,10 @@ OPTIONS: tuple[Option, ...] = (
            str, "baselines", "MODELPERF_BASELINE_DIR", "DIR"),
     Option("baseline_save", "--baseline-save", "write or replace this hardware's baselines with this run's figures"),
     Option("baseline_key", "--baseline-key", "comma-separated machine fields that form the hardware id",
-           _key_fields, None, "MODELPERF_BASELINE_KEY", "FIELDS", "every stable field"),
+           _key_fields, None, "MODELPERF_BASELINE_KEY", "FIELDS", "the machine's fields"),
+    Option("compare_across", "--compare-across", "also compare with baselines measured with other weights and/or "
+           "thread counts ('weights', 'threads' or 'weights,threads'); library upgrades are always compared",
+           _across, None, "MODELPERF_COMPARE_ACROSS", "WHAT", "neither"),
     Option("keep_captures", "--keep-captures", "keep memray capture files of passing memory tests too"),
     Option("accuracy_dataset", "--accuracy-dataset", "sentiment dataset (GLUE TSV or JSONL)",
            str, None, "MODELPERF_ACCURACY_DATASET", "PATH", "the in-repo set"),
@@ -130,6 +142,7 @@ class Settings:
     baseline_dir: Path
     baseline_save: bool
     baseline_key: tuple[str, ...] | None
+    compare_across: frozenset[str] | None
     keep_captures: bool
     accuracy_dataset: Path | None
     accuracy_output: Path | None
@@ -156,3 +169,18 @@ class Settings:
         elif history is not None and "://" not in history:
             values["history"] = str(root / Path(history).expanduser())
         return cls(explicit=frozenset(explicit), **values)
+
+
+# Output files written at the session's end; checked at its start so a bad path costs no run.
+_OUTPUT_FILES = {"accuracy_output": "accuracy.jsonl", "results_json": "results.json",
+                 "summary_markdown": "summary.md"}
+
+
+def check_output_files(settings: Settings) -> None:
+    """Raise a :class:`SettingError` naming the option when an output file path is a directory."""
+    for dest, example in _OUTPUT_FILES.items():
+        path: Path | None = getattr(settings, dest)
+        if path is not None and path.is_dir():
+            flag = next(option.flag for option in OPTIONS if option.dest == dest)
+            raise SettingError(f"{flag} {path} is a directory, and it takes a file: give a file path such as "
+                               f"{path / example}.")

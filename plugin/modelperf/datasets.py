@@ -39,6 +39,7 @@ class Example:
     text: str
     label: int
     split: str
+    line: int = 0  # in its file, so an error about this example can name the row (0: not from a file)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,16 @@ class SentimentSet:
     name: str
     examples: tuple[Example, ...]
     sha256: str
+    has_splits: bool = True  # False: the file names no split, so every row is scored
+
+    @property
+    def warning(self) -> str | None:
+        """The sentence a run over this set must show, or None."""
+        if self.has_splits:
+            return None
+        return (f"{self.name} has no split column, so all {len(self.examples)} rows are scored, including any "
+                "sentence an embedded head or prompt was fitted on (the in-repo set's train split): add a split "
+                "column (train/test) to keep them apart")
 
     def split(self, name: str) -> tuple[Example, ...]:
         return tuple(e for e in self.examples if e.split == name)
@@ -72,7 +83,8 @@ def _split(raw: object, where: str) -> str:
     return text
 
 
-def _parse_tsv(text: str, name: str) -> list[Example]:
+def _parse_tsv(text: str, name: str) -> tuple[list[Example], bool]:
+    """The examples, and whether the header has a split column."""
     # splitlines() knows every line ending (\r alone included), which csv.reader on a stream does not.
     reader = csv.reader(text.splitlines(), delimiter="\t", quoting=csv.QUOTE_NONE)
     try:
@@ -97,12 +109,14 @@ def _parse_tsv(text: str, name: str) -> list[Example]:
         if not sentence:
             raise DatasetError(f"{where}: the sentence is empty; fill it in or remove the row.")
         split = _split(row[col["split"]], where) if "split" in col else "test"
-        examples.append(Example(len(examples), sentence, _label(row[col["label"]], where), split))
-    return examples
+        examples.append(Example(len(examples), sentence, _label(row[col["label"]], where), split, number))
+    return examples, "split" in col
 
 
-def _parse_jsonl(text: str, name: str) -> list[Example]:
+def _parse_jsonl(text: str, name: str) -> tuple[list[Example], bool]:
+    """The examples, and whether any line names its split."""
     examples: list[Example] = []
+    splits = False
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -120,8 +134,9 @@ def _parse_jsonl(text: str, name: str) -> list[Example]:
         if not sentence:
             raise DatasetError(f"{where}: the text is empty; fill it in or remove the line.")
         split = _split(item.get("split", "test"), where)
-        examples.append(Example(len(examples), sentence, _label(item["label"], where), split))
-    return examples
+        examples.append(Example(len(examples), sentence, _label(item["label"], where), split, number))
+        splits = splits or "split" in item
+    return examples, splits
 
 
 def parse_sentiment(data: bytes, name: str) -> SentimentSet:
@@ -134,10 +149,10 @@ def parse_sentiment(data: bytes, name: str) -> SentimentSet:
     if not text.strip():
         raise DatasetError(f"{name}: the file is empty; add a header and labelled rows.")
     is_jsonl = name.endswith((".jsonl", ".json")) or text.lstrip().startswith("{")
-    examples = _parse_jsonl(text, name) if is_jsonl else _parse_tsv(text, name)
+    examples, has_splits = _parse_jsonl(text, name) if is_jsonl else _parse_tsv(text, name)
     if not examples:
         raise DatasetError(f"{name}: the file holds no labelled rows; add some.")
-    return SentimentSet(name, tuple(examples), hashlib.sha256(data).hexdigest())
+    return SentimentSet(name, tuple(examples), hashlib.sha256(data).hexdigest(), has_splits)
 
 
 def load_sentiment(path: Path) -> SentimentSet:

@@ -20,7 +20,8 @@ from modelperf.measure.instrument import Instrument, Target
 from modelperf.models.base import Model
 from modelperf.records import Kind, Measurement
 
-__all__ = ["AccuracyInstrument", "AccuracyResult", "evaluate_sentiment", "example_lines", "write_examples"]
+__all__ = ["AccuracyInstrument", "AccuracyResult", "ExampleError", "evaluate_sentiment", "example_lines",
+           "write_examples"]
 
 BATCH = 32  # DistilBERT batch size; large enough to amortise overhead, small enough for any laptop
 
@@ -63,6 +64,22 @@ class AccuracyResult:
                            tuple(float(c) for c in self.correct), (), self.model, extra)
 
 
+class ExampleError(ValueError):
+    """A model refused one example; the message names the dataset row and the fix."""
+
+
+def _failing_row(model: Any, batch: Sequence[Example], dataset: str, exc: ValueError) -> str:
+    """One sentence naming the first row of ``batch`` the model refuses (found by retrying one at a time)."""
+    for example in batch:
+        try:
+            model.classify([example.text])
+        except ValueError as single:
+            where = f"line {example.line}" if example.line else f"example {example.index}"
+            return (f"{dataset}, {where} ({len(example.text):,} characters): {str(single).rstrip('.')}; long "
+                    "inputs are refused rather than truncated, so shorten or remove that row.")
+    return f"{dataset}: the model refused a batch of examples ({exc})."
+
+
 def evaluate_sentiment(
     model: Any, examples: Sequence[Example], dataset: str, dataset_sha256: str,
     progress: Callable[[int], None] | None = None,
@@ -73,7 +90,10 @@ def evaluate_sentiment(
     start = time.perf_counter()
     for i in range(0, len(examples), BATCH):
         batch = examples[i : i + BATCH]
-        result = model.classify([e.text for e in batch])
+        try:
+            result = model.classify([e.text for e in batch])
+        except ValueError as exc:
+            raise ExampleError(_failing_row(model, batch, dataset, exc)) from exc
         predictions.extend(result.labels)
         scores.extend(row[1] for row in result.probabilities)
         if progress is not None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from modelperf.measure.accuracy import AccuracyInstrument, AccuracyResult, evaluate_sentiment
+from modelperf.measure.accuracy import AccuracyInstrument, AccuracyResult, ExampleError, evaluate_sentiment
 from modelperf.records import Kind, Measurement
 
 __all__ = ["AccuracyRecorder"]
@@ -25,8 +25,16 @@ class AccuracyRecorder:
     def evaluate(self, model: Any, data: Any, split: str = "test") -> AccuracyResult:
         """Classify ``data``'s ``split`` examples (all of them for a user's set without splits)."""
         examples = data.split(split) or data.examples
-        with self._progress(len(examples), f"{model.info.name} on {data.name}") as advance:
-            result = evaluate_sentiment(model, examples, data.name, data.sha256, advance)
+        warning = getattr(data, "warning", None)
+        if warning:
+            from modelperf.pytest.session import add_summary_line
+
+            add_summary_line(self._item, "modelperf: dataset", warning)
+        try:
+            with self._progress(len(examples), f"{model.info.name} on {data.name}") as advance:
+                result = evaluate_sentiment(model, examples, data.name, data.sha256, advance)
+        except ExampleError as exc:
+            raise pytest.fail.Exception(f"{self._item.nodeid}: {exc}", pytrace=False) from None
         self.record(result)
         return result
 

@@ -21,6 +21,8 @@ __all__ = ["BENCHMARK_PLUGIN_NAME", "PLUGIN_NAME", "BenchmarkOverride", "get_man
 
 PLUGIN_NAME = "modelperf-manager"
 BENCHMARK_PLUGIN_NAME = "modelperf-benchmark"
+# Whether a test's body ran to its end without an error; absent when it was interrupted (Ctrl-C).
+_BODY_PASSED = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -145,9 +147,19 @@ def accuracy(request: pytest.FixtureRequest) -> Iterator[Any]:
     assert isinstance(instrument, AccuracyInstrument)
     recorder = AccuracyRecorder(instrument, request.node)
     yield recorder
-    if marker is not None and not recorder.recorded:
+    # A body that failed or was interrupted has already said why; "recorded no result" would be a second,
+    # misleading error (and outside a test, after Ctrl-C, an internal one).
+    if marker is not None and not recorder.recorded and request.node.stash.get(_BODY_PASSED, False):
         pytest.fail(f"{request.node.nodeid}: @pytest.mark.accuracy test recorded no result; call "
                     "accuracy.evaluate(model, data) or accuracy.record(result).", pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if call.when == "call":
+        item.stash[_BODY_PASSED] = report.passed
+    return report
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from modelperf import decide
-from modelperf.config import Settings
+from modelperf.config import Settings, check_output_files
 from modelperf.markers import MARKERS, AccuracyOptions, MarkerError, parse_marker
 from modelperf.measure.instrument import Instrument, Target, create
 from modelperf.measure.latency import CapturingBenchmark, LatencyInstrument
@@ -93,6 +93,7 @@ class Manager:
         self._store: BaselineStore | None = None
         self.machine: dict[str, Any] = {}
         self.hardware_id = ""
+        self.environment: dict[str, Any] = {}  # library versions and threads, stored with each record
         self.notes: list[str] = []
         self.sections: dict[str, list[str]] = {}
         self.commit: str | None = None
@@ -111,13 +112,18 @@ class Manager:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         if not self.settings.benchmark:
             return
+        from modelperf.store.comparable import run_environment
         from modelperf.store.hardware import KEY_FIELDS, hardware_id, machine_info
         self.machine = machine_info()
-        extra = {"torch_threads": self.settings.distilbert_threads, "llama_threads": self.settings.llama_threads}
+        # Versions and threads travel with each record, not in the folder name: an upgrade is compared.
+        self.environment = run_environment(self.machine, self.settings.distilbert_threads, self.settings.llama_threads)
         try:
-            self.hardware_id = hardware_id(self.machine, self.settings.baseline_key or KEY_FIELDS, extra)
+            self.hardware_id = hardware_id(self.machine, self.settings.baseline_key or KEY_FIELDS)
             self._store = BaselineStore(self.settings.baseline_dir, self.hardware_id)
+            self._store.check_folder(saving=self.settings.baseline_save)
             self._store.load()
+            self.notes.extend(filter(None, [self._store.adopt_old_folders(self.machine)]))
+            check_output_files(self.settings)
         except (BaselineError, ValueError) as exc:
             raise pytest.UsageError(str(exc)) from None
         try:
@@ -281,22 +287,8 @@ class Manager:
 
     def _baseline_for(self, current: Measurement) -> tuple[Measurement | None, str]:
         """The comparable baseline, or None with the sentence saying why nothing is compared."""
-        if self.settings.baseline_save:
-            return None, "saved as the new baseline (--baseline-save)"
-        stored = self.store.get(current.key)
-        if stored is None:
-            others = self.store.hardware_ids_with(current.key)
-            elsewhere = f"; baselines exist for other hardware only ({', '.join(others)}), never compared" if others else ""
-            return None, f"no baseline for hardware {self.hardware_id}: recorded this run as its baseline{elsewhere}"
-        if stored.measurement.model != current.model:
-            return None, (f"the baseline was measured with other weights ({stored.measurement.model}, now "
-                          f"{current.model}): not compared; run with --baseline-save to replace it")
-        then, now = stored.measurement.extra.get("control_version"), current.extra.get("control_version")
-        if then != now:
-            return None, (f"the baseline was measured against another control workload ({then}, now {now}; the "
-                          "control changed, or the model's weight dtypes or shapes did): not compared; run with "
-                          "--baseline-save to re-record it")
-        return stored.measurement, ""
+        return self.store.baseline_for(current, saving=self.settings.baseline_save, environment=self.environment,
+                                       across=self.settings.compare_across or ())
 
     def _remember_models(self, models: dict[str, Model]) -> None:
         for name, model in models.items():
@@ -360,16 +352,25 @@ class Manager:
         root = Path(str(self.config.rootpath))
         self.commit = commit = _git(root, "rev-parse", "HEAD")
         self.dirty = dirty = bool(_git(root, "status", "--porcelain"))
+        self.results, compared_across = self.store.name_environments(
+            self.results, environment=self.environment, across=self.settings.compare_across or ())
+        self.notes.extend(compared_across)
         to_save = [r.measurement for r in self.results if self.settings.baseline_save or r.verdict == RECORDED]
         if to_save:
             try:
+                # Only --baseline-save replaces a stored record; a partial run never removes one.
                 diff = self.store.save(to_save, machine=self.machine, commit=commit, dirty=dirty,
-                                       replace_all=self.settings.baseline_save)
+                                       overwrite=self.settings.baseline_save, environment=self.environment)
                 self.notes.extend(diff.lines())
                 self.notes.append(f"baselines written under {self.settings.baseline_dir / self.hardware_id}: "
                                   "review the JSON diff and commit it")
             except BaselineError as exc:
                 self.notes.append(f"baselines NOT written: {exc}")
+            except KeyboardInterrupt:
+                session.exitstatus = pytest.ExitCode.INTERRUPTED
+                self.notes.append(f"baselines NOT fully written: interrupted while saving under {self.store.folder}; "
+                                  "every file there is whole, either as it was or as this run saved it")
+                return
         self.notes.extend(write_session_outputs(self.session_results(), self.settings, root))
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from modelperf.records import REGRESSED  # the verdict the plugin stores in Measurement.extra["verdict"]
-from modelperf.report.table import Table
+from modelperf.records import RECORDED, REGRESSED, Kind  # the verdicts the plugin stores in extra["verdict"]
+from modelperf.report.table import Table, markdown_cell
 from modelperf.store.history import HistoryRow
 from modelperf.units import format_change, format_value
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REGRESSED",
+    "SPREAD_LABEL",
     "SummaryLine",
     "format_commit",
     "format_time",
@@ -32,6 +34,8 @@ __all__ = [
     "render_html",
     "render_markdown",
     "series_by_key",
+    "spread",
+    "verdict_change",
 ]
 
 # Small enough that a page with dozens of plots stays a few MB, large enough to read.
@@ -54,6 +58,18 @@ class SummaryLine:
     value: float
     previous: float | None
     verdict: str
+    against_baseline: str | None = None  # the change the verdict was made on, when there was one
+
+
+def verdict_change(row: HistoryRow) -> str | None:
+    """The change a verdict was made on: latency's drift-corrected ratio, else the figure against the
+    baseline; None for a run that compared nothing."""
+    ratio, baseline = row.extra.get("verdict_ratio"), row.extra.get("verdict_baseline")
+    if isinstance(ratio, (int, float)) and math.isfinite(ratio):
+        return f"{ratio - 1:+.1%} vs baseline (drift-corrected)"
+    if isinstance(baseline, (int, float)) and baseline:
+        return f"{row.value / baseline - 1:+.1%} vs baseline"
+    return None
 
 
 def series_by_key(rows: Sequence[HistoryRow]) -> dict[SeriesKey, list[HistoryRow]]:
@@ -76,9 +92,8 @@ def latest_summary(rows: Sequence[HistoryRow]) -> list[SummaryLine]:
             continue  # this figure was not measured in the latest run
         previous = points[-2].value if len(points) > 1 else None
         verdict = str(last.extra.get("verdict", ""))
-        lines.append(
-            SummaryLine(hardware, last.run_id, last.test_id, last.metric, last.unit, last.value, previous, verdict)
-        )
+        lines.append(SummaryLine(hardware, last.run_id, last.test_id, last.metric, last.unit, last.value, previous,
+                                 verdict, verdict_change(last)))
     return sorted(lines, key=lambda s: (s.hardware_id, s.test_id, s.metric))
 
 
@@ -102,7 +117,20 @@ def render_markdown(rows: Sequence[HistoryRow]) -> str:
         out += Table.of(headers, cells, "llrrl").markdown()
         regressed = sum(s.verdict == REGRESSED for s in mine)
         out += ["", f"{len(mine)} figures, {regressed} regressed.", ""]
-    return "\n".join(out)
+    return "\n".join(out + _markdown_change_points(rows))
+
+
+def _markdown_change_points(rows: Sequence[HistoryRow]) -> list[str]:
+    from modelperf.report.trends import series_change_points  # it imports this module's formatters
+
+    found = series_change_points(rows)
+    if not found:
+        return []
+    lines = ["## Change points", "", "Lasting steps in each figure's history, at the first run of the new level.", ""]
+    lines += [f"- `{markdown_cell(test)}` {markdown_cell(metric)} [{markdown_cell(hardware)}]: "
+              f"{markdown_cell(point.line())}"
+              for hardware, test, metric, point in found]
+    return [*lines, ""]
 
 
 def format_commit(commit: str | None, dirty: bool) -> str:
@@ -148,18 +176,28 @@ def _h(text: str) -> str:
 
 
 def _summary_html(summary: Sequence[SummaryLine]) -> str:
-    rows = [[s.hardware_id, s.test_id, s.metric, format_value(s.value, s.unit), format_change(s.previous, s.value),
-             s.verdict] for s in summary]
-    marked = [i for i, s in enumerate(summary) if s.verdict == REGRESSED]
-    table = Table.of(("hardware", "test", "metric", "value", "change", "verdict"), rows, marked=marked)
-    return "<h2>Latest run per hardware</h2>\n" + table.html()
+    """One table per hardware id, named once above it rather than on every row."""
+    parts = ["<h2>Latest run per hardware</h2>"]
+    for hardware in sorted({s.hardware_id for s in summary}):
+        lines = [line for line in summary if line.hardware_id == hardware]
+        # The verdict's own figure when it compared; a raw run-to-run change only when it did not.
+        rows = [[s.test_id, s.metric, format_value(s.value, s.unit), s.against_baseline or (
+            "-" if s.previous is None else f"{format_change(s.previous, s.value)} vs previous run"), s.verdict]
+            for s in lines]
+        marked = [i for i, s in enumerate(lines) if s.verdict == REGRESSED]
+        table = Table.of(("test", "metric", "value", "change", "verdict"), rows, marked=marked)
+        parts.append(f'<h3 class="hardware">Hardware {_h(hardware)}</h3>\n{table.html()}')
+    return "\n".join(parts)
 
 
 def _series_html(points: Sequence[HistoryRow], stored: StoredRecord | None) -> str:
+    from modelperf.report.trends import change_points  # it imports this module's formatters
+
     last = points[-1]
     regressed = [p for p in points if p.extra.get("verdict") == REGRESSED]
     parts = [f"<h3><code>{_h(last.test_id)}</code> &middot; {_h(last.metric)}</h3>"]
-    image = _plot(points, stored)
+    steps = change_points(points)
+    image = _plot(points, stored, [p.step.index for p in steps])
     alt = _h(f"trend of {last.test_id} {last.metric}")
     parts.append(f'<img src="data:image/png;base64,{image}" alt="{alt}">')
     if stored is not None:
@@ -172,11 +210,15 @@ def _series_html(points: Sequence[HistoryRow], stored: StoredRecord | None) -> s
             for p in regressed
         )
         parts.append(f"<ul>{items}</ul>")
+    if steps:
+        items = "".join(f'<li class="step">change point: {_h(p.line())}</li>' for p in steps)
+        parts.append(f"<ul>{items}</ul>")
     return '<section class="series">' + "\n".join(parts) + "</section>"
 
 
-def _plot(points: Sequence[HistoryRow], stored: StoredRecord | None) -> str:
-    """A PNG of value over time as base64; regressions in red, the baseline save as a dashed line."""
+def _plot(points: Sequence[HistoryRow], stored: StoredRecord | None, steps: Sequence[int] = ()) -> str:
+    """A PNG of value over time as base64; regressions in red, the baseline save as a dashed line,
+    change points (indices of their first run) as orange lines."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on CI; must precede pyplot
@@ -185,7 +227,13 @@ def _plot(points: Sequence[HistoryRow], stored: StoredRecord | None) -> str:
     times = [_day_number(p.started_at) for p in points]
     fig, axes = plt.subplots(figsize=_PLOT_SIZE_IN, dpi=_PLOT_DPI)
     try:
+        low, high = zip(*(spread(p) for p in points))
+        axes.fill_between(times, low, high, color="#1f5f99", alpha=0.18, linewidth=0, label=SPREAD_LABEL)
         axes.plot(times, [p.value for p in points], marker="o", color="#1f5f99", label="value")
+        recorded = [i for i, p in enumerate(points) if p.extra.get("verdict") == RECORDED]
+        if recorded:  # the runs whose figures became (or may have become) the baseline
+            axes.scatter([times[i] for i in recorded], [points[i].value for i in recorded], marker="D", color="#2e7d32",
+                         s=45, zorder=3, label="recorded as baseline")
         bad = [i for i, p in enumerate(points) if p.extra.get("verdict") == REGRESSED]
         if bad:
             xs, ys = [times[i] for i in bad], [points[i].value for i in bad]
@@ -194,6 +242,8 @@ def _plot(points: Sequence[HistoryRow], stored: StoredRecord | None) -> str:
             saved = _day_number(stored.saved_at)
             axes.axvline(saved, color="#777777", linestyle="--", label="baseline saved")
             axes.axhline(stored.measurement.value, color="#2e7d32", linestyle=":", label="baseline value")
+        for number, index in enumerate(steps):
+            axes.axvline(times[index], color="#ef6c00", linewidth=1.5, label="change point" if number == 0 else None)
         axes.xaxis_date()
         axes.set_ylabel(points[-1].unit)
         axes.grid(alpha=0.3)
@@ -205,6 +255,25 @@ def _plot(points: Sequence[HistoryRow], stored: StoredRecord | None) -> str:
     finally:
         plt.close(fig)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+# What the band around each point is: the run's own spread, so one noisy run reads as noisy.
+SPREAD_LABEL = "spread of each run (rounds p10-p90; accuracy 95% Wilson)"
+_SPREAD_QUANTILES = (0.10, 0.90)
+
+
+def spread(point: HistoryRow) -> tuple[float, float]:
+    """The interval a run's figure came with: Wilson for per-example accuracy, else its samples' p10-p90."""
+    samples = point.samples
+    if point.kind is Kind.ACCURACY and samples and set(samples) <= {0.0, 1.0}:
+        from modelperf.decide import wilson_interval
+
+        return wilson_interval(int(sum(samples)), len(samples))
+    if len(samples) < 2:
+        return point.value, point.value
+    ordered = sorted(samples)
+    pick = [ordered[round(q * (len(ordered) - 1))] for q in _SPREAD_QUANTILES]
+    return min(pick[0], point.value), max(pick[1], point.value)
 
 
 def _day_number(iso_time: str) -> float:
@@ -219,6 +288,7 @@ body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; }
 td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
 tr.regressed td, li.regressed { background: #fde0e0; color: #8e0000; font-weight: bold; }
+li.step { color: #a84300; }
 section.series { margin: 1.5em 0; }
 img { max-width: 100%; }
 """

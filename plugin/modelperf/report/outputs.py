@@ -22,7 +22,13 @@ __all__ = ["session_measurements", "write_session_outputs"]
 
 def session_measurements(session: SessionResults) -> list[Measurement]:
     """The session's measurements, each carrying its verdict in ``extra`` for later reports."""
-    return [replace(r.measurement, extra=dict(r.measurement.extra, verdict=r.verdict)) for r in session.results]
+    out = []
+    for r in session.results:
+        extra = dict(r.measurement.extra, verdict=r.verdict)
+        # What the verdict was made on, so a report's change column can never contradict it.
+        extra.update({f"verdict_{k}": v for k, v in (("baseline", r.baseline), ("ratio", r.ratio)) if v is not None})
+        out.append(replace(r.measurement, extra=extra))
+    return out
 
 
 def _history(session: SessionResults, measurements: list[Measurement], url: str) -> str:

@@ -11,7 +11,7 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Table"]
+__all__ = ["Table", "markdown_cell"]
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,13 @@ class Table:
         return "<table>" + "\n".join(cells) + "</table>"
 
 
+def markdown_cell(text: str) -> str:
+    """``text`` safe inside a markdown table cell or list item: pipes escaped, one line."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
 def _md_row(cells: Sequence[str]) -> str:
-    return "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
+    return "| " + " | ".join(markdown_cell(c) for c in cells) + " |"
 
 
 def _h(text: str) -> str:

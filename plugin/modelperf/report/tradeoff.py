@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from modelperf.records import Measurement
+from modelperf.records import Kind, Measurement
 from modelperf.units import format_duration, format_size
 
-__all__ = ["MODELS", "ROLES", "TRADEOFF_ROWS", "collect", "plot", "rows"]
+__all__ = ["MODELS", "ROLES", "TRADEOFF_ROWS", "collect", "interval", "plot", "rows"]
 
 MODELS = ("distilbert", "llama")  # the plugin's two model fixtures, one column each
 # The figures a test can give the table, as the figure part of its marker's role ("llama:decode").
@@ -83,6 +83,24 @@ def rows(model_info: Mapping[str, Mapping[str, Any]], measurements: Sequence[Mea
     return [[label, *(columns[name][i] for name in MODELS)] for i, label in enumerate(TRADEOFF_ROWS)]
 
 
+def interval(measurement: Measurement, scale: float = 1.0) -> tuple[float, list[list[float]]]:
+    """A figure and its error bar (matplotlib's [[below], [above]]): Wilson for per-example accuracy,
+    the rounds' p10-p90 for latency."""
+    import numpy as np
+
+    from modelperf.decide import wilson_interval
+
+    value, samples = float(measurement.value), [float(x) for x in measurement.samples]
+    if measurement.kind == Kind.ACCURACY and measurement.metric == "accuracy" and samples:
+        low, high = wilson_interval(int(sum(samples)), len(samples))
+    elif len(samples) >= 2:
+        low, high = (float(q) for q in np.percentile(samples, [10, 90]))
+    else:
+        low = high = value
+    low, high = min(low, value), max(high, value)
+    return value * scale, [[(value - low) * scale], [(high - value) * scale]]
+
+
 def plot(measurements: Sequence[Measurement], path: Path) -> Path | None:
     """Accuracy against batch-1 latency and against memray peak, both models; None if not measured."""
     figures = collect(measurements)
@@ -96,12 +114,14 @@ def plot(measurements: Sequence[Measurement], path: Path) -> Path | None:
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
     for name, f in points.items():
-        acc = f["accuracy"].value
-        left.scatter(f["batch1"].value * 1e3, acc, s=60, label=name)  # the gated statistic
-        right.scatter(f["memory"].extra.get("memray_peak_bytes", 0) / 2**20, acc, s=60, label=name)
+        acc, acc_err = interval(f["accuracy"])
+        lat, lat_err = interval(f["batch1"], scale=1e3)  # the gated statistic, bars from its rounds
+        left.errorbar(lat, acc, xerr=lat_err, yerr=acc_err, fmt="o", capsize=3, markersize=7, label=name)
+        memory = f["memory"].extra.get("memray_peak_bytes", 0) / 2**20
+        right.errorbar(memory, acc, yerr=acc_err, fmt="o", capsize=3, markersize=7, label=name)
     statistics = sorted({_statistic(f["batch1"]) for f in points.values()})
-    left.set(xlabel=f"batch-1 sentiment latency (ms, {'/'.join(statistics)} of rounds)",
-             ylabel="sentiment accuracy (test split)")
+    left.set(xlabel=f"batch-1 sentiment latency (ms, {'/'.join(statistics)}; bars: rounds p10-p90)",
+             ylabel="sentiment accuracy (test split; bars: 95% Wilson)")
     right.set(xlabel="load peak memory (MiB, memray)")
     for axis in (left, right):
         axis.grid(alpha=0.3)

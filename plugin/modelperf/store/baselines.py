@@ -13,19 +13,33 @@ file and the fix; writes are atomic, so an interrupted save never destroys the p
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import math
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from modelperf.records import SCHEMA_VERSION, Kind, Measurement
+from filelock import FileLock, Timeout
+
+from modelperf.records import SCHEMA_VERSION, Measurement, TestResult
 from modelperf.store.atomic import atomic_write_text
+from modelperf.store.baseline_file import (
+    MACHINE_FILE,
+    RESAVE_COMMAND,
+    BaselineError,
+    StoredRecord,
+    bad,
+    dumps,
+    read_file,
+    show,
+)
+from modelperf.store.comparable import environment_changes, environment_note, why_not_compared
 from modelperf.store.hardware import VOLATILE_FIELDS
+from modelperf.store.old_scheme import read_old_folders
 
 __all__ = [
     "RESAVE_COMMAND",
@@ -37,47 +51,32 @@ __all__ = [
     "module_slug",
 ]
 
-# Named in every error message as the way to rebuild a baseline; the lead may adjust the flags.
-RESAVE_COMMAND = "pytest --benchmark --baseline-save"
-MACHINE_FILE = "machine.json"
 _MAX_SLUG = 120  # leaves room for the hardware folder within the 255-byte filename limit.
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
-_MAX_SHOWN = 60  # characters of a bad value quoted in an error message
-
-
-class BaselineError(Exception):
-    """A baseline file or folder is unusable; the message is one sentence saying how to fix it."""
-
-
-@dataclass(frozen=True)
-class StoredRecord:
-    """A measurement as saved in a baseline, with the provenance of that save."""
-
-    measurement: Measurement
-    commit: str | None
-    dirty: bool
-    saved_at: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            **self.measurement.to_json(),
-            "commit": self.commit,
-            "dirty": self.dirty,
-            "saved_at": self.saved_at,
-        }
+# Held by a session while it re-reads and writes a hardware folder. It lies in the root, beside the
+# folders, so a hardware folder holds only JSON; the file stays after release (POSIX locks cannot
+# delete it safely), so a repository ignores it (.gitignore).
+LOCK_FILE = ".modelperf.lock"
+# A save takes well under a second; two minutes only runs out when a holder hangs (a stuck NFS mount).
+_LOCK_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True)
 class BaselineDiff:
-    """What a save adds, removes and changes (by headline value), each sorted by key."""
+    """What a save adds, removes and changes (by headline value), each sorted by key.
+
+    ``kept`` lists the stored records a save without overwrite left alone, with the value this run
+    would have put in their place.
+    """
 
     added: list[str]
     removed: list[str]
     changed: list[tuple[str, float, float]]
+    kept: list[tuple[str, float, float]] = field(default_factory=list)
 
     @property
     def is_empty(self) -> bool:
-        return not (self.added or self.removed or self.changed)
+        return not (self.added or self.removed or self.changed or self.kept)
 
     def lines(self) -> list[str]:
         """One human-readable line per difference, e.g. ``changed k 0.0123 -> 0.0131 (+6.5 %)``."""
@@ -86,6 +85,9 @@ class BaselineDiff:
         for key, old, new in self.changed:
             ratio = f" ({(new - old) / abs(old) * 100:+.1f} %)" if old else ""
             out.append(f"changed {key} {old:.4g} -> {new:.4g}{ratio}")
+        for key, old, new in self.kept:
+            out.append(f"kept {key} {old:.4g}: this run's {new:.4g} was not compared with it, so it was not "
+                       f"written over it; run with --baseline-save to replace it")
         return out
 
 
@@ -114,19 +116,6 @@ def _module_of(key: str) -> str:
     return key.split("::", 1)[0]
 
 
-def _show(path: Path) -> str:
-    """The path as the user would type it: relative to the working directory when inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except (ValueError, OSError):
-        return str(path)
-
-
-def _bad(path: Path, problem: str, fix: str = "") -> BaselineError:
-    fix = fix or f"restore it from git or delete it and run `{RESAVE_COMMAND}`"
-    return BaselineError(f"Baseline file {_show(path)} {problem}: {fix}.")
-
-
 class BaselineStore:
     """The baselines of one hardware id under ``root``; reads lazily, writes atomically."""
 
@@ -142,6 +131,7 @@ class BaselineStore:
         self._files: dict[Path, dict[str, StoredRecord]] | None = None
         self._merged: dict[str, StoredRecord] | None = None
         self._others: dict[str, dict[str, set[str]]] = {}
+        self._old: dict[str, StoredRecord] = {}
 
     @staticmethod
     def list_hardware(root: Path) -> list[str]:
@@ -155,12 +145,80 @@ class BaselineStore:
             if child.is_dir() and _SAFE_ID.match(child.name) and any(child.glob("*.json"))
         )
 
+    def check_folder(self, *, saving: bool) -> None:
+        """Fail at session start, in one sentence, when this session could not write its baselines.
+
+        A comparing run may still add first records, so a file standing where a folder belongs is
+        an error either way; a ``--baseline-save`` run also creates its folder now, so an unwritable
+        location is found before any test ran rather than after the last one.
+        """
+        for path in (self.folder, *self.folder.parents):
+            if path.exists():
+                if not path.is_dir():
+                    raise BaselineError(
+                        f"The baseline directory {show(self.root)} cannot hold baselines because {show(path)} "
+                        f"is a file: point --baseline-dir at a folder, or move that file aside.")
+                break
+        if saving:
+            self._make_folder()
+
+    def baseline_for(self, current: Measurement, *, saving: bool, environment: Mapping[str, Any] | None = None,
+                     across: Collection[str] = ()) -> tuple[Measurement | None, str]:
+        """The stored measurement ``current`` is compared with and what the two ran on, or None and the
+        sentence saying why none is. ``environment``: this run's library versions and thread counts."""
+        if saving:
+            return None, "saved as the new baseline (--baseline-save)"
+        stored = self.get(current.key)
+        if stored is None:
+            others = self.hardware_ids_with(current.key)
+            elsewhere = (f"; baselines exist for other hardware only ({', '.join(others)}), never compared"
+                         if others else "")
+            return None, f"no baseline for hardware {self.hardware_id}: recorded this run as its baseline{elsewhere}"
+        reason = why_not_compared(stored, current, environment or {}, across)
+        if reason:
+            return None, reason
+        return stored.measurement, environment_note(stored, current, environment or {})
+
+    def name_environments(self, results: Sequence[TestResult], *, environment: Mapping[str, Any],
+                          across: Collection[str] = ()) -> tuple[list[TestResult], list[str]]:
+        """Each compared result with what the two figures ran on added to its ``line``, and one summary
+        note per change compared across (a passing line is not printed, the upgrade must be)."""
+        changes: dict[str, int] = {}
+        named = []
+        for result in results:
+            current = result.measurement
+            stored = self.get(current.key)
+            if result.baseline is None or stored is None or why_not_compared(stored, current, environment, across):
+                named.append(result)
+                continue
+            named.append(replace(result, line=f"{result.line} [{environment_note(stored, current, environment)}]"))
+            changed, _same = environment_changes(stored, current, environment)
+            if changed:
+                changes[", ".join(changed)] = changes.get(", ".join(changed), 0) + 1
+        return named, [f"compared across {change}: {count} figure(s); --baseline-save records the new figures"
+                       for change, count in changes.items()]
+
+    def adopt_old_folders(self, machine: Mapping[str, Any]) -> str | None:
+        """Read this machine's folders of the old scheme (keyed by versions and threads too) as fallbacks.
+
+        Their records are compared until this machine's folder holds its own; nothing is moved or
+        deleted. Returns the one sentence that says so, or None when there are none.
+        """
+        others = [hw for hw in self.list_hardware(self.root) if hw != self.hardware_id]
+        self._old, names = read_old_folders(self.root, others, machine)
+        if not names:
+            return None
+        return (f"read {len(self._old)} baselines of this machine from the old-scheme folder(s) {', '.join(names)} "
+                f"(keyed by library versions and threads too): they are compared until --baseline-save writes "
+                f"them to {self.hardware_id}, and nothing is deleted")
+
     def load(self) -> dict[str, StoredRecord]:
         """All records of this hardware id, keyed by ``Measurement.key``; read once, then cached."""
         return dict(self._records())
 
     def get(self, key: str) -> StoredRecord | None:
-        return self._records().get(key)
+        """This hardware's record of ``key``, else one adopted from an old-scheme folder, else None."""
+        return self._records().get(key) or self._old.get(key)
 
     def _records(self) -> dict[str, StoredRecord]:
         if self._merged is not None:
@@ -170,7 +228,7 @@ class BaselineStore:
         for path, records in self._load_files().items():
             for key, record in records.items():
                 if key in merged:
-                    raise _bad(path, f"repeats the record {key!r} already in {_show(seen_in[key])}")
+                    raise bad(path, f"repeats the record {key!r} already in {show(seen_in[key])}")
                 merged[key], seen_in[key] = record, path
         self._merged = merged
         return merged
@@ -188,7 +246,7 @@ class BaselineStore:
                 if other == self.hardware_id:
                     continue
                 try:
-                    found[other] = set(_read_file(self.root / other / f"{slug}.json", other))
+                    found[other] = set(read_file(self.root / other / f"{slug}.json", other))
                 except BaselineError:
                     continue
             self._others[slug] = found
@@ -207,36 +265,86 @@ class BaselineStore:
         commit: str | None,
         dirty: bool,
         replace_all: bool = False,
+        overwrite: bool = True,
+        environment: Mapping[str, Any] | None = None,
     ) -> BaselineDiff:
         """Write ``measurements`` into the files of their test modules and return what changed.
 
         Existing records of other tests are kept; with ``replace_all`` every old record of the
-        modules being saved is dropped first (tests that no longer exist disappear). A repeated
-        key keeps its last measurement.
+        modules being saved is dropped first (tests that no longer exist disappear). Without
+        ``overwrite`` only keys with no stored record are written; the others are listed as kept.
+        A repeated key keeps its last measurement. The folder is locked and re-read first, so
+        records that concurrent sessions saved since this one loaded are merged, never lost.
         """
         new = {m.key: m for m in measurements}
         if not new:
             return BaselineDiff([], [], [])
-        diff = diff_records(self._replaced(new, replace_all), new)
+        for key, measurement in new.items():  # a value JSON cannot hold fails before anything is created
+            self._render(self._path_of(key), {key: StoredRecord(measurement, commit, dirty, "")})
+        with self._locked():
+            self._forget()
+            stored = self._records()
+            kept = [] if overwrite else [(k, stored[k].measurement.value, new[k].value)
+                                         for k in sorted(new.keys() & stored.keys())]
+            new = {k: m for k, m in new.items() if overwrite or k not in stored}
+            diff = diff_records(self._replaced(new, replace_all), new)
+            if new:
+                provenance = {"commit": commit, "dirty": dirty, "environment": dict(environment or {})}
+                self._write_merged(new, provenance, replace_all, machine)
+        return BaselineDiff(diff.added, diff.removed, diff.changed, kept)
+
+    def _write_merged(self, new: Mapping[str, Measurement], provenance: Mapping[str, Any], replace_all: bool,
+                      machine: Mapping[str, Any]) -> None:
         saved_at = _utc_now()
         files = self._load_files()
         modules = {_module_of(key) for key in new}
         updated: dict[Path, dict[str, StoredRecord]] = {}
         for key, measurement in sorted(new.items()):
-            path = self.folder / f"{module_slug(key)}.json"
+            path = self._path_of(key)
             if path not in updated:
                 kept = files.get(path, {})
                 if replace_all:
                     kept = {k: r for k, r in kept.items() if _module_of(k) not in modules}
                 updated[path] = dict(kept)
-            updated[path][key] = StoredRecord(measurement, commit, dirty, saved_at)
+            updated[path][key] = StoredRecord(measurement, saved_at=saved_at, **provenance)
         # Serialise everything before the first write, so a bad value cannot leave a half-save.
         texts = {path: self._render(path, records) for path, records in updated.items()}
         self._write(texts, machine)
         files.update(updated)
         self._merged = None
         self._others.clear()
-        return diff
+
+    def _path_of(self, key: str) -> Path:
+        return self.folder / f"{module_slug(key)}.json"
+
+    def _forget(self) -> None:
+        """Drop what was read, so the next read sees what other sessions wrote since."""
+        self._files, self._merged = None, None
+        self._others.clear()
+
+    def _make_folder(self) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self._unwritable(self.folder, exc) from exc
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the folder's lock: one session at a time re-reads, merges and writes its files."""
+        self._make_folder()
+        lock = FileLock(str(self.root / LOCK_FILE), timeout=_LOCK_TIMEOUT_S)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise BaselineError(
+                f"Another session has held {show(self.root / LOCK_FILE)} for {_LOCK_TIMEOUT_S:.0f} s: "
+                "wait for it to end, or delete that file if no pytest is running.") from None
+        except OSError as exc:
+            raise self._unwritable(self.root / LOCK_FILE, exc) from exc
+        try:
+            yield
+        finally:
+            lock.release()
 
     def _replaced(self, new: Mapping[str, Measurement], replace_all: bool) -> dict[str, StoredRecord]:
         """The stored records a save of ``new`` overwrites (or, with replace_all, drops)."""
@@ -249,7 +357,7 @@ class BaselineStore:
     def _load_files(self) -> dict[Path, dict[str, StoredRecord]]:
         if self._files is None:
             paths = sorted(self.folder.glob("*.json")) if self.folder.is_dir() else []
-            self._files = {p: _read_file(p, self.hardware_id) for p in paths if p.name != MACHINE_FILE}
+            self._files = {p: read_file(p, self.hardware_id) for p in paths if p.name != MACHINE_FILE}
         return self._files
 
     def _render(self, path: Path, records: Mapping[str, StoredRecord]) -> str:
@@ -259,10 +367,10 @@ class BaselineStore:
             "records": {key: record.to_json() for key, record in records.items()},
         }
         try:
-            return _dumps(document)
+            return dumps(document)
         except (TypeError, ValueError) as exc:
             raise BaselineError(
-                f"Cannot write baseline file {_show(path)} because a measurement holds a value "
+                f"Cannot write baseline file {show(path)} because a measurement holds a value "
                 f"JSON cannot store ({exc}): make its value finite and its extra JSON-safe."
             ) from exc
 
@@ -272,24 +380,22 @@ class BaselineStore:
             self.folder.mkdir(parents=True, exist_ok=True)
             target = self.folder / MACHINE_FILE
             if _machine_changed(target, machine):
-                atomic_write_text(target, _dumps(dict(machine)))
+                atomic_write_text(target, dumps(dict(machine)))
             for target, text in texts.items():
                 atomic_write_text(target, text)
         except (OSError, TypeError, ValueError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise BaselineError(
-                f"Cannot write baseline {_show(target)} ({reason}): make {_show(self.root)} a "
-                f"writable folder or choose another baseline directory."
-            ) from exc
+            raise self._unwritable(target, exc) from exc
+
+    def _unwritable(self, target: Path, exc: Exception) -> BaselineError:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return BaselineError(
+            f"Cannot write baseline {show(target)} ({reason}): make {show(self.root)} a "
+            f"writable folder or choose another baseline directory."
+        )
 
 
 def _utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _dumps(document: Mapping[str, Any]) -> str:
-    # allow_nan=False: NaN/Infinity are not JSON and would break other readers of the files.
-    return json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def _machine_changed(path: Path, machine: Mapping[str, Any]) -> bool:
@@ -307,86 +413,3 @@ def _machine_changed(path: Path, machine: Mapping[str, Any]) -> bool:
     return stable(old) != stable(json.loads(json.dumps(dict(machine))))
 
 
-def _read_file(path: Path, hardware_id: str) -> dict[str, StoredRecord]:
-    """Parse and validate one record file; a missing file holds no records."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    except UnicodeDecodeError:
-        raise _bad(path, "is not UTF-8 text") from None
-    except OSError as exc:
-        raise _bad(path, f"cannot be read ({exc.strerror or exc})") from exc
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _bad(path, f"is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
-    if not isinstance(document, dict):
-        raise _bad(path, "does not hold a JSON object")
-    schema = document.get("schema")
-    if isinstance(schema, int) and not isinstance(schema, bool) and schema > SCHEMA_VERSION:
-        raise _bad(
-            path,
-            f"has schema {schema}, newer than the schema {SCHEMA_VERSION} this pytest-modelperf reads",
-            f"upgrade pytest-modelperf, or delete it and run `{RESAVE_COMMAND}`",
-        )
-    if schema != SCHEMA_VERSION or isinstance(schema, bool):
-        raise _bad(
-            path, f"has schema {schema!r}, but this pytest-modelperf reads only schema {SCHEMA_VERSION}"
-        )
-    if document.get("hardware_id") != hardware_id:
-        raise _bad(
-            path, f"names hardware {document.get('hardware_id')!r} but lies in the folder of {hardware_id!r}"
-        )
-    records = document.get("records")
-    if not isinstance(records, dict):
-        raise _bad(path, "has no 'records' object")
-    return {key: _parse_record(path, key, data) for key, data in records.items()}
-
-
-def _parse_record(path: Path, key: str, data: Any) -> StoredRecord:
-    if not isinstance(data, dict):
-        raise _bad(path, f"has a record {key!r} that is not a JSON object")
-    problem = _record_problem(data)
-    if problem:
-        raise _bad(path, f"has a record {key!r} whose {problem}")
-    measurement = Measurement.from_json(data)
-    if measurement.key != key:
-        raise _bad(path, f"files the record of {measurement.key!r} under the key {key!r}")
-    return StoredRecord(measurement, data["commit"], data["dirty"], data["saved_at"])
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-# Field -> (check, expected type in words); samples, control, model and extra may be absent.
-_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "test_id": (lambda v: isinstance(v, str), "a string"),
-    "kind": (lambda v: v in {k.value for k in Kind}, "one of " + ", ".join(k.value for k in Kind)),
-    "metric": (lambda v: isinstance(v, str), "a string"),
-    "unit": (lambda v: isinstance(v, str), "a string"),
-    "value": (_is_number, "a finite number"),
-    "samples": (lambda v: isinstance(v, list) and all(map(_is_number, v)), "a list of numbers"),
-    "control": (lambda v: isinstance(v, list) and all(map(_is_number, v)), "a list of numbers"),
-    "model": (lambda v: v is None or isinstance(v, str), "a string or null"),
-    "extra": (lambda v: isinstance(v, dict), "an object"),
-    "commit": (lambda v: v is None or isinstance(v, str), "a string or null"),
-    "dirty": (lambda v: isinstance(v, bool), "true or false"),
-    "saved_at": (lambda v: isinstance(v, str), "a string"),
-}
-_OPTIONAL = {"samples", "control", "model", "extra"}
-
-
-def _record_problem(data: Mapping[str, Any]) -> str | None:
-    """Why ``data`` is not a valid stored record, as the end of a sentence; None when it is."""
-    for name, (check, expected) in _CHECKS.items():
-        if name not in data:
-            if name in _OPTIONAL:
-                continue
-            return f"field {name!r} is missing"
-        if not check(data[name]):
-            shown = repr(data[name])
-            shown = shown if len(shown) <= _MAX_SHOWN else shown[: _MAX_SHOWN - 3] + "..."
-            return f"field {name!r} is {shown}, expected {expected}"
-    return None

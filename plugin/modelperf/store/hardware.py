@@ -1,9 +1,11 @@
 """Describe the machine, and reduce that description to a short id that names a baseline folder.
 
-Baselines are only comparable on the same hardware and software stack, so each machine stores its
-own. :func:`machine_info` gathers everything worth knowing (written next to the baselines as
-``machine.json``); :func:`hardware_id` keeps only the fields that really change performance, so the
-same runner gets the same folder every time.
+Baselines are only comparable on the same hardware, so each machine stores its own.
+:func:`machine_info` gathers everything worth knowing (written next to the baselines as
+``machine.json``); :func:`hardware_id` keeps only the machine itself (CPU, its feature flags, cores,
+memory, accelerator, OS, architecture), so the same runner gets the same folder every time, also
+after a library upgrade. Library versions and thread counts travel with each record instead, where a
+comparison can name them ("torch 2.12.0 -> 2.13.0").
 
 Nothing here imports torch or llama_cpp: versions come from package metadata and the GPU from
 ``nvidia-smi``, so loading the plugin stays cheap and never initialises CUDA.
@@ -26,8 +28,10 @@ from typing import Any
 import psutil
 
 __all__ = [
+    "HARDWARE_FIELDS",
     "INFO_FIELDS",
     "KEY_FIELDS",
+    "VERSION_FIELDS",
     "VOLATILE_FIELDS",
     "hardware_id",
     "machine_info",
@@ -45,6 +49,7 @@ _PACKAGES = {
 # Everything machine_info() reports, in the order it reports it.
 INFO_FIELDS: tuple[str, ...] = (
     "cpu_model",
+    "cpu_flags",
     "cpu_physical_cores",
     "cpu_logical_cores",
     "cpu_affinity_cores",
@@ -62,10 +67,9 @@ INFO_FIELDS: tuple[str, ...] = (
     "hostname",
 )
 
-# The id ignores the kernel release (os_release): CI images and laptops patch the kernel every few
-# weeks without changing model speed, and a new folder each time would orphan every baseline.
-# Likewise python is major.minor only: patch releases do not move these figures.
-KEY_FIELDS: tuple[str, ...] = (
+# The machine, as an old baseline folder (keyed by versions and threads too) is recognised by: the
+# fields both schemes recorded in machine.json.
+HARDWARE_FIELDS: tuple[str, ...] = (
     "cpu_model",
     "cpu_physical_cores",
     "cpu_logical_cores",
@@ -73,11 +77,20 @@ KEY_FIELDS: tuple[str, ...] = (
     "os",
     "arch",
     "accelerator",
-    "python",
-    "torch",
-    "transformers",
-    "llama_cpp_python",
 )
+# The id ignores the kernel release (os_release): CI images and laptops patch the kernel every few
+# weeks without changing model speed, and a new folder each time would orphan every baseline.
+# The CPU flags count: the same model name can come with AVX-512 or AMX enabled or fused off (a VM's
+# CPU model hides them), and torch and llama.cpp pick their kernels by them.
+KEY_FIELDS: tuple[str, ...] = (*HARDWARE_FIELDS[:1], "cpu_flags", *HARDWARE_FIELDS[1:])
+# Software whose version changes the speed or the numbers of a model: stored in each record.
+VERSION_FIELDS: tuple[str, ...] = ("python", *_PACKAGES)
+# The flags torch's and llama.cpp's CPU kernels dispatch on (x86 from /proc/cpuinfo, Arm's SIMD too).
+_CPU_FLAGS = frozenset({
+    "sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+    "avx512_bf16", "avx512_fp16", "amx_tile", "amx_int8", "amx_bf16", "asimd", "asimddp", "sve", "sve2",
+    "i8mm", "bf16",
+})
 
 # Values that differ between two runs on the same machine (frequency scaling, container names,
 # a few MiB of kernel reservations); keying on them would give every run its own baseline folder.
@@ -98,6 +111,7 @@ def machine_info() -> dict[str, Any]:
     memory = psutil.virtual_memory().total
     info: dict[str, Any] = {
         "cpu_model": _cpu_model(),
+        "cpu_flags": _cpu_flags(),
         "cpu_physical_cores": psutil.cpu_count(logical=False),
         "cpu_logical_cores": psutil.cpu_count(logical=True),
         "cpu_affinity_cores": _affinity_cores(),
@@ -216,6 +230,19 @@ def _cpu_model() -> str:
         if brand:
             return brand.strip()
     return platform.processor() or platform.machine() or "unknown"
+
+
+def _cpu_flags() -> str | None:
+    """The model-relevant CPU feature flags, sorted and space-separated; None where the OS hides them."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    # x86 says 'flags', Arm says 'Features'; every core lists the same set.
+    match = re.search(r"^(?:flags|Features)\s*:\s*(.*)$", text, re.MULTILINE)
+    if match is None:
+        return None
+    return " ".join(sorted(_CPU_FLAGS.intersection(match.group(1).split())))
 
 
 def _affinity_cores() -> int | None:

@@ -39,10 +39,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from modelperf.records import Kind, Measurement
+from modelperf.store.history_url import HistoryError, to_url
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -102,10 +102,6 @@ _measurements = Table(
 _MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
 
 
-class HistoryError(Exception):
-    """A history store that cannot be used; the message is one sentence with the fix."""
-
-
 @dataclass(frozen=True)
 class RunInfo:
     """One ``--benchmark`` session: where and on what code it ran."""
@@ -157,18 +153,26 @@ class HistoryRow:
     unit: str
     value: float
     extra: dict[str, Any]
+    samples: tuple[float, ...] = ()  # the run's raw observations, for the spread a plot draws around value
 
 
 class HistoryStore:
     """Runs and measurements in a SQLite file or any SQLAlchemy database URL."""
 
     def __init__(self, url_or_path: str | Path) -> None:
-        self._url = _to_url(url_or_path)
+        self._url = to_url(url_or_path)
         # How messages name the store: the path as given, or the URL without its password.
         plain = "://" not in str(url_or_path)
         self.display = str(url_or_path) if plain else self._url.render_as_string(hide_password=True)
         self._sqlite = self._url.get_backend_name() == "sqlite"
-        self._engine = self._create_engine()
+        try:
+            self._engine = self._create_engine()
+        except ImportError as exc:
+            raise HistoryError(
+                f"History store {self.display} needs the Python module {exc.name or exc}, which is not "
+                "installed: install it (pip install psycopg2-binary for PostgreSQL) or name another driver "
+                "in the URL."
+            ) from None
         try:
             # Check first without the write lock, so opening a current store only reads.
             if not self._transact(self._schema_is_current):
@@ -225,7 +229,7 @@ class HistoryStore:
         m, r = _measurements.c, _runs.c
         query = (
             select(r.run_id, r.started_at, r.hardware_id, r.commit, r.dirty)
-            .add_columns(m.test_id, m.kind, m.metric, m.unit, m.value, m.extra)
+            .add_columns(m.test_id, m.kind, m.metric, m.unit, m.value, m.extra, m.samples)
             .join_from(_measurements, _runs, m.run_id == r.run_id)
             .order_by(r.started_at, r.run_id, m.id)
         )
@@ -343,30 +347,6 @@ class HistoryStore:
             step(conn)
         if found != SCHEMA_VERSION:
             conn.execute(update(_meta).where(_meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
-
-
-def _to_url(url_or_path: str | Path) -> URL:
-    """A URL as given, or a plain path turned into a SQLite URL (its folders created)."""
-    text = str(url_or_path)
-    if "://" in text:
-        try:
-            url = make_url(text)
-            url.get_dialect()
-        except (ArgumentError, NoSuchModuleError) as exc:
-            raise HistoryError(
-                f"History location {text!r} is not a usable database URL ({exc}): give a file path "
-                "or a URL such as sqlite:///history.sqlite or postgresql+psycopg2://user@host/db."
-            ) from None
-        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        return url
-    path = Path(text).expanduser().absolute()
-    if path.is_dir():
-        raise HistoryError(
-            f"History location {path} is a directory: give a file path such as {path / 'history.sqlite'}."
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return URL.create("sqlite", database=str(path))
 
 
 def _is_locked(exc: BaseException) -> bool:

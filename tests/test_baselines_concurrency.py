@@ -1,0 +1,90 @@
+"""Concurrent sessions saving into one baseline folder, as real processes: nothing is lost.
+
+Each writer loads the store first and saves after a barrier, as a session reads at its start and
+writes at its end; without a lock and a re-read at write time, the last writer's file would drop
+the records the others wrote in between.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelperf.records import Kind, Measurement
+from modelperf.store.baselines import BaselineStore
+
+HW = "x86_64-test-2c2t-8g-12345678"
+WRITERS = 8
+ROUNDS = 3  # each writer saves three times, so the saves interleave rather than run one after another
+
+
+def _measurement(test: str, value: float) -> Measurement:
+    return Measurement(f"tests/test_a.py::{test}", Kind.LATENCY, "p10_s", "s", value, (value,) * 5, (0.5,) * 5)
+
+
+def _save(root: str, test: str, value: float, barrier: Any) -> None:
+    store = BaselineStore(Path(root), HW)
+    store.load()  # what a session reads at its start
+    barrier.wait()
+    for round_ in range(ROUNDS):
+        store.save([_measurement(test, value + round_)], machine={"arch": "x86_64"}, commit=None, dirty=False)
+
+
+def _run_writers(root: Path, jobs: list[tuple[str, float]]) -> None:
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(len(jobs))
+    processes = [context.Process(target=_save, args=(str(root), test, value, barrier)) for test, value in jobs]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+        assert process.exitcode == 0
+
+
+def test_eight_sessions_saving_different_tests_leave_every_record(tmp_path: Path) -> None:
+    root = tmp_path / "baselines"
+    _run_writers(root, [(f"test_{i}", 1.0 + i) for i in range(WRITERS)])
+    records = BaselineStore(root, HW).load()
+    assert sorted(records) == sorted(f"tests/test_a.py::test_{i}::p10_s" for i in range(WRITERS))
+    assert {key: r.measurement.value for key, r in records.items()} == {
+        f"tests/test_a.py::test_{i}::p10_s": 1.0 + i + ROUNDS - 1 for i in range(WRITERS)
+    }
+    assert sorted(p.name for p in (root / HW).iterdir()) == ["machine.json", "tests__test_a.json"]
+
+
+def test_two_sessions_saving_the_same_test_leave_one_whole_record(tmp_path: Path) -> None:
+    root = tmp_path / "baselines"
+    _run_writers(root, [("test_same", 10.0), ("test_same", 20.0)])
+    document = json.loads((root / HW / "tests__test_a.json").read_text())
+    [(key, record)] = document["records"].items()
+    assert key == "tests/test_a.py::test_same::p10_s"
+    assert record["value"] in (10.0 + ROUNDS - 1, 20.0 + ROUNDS - 1)
+    assert record["samples"] == [record["value"]] * 5  # value and samples come from the same save
+
+
+def test_eight_concurrent_baseline_save_sessions_leave_every_record(pytester: pytest.Pytester) -> None:
+    """The same as a user would start them: 8 pytest processes, each saving one test of one module."""
+    import subprocess
+    import sys
+
+    from tests.test_plugin_accuracy import STAND_IN, _write_dataset
+
+    tests = "".join(f"""
+    @pytest.mark.accuracy
+    def test_{i}(accuracy, sentiment_data):
+        accuracy.evaluate(StandIn(), sentiment_data)
+""" for i in range(WRITERS))
+    pytester.makepyfile(test_acc=STAND_IN + tests)
+    _write_dataset(pytester)
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--benchmark", "--history", "off",
+            "--baseline-dir", "baselines", "--accuracy-dataset", "data.tsv", "--baseline-save"]
+    processes = [subprocess.Popen([*argv, f"test_acc.py::test_{i}"], cwd=pytester.path, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT) for i in range(WRITERS)]
+    outputs = [process.communicate(timeout=300)[0].decode() for process in processes]
+    assert all(process.returncode == 0 for process in processes), "\n".join(outputs)
+    [path] = (pytester.path / "baselines").rglob("test_acc.json")
+    assert sorted(json.loads(path.read_text())["records"]) == [f"test_acc.py::test_{i}::accuracy" for i in range(WRITERS)]

@@ -1,0 +1,81 @@
+"""The spread each trend plot draws around a run's figure (pure helper, plain parametrized tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modelperf.records import Kind
+from modelperf.report.html import spread, verdict_change
+from modelperf.store.history import HistoryRow
+
+
+def _row(kind: Kind, value: float, samples: tuple[float, ...]) -> HistoryRow:
+    return HistoryRow("r", "2026-01-01T00:00:00+00:00", "hw", None, False, "t.py::t", kind, "m", "s", value, {}, samples)
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "samples", "expected"),
+    [
+        (Kind.LATENCY, 5.0, tuple(float(x) for x in range(1, 11)), (2.0, 9.0)),  # p10-p90 of the rounds
+        (Kind.LATENCY, 5.0, (), (5.0, 5.0)),  # no rounds stored: a bare point
+        (Kind.MEMORY, 7.0, (7.0,), (7.0, 7.0)),
+        (Kind.LATENCY, 0.5, (1.0, 2.0, 3.0), (0.5, 3.0)),  # the band always holds the figure itself
+    ],
+)
+def test_spread_of_rounds(kind: Kind, value: float, samples: tuple[float, ...], expected: tuple[float, float]) -> None:
+    assert spread(_row(kind, value, samples)) == pytest.approx(expected)
+
+
+def test_accuracy_spread_is_the_wilson_interval() -> None:
+    low, high = spread(_row(Kind.ACCURACY, 0.9, (1.0,) * 180 + (0.0,) * 20))
+    assert low == pytest.approx(0.851, abs=1e-3) and high == pytest.approx(0.934, abs=1e-3)
+
+
+def _with(extra: dict[str, object], value: float = 0.0475) -> HistoryRow:
+    return HistoryRow("r", "2026-01-01T00:00:00+00:00", "hw", None, False, "t.py::t", Kind.LATENCY, "p10_s", "s",
+                      value, extra, ())
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        # 54.3 -> 47.5 ms raw, but the verdict's drift-corrected ratio is what the column must show.
+        ({"verdict": "pass", "verdict_ratio": 1.033, "verdict_baseline": 0.0543}, "+3.3% vs baseline (drift-corrected)"),
+        ({"verdict": "pass", "verdict_baseline": 0.05}, "-5.0% vs baseline"),
+        ({"verdict": "recorded"}, None),
+    ],
+)
+def test_the_change_shown_is_the_one_the_verdict_was_made_on(extra: dict[str, object], expected: str | None) -> None:
+    assert verdict_change(_with(extra)) == expected
+
+
+def test_tradeoff_error_bars_are_wilson_for_accuracy_and_round_spread_for_latency() -> None:
+    from modelperf.records import Kind, Measurement
+    from modelperf.report.tradeoff import interval
+
+    accuracy = Measurement("t::acc", Kind.ACCURACY, "accuracy", "fraction", 0.9, (1.0,) * 180 + (0.0,) * 20)
+    value, [[below], [above]] = interval(accuracy)
+    assert value == 0.9 and below == pytest.approx(0.9 - 0.851, abs=1e-3) and above == pytest.approx(0.934 - 0.9, abs=1e-3)
+    latency = Measurement("t::lat", Kind.LATENCY, "p10_s", "s", 0.0055, tuple(0.001 * i for i in range(1, 11)))
+    value, [[below], [above]] = interval(latency, scale=1e3)
+    assert value == pytest.approx(5.5) and below == pytest.approx(5.5 - 1.9) and above == pytest.approx(9.1 - 5.5)
+
+
+def test_tradeoff_plot_draws_with_intervals(tmp_path: Path) -> None:
+    from modelperf.records import Kind, Measurement
+    from modelperf.report.tradeoff import plot
+
+    def result(role: str, kind: Kind, metric: str, value: float, samples: tuple[float, ...],
+               **extra: float) -> Measurement:
+        return Measurement(f"tests/suite/t.py::{role}", kind, metric, "x", value, samples,
+                           extra={"role": f"distilbert:{role}", **extra})
+
+    results = [
+        result("accuracy", Kind.ACCURACY, "accuracy", 0.85, (1.0,) * 170 + (0.0,) * 30),
+        result("batch1", Kind.LATENCY, "p10_s", 0.005, (0.004, 0.005, 0.006)),
+        result("memory", Kind.MEMORY, "memray_peak_bytes", 2e8, (2e8,), memray_peak_bytes=2e8),
+    ]
+    written = plot(results, tmp_path / "tradeoff.png")
+    assert written is not None and written.read_bytes().startswith(b"\x89PNG")
