@@ -23,7 +23,8 @@ _OPTIONAL = st.none() | _FLOATS
 _RESULTS = st.builds(TestResult, measurement=_MEASUREMENTS, line=_TEXT,
                      verdict=st.sampled_from(["recorded", "pass", "regressed", "improved", "inconclusive"]),
                      baseline=_OPTIONAL, ratio=_OPTIONAL, drift=_OPTIONAL, p_value=_OPTIONAL,
-                     section=st.none() | _TEXT, pid=st.integers(min_value=0, max_value=2**22))
+                     section=st.none() | _TEXT, pid=st.integers(min_value=0, max_value=2**22),
+                     ratio_low=_OPTIONAL, ratio_high=_OPTIONAL)
 _SESSIONS = st.builds(
     SessionResults, results=st.lists(_RESULTS, max_size=3).map(tuple),
     models=st.dictionaries(_TEXT, st.dictionaries(_TEXT, _JSON, max_size=3), max_size=2),

@@ -43,6 +43,8 @@ def _with(extra: dict[str, object], value: float = 0.0475) -> HistoryRow:
     [
         # 54.3 -> 47.5 ms raw, but the verdict's drift-corrected ratio is what the column must show.
         ({"verdict": "pass", "verdict_ratio": 1.033, "verdict_baseline": 0.0543}, "+3.3% vs baseline (drift-corrected)"),
+        ({"verdict": "pass", "verdict_ratio": 1.033, "verdict_ratio_low": 1.01, "verdict_ratio_high": 1.058},
+         "+3.3% (+1.0% to +5.8%) vs baseline (drift-corrected)"),
         ({"verdict": "pass", "verdict_baseline": 0.05}, "-5.0% vs baseline"),
         ({"verdict": "recorded"}, None),
     ],
@@ -79,3 +81,14 @@ def test_tradeoff_plot_draws_with_intervals(tmp_path: Path) -> None:
     ]
     written = plot(results, tmp_path / "tradeoff.png")
     assert written is not None and written.read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_terminal_change_column_shows_the_verdicts_ratio_and_interval() -> None:
+    from modelperf.records import Measurement, TestResult
+    from modelperf.report.terminal import results_rows
+
+    measured = Measurement("t.py::t", Kind.LATENCY, "p10_s", "s", 0.0475, (0.0475,))
+    # Raw 54.3 -> 47.5 ms reads -12.5 %; the verdict was made on the drift-corrected x1.033.
+    result = TestResult(measured, "line", "pass", 0.0543, ratio=1.033, ratio_low=1.01, ratio_high=1.058)
+    [row] = results_rows([result])
+    assert row[4] == "x1.033 (1.010-1.058)"

@@ -99,7 +99,7 @@ class Measurement:
 
 
 # Optional figures of a comparison, written to JSON only when present (the layout of --results-json).
-_FIGURES = ("ratio", "drift", "p_value", "section")
+_FIGURES = ("ratio", "ratio_low", "ratio_high", "drift", "p_value", "section")
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,8 @@ class TestResult:
     """One measured figure of one test and what its comparison with the baseline said.
 
     ``line`` is the sentence people read; ``baseline`` the compared baseline value (None when nothing was
-    compared); ``ratio``, ``drift`` and ``p_value`` the latency figures; ``section`` a report section to
+    compared); ``ratio`` (with its interval ``ratio_low``-``ratio_high``), ``drift`` and ``p_value`` the
+    latency figures; ``section`` a report section to
     attach to a failed test (memory's largest allocations); ``pid`` the process that measured it.
     """
 
@@ -122,6 +123,8 @@ class TestResult:
     p_value: float | None = None
     section: str | None = None
     pid: int = 0
+    ratio_low: float | None = None  # the ratio's 95 % interval, what the verdict was made on
+    ratio_high: float | None = None
 
     @property
     def regressed(self) -> bool:
@@ -140,7 +143,8 @@ class TestResult:
 
         return cls(Measurement.from_json(data["measurement"]), str(data["line"]), str(data["verdict"]),
                    number("baseline"), number("ratio"), number("drift"), number("p_value"),
-                   None if data.get("section") is None else str(data["section"]), int(data.get("pid", 0)))
+                   None if data.get("section") is None else str(data["section"]), int(data.get("pid", 0)),
+                   number("ratio_low"), number("ratio_high"))
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,8 @@ def test_llama_perplexity_windows_match_a_direct_computation(llama):
         if bos:
             window_tokens = bos + window_tokens[1:]
         for position in range(window // 2, window - 1):
-            llama.prefill(window_tokens[: position + 1])
+            llama.llm.reset()  # straight on llama_cpp: its context keeps a logits row per position
+            llama.llm.eval(window_tokens[: position + 1])
             logits = np.asarray(llama.llm.scores[position], dtype=np.float64)
             log_probs = logits - (logits.max() + np.log(np.exp(logits - logits.max()).sum()))
             nll -= log_probs[window_tokens[position + 1]]

@@ -320,7 +320,7 @@ def load_distilbert(source: str | None, threads: int) -> DistilBert:
         threads=torch.get_num_threads(),
         weights_sha256=sha,
         embedded=embedded,
-        library_versions={"torch": torch.__version__, "transformers": transformers.__version__},
+        library_versions={"torch": str(torch.__version__), "transformers": str(transformers.__version__)},  # plain str: TorchVersion cannot cross to xdist workers
         details={"hidden_size": int(getattr(config, "dim", getattr(config, "hidden_size", 0))),
                  "heads": int(getattr(config, "n_heads", getattr(config, "num_attention_heads", 0))),
                  "vocab_size": int(config.vocab_size)},

@@ -240,8 +240,9 @@ class Manager:
             if pooled is not None:
                 current = pooled
                 comparison = decide.confirm(comparison, decide.compare_latency(baseline, current, **kwargs))
-        return _result(current, comparison.line(), comparison.verdict.value, baseline.value,
-                       ratio=comparison.ratio, drift=comparison.drift, p_value=comparison.p_value)
+        return replace(_result(current, comparison.line(), comparison.verdict.value, baseline.value,
+                               ratio=comparison.ratio, drift=comparison.drift, p_value=comparison.p_value),
+                       ratio_low=comparison.ratio_low, ratio_high=comparison.ratio_high)
 
     def _judge_memory(self, instrument: Instrument, current: Measurement) -> TestResult:
         from modelperf.measure.memory_instrument import MemoryInstrument

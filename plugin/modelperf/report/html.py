@@ -66,6 +66,9 @@ def verdict_change(row: HistoryRow) -> str | None:
     baseline; None for a run that compared nothing."""
     ratio, baseline = row.extra.get("verdict_ratio"), row.extra.get("verdict_baseline")
     if isinstance(ratio, (int, float)) and math.isfinite(ratio):
+        low, high = row.extra.get("verdict_ratio_low"), row.extra.get("verdict_ratio_high")
+        if isinstance(low, (int, float)) and isinstance(high, (int, float)):
+            return f"{ratio - 1:+.1%} ({low - 1:+.1%} to {high - 1:+.1%}) vs baseline (drift-corrected)"
         return f"{ratio - 1:+.1%} vs baseline (drift-corrected)"
     if isinstance(baseline, (int, float)) and baseline:
         return f"{row.value / baseline - 1:+.1%} vs baseline"

@@ -26,7 +26,9 @@ def session_measurements(session: SessionResults) -> list[Measurement]:
     for r in session.results:
         extra = dict(r.measurement.extra, verdict=r.verdict)
         # What the verdict was made on, so a report's change column can never contradict it.
-        extra.update({f"verdict_{k}": v for k, v in (("baseline", r.baseline), ("ratio", r.ratio)) if v is not None})
+        extra.update({f"verdict_{k}": v for k, v in (("baseline", r.baseline), ("ratio", r.ratio),
+                                                      ("ratio_low", r.ratio_low), ("ratio_high", r.ratio_high))
+                      if v is not None})
         out.append(replace(r.measurement, extra=extra))
     return out
 

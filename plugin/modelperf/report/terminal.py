@@ -48,10 +48,18 @@ def results_rows(results: Sequence[TestResult]) -> list[list[str]]:
     rows = []
     for r in results:
         m = r.measurement
-        change = f"x{r.ratio:.3f}" if r.ratio is not None else format_change(r.baseline or None, m.value)
+        change = _verdict_change(r) if r.ratio is not None else format_change(r.baseline or None, m.value)
         rows.append([_short(m.test_id), m.metric, format_value(m.value, m.unit), format_value(r.baseline, m.unit),
                      change, r.verdict])
     return rows
+
+
+def _verdict_change(r: TestResult) -> str:
+    """The drift-corrected ratio the verdict was made on, with its 95 % interval where known."""
+    assert r.ratio is not None
+    if r.ratio_low is None or r.ratio_high is None:
+        return f"x{r.ratio:.3f}"
+    return f"x{r.ratio:.3f} ({r.ratio_low:.3f}-{r.ratio_high:.3f})"
 
 
 def _detail(r: TestResult) -> str:
