@@ -198,3 +198,44 @@ def test_a_marker_role_is_stored_with_the_figure_and_filled_from_parameters(
     result.stdout.fnmatch_lines(["*test_bad_role: role='{size}:memory' names a parameter the test does not have*"])
     records = json.loads(_record_file(pytester).read_text())["records"]
     assert records["test_mem.py::test_alloc[distilbert]::memray_peak_bytes"]["extra"]["role"] == "distilbert:memory"
+
+
+LAZY_CACHE = """
+    import pytest
+
+    _CACHE = []
+
+    def work():
+        if not _CACHE:  # first use in the process: a 30 MB cache, as libraries build on first call
+            _CACHE.append(bytearray(30_000_000))
+        return bytearray(5_000_000)
+
+    def test_a_earlier_test_uses_it():
+        work()
+
+    @pytest.mark.peak_memory{options}
+    def test_mem():
+        work()
+"""
+
+
+def _memray_figure(pytester: pytest.Pytester, session: str, passed: int, *args: str) -> float:
+    # Each session records into a folder of its own: the figures are compared here, not by the plugin.
+    result = pytester.runpytest_subprocess(*RUN, "--baseline-dir", session, "--results-json", "results.json", *args)
+    result.assert_outcomes(passed=passed)
+    [value] = [r["measurement"]["value"] for r in json.loads((pytester.path / "results.json").read_text())["results"]]
+    return float(value)
+
+
+@pytest.mark.parametrize(("options", "order_independent"), [("", True), ("(warmup=False)", False)])
+def test_a_memory_figure_does_not_depend_on_what_ran_before_it(
+    pytester: pytest.Pytester, options: str, order_independent: bool
+) -> None:
+    pytester.makepyfile(test_lazy=LAZY_CACHE.format(options=options))
+    after_others = _memray_figure(pytester, "after-others", 2)
+    alone = _memray_figure(pytester, "alone", 1, "-k", "test_mem")
+    assert 5_000_000 <= after_others < 6_000_000  # the cache was paid by the earlier test
+    if order_independent:
+        assert alone == pytest.approx(after_others, rel=0.02)
+    else:
+        assert alone > 30_000_000  # alone, the first use pays the cache inside the tracked body

@@ -135,7 +135,7 @@ def test_help_lists_every_option_with_its_default_ini_key_and_env_var(pytester: 
     ("marker", "arguments"),
     [
         ("latency", ("min_effect=0.1", "statistic='p10'", "direction='lower'", "alpha=0.01", "role=None")),
-        ("peak_memory", ("limit=None", "rel=0.1", "figure='memray'", "role=None")),
+        ("peak_memory", ("limit=None", "rel=0.1", "figure='memray'", "warmup=True", "role=None")),
         ("accuracy", ("min_drop=0.02", "min_fraction=0.99", "alpha=0.05", "role=None")),
     ],
 )

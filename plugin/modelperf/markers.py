@@ -60,13 +60,17 @@ class MemoryOptions:
 
     limit: absolute ceiling such as "600 MB" (optional); rel: tolerance over this hardware's baseline
     (default 0.10); figure: which figure is asserted, memray (high-water of allocated bytes, mapped
-    files counted whole; default) or rss (resident-set growth over the test body);
-    role: '<model>:<figure>' this figure is in the trade-off table, see report/tradeoff.py (default none).
+    files counted whole; default) or rss (resident-set growth over the test body); warmup: run the
+    body once untracked first (default True), so first-use allocations that an earlier test may
+    already have paid (library initialisation, caches) never count and the figure does not depend
+    on test order; role: '<model>:<figure>' this figure is in the trade-off table, see
+    report/tradeoff.py (default none).
     """
 
     limit: str | None = None
     rel: float | None = 0.10
     figure: str = "memray"
+    warmup: bool = True
     role: str | None = None
 
     def validate(self) -> None:

@@ -16,14 +16,28 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import gc
 from collections.abc import Callable, Iterator
 
-__all__ = ["MMAP_THRESHOLD", "TRIM_THRESHOLD", "steady_malloc"]
+__all__ = ["MMAP_THRESHOLD", "TRIM_THRESHOLD", "release_free_memory", "steady_malloc"]
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, from glibc's malloc.h
 _GLIBC_DEFAULT = 128 * 1024  # both thresholds' start-up values
 MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's largest allowed value on 64-bit
 TRIM_THRESHOLD = 256 * 1024 * 1024
+
+
+def release_free_memory() -> None:
+    """Collect Python's garbage and hand glibc's free heap memory back to the system.
+
+    Memory tests call it before they start, so the resident-set growth they report does not depend
+    on how much freed memory earlier tests left in the allocator for this one to reuse.
+    """
+    gc.collect()
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to trim
 
 
 def _mallopt() -> Callable[[int, int], int] | None:

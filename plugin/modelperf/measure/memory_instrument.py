@@ -31,7 +31,10 @@ class MemoryInstrument(Instrument):
         self._keep = target.keep_captures
 
     def start(self, models: Mapping[str, Model]) -> None:
+        from modelperf.measure.allocator import release_free_memory
+
         self._model = model_key(models)
+        release_free_memory()
         self.tracker.__enter__()
 
     def stop(self, failed: bool) -> tuple[Measurement, ...]:
