@@ -68,6 +68,11 @@ INNER = """
 """
 
 
+@pytest.fixture(autouse=True)
+def _shared_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELPERF_CACHE", SHARED_CACHE)
+
+
 def _standin(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
     package = pytester.path / "standin" / "llama_cpp"
     package.mkdir(parents=True)
@@ -76,7 +81,6 @@ def _standin(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, mode: s
     (pytester.path / "model.gguf").write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\x00" * 16)
     monkeypatch.setenv("PYTHONPATH", str(package.parent))
     monkeypatch.setenv("STANDIN_LLAMA", mode)
-    monkeypatch.setenv("MODELPERF_CACHE", SHARED_CACHE)
 
 
 def _real_distilbert() -> None:
@@ -227,3 +231,26 @@ def test_auto_on_an_amx_cpu_loads_the_real_llama_without_repacking(monkeypatch: 
     assert "+" not in plain.info.key
     # Without repacking the numbers are the same; only the memory layout of the weights differs.
     assert plain.generate("Once upon a time", 2).tokens == model.generate("Once upon a time", 2).tokens
+
+
+def test_model_tests_under_xdist_report_their_results_without_internal_errors(pytester: pytest.Pytester) -> None:
+    """The real DistilBERT's info crosses from workers to the controller (its versions once were TorchVersion)."""
+    pytest.importorskip("xdist")
+    _real_distilbert()
+    pytester.makepyfile(test_inner="""
+        import pytest
+
+        @pytest.mark.latency
+        def test_latency(distilbert, benchmark):
+            benchmark(distilbert.classify, ["A fine film."])
+
+        @pytest.mark.peak_memory
+        def test_memory(distilbert):
+            distilbert.classify(["A fine film."])
+    """)
+    result = pytester.runpytest_subprocess(*RUN, "-n", "2", "--results-json", "results.json", "-rs")
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*latency is not measured in pytest-xdist workers*"])
+    results = json.loads((pytester.path / "results.json").read_text())["results"]
+    assert [r["measurement"]["metric"] for r in results] == ["memray_peak_bytes"]
