@@ -18,7 +18,7 @@ import pytest
 
 from modelperf.models.base import ModelUnavailable
 from modelperf.models.embedded import cache_root
-from modelperf.models.llama import cpu_has_amx, repack_choice
+from modelperf.models.repack import cpu_has_amx, repack_choice
 
 # pytester gives inner sessions a HOME of their own; share the real cache of converted checkpoints.
 SHARED_CACHE = str(cache_root())
@@ -193,10 +193,10 @@ def test_the_crash_sentence_names_amx_when_it_is_the_likely_cause(
     from dataclasses import replace
 
     from modelperf.config import OPTIONS, Settings
-    from modelperf.models import llama as llama_module
+    from modelperf.models import repack
     from modelperf.models.registry import ModelRegistry
 
-    monkeypatch.setattr(llama_module, "cpu_has_amx", lambda: True)
+    monkeypatch.setattr(repack, "cpu_has_amx", lambda: True)
     defaults = {o.dest: o.parse(o.default) if isinstance(o.default, str) and o.parse else o.default for o in OPTIONS}
     settings = Settings(**{**defaults, "benchmark": True, "baseline_save": False, "keep_captures": False,
                            "baseline_dir": Path("b"), "explicit": frozenset()})

@@ -28,11 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 from modelperf.models.base import Classification, Generation, ModelInfo, ModelUnavailable, Perplexity, TokenTimings
 from modelperf.models.embedded import file_sha256, smollm_gguf_path
+from modelperf.models.repack import check_repack_supported, cpu_has_amx, model_params, repack_choice
 
 if TYPE_CHECKING:
     from modelperf.models.prompting import PromptClassifier
 
-__all__ = ["AMX_FLAGS", "Llama", "check_gguf", "cpu_has_amx", "load_llama", "repack_choice"]
+__all__ = ["Llama", "check_gguf", "load_llama"]
 
 _GGUF_MAGIC = b"GGUF"
 # llama-perplexity refuses a text shorter than two windows ("you need at least 2*n_ctx tokens").
@@ -51,74 +52,6 @@ _GGUF_HEADER_BYTES = 24
 _FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
                11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
                17: "Q5_K_M", 18: "Q6_K", 32: "BF16"}
-
-
-# /proc/cpuinfo flags of Intel AMX. On such CPUs llama.cpp repacks weights into AMX buffers, and
-# that path segfaults on the first evaluation (a known llama.cpp bug), killing the whole process.
-AMX_FLAGS = ("amx_tile", "amx_int8", "amx_bf16")
-_CPUINFO = Path("/proc/cpuinfo")
-
-
-def cpu_has_amx(cpuinfo: str | None = None) -> bool:
-    """Whether this CPU (or the given /proc/cpuinfo text) reports any Intel AMX flag."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = _CPUINFO.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return False  # not Linux: no AMX detection, and no repack change
-    flags = set()
-    for line in cpuinfo.splitlines():
-        if line.startswith("flags"):
-            flags.update(line.partition(":")[2].split())
-    return any(flag in flags for flag in AMX_FLAGS)
-
-
-def repack_choice(setting: str, has_amx: bool) -> tuple[bool, str]:
-    """(repack?, why) for --llama-repack ``setting`` ("auto", "on" or "off") on a CPU with or without AMX."""
-    if setting == "on":
-        return True, "on (--llama-repack on)"
-    if setting == "off":
-        return False, "off (--llama-repack off)"
-    if has_amx:
-        return False, "off (auto: Intel AMX CPU, where llama.cpp's repacked AMX path crashes)"
-    return True, "on (auto: no Intel AMX)"
-
-
-@contextlib.contextmanager
-def _model_params(**fields: Any) -> Iterator[None]:
-    """Load-time model parameters that llama_cpp.Llama does not take as arguments.
-
-    ``Llama.__init__`` starts from ``llama_model_default_params()``; wrapping that function for the
-    duration of one load is the narrowest way to change a field such as ``use_extra_bufts``.
-    """
-    import llama_cpp.llama_cpp as native
-
-    original = native.llama_model_default_params
-
-    def patched() -> Any:
-        params = original()
-        for name, value in fields.items():
-            setattr(params, name, value)
-        return params
-
-    native.llama_model_default_params = patched
-    try:
-        yield
-    finally:
-        native.llama_model_default_params = original
-
-
-def _check_repack_supported() -> None:
-    import llama_cpp
-    import llama_cpp.llama_cpp as native
-
-    names = {name for name, *_ in getattr(native.llama_model_params, "_fields_", ())}
-    if "use_extra_bufts" not in names:
-        raise ModelUnavailable(
-            f"llama-cpp-python {llama_cpp.__version__} cannot turn llama.cpp's weight repacking off (its model "
-            "parameters have no use_extra_bufts): upgrade it with `pip install -U llama-cpp-python`, or run with "
-            "--llama-repack on if this CPU's llama.cpp build does not crash."
-        )
 
 
 def check_gguf(path: Path) -> None:
@@ -416,10 +349,10 @@ def load_llama(source: str | None, threads: int, context: int, *, repack: str = 
 
     choice = repack_choice(repack, cpu_has_amx())
     if not choice[0]:
-        _check_repack_supported()
+        check_repack_supported()
     params = {} if choice[0] else {"use_extra_bufts": False}
     try:
-        with _quiet_native_stderr(), _model_params(**params):
+        with _quiet_native_stderr(), model_params(**params):
             llm = llama_cpp.Llama(
                 model_path=str(path), n_ctx=context, n_threads=threads, n_threads_batch=threads,
                 logits_all=logits_all, verbose=False, seed=0, **options,

@@ -108,7 +108,7 @@ class ModelRegistry:
     def _crash_hint(self, name: str) -> str:
         if name == "distilbert":
             return "check the torch and transformers installation and the checkpoint (--distilbert-model)."
-        from modelperf.models.llama import cpu_has_amx, repack_choice
+        from modelperf.models.repack import cpu_has_amx, repack_choice
 
         amx = cpu_has_amx()
         repack, _ = repack_choice(self._settings.llama_repack, amx)
