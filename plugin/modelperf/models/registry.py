@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelperf.config import Settings
 from modelperf.models.base import Model, ModelUnavailable
+
+if TYPE_CHECKING:
+    from modelperf.models.probe import ProbeResult
 
 __all__ = ["MODEL_NAMES", "ModelCrashed", "ModelRegistry", "load_model"]
 
@@ -88,7 +91,7 @@ class ModelRegistry:
             raise crashed
         return load_model(name, self.arguments(name, **overrides))
 
-    def probe(self, names: Iterable[str], timeout: float) -> list[Any]:
+    def probe(self, names: Iterable[str], timeout: float) -> list[ProbeResult]:
         """Try each model in a child process first; a crash or hang marks it so it is never loaded here."""
         from modelperf.models.probe import ProbeRequest, probe_models
 

@@ -151,8 +151,8 @@ class Manager:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Try each model the selected tests need in a child process, before this process loads it."""
         timeout = self.settings.model_probe_timeout
-        if not self.settings.benchmark or not timeout:
-            return
+        if not self.settings.benchmark or not timeout or self.config.option.collectonly:
+            return  # --collect-only runs no test, so no model needs trying
         needed = models_needed(session.items)
         if not needed:
             return
