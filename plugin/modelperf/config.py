@@ -82,6 +82,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("model_probe_timeout", "--model-probe-timeout", "seconds a child process gets to load each needed model "
            "and evaluate it once before the session uses it (a crash there fails that model's tests; 0: no probe)",
            parse_seconds, 300.0, "MODELPERF_MODEL_PROBE_TIMEOUT", "SECONDS"),
+    Option("against", "--against", "measure the selected tests for the working tree and for REF (a commit, branch or "
+           "tag, checked out into a temporary git worktree) in this session, interleaved, and judge each test on the "
+           "pair; no stored baseline is read or written (implies --benchmark)", str, None, "MODELPERF_AGAINST",
+           "REF"),
+    Option("against_processes", "--against-processes", "worker processes per side for --against (a model's speed "
+           "differs from one process to the next: the verdict treats the process as its unit)", parse_positive_int,
+           4, "MODELPERF_AGAINST_PROCESSES", "N"),
     Option("baseline_dir", "--baseline-dir", "directory of hardware-keyed baselines (relative to the rootdir)",
            str, "baselines", "MODELPERF_BASELINE_DIR", "DIR"),
     Option("baseline_save", "--baseline-save", "write or replace this hardware's baselines with this run's figures"),
@@ -139,6 +146,8 @@ class Settings:
     llama_context: int
     llama_repack: str
     model_probe_timeout: float
+    against: str | None
+    against_processes: int
     baseline_dir: Path
     baseline_save: bool
     baseline_key: tuple[str, ...] | None
@@ -163,6 +172,8 @@ class Settings:
         for name in ("baseline_dir", "accuracy_dataset", "accuracy_output", "results_json", "summary_markdown"):
             if values[name] is not None:
                 values[name] = root / Path(values[name]).expanduser()
+        if values["against"]:
+            values["benchmark"] = True  # comparing two sides means measuring them
         history = values["history"]
         if history is not None and str(history).lower() == "off":
             values["history"] = None

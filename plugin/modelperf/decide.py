@@ -52,6 +52,7 @@ __all__ = [
     "compare_perplexity",
     "confirm",
     "control_floor",
+    "latency_verdict",
     "reducer",
     "should_confirm",
     "wilson_interval",
@@ -185,7 +186,7 @@ def _bootstrap_ratios(cur: Array, base: Array, controls: tuple[Array, Array] | N
     return np.asarray(ratios, dtype=float)
 
 
-def _latency_verdict(worse: float, p_worse: float, p_better: float, min_effect: float,
+def latency_verdict(worse: float, p_worse: float, p_better: float, min_effect: float,
                      alpha: float) -> tuple[Verdict, str, float]:
     """Verdict, reason and reported p, from the ratio expressed as 'times worse' (> 1 is worse)."""
     threshold = 1.0 + min_effect * EFFECT_SHARE
@@ -255,7 +256,7 @@ def _compare_corrected(cur: Array, base: Array, controls: tuple[Array, Array] | 
     p_down = float((np.sum(ratios >= 1.0) + 1) / (ratios.size + 1))
     # Worse means larger for seconds and smaller for rates; express both as "times worse".
     worse, p_worse, p_better = (ratio, p_up, p_down) if sign == 1 else (1 / ratio, p_down, p_up)
-    verdict, reason, p = _latency_verdict(worse, p_worse, p_better, common["min_effect"], common["alpha"])
+    verdict, reason, p = latency_verdict(worse, p_worse, p_better, common["min_effect"], common["alpha"])
     comparison = LatencyComparison(verdict, ratio=ratio, ratio_low=low, ratio_high=high, p_value=p, reason=reason,
                                    **common)
     if comparison.drift_beyond_limit and verdict in (Verdict.REGRESSED, Verdict.IMPROVED):

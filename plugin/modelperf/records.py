@@ -163,11 +163,13 @@ class SessionResults:
     sections: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     commit: str | None = None
     dirty: bool = False
+    against: str | None = None  # the base side of an --against session ("main (1a2b3c4d5e)"), else None
 
     def to_json(self) -> dict[str, Any]:
         return {"results": [r.to_json() for r in self.results], "models": {k: dict(v) for k, v in self.models.items()},
                 "machine": dict(self.machine), "hardware_id": self.hardware_id, "notes": list(self.notes),
-                "sections": {k: list(v) for k, v in self.sections.items()}, "commit": self.commit, "dirty": self.dirty}
+                "sections": {k: list(v) for k, v in self.sections.items()}, "commit": self.commit, "dirty": self.dirty,
+                "against": self.against}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SessionResults:
@@ -175,4 +177,4 @@ class SessionResults:
                    {str(k): dict(v) for k, v in data.get("models", {}).items()}, dict(data.get("machine", {})),
                    str(data.get("hardware_id", "")), tuple(str(n) for n in data.get("notes", ())),
                    {str(k): tuple(str(x) for x in v) for k, v in data.get("sections", {}).items()},
-                   data.get("commit"), bool(data.get("dirty", False)))
+                   data.get("commit"), bool(data.get("dirty", False)), data.get("against"))

@@ -33,6 +33,9 @@ class Target:
 
     ``shared`` holds state that outlives one test (latency's quietest control floors), keyed by the
     instrument that owns it; a worker process that measures several tests passes the same mapping.
+    ``round_scale`` scales a latency test's rounds: an ``--against`` worker runs a share of them, as
+    one of several runs. ``remeasure_busy`` re-measures a test whose control ran slow; ``--against``
+    needs no such repair, since its interleaved blocks put the two sides through the same moments.
     """
 
     test_id: str
@@ -40,6 +43,8 @@ class Target:
     capture_dir: Path = Path(".modelperf/captures")
     keep_captures: bool = False
     shared: dict[str, Any] = field(default_factory=dict)
+    round_scale: float = 1.0
+    remeasure_busy: bool = True
 
 
 @dataclass

@@ -33,7 +33,7 @@ from modelperf.records import Kind, Measurement
 
 __all__ = ["BUSY_LIMIT", "CONTROL_EVERY", "CONTROL_PER_SLOT", "MIN_CONTROL_SLOTS", "CapturingBenchmark",
            "LatencyCapture", "LatencyInstrument", "QuietestControl", "choose_control", "choose_rounds",
-           "control_slots", "control_weights", "measurement_from_benchmark", "pooled", "remeasure"]
+           "control_slots", "control_weights", "measurement_from_benchmark", "pooled", "remeasure", "scaled_rounds"]
 
 CONTROL_EVERY = 5  # a control slot before every 5th timed round (before every one: +4-6 % on a 10 ms call)
 CONTROL_PER_SLOT = 3  # gate benchmark: 1 per slot gave 8 % A/A false alarms, 3 gave 1 %
@@ -42,6 +42,9 @@ MIN_CONTROL_SLOTS = 10  # fewer slots give too noisy a control floor (seen: x0.8
 # fewer than 20 rounds leave a lower decile of 2 rounds, more than 100 add little but time.
 ROUND_BUDGET_S = 2.0
 MIN_ROUNDS, MAX_ROUNDS = 20, 100
+# A run of several (--against's worker runs) keeps at least this many rounds: its lower decile is
+# then about its fastest round, and the runs of both sides make up the rest.
+MIN_RUN_ROUNDS = 5
 # A test whose control floor is this much above the session's quietest ran on a busy machine: it is
 # re-measured before it is compared or saved. The gate benchmark's disturbed tests ran their
 # control x1.2-x1.5 slower; quiet tests stay within a few per cent of each other.
@@ -69,6 +72,11 @@ def choose_rounds(seconds_per_call: float) -> int:
     return max(MIN_ROUNDS, min(MAX_ROUNDS, math.ceil(ROUND_BUDGET_S / max(seconds_per_call, 1e-9))))
 
 
+def scaled_rounds(rounds: int, scale: float) -> int:
+    """``rounds`` for one run of several: ``scale`` of them, never fewer than MIN_RUN_ROUNDS (nor than asked)."""
+    return rounds if scale >= 1.0 else min(rounds, max(MIN_RUN_ROUNDS, math.ceil(rounds * scale)))
+
+
 class CapturingBenchmark:
     """pytest-benchmark's fixture with control slots between its timed rounds.
 
@@ -77,9 +85,10 @@ class CapturingBenchmark:
     region. A test's own ``pedantic(..., setup=...)`` keeps its setup, which runs after the control.
     """
 
-    def __init__(self, fixture: Any, control: Callable[[], float] | None = None) -> None:
+    def __init__(self, fixture: Any, control: Callable[[], float] | None = None, round_scale: float = 1.0) -> None:
         self._fixture = fixture
         self._control = control
+        self._scale = round_scale
         self.controls: list[float] = []
         self.capture = LatencyCapture()
 
@@ -98,7 +107,7 @@ class CapturingBenchmark:
         self.capture = LatencyCapture(target, args, kwargs)
         start = time.perf_counter()
         target(*args, **kwargs)  # warm-up, and the time per call that sets the number of rounds
-        rounds = choose_rounds(time.perf_counter() - start)
+        rounds = scaled_rounds(choose_rounds(time.perf_counter() - start), self._scale)
         slots = control_slots(rounds)
         calls = iter(range(1 << 62))
 
@@ -115,6 +124,8 @@ class CapturingBenchmark:
                  setup: Callable[[], Any] | None = None, **options: Any) -> Any:
         if setup is None:  # with a setup function the call cannot be repeated faithfully on its own
             self.capture = LatencyCapture(target, tuple(args), dict(kwargs or {}))
+        if "rounds" in options:
+            options["rounds"] = scaled_rounds(int(options["rounds"]), self._scale)
         if int(options.get("iterations", 1)) > 1:
             # pytest-benchmark refuses a setup with several iterations: a control block before and after.
             for _ in range(MIN_CONTROL_SLOTS // 2):
@@ -280,7 +291,7 @@ class LatencyInstrument(Instrument):
 
     def wrap(self, fixture: Any) -> CapturingBenchmark:
         """The ``benchmark`` a test gets: pytest-benchmark's ``fixture`` with control slots between rounds."""
-        self.proxy = CapturingBenchmark(fixture, self._timer)
+        self.proxy = CapturingBenchmark(fixture, self._timer, self.target.round_scale)
         return self.proxy
 
     def _quietest(self) -> QuietestControl:
@@ -311,7 +322,7 @@ class LatencyInstrument(Instrument):
         if current is None:
             return ()
         busy = self._quietest().busy_factor(self._floor_key, current.control)
-        if busy > BUSY_LIMIT:
+        if busy > BUSY_LIMIT and self.target.remeasure_busy:
             # Re-measure before comparing or saving; the pooled lower decile keeps the quieter rounds.
             again = self.remeasure(current)
             if again is not None:

@@ -45,7 +45,16 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = Settings.from_pytest_config(config)
     except SettingError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.pluginmanager.register(Manager(config, settings), PLUGIN_NAME)
+    manager = Manager(config, settings)
+    config.pluginmanager.register(manager, PLUGIN_NAME)
+    if manager.worker:
+        from modelperf.pytest.worker import WorkerLoop
+
+        config.pluginmanager.register(WorkerLoop(manager), "modelperf-worker")
+    elif settings.against and not hasattr(config, "workerinput"):
+        from modelperf.pytest.against import AgainstController
+
+        config.pluginmanager.register(AgainstController(manager), "modelperf-against")
     # Registered after every entry-point plugin, so this `benchmark` overrides pytest-benchmark's.
     config.pluginmanager.register(BenchmarkOverride(), BENCHMARK_PLUGIN_NAME)
 

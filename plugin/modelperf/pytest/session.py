@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from modelperf import decide
+from modelperf.ab.workers import WORKER_ENV
 from modelperf.config import Settings, check_output_files
 from modelperf.markers import MARKERS, AccuracyOptions, MarkerError, MemoryOptions, parse_marker
 from modelperf.measure.instrument import Instrument, Target, create
@@ -99,6 +100,10 @@ class Manager:
         self.commit: str | None = None
         self.dirty = False
         self._shared: dict[str, Any] = {}  # instruments' state across tests (latency's quietest control floors)
+        # An --against worker measures for a controller: no baselines, no probe, no files of its own.
+        self.worker = WORKER_ENV in os.environ
+        self.run_scale = 1.0  # the share of a latency test's rounds a worker's run takes
+        self.against: str | None = None  # the base side's label, once an --against session has one
         self._judges: dict[str, Callable[[Instrument, Measurement], TestResult]] = {
             "latency": self._judge_latency, "peak_memory": self._judge_memory, "accuracy": self._judge_accuracy}
 
@@ -106,7 +111,7 @@ class Manager:
         """What the reports and writers get: a frozen copy of the session's results so far."""
         return SessionResults(tuple(self.results), dict(self.model_info), dict(self.machine), self.hardware_id,
                               tuple(self.notes), {k: tuple(v) for k, v in self.sections.items()}, self.commit,
-                              self.dirty)
+                              self.dirty, self.against)
 
     # ------------------------------------------------------------------ session start
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -117,6 +122,13 @@ class Manager:
         self.machine = machine_info()
         # Versions and threads travel with each record, not in the folder name: an upgrade is compared.
         self.environment = run_environment(self.machine, self.settings.distilbert_threads, self.settings.llama_threads)
+        if self.worker or self.settings.against:
+            try:  # the two sides of --against are compared with each other, never with stored baselines
+                self.hardware_id = hardware_id(self.machine, self.settings.baseline_key or KEY_FIELDS)
+                check_output_files(self.settings)
+            except ValueError as exc:
+                raise pytest.UsageError(str(exc)) from None
+            return
         try:
             self.hardware_id = hardware_id(self.machine, self.settings.baseline_key or KEY_FIELDS)
             self._store = BaselineStore(self.settings.baseline_dir, self.hardware_id)
@@ -153,6 +165,8 @@ class Manager:
         timeout = self.settings.model_probe_timeout
         if not self.settings.benchmark or not timeout or self.config.option.collectonly:
             return  # --collect-only runs no test, so no model needs trying
+        if self.worker or self.settings.against:
+            return  # --against's workers are separate processes already: the controller reports a crash
         needed = models_needed(session.items)
         if not needed:
             return
@@ -197,7 +211,8 @@ class Manager:
             closest = item.get_closest_marker(marker)
             options = parse_marker(marker, (), closest.kwargs if closest else {}, item.nodeid)
             found[marker] = create(marker, Target(item.nodeid, options, Path(str(self.config.rootpath)) / _CAPTURE_DIR,
-                                                  self.settings.keep_captures, self._shared))
+                                                  self.settings.keep_captures, self._shared, self.run_scale,
+                                                  remeasure_busy=not self.worker))
         return found[marker]
 
     @pytest.hookimpl(hookwrapper=True)
@@ -292,6 +307,8 @@ class Manager:
 
     def _baseline_for(self, current: Measurement) -> tuple[Measurement | None, str]:
         """The comparable baseline, or None with the sentence saying why nothing is compared."""
+        if self._store is None:
+            return None, "measured for --against"
         return self.store.baseline_for(current, saving=self.settings.baseline_save, environment=self.environment,
                                        across=self.settings.compare_across or ())
 
@@ -350,13 +367,17 @@ class Manager:
 
     # ------------------------------------------------------------------ session end
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if not self.settings.benchmark or is_worker(self.config) or self._store is None:
+        if not self.settings.benchmark or is_worker(self.config) or self.worker:
             return
         from modelperf.report.outputs import write_session_outputs
 
         root = Path(str(self.config.rootpath))
         self.commit = commit = _git(root, "rev-parse", "HEAD")
         self.dirty = dirty = bool(_git(root, "status", "--porcelain"))
+        if self._store is None:  # --against: nothing stored; history only when asked for by name
+            settings = self.settings if "history" in self.settings.explicit else replace(self.settings, history=None)
+            self.notes.extend(write_session_outputs(self.session_results(), settings, root))
+            return
         self.results, compared_across = self.store.name_environments(
             self.results, environment=self.environment, across=self.settings.compare_across or ())
         self.notes.extend(compared_across)

@@ -44,6 +44,18 @@ def _short(test_id: str) -> str:
     return test_id.split("::", 1)[-1]
 
 
+def _result_headers(session: SessionResults) -> tuple[str, ...]:
+    if session.against is None:
+        return _RESULT_HEADERS
+    return ("test", "metric", "change", "base", "change/base (95% CI)", "verdict")
+
+
+def _results_title(session: SessionResults) -> str:
+    if session.against is None:
+        return "results against this hardware's baselines"
+    return f"this change against {session.against}, measured side by side"
+
+
 def results_rows(results: Sequence[TestResult]) -> list[list[str]]:
     rows = []
     for r in results:
@@ -73,11 +85,11 @@ def terminal_summary(session: SessionResults, reporter: Reporter) -> None:
         blocks.append(("=", f"modelperf: models (hardware {session.hardware_id})",
                        Table.of(_MODEL_HEADERS, models_rows(session.models)).text()))
     if session.results:
-        lines = Table.of(_RESULT_HEADERS, results_rows(session.results)).text()
-        drift = machine_drift(session.results)
+        lines = Table.of(_result_headers(session), results_rows(session.results)).text()
+        drift = machine_drift(session.results, session.against)
         lines += [drift] if drift else []
         lines += [_detail(r) for r in session.results if r.verdict != "pass"]
-        blocks.append(("=", "modelperf: results against this hardware's baselines", lines))
+        blocks.append(("=", f"modelperf: {_results_title(session)}", lines))
     tradeoff = _tradeoff_table(session)
     if tradeoff:
         blocks.append(("=", "modelperf: DistilBERT vs Llama on this hardware", tradeoff.text()))
@@ -90,12 +102,16 @@ def terminal_summary(session: SessionResults, reporter: Reporter) -> None:
             reporter.write_line(line)
 
 
-def machine_drift(results: Sequence[TestResult]) -> str | None:
+def machine_drift(results: Sequence[TestResult], against: str | None = None) -> str | None:
     """How fast the machine ran against the baselines' sessions, from the control workload."""
     drifts = sorted(r.drift for r in results if r.drift is not None)
     if not drifts:
         return None
     middle = drifts[len(drifts) // 2]
+    if against is not None:
+        return (f"control workload, change/base processes: median x{middle:.3f}, range x{drifts[0]:.3f}-"
+                f"x{drifts[-1]:.3f} over {len(drifts)} latency tests (both sides ran interleaved; each run is "
+                "corrected by its own process's control)")
     return (f"machine drift against the baselines (control workload, current/baseline time): median x{middle:.3f}, "
             f"range x{drifts[0]:.3f}-x{drifts[-1]:.3f} over {len(drifts)} latency tests; verdicts are drift-corrected")
 
@@ -110,16 +126,17 @@ def _tradeoff_table(session: SessionResults) -> Table | None:
 
 def markdown_summary(session: SessionResults) -> str:
     """The same tables as markdown, for $GITHUB_STEP_SUMMARY and --summary-markdown."""
-    parts = [f"## pytest-modelperf on `{session.hardware_id}`", ""]
+    title = "" if session.against is None else f": this change against `{session.against}`"
+    parts = [f"## pytest-modelperf{title} on `{session.hardware_id}`", ""]
     if session.models:
         parts += Table.of(_MODEL_HEADERS, models_rows(session.models)).markdown() + [""]
     if session.results:
         regressed = sum(r.regressed for r in session.results)
         parts.append(f"**{len(session.results)} measurements, {regressed} confirmed regressions.**")
-        drift = machine_drift(session.results)
+        drift = machine_drift(session.results, session.against)
         if drift:
             parts += ["", drift]
-        parts += [""] + Table.of(_RESULT_HEADERS, results_rows(session.results)).markdown() + [""]
+        parts += [""] + Table.of(_result_headers(session), results_rows(session.results)).markdown() + [""]
         parts += [f"- `{_short(r.measurement.test_id)}` {r.measurement.metric}: {r.line}"
                   for r in session.results if r.verdict != "pass"]
     tradeoff = _tradeoff_table(session)

@@ -1,0 +1,132 @@
+"""The verdict of a latency test measured on both sides of ``--against``, from paired blocks of runs.
+
+A *run* is one execution of a test's timed call in one worker process: its rounds reduce to one
+figure (the marker's statistic, by default the lower decile), and the control rounds between them to
+one control floor. Runs come in *blocks*: block ``k`` pairs a run of the base side's process ``k``
+with a run of the change side's process ``k``, back to back (ABBA order), so whatever the machine did
+in that minute touched both alike.
+
+The figure compared is the ratio change/base of the control-corrected runs. A model's speed differs
+from one process to the next (where its weights land in memory), so the *process pair* is the unit
+of variation: the log ratios of one pair's blocks are averaged first, and the significance is a
+one-sample t-test over the pairs (pyperf likewise treats each worker process as a sample). Each run
+is divided by its own process's control floor, which removes most of that process effect where the
+control walks the same weights (Llama's control runs on the same llama.cpp weights).
+The verdict rules are those of stored baselines (:func:`modelperf.decide.compare_latency`): significant
+at ``alpha`` and past :data:`~modelperf.decide.EFFECT_SHARE` of the minimum effect.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from modelperf import decide
+from modelperf.records import Measurement
+
+__all__ = ["MIN_PROCESS_PAIRS", "Run", "compare_paired", "pooled_measurement", "run_of"]
+
+# A t-test over fewer process pairs has one degree of freedom or none: no verdict can be trusted.
+MIN_PROCESS_PAIRS = 3
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of a test in one worker process: its statistic, its control floor, how many rounds."""
+
+    process: int
+    value: float
+    control: float | None
+    rounds: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"process": self.process, "value": self.value, "control": self.control, "rounds": self.rounds}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Run:
+        control = data.get("control")
+        return cls(int(data["process"]), float(data["value"]), None if control is None else float(control),
+                   int(data["rounds"]))
+
+
+def run_of(measurement: Measurement, process: int) -> Run:
+    """The Run of one worker's latency Measurement (its samples reduced as ``decide`` reduces them)."""
+    statistic = str(measurement.extra.get("statistic", "p10"))
+    value = float(decide.reducer(statistic)(np.asarray(measurement.samples, dtype=float)))
+    control = float(decide.control_floor(np.asarray(measurement.control))) if measurement.control else None
+    return Run(process, value, control, len(measurement.samples))
+
+
+def _corrected(run: Run, direction: str, use_control: bool) -> float:
+    if not use_control or run.control is None:
+        return math.log(run.value)
+    # Seconds are divided by the control's time; rates (higher is better) multiplied by it.
+    sign = 1.0 if direction == "lower" else -1.0
+    return math.log(run.value) - sign * math.log(run.control)
+
+
+def _pair_means(base: Sequence[Run], change: Sequence[Run], direction: str) -> list[float]:
+    """Mean log ratio (change over base, corrected) per process pair."""
+    use_control = all(r.control is not None for r in (*base, *change))
+    by_pair: dict[tuple[int, int], list[float]] = {}
+    for b, c in zip(base, change):
+        by_pair.setdefault((b.process, c.process), []).append(
+            _corrected(c, direction, use_control) - _corrected(b, direction, use_control))
+    return [float(np.mean(v)) for v in by_pair.values()]
+
+
+def compare_paired(base: Sequence[Run], change: Sequence[Run], *, min_effect: float, statistic: str = "p10",
+                   direction: str = "lower", alpha: float = 0.01, unit: str = "s") -> decide.LatencyComparison:
+    """Compare the change's runs with the base's, block by block (``base[k]`` ran beside ``change[k]``).
+
+    ``ratio`` is change/base of the corrected figure (a geometric mean over process pairs), with the
+    95 % t interval over the pairs; ``drift`` is the change's control floor over the base's (median
+    over blocks), near 1 when both sides ran on the same machine at the same time.
+    """
+    if len(base) != len(change):
+        raise ValueError(f"{len(base)} base runs and {len(change)} change runs do not pair up block by block.")
+    common: dict[str, Any] = {
+        "baseline_median": float(np.median([r.value for r in base])) if base else math.nan,
+        "current_median": float(np.median([r.value for r in change])) if change else math.nan,
+        "min_effect": min_effect, "statistic": statistic, "direction": direction, "unit": unit, "alpha": alpha,
+        "drift": _drift(base, change)}
+    pairs = _pair_means(base, change, direction)
+    if len(pairs) < MIN_PROCESS_PAIRS:
+        return decide.LatencyComparison(
+            decide.Verdict.INCONCLUSIVE, ratio=math.nan, ratio_low=math.nan, ratio_high=math.nan, p_value=math.nan,
+            reason=f"too few worker-process pairs ({len(pairs)}; at least {MIN_PROCESS_PAIRS}) to judge; "
+                   "raise --against-processes", **common)
+    mean, spread, n = float(np.mean(pairs)), float(np.std(pairs, ddof=1)), len(pairs)
+    error = spread / math.sqrt(n)
+    if error > 0:
+        t_up = mean / error
+        p_up, p_down = float(stats.t.sf(t_up, n - 1)), float(stats.t.cdf(t_up, n - 1))
+        half = float(stats.t.ppf(0.975, n - 1)) * error
+    else:  # every pair gave the same ratio: certain of its sign, or of no change at all
+        p_up, p_down = (0.0 if mean > 0 else 1.0), (0.0 if mean < 0 else 1.0)
+        half = 0.0
+    ratio = math.exp(mean)
+    worse, p_worse, p_better = (ratio, p_up, p_down) if direction == "lower" else (1 / ratio, p_down, p_up)
+    verdict, reason, p = decide.latency_verdict(worse, p_worse, p_better, min_effect, alpha)
+    return decide.LatencyComparison(verdict, ratio=ratio, ratio_low=math.exp(mean - half),
+                                    ratio_high=math.exp(mean + half), p_value=p, reason=reason, **common)
+
+
+def _drift(base: Sequence[Run], change: Sequence[Run]) -> float:
+    ratios = [c.control / b.control for b, c in zip(base, change) if b.control and c.control]
+    return float(np.median(ratios)) if ratios else 1.0
+
+
+def pooled_measurement(first: Measurement, others: Sequence[Measurement]) -> Measurement:
+    """One side's runs as one Measurement: every round and control round, the statistic over all of them."""
+    samples = tuple(s for m in (first, *others) for s in m.samples)
+    control = tuple(s for m in (first, *others) for s in m.control)
+    statistic = str(first.extra.get("statistic", "p10"))
+    value = float(decide.reducer(statistic)(np.asarray(samples, dtype=float)))
+    return Measurement(first.test_id, first.kind, first.metric, first.unit, value, samples, control, first.model,
+                       dict(first.extra, rounds=len(samples)))

@@ -1,0 +1,19 @@
+"""The order of ``--against``'s runs: blocks of one base run and one change run, ABBA.
+
+Block ``k`` runs base process ``k`` beside change process ``k``; even blocks run the base first, odd
+blocks the change first, so a drift over the minute of a test (a neighbour starting, a CPU warming
+up) touches both sides alike. A re-measurement starts with the change, mirroring the first pass.
+"""
+
+from __future__ import annotations
+
+__all__ = ["blocks"]
+
+
+def blocks(processes: int, mirrored: bool = False) -> list[tuple[int, tuple[str, str]]]:
+    """``(process index, (first side, second side))`` per block; ``mirrored`` swaps every block's order."""
+    order = []
+    for index in range(processes):
+        base_first = (index % 2 == 0) != mirrored
+        order.append((index, ("base", "change") if base_first else ("change", "base")))
+    return order

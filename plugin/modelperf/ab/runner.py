@@ -1,0 +1,228 @@
+"""Runs ``--against``'s tests on both sides' worker processes and turns the replies into results.
+
+:class:`AgainstRunner` owns the workers: ``processes`` long-lived ones per side for latency and
+accuracy, and a fresh one per side for each peak-memory test. :meth:`AgainstRunner.measure` runs one
+test and returns a :class:`TestOutcome`: what the test's report says (passed, failed or skipped,
+and why) and its results. A side that cannot start, a worker that dies, a test that fails or exists
+on one side only: each becomes one sentence in the outcome, and the other side's figures are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelperf import decide
+from modelperf.ab import judge
+from modelperf.ab.paired import run_of
+from modelperf.ab.plan import blocks
+from modelperf.ab.workers import Reply, SideSpec, Worker, WorkerDied
+from modelperf.markers import AccuracyOptions, LatencyOptions, MarkerOptions, MemoryOptions
+from modelperf.records import Kind, Measurement, TestResult
+
+__all__ = ["AgainstRunner", "TestOutcome"]
+
+
+@dataclass
+class TestOutcome:
+    """What one test's report says, and the results it carries."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    outcome: str  # passed, failed or skipped
+    longrepr: str = ""
+    results: list[TestResult] = field(default_factory=list)
+    lines: list[tuple[str, str]] = field(default_factory=list)
+    models: dict[str, Any] = field(default_factory=dict)
+
+
+def _measurements(reply: Reply) -> list[Measurement]:
+    return [TestResult.from_json(r).measurement for r in reply.results]
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("E ")]
+    return (errors or lines or ["no message"])[-1 if not errors else 0].removeprefix("E ").strip()[:300]
+
+
+class AgainstRunner:
+    """Both sides' workers, and the measuring of one test on them."""
+
+    def __init__(self, change: SideSpec, base: SideSpec | None, processes: int, ref: str,
+                 progress: Callable[[str], None]) -> None:
+        self.specs = {"change": change, **({"base": base} if base is not None else {})}
+        self.processes = processes
+        self.ref = ref
+        self.progress = progress
+        self.workers: dict[str, list[Worker | None]] = {side: [None] * processes for side in self.specs}
+        self.problems: dict[str, str] = {}  # side -> why it cannot be measured
+        self.tests: dict[str, tuple[str, ...]] = {}
+
+    # ------------------------------------------------------------------ workers
+    def start(self) -> None:
+        """Start every long-lived worker at once (their imports and loads overlap), then wait for all."""
+        started = {side: [Worker(spec, i) for i in range(self.processes)] for side, spec in self.specs.items()}
+        for side, workers in started.items():
+            for index, worker in enumerate(workers):
+                try:
+                    worker.wait_ready()
+                except WorkerDied as exc:
+                    self.problems.setdefault(side, str(exc))
+                    continue
+                self.workers[side][index] = worker
+                self.tests.setdefault(side, worker.tests)
+                if worker.errors and side not in self.problems:
+                    self.problems[side] = (f"the {side} side's tests failed to import ({'; '.join(worker.errors[:3])}); "
+                                           "its figures for those files are missing")
+            if side in self.problems and all(w is None for w in self.workers[side]):
+                self.specs.pop(side)
+
+    def _worker(self, side: str, index: int) -> Worker:
+        worker = self.workers[side][index]
+        if worker is None or worker.process.poll() is not None:
+            worker = Worker(self.specs[side], index)  # a replacement for one that died
+            worker.wait_ready()
+            self.workers[side][index] = worker
+        return worker
+
+    def _run(self, side: str, index: int, test_id: str, scale: float) -> Reply:
+        try:
+            return self._worker(side, index).run(test_id, scale)
+        except WorkerDied as exc:
+            self.workers[side][index] = None
+            return Reply(test_id, "died", str(exc))
+
+    def close(self) -> None:
+        for workers in self.workers.values():
+            for worker in workers:
+                if worker is not None:
+                    worker.close()
+
+    # ------------------------------------------------------------------ one test
+    def has(self, side: str, test_id: str) -> bool:
+        return side in self.specs and test_id in self.tests.get(side, ())
+
+    def measure(self, test_id: str, markers: Mapping[str, MarkerOptions], explicit_min_effect: bool) -> TestOutcome:
+        """Run ``test_id`` on both sides as its ``markers`` need, and judge it."""
+        if not markers:  # a plain test: the change must pass it; it has no figures to compare
+            return self._outcome(self._run("change", 0, test_id, 1.0))
+        if "peak_memory" in markers:
+            replies = {side: self._fresh(side, test_id) for side in self._sides(test_id)}
+        elif "latency" in markers:
+            return self._latency(test_id, markers["latency"], explicit_min_effect)
+        else:
+            replies = {side: self._run(side, 0, test_id, 1.0) for side in self._sides(test_id)}
+        return self._judged(test_id, replies, markers)
+
+    def _sides(self, test_id: str) -> list[str]:
+        return ["base", "change"] if self.has("base", test_id) else ["change"]
+
+    def _fresh(self, side: str, test_id: str) -> Reply:
+        """Run a test in a new process of ``side`` (memory: no earlier test's allocations in the figure)."""
+        worker = Worker(self.specs[side], self.processes)
+        try:
+            worker.wait_ready()
+            return worker.run(test_id, 1.0)
+        except WorkerDied as exc:
+            return Reply(test_id, "died", str(exc))
+        finally:
+            worker.close()
+
+    def _missing_base(self, test_id: str) -> str:
+        if "base" not in self.specs:
+            return f"not compared: {self.problems.get('base', 'the base side could not start')}"
+        return f"new test: not in {self.ref}, so nothing to compare with"
+
+    def _base_failed(self, reply: Reply) -> str:
+        if reply.outcome == "died":
+            return f"not compared: {reply.longrepr}"
+        return f"not compared: the test {reply.outcome} on the base side ({self.ref}): {_first_line(reply.longrepr)}"
+
+    def _outcome(self, change: Reply, base: Reply | None = None) -> TestOutcome:
+        """The report of a test from its change run; None when the change ran cleanly."""
+        if change.outcome == "died":
+            return TestOutcome("failed", change.longrepr)
+        outcome = TestOutcome(change.outcome if change.outcome != "missing" else "failed", change.longrepr,
+                              lines=list(change.lines), models=dict(change.models))
+        return outcome
+
+    def _judged(self, test_id: str, replies: Mapping[str, Reply], markers: Mapping[str, MarkerOptions]) -> TestOutcome:
+        outcome = self._outcome(replies["change"])
+        if outcome.outcome != "passed":
+            return outcome
+        base = replies.get("base")
+        base_problem = self._missing_base(test_id) if base is None else (
+            None if base.outcome == "passed" else self._base_failed(base))
+        base_figures = {} if base is None or base_problem else {(m.kind, m.metric): m for m in _measurements(base)}
+        for change in _measurements(replies["change"]):
+            found = base_figures.get((change.kind, change.metric))
+            if found is None:
+                outcome.results.append(judge.not_compared(change, base_problem or f"the base side has no {change.metric}"))
+            elif change.kind is Kind.MEMORY:
+                options = markers["peak_memory"]
+                assert isinstance(options, MemoryOptions)
+                outcome.results.append(judge.memory_result(found, change, options))
+            else:
+                options = markers.get("accuracy", AccuracyOptions())
+                assert isinstance(options, AccuracyOptions)
+                outcome.results.append(judge.accuracy_result(found, change, options))
+        return outcome
+
+    # ------------------------------------------------------------------ latency, in blocks
+    def _latency(self, test_id: str, options: MarkerOptions, explicit: bool) -> TestOutcome:
+        assert isinstance(options, LatencyOptions)
+        min_effect = options.min_effect if explicit else judge.AGAINST_MIN_EFFECT
+        scale = 1.0 / self.processes
+        if not self.has("base", test_id):
+            reply = self._run("change", 0, test_id, scale)
+            outcome = self._outcome(reply)
+            if outcome.outcome == "passed":
+                outcome.results = [judge.not_compared(m, self._missing_base(test_id)) for m in _measurements(reply)]
+            return outcome
+        runs: dict[str, list[Reply]] = {"base": [], "change": []}
+        first = self._blocks(test_id, scale, runs, mirrored=False)
+        if first is not None:
+            return first
+        comparison = self._compare(runs, options, min_effect)
+        if comparison is not None and decide.should_confirm(comparison):
+            self.progress(f"{test_id}: x{comparison.ratio:.3f} on a first pass; re-measuring in {self.processes} "
+                          "more blocks before the verdict")
+            failed = self._blocks(test_id, scale, runs, mirrored=True)
+            if failed is not None:
+                return failed
+            pooled = self._compare(runs, options, min_effect)
+            comparison = decide.confirm(comparison, pooled) if pooled is not None else comparison
+        outcome = self._outcome(runs["change"][0])
+        outcome.lines = [line for reply in runs["change"] for line in reply.lines]
+        base, change = ([_measurements(r)[0] for r in runs[side]] for side in ("base", "change"))
+        if comparison is None:
+            outcome.results = [judge.not_compared(change[0], "a run measured no latency; nothing to compare")]
+            return outcome
+        processes = [(index, index) for index, _ in blocks(self.processes)] * (len(runs["base"]) // self.processes)
+        outcome.results = [judge.latency_result(base, change, processes, comparison, self.ref)]
+        return outcome
+
+    def _blocks(self, test_id: str, scale: float, runs: dict[str, list[Reply]], mirrored: bool) -> TestOutcome | None:
+        """Run one pass of blocks into ``runs``; an outcome (a failure, a skip) ends the test early."""
+        for index, order in blocks(self.processes, mirrored):
+            for side in order:
+                runs[side].append(self._run(side, index, test_id, scale))
+            change, base = runs["change"][-1], runs["base"][-1]
+            if change.outcome != "passed":
+                return self._outcome(change)
+            if base.outcome != "passed":
+                outcome = self._outcome(change)
+                outcome.results = [judge.not_compared(m, self._base_failed(base)) for m in _measurements(change)]
+                return outcome
+        return None
+
+    def _compare(self, runs: Mapping[str, Sequence[Reply]], options: LatencyOptions,
+                 min_effect: float) -> decide.LatencyComparison | None:
+        sides = {side: [_measurements(r) for r in replies] for side, replies in runs.items()}
+        if any(not m for measured in sides.values() for m in measured):
+            return None
+        base = [run_of(m[0], i % self.processes) for i, m in enumerate(sides["base"])]
+        change = [run_of(m[0], i % self.processes) for i, m in enumerate(sides["change"])]
+        return judge.latency_comparison(base, change, options, min_effect, sides["change"][0][0].unit)

@@ -1,0 +1,191 @@
+"""Worker processes of ``--against``: one pytest session per process, told which test to run next.
+
+A worker is ``python -m pytest`` started in one side's tree with that side's code first on the path.
+It collects the same selection, says which tests it found, then runs the test named in each command
+and replies with its outcome and figures (:data:`~modelperf.records.TestResult` JSON), as pyperf's
+workers send their runs back. Commands and replies are JSON lines on two pipes whose descriptors
+the worker finds in :data:`WORKER_ENV`; its own stdout and stderr go to a log file, whose tail
+explains a worker that died.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = ["WORKER_ENV", "Reply", "SideSpec", "Worker", "WorkerDied", "describe_exit", "read_command",
+           "send_reply"]
+
+WORKER_ENV = "MODELPERF_WORKER_FDS"  # "<commands fd>,<replies fd>": set only in worker processes
+_LOG_TAIL_LINES = 12
+
+
+class WorkerDied(Exception):
+    """The worker process ended without replying; the message is one sentence with the cause."""
+
+
+@dataclass(frozen=True)
+class SideSpec:
+    """How to start a worker of one side: its tree, its code's directories, the pytest arguments."""
+
+    name: str  # "base" or "change"
+    label: str  # what the reports call it: "main (1a2b3c4d5e)", "working tree"
+    root: Path
+    source_roots: tuple[str, ...]
+    pytest_args: tuple[str, ...]
+    log_dir: Path
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a worker sent back for one test."""
+
+    test_id: str
+    outcome: str  # passed, failed or skipped
+    longrepr: str = ""
+    results: tuple[dict[str, Any], ...] = ()
+    models: Mapping[str, Any] = field(default_factory=dict)
+    lines: tuple[tuple[str, str], ...] = ()
+    duration: float = 0.0
+
+
+def describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "stopped answering"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"died with {name} (signal {-returncode})"
+    return f"exited with status {returncode}"
+
+
+class Worker:
+    """One worker process of one side."""
+
+    def __init__(self, spec: SideSpec, index: int, environ: Mapping[str, str] | None = None) -> None:
+        self.spec, self.index = spec, index
+        self.log_path = spec.log_dir / f"{spec.name}-{index}.log"
+        self.tests: tuple[str, ...] = ()
+        self.errors: tuple[str, ...] = ()
+        commands_read, commands_write = os.pipe()
+        replies_read, replies_write = os.pipe()
+        env = dict(os.environ if environ is None else environ)
+        env[WORKER_ENV] = f"{commands_read},{replies_write}"
+        paths = [str(spec.root / root) for root in spec.source_roots]
+        env["PYTHONPATH"] = os.pathsep.join([*paths, *filter(None, [env.get("PYTHONPATH")])])
+        env.pop("GITHUB_STEP_SUMMARY", None)  # only the controller writes the job's summary
+        spec.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "pytest", *spec.pytest_args], cwd=spec.root, env=env, stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT, pass_fds=(commands_read, replies_write), start_new_session=True)
+        os.close(commands_read)
+        os.close(replies_write)
+        self._commands: IO[str] = os.fdopen(commands_write, "w", encoding="utf-8")
+        self._replies: IO[str] = os.fdopen(replies_read, "r", encoding="utf-8")
+
+    @property
+    def name(self) -> str:
+        return f"{self.spec.name} worker {self.index}"
+
+    def wait_ready(self) -> None:
+        """Wait for the worker's collection; fills :attr:`tests` and :attr:`errors`."""
+        message = self._receive("collecting the tests")
+        self.tests = tuple(message.get("tests", ()))
+        self.errors = tuple(message.get("errors", ()))
+
+    def run(self, test_id: str, scale: float) -> Reply:
+        """Run one test with ``scale`` times its usual rounds; raises WorkerDied when the process ends."""
+        self._send({"op": "run", "test": test_id, "scale": scale})
+        message = self._receive(f"running {test_id}")
+        return Reply(test_id, str(message["outcome"]), str(message.get("longrepr", "")),
+                     tuple(message.get("results", ())), dict(message.get("models", {})),
+                     tuple((str(s), str(t)) for s, t in message.get("lines", ())), float(message.get("duration", 0.0)))
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Ask the worker to finish its session; kill it when it does not within ``timeout`` seconds."""
+        if self.process.poll() is None:
+            try:
+                self._send({"op": "quit"})
+                self.process.wait(timeout)
+            except (WorkerDied, subprocess.TimeoutExpired):
+                self.kill()
+        for pipe in (self._commands, self._replies):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def _send(self, message: dict[str, Any]) -> None:
+        try:
+            self._commands.write(json.dumps(message) + "\n")
+            self._commands.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            raise WorkerDied(self._death("taking a command")) from None
+
+    def _receive(self, doing: str) -> dict[str, Any]:
+        line = self._replies.readline()
+        if not line:
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            raise WorkerDied(self._death(doing))
+        message: dict[str, Any] = json.loads(line)
+        return message
+
+    def _death(self, doing: str) -> str:
+        tail = self.log_tail()
+        return (f"the {self.spec.name} side's worker process {self.index} ({self.spec.label}) "
+                f"{describe_exit(self.process.poll())} while {doing}"
+                + (f"; its last output: {tail}" if tail else "") + f"; full log: {self.log_path}")
+
+    def log_tail(self) -> str:
+        try:
+            lines = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return ""
+        interesting = [line.strip() for line in lines if line.strip()][-_LOG_TAIL_LINES:]
+        errors = [line for line in interesting if "Error" in line or line.startswith("E ")]
+        return " | ".join((errors or interesting)[-3:])[:600]
+
+
+def _worker_fds() -> tuple[int, int]:
+    commands, replies = os.environ[WORKER_ENV].split(",")
+    return int(commands), int(replies)
+
+
+_streams: dict[str, IO[str]] = {}
+
+
+def read_command() -> dict[str, Any] | None:
+    """In a worker: the controller's next command, or None when the controller has gone."""
+    if "in" not in _streams:
+        _streams["in"] = os.fdopen(_worker_fds()[0], "r", encoding="utf-8")
+    line = _streams["in"].readline()
+    if not line:
+        return None
+    command: dict[str, Any] = json.loads(line)
+    return command
+
+
+def send_reply(message: Mapping[str, Any] | Sequence[Any]) -> None:
+    """In a worker: one JSON line to the controller."""
+    if "out" not in _streams:
+        _streams["out"] = os.fdopen(_worker_fds()[1], "w", encoding="utf-8")
+    _streams["out"].write(json.dumps(message) + "\n")
+    _streams["out"].flush()

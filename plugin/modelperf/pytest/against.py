@@ -1,0 +1,198 @@
+"""The controller of ``pytest --benchmark --against REF``.
+
+It collects as usual, then, instead of running the tests here, checks REF out into a temporary
+worktree, starts the worker processes of both sides (:class:`~modelperf.ab.runner.AgainstRunner`)
+and hands each test to them. Every test still gets its pytest reports (set-up, call, teardown), made
+here from the workers' replies the way pytest-xdist's controller does, so the terminal, the exit
+status, ``-x``, JUnit XML and the plugin's own summary behave as in a plain session.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+from _pytest.reports import TestReport
+
+from modelperf.ab.git import AgainstError, BaseTree, changed_dependency_files, check_out, repo_root, source_roots
+from modelperf.ab.runner import AgainstRunner, TestOutcome
+from modelperf.ab.workers import SideSpec
+from modelperf.config import OPTIONS
+from modelperf.markers import MARKERS, MarkerError, MarkerOptions, parse_marker
+
+__all__ = ["SECTION", "AgainstController"]
+
+SECTION = "modelperf: --against"
+# Settings a worker must not inherit: the controller alone compares, stores and writes files.
+_NOT_FORWARDED = {"against", "against_processes", "benchmark", "baseline_dir", "baseline_save", "baseline_key",
+                  "compare_across", "history", "results_json", "summary_markdown", "accuracy_output",
+                  "model_probe_timeout"}
+_PATH_SETTINGS = {"llama_model", "accuracy_dataset"}  # relative to this directory; workers run elsewhere
+
+
+def _inside(path: Path, here: Path) -> Path:
+    """``path`` relative to ``here`` when it lies inside it (an absolute path names one side's tree only)."""
+    try:
+        return path.resolve().relative_to(here) if path.is_absolute() else path
+    except ValueError:
+        return path
+
+
+class AgainstController:
+    """Registered when ``--against`` is set; ``manager`` is the session's Manager (settings, sections)."""
+
+    def __init__(self, manager: Any) -> None:
+        self.manager = manager
+        self.settings = manager.settings
+        self.base: BaseTree | None = None
+        self.runner: AgainstRunner | None = None
+
+    def _say(self, line: str, red: bool = False) -> None:
+        reporter = self.manager.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"modelperf: {line}", red=red, flush=True)
+
+    def _note(self, line: str, red: bool = False) -> None:
+        self.manager.sections.setdefault(SECTION, []).append(line)
+        self._say(line, red)
+
+    # ------------------------------------------------------------------ the two sides
+    def _worker_args(self, config: pytest.Config, root: Path) -> tuple[str, ...]:
+        args = ["-p", "no:cacheprovider", "-p", "no:randomly", "-q", "--continue-on-collection-errors",
+                "--benchmark", "--model-probe-timeout", "0", "--history", "off"]
+        for option in OPTIONS:
+            given = config.getoption(option.dest)
+            if option.dest in _NOT_FORWARDED or given in (None, False):
+                continue
+            if option.parse is None:
+                args.append(option.flag)
+                continue
+            value = getattr(self.settings, option.dest)
+            if option.dest in _PATH_SETTINGS:
+                value = Path(str(config.invocation_params.dir), str(given)).resolve()
+            args += [option.flag, str(given if option.dest not in _PATH_SETTINGS else value)]
+        if config.option.keyword:
+            args += ["-k", config.option.keyword]
+        if config.option.markexpr:
+            args += ["-m", config.option.markexpr]
+        # The same rootdir and paths, relative to each side's tree, give the same test ids on both sides.
+        here = Path(str(config.invocation_params.dir)).resolve()
+        args.append(f"--rootdir={root / _inside(Path(str(config.rootpath)), here)}")
+        paths = [_inside(Path(a.split("::", 1)[0]), here).as_posix() + a[len(a.split("::", 1)[0]):]
+                 for a in config.args]
+        # Paths that do not exist on a side would end its session before it starts: pass those that do.
+        return (*args, *(p for p in paths if (root / p.split("::", 1)[0]).exists()))
+
+    def _sides(self, config: pytest.Config) -> tuple[SideSpec, SideSpec | None, str]:
+        here = Path(str(config.invocation_params.dir)).resolve()
+        logs = Path(tempfile.mkdtemp(prefix="modelperf-against-logs-"))
+        try:
+            repo = repo_root(here)
+        except AgainstError as exc:
+            self._note(f"{exc} The change's figures are reported alone.", red=True)
+            change = SideSpec("change", "working tree", here, (), self._worker_args(config, here), logs)
+            return change, None, str(self.settings.against)
+        roots = tuple(source_roots(repo))
+        offset = here.relative_to(repo)
+        change = SideSpec("change", "working tree", here, tuple(str(repo / r) for r in roots),
+                          self._worker_args(config, here), logs)
+        try:
+            self.base = check_out(repo, str(self.settings.against))
+        except AgainstError as exc:
+            self._note(f"{exc} The change's figures are reported alone.", red=True)
+            return change, None, str(self.settings.against)
+        base_here = self.base.path / offset
+        base = SideSpec("base", self.base.label, base_here, tuple(str(self.base.path / r) for r in roots),
+                        self._worker_args(config, base_here), logs)
+        changed = changed_dependency_files(repo, self.base.sha)
+        if changed:
+            self._note(f"dependency files differ from {self.base.label} ({', '.join(changed)}); both sides run in "
+                       "this environment, so a version change there is not measured")
+        return change, base, self.base.label
+
+    # ------------------------------------------------------------------ the session
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        if session.testsfailed and not session.config.option.continue_on_collection_errors:
+            raise session.Interrupted(f"{session.testsfailed} error(s) during collection")
+        if session.config.option.collectonly or not session.items:
+            return True
+        change, base, label = self._sides(session.config)
+        processes = self.settings.against_processes
+        self.manager.against = label
+        self._say(f"--against {label}: starting {processes} worker processes per side "
+                  f"(base in {base.root if base else '-'}; logs in {change.log_dir})")
+        self.runner = AgainstRunner(change, base, processes, label, self._say)
+        try:
+            self.runner.start()
+            for problem in self.runner.problems.values():
+                self._note(problem, red=True)
+            if "change" not in self.runner.specs:
+                raise session.Failed(self.runner.problems.get("change", "the change side could not start"))
+            self._removed(session)
+            for index, item in enumerate(session.items):
+                self._say(f"[{index + 1}/{len(session.items)}] {item.nodeid}")
+                self._report(item, self._measure(item))
+                if session.shouldfail:
+                    raise session.Failed(session.shouldfail)
+                if session.shouldstop:
+                    raise session.Interrupted(session.shouldstop)
+        finally:
+            self.runner.close()
+            if self.base is not None:
+                self.base.remove()
+        return True
+
+    def _removed(self, session: pytest.Session) -> None:
+        assert self.runner is not None
+        here = {item.nodeid for item in session.items}
+        gone = [t for t in self.runner.tests.get("base", ()) if t not in here]
+        if gone:
+            self._note(f"removed since {self.runner.ref} (on the base side only, not compared): {', '.join(gone)}")
+
+    def _measure(self, item: pytest.Item) -> TestOutcome:
+        assert self.runner is not None
+        markers: dict[str, MarkerOptions] = {}
+        explicit_min_effect = False
+        for name in MARKERS:
+            marker = item.get_closest_marker(name)
+            if marker is None:
+                continue
+            try:
+                markers[name] = parse_marker(name, marker.args, marker.kwargs, item.nodeid)
+            except (MarkerError, TypeError) as exc:
+                return TestOutcome("failed", str(exc))
+            explicit_min_effect = explicit_min_effect or (name == "latency" and "min_effect" in marker.kwargs)
+        skip = item.get_closest_marker("skip")
+        if skip is not None:
+            return TestOutcome("skipped", str(skip.kwargs.get("reason", skip.args[0] if skip.args else "skipped")))
+        return self.runner.measure(item.nodeid, markers, explicit_min_effect)
+
+    def _report(self, item: pytest.Item, outcome: TestOutcome) -> None:
+        hook = item.ihook
+        hook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+        keywords: dict[str, Literal[1]] = {name: 1 for name in item.keywords}
+        if outcome.outcome == "skipped":
+            _path, line, _ = item.location
+            longrepr: Any = (str(item.path), (line or 0) + 1, f"Skipped: {outcome.longrepr}")
+            setup = TestReport(item.nodeid, item.location, keywords, "skipped", longrepr, "setup")
+            hook.pytest_runtest_logreport(report=setup)
+        else:
+            hook.pytest_runtest_logreport(report=TestReport(item.nodeid, item.location, keywords, "passed", None,
+                                                            "setup"))
+            call = TestReport(item.nodeid, item.location, keywords, "passed", None, "call")
+            call.modelperf = [r.to_json() for r in outcome.results]  # type: ignore[attr-defined]
+            call.modelperf_models = outcome.models  # type: ignore[attr-defined]
+            call.modelperf_lines = outcome.lines  # type: ignore[attr-defined]
+            failures = [r for r in outcome.results if r.regressed]
+            if outcome.outcome == "failed":
+                call.outcome, call.longrepr = "failed", outcome.longrepr
+            elif failures:
+                call.outcome = "failed"
+                call.longrepr = "\n".join(f"{r.measurement.metric}: {r.line}" for r in failures)
+            hook.pytest_runtest_logreport(report=call)
+            hook.pytest_runtest_logreport(report=TestReport(item.nodeid, item.location, keywords, "passed", None,
+                                                            "teardown"))
+        hook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)

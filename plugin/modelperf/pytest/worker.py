@@ -1,0 +1,67 @@
+"""The pytest side of an ``--against`` worker: instead of running its tests in order, it waits for
+commands and runs the test each one names, as often as asked, with its models loaded once.
+
+Each run goes through pytest's own protocol (set-up, call, teardown), so markers, fixtures and the
+plugin's instruments behave exactly as in a plain session; the call report's figures go back to the
+controller (see :mod:`modelperf.ab.workers`) instead of to this process's terminal.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from _pytest.runner import runtestprotocol
+
+from modelperf.ab.workers import read_command, send_reply
+
+__all__ = ["WorkerLoop"]
+
+
+class WorkerLoop:
+    """Registered in a worker process; ``manager`` is that process's :class:`~modelperf.pytest.session.Manager`."""
+
+    def __init__(self, manager: Any) -> None:
+        self._manager = manager
+        self._errors: list[str] = []
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            crash = getattr(report.longrepr, "reprcrash", None)
+            detail = getattr(crash, "message", None) or str(report.longrepr).strip().splitlines()[-1:]
+            self._errors.append(f"{report.nodeid}: {detail if isinstance(detail, str) else ' '.join(detail)}")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        items = {item.nodeid: item for item in session.items}
+        send_reply({"op": "ready", "tests": list(items), "errors": self._errors})
+        while (command := read_command()) is not None and command.get("op") == "run":
+            item = items.get(str(command["test"]))
+            if item is None:
+                send_reply({"outcome": "missing", "longrepr": f"{command['test']} is not among this side's tests"})
+                continue
+            send_reply(self._run(item, float(command.get("scale", 1.0))))
+        return True
+
+    def _run(self, item: pytest.Item, scale: float) -> dict[str, Any]:
+        self._manager.run_scale = scale
+        start = time.perf_counter()
+        # nextitem=None tears down every fixture after the run; the models stay loaded in the registry.
+        reports = runtestprotocol(item, log=False, nextitem=None)
+        reply: dict[str, Any] = {"outcome": "passed", "duration": time.perf_counter() - start}
+        for report in reports:
+            if report.failed or (report.skipped and reply["outcome"] == "passed"):
+                reply["outcome"] = "failed" if report.failed else "skipped"
+                reply["longrepr"] = _longrepr(report)
+            if report.when == "call":
+                reply["results"] = list(getattr(report, "modelperf", ()))
+                reply["models"] = dict(getattr(report, "modelperf_models", {}))
+                reply["lines"] = [list(line) for line in getattr(report, "modelperf_lines", ())]
+        return reply
+
+
+def _longrepr(report: pytest.TestReport) -> str:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2])
+    return str(report.longrepr)
