@@ -88,7 +88,7 @@ OPTIONS: tuple[Option, ...] = (
            "REF"),
     Option("against_processes", "--against-processes", "worker processes per side for --against (a model's speed "
            "differs from one process to the next: the verdict treats the process as its unit)", parse_positive_int,
-           4, "MODELPERF_AGAINST_PROCESSES", "N"),
+           6, "MODELPERF_AGAINST_PROCESSES", "N"),
     Option("baseline_dir", "--baseline-dir", "directory of hardware-keyed baselines (relative to the rootdir)",
            str, "baselines", "MODELPERF_BASELINE_DIR", "DIR"),
     Option("baseline_save", "--baseline-save", "write or replace this hardware's baselines with this run's figures"),

@@ -45,6 +45,8 @@ MIN_ROUNDS, MAX_ROUNDS = 20, 100
 # A run of several (--against's worker runs) keeps at least this many rounds: its lower decile is
 # then about its fastest round, and the runs of both sides make up the rest.
 MIN_RUN_ROUNDS = 5
+# In a run of several, calls longer than this get no untimed re-warming call after a control slot.
+REWARM_BELOW_S = 0.1
 # A test whose control floor is this much above the session's quietest ran on a busy machine: it is
 # re-measured before it is compared or saved. The gate benchmark's disturbed tests ran their
 # control x1.2-x1.5 slower; quiet tests stay within a few per cent of each other.
@@ -107,16 +109,21 @@ class CapturingBenchmark:
         self.capture = LatencyCapture(target, args, kwargs)
         start = time.perf_counter()
         target(*args, **kwargs)  # warm-up, and the time per call that sets the number of rounds
-        rounds = scaled_rounds(choose_rounds(time.perf_counter() - start), self._scale)
+        seconds = time.perf_counter() - start
+        rounds = scaled_rounds(choose_rounds(seconds), self._scale)
         slots = control_slots(rounds)
         calls = iter(range(1 << 62))
+        # A run of several (round_scale < 1) has few rounds: a re-warming call per slot would double
+        # a long call's cost, for a pause effect that is a small share of it.
+        rewarm = self._scale >= 1.0 or seconds < REWARM_BELOW_S
 
         def control_then_rewarm() -> None:
             if next(calls) in slots:
                 self._control_slot()
                 # Any pause slows the next call by 5-10 % (caches, idle CPU); one untimed call after
                 # the control restores the back-to-back steady state the other rounds run in.
-                target(*args, **kwargs)
+                if rewarm:
+                    target(*args, **kwargs)
 
         return self._fixture.pedantic(target, args=args, kwargs=kwargs, setup=control_then_rewarm, rounds=rounds)
 
@@ -310,7 +317,8 @@ class LatencyInstrument(Instrument):
         self._timer = timer
         timer()  # warm-up: first-call allocations are not the machine's speed
         self._floor_key = (threads, self._identity)
-        self._quietest().calibrate(self._floor_key, timer)
+        if self.target.remeasure_busy:  # the quietest floor only serves to spot a busy machine
+            self._quietest().calibrate(self._floor_key, timer)
         if self.proxy is not None:
             self.proxy.attach(timer)
 
