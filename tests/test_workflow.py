@@ -1,7 +1,8 @@
-"""The GitHub workflow keeps history across runs on main and lets pull requests read it.
+"""The GitHub workflow: pull requests against their merge base, pushes to main against baselines and history.
 
 Nothing here runs GitHub Actions; the test reads the workflow as Actions would and checks the
-life cycle the README documents: restore main's newest history in every run, save only from main.
+life cycle the README documents: a pull request runs `--against` its merge base with no history and
+posts one sticky comment; main restores its newest history, appends and saves it.
 """
 
 from __future__ import annotations
@@ -12,11 +13,16 @@ from typing import Any
 import yaml
 
 WORKFLOW = Path(__file__).parent.parent / ".github" / "workflows" / "modelperf.yml"
+ON_PR = "github.event_name == 'pull_request'"
+
+
+def _document() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load(WORKFLOW.read_text())
+    return document
 
 
 def _steps() -> list[dict[str, Any]]:
-    document = yaml.safe_load(WORKFLOW.read_text())
-    steps: list[dict[str, Any]] = document["jobs"]["benchmark"]["steps"]
+    steps: list[dict[str, Any]] = _document()["jobs"]["benchmark"]["steps"]
     return steps
 
 
@@ -25,11 +31,20 @@ def _using(action: str) -> dict[str, Any]:
     return step
 
 
-def test_every_run_restores_mains_newest_history_file() -> None:
+def _named(name: str) -> dict[str, Any]:
+    [step] = [s for s in _steps() if s.get("name") == name]
+    return step
+
+
+def _suites() -> list[dict[str, Any]]:
+    return [s for s in _steps() if str(s.get("run", "")).startswith("pytest --benchmark")]
+
+
+def test_pushes_to_main_restore_mains_newest_history_file() -> None:
     restore = _using("actions/cache/restore@")
     assert restore["with"]["path"] == "modelperf-history.sqlite"
     assert restore["with"]["restore-keys"] == "modelperf-history-${{ runner.os }}-"
-    assert "ON_MAIN" not in str(restore.get("if", ""))  # pull requests read it too
+    assert "env.ON_MAIN == 'true'" in restore["if"]  # pull requests run with --history off
 
 
 def test_only_pushes_to_main_save_the_history_and_each_under_a_new_key() -> None:
@@ -37,21 +52,59 @@ def test_only_pushes_to_main_save_the_history_and_each_under_a_new_key() -> None
     assert save["with"]["path"] == "modelperf-history.sqlite"
     assert "${{ github.run_id }}" in save["with"]["key"]
     assert "env.ON_MAIN == 'true'" in save["if"] and "always()" in save["if"]
-    document = yaml.safe_load(WORKFLOW.read_text())
-    assert document["env"]["ON_MAIN"] == "${{ github.event_name == 'push' && github.ref == 'refs/heads/main' }}"
+    assert _document()["env"]["ON_MAIN"] == "${{ github.event_name == 'push' && github.ref == 'refs/heads/main' }}"
 
 
-def test_a_database_url_secret_is_written_on_main_and_copied_for_pull_requests() -> None:
-    [choose] = [s for s in _steps() if s.get("name") == "Choose the history store"]
-    script = choose["run"]
-    assert 'echo "MODELPERF_HISTORY=$MODELPERF_HISTORY_URL"' in script
-    assert 'modelperf export --history "$MODELPERF_HISTORY_URL" --to modelperf-history.sqlite' in script
-    suite = next(s for s in _steps() if str(s.get("run", "")).startswith("pytest --benchmark"))
-    assert "--history" not in suite["run"]  # the store comes from MODELPERF_HISTORY
-    uploaded = _using("actions/upload-artifact@")["with"]["path"]
-    assert "modelperf-history.sqlite" in uploaded
+def test_a_database_url_secret_is_written_on_main_and_never_reaches_a_pull_request() -> None:
+    choose = _named("Choose the history store")
+    assert choose["if"] == "env.ON_MAIN == 'true'"
+    assert 'echo "MODELPERF_HISTORY=$MODELPERF_HISTORY_URL"' in choose["run"]
+    url = _document()["env"]["MODELPERF_HISTORY_URL"]
+    assert "github.event_name == 'push' && secrets.MODELPERF_HISTORY_URL" in url
+    for step in ("HTML report", "Screenshot of the report in a headless browser"):
+        assert "env.ON_MAIN == 'true'" in _named(step)["if"]  # they read main's history
+    assert "modelperf-history.sqlite" in _using("actions/upload-artifact@")["with"]["path"]
 
 
 def test_the_plugins_own_tests_run_before_the_history_store_is_chosen() -> None:
     names = [s.get("name") for s in _steps()]
     assert names.index("Tests") < names.index("Choose the history store")  # they never write the real history
+
+
+def test_exactly_one_suite_runs_for_each_event() -> None:
+    on_main, on_pr = _suites()
+    assert on_main["if"] == "github.event_name != 'pull_request'" and on_pr["if"] == ON_PR
+    assert "--history" not in on_main["run"] and "--against" not in on_main["run"]  # MODELPERF_HISTORY, baselines
+    for suite in (on_main, on_pr):
+        assert "--results-json modelperf-results.json" in suite["run"]
+        assert "--summary-markdown modelperf-summary.md" in suite["run"]
+
+
+def test_a_pull_request_runs_against_its_merge_base_with_no_history() -> None:
+    checkout = _using("actions/checkout@")
+    assert checkout["with"]["fetch-depth"] == 0  # the base is checked out into a worktree: it needs history
+    base = _named("Merge base of the pull request")
+    assert base["if"] == ON_PR and base["id"] == "base"
+    assert base["env"]["BASE_REF"] == "${{ github.base_ref }}"
+    assert 'git merge-base "origin/$BASE_REF" HEAD' in base["run"]
+    assert '>> "$GITHUB_OUTPUT"' in base["run"]
+    suite = _suites()[1]
+    assert suite["env"]["BASE"] == "${{ steps.base.outputs.sha }}"
+    assert " ".join(suite["run"].split()) == (
+        'pytest --benchmark tests/suite --against "$BASE" --results-json modelperf-results.json '
+        "--summary-markdown modelperf-summary.md --history off")
+    job = _document()["jobs"]["benchmark"]
+    assert job["timeout-minutes"] == 90  # both sides: about twice a single-side run
+
+
+def test_a_pull_request_gets_one_sticky_comment_even_after_a_regression() -> None:
+    comment = _using("marocchino/sticky-pull-request-comment@")
+    assert comment["uses"].endswith("@v2")
+    assert comment["with"] == {"header": "modelperf", "path": "modelperf-summary.md"}
+    assert comment["if"].startswith("always() && " + ON_PR)  # after a failed suite step too
+    assert "hashFiles('modelperf-summary.md') != ''" in comment["if"]
+    assert comment["continue-on-error"] is True  # forks' read-only token must not fail the check
+    names = [s.get("name") for s in _steps()]
+    assert names.index("Model suite, the pull request against its merge base") < names.index(
+        "Comment the summary on the pull request")
+    assert _document()["jobs"]["benchmark"]["permissions"] == {"contents": "read", "pull-requests": "write"}
