@@ -42,9 +42,9 @@ MIN_CONTROL_SLOTS = 10  # fewer slots give too noisy a control floor (seen: x0.8
 # fewer than 20 rounds leave a lower decile of 2 rounds, more than 100 add little but time.
 ROUND_BUDGET_S = 2.0
 MIN_ROUNDS, MAX_ROUNDS = 20, 100
-# A run of several (--against's worker runs) keeps at least this many rounds: its lower decile is
-# then about its fastest round, and the runs of both sides make up the rest.
-MIN_RUN_ROUNDS = 5
+# A run of several (--against's worker runs) keeps at least this many rounds. With 6 processes a
+# side, 3 rounds a run keep a side's calls near a single run's 20 for slow calls (prefill, decode).
+MIN_RUN_ROUNDS = 3
 # In a run of several, calls longer than this get no untimed re-warming call after a control slot.
 REWARM_BELOW_S = 0.1
 # A test whose control floor is this much above the session's quietest ran on a busy machine: it is

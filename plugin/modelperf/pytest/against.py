@@ -48,6 +48,7 @@ class AgainstController:
         self.settings = manager.settings
         self.base: BaseTree | None = None
         self.runner: AgainstRunner | None = None
+        self.base_problem: str | None = None  # why the base side could not be measured at all
 
     def _say(self, line: str, red: bool = False) -> None:
         reporter = self.manager.config.pluginmanager.get_plugin("terminalreporter")
@@ -91,6 +92,7 @@ class AgainstController:
         try:
             repo = repo_root(here)
         except AgainstError as exc:
+            self.base_problem = str(exc)
             self._note(f"{exc} The change's figures are reported alone.", red=True)
             change = SideSpec("change", "working tree", here, (), self._worker_args(config, here), logs)
             return change, None, str(self.settings.against)
@@ -101,6 +103,7 @@ class AgainstController:
         try:
             self.base = check_out(repo, str(self.settings.against))
         except AgainstError as exc:
+            self.base_problem = str(exc)
             self._note(f"{exc} The change's figures are reported alone.", red=True)
             return change, None, str(self.settings.against)
         base_here = self.base.path / offset
@@ -144,6 +147,12 @@ class AgainstController:
             if self.base is not None:
                 self.base.remove()
         return True
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """A gate that could measure no base compared nothing: the session must not pass."""
+        if self.base_problem is not None and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def _removed(self, session: pytest.Session) -> None:
         assert self.runner is not None

@@ -1,0 +1,159 @@
+"""``pytest --benchmark --against REF``, as users meet it: an inner git repository, a commit as the
+base, the working tree as the change, and real worker processes of both sides.
+
+The inner tests time pure-Python loops whose length is a constant in the test file, so "making the
+change slower" is editing that constant: a 3x longer loop is a regression on any machine, while the
+unchanged file is the same code on both sides.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+RUN = ("--benchmark", "--against-processes", "3", "-p", "no:randomly", "--history", "off")
+
+SPIN = """
+    import pytest
+
+    LOOPS = {loops}
+
+    def work():
+        total = 0
+        for i in range(LOOPS):
+            total += i * i
+        return total
+
+    @pytest.mark.latency
+    def test_spin(benchmark):
+        benchmark(work)
+"""
+
+
+def _git(pytester: pytest.Pytester, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args], cwd=pytester.path,
+                   check=True, capture_output=True)
+
+
+def _commit(pytester: pytest.Pytester) -> None:
+    if not (pytester.path / ".git").exists():
+        _git(pytester, "init", "-q")
+    _git(pytester, "add", "-A")
+    _git(pytester, "commit", "-q", "-m", "base")
+
+
+def test_same_code_on_both_sides_passes_with_both_figures(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_spin=SPIN.format(loops=20000))
+    _commit(pytester)
+    result = pytester.runpytest(*RUN, "--against", "HEAD", "--summary-markdown", "summary.md")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*this change against HEAD (*), measured side by side*",
+                                 "*test*metric*change*base*change/base (95% CI)*verdict*",
+                                 "test_spin*p10_s*s*s*x*(*-*)*pass"])
+    markdown = (pytester.path / "summary.md").read_text()
+    assert "this change against `HEAD (" in markdown and "| change/base (95% CI) |" in markdown
+
+
+def test_a_slower_change_fails_with_a_one_line_verdict(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_spin=SPIN.format(loops=20000))
+    _commit(pytester)
+    pytester.makepyfile(test_spin=SPIN.format(loops=60000))  # the working tree: three times the work
+    result = pytester.runpytest(*RUN, "--against", "HEAD")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*test_spin.py R*", "*p10_s: median * -> * (drift-corrected p10 x*, 95% CI *): "
+                                 "slower, past the alarm line x1.030 of the 5 % minimum effect*",
+                                 "*REGRESSED test_spin.py::test_spin*", "*1 failed*"])
+
+
+def test_new_and_removed_tests_are_listed_not_compared(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_old=SPIN.format(loops=5000), test_kept="def test_kept():\n    assert True\n")
+    _commit(pytester)
+    (pytester.path / "test_old.py").unlink()
+    pytester.makepyfile(test_new=SPIN.format(loops=5000))
+    result = pytester.runpytest(*RUN, "--against", "HEAD")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_spin*not_compared*",
+                                 "*new test: not in HEAD (*), so nothing to compare with*",
+                                 "*removed since HEAD (*) (on the base side only, not compared): test_old.py::test_spin*"])
+
+
+def test_a_missing_ref_is_one_sentence_and_the_change_is_still_measured(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_spin=SPIN.format(loops=5000))
+    _commit(pytester)
+    result = pytester.runpytest(*RUN, "--against", "no-such-branch")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # a gate that compared nothing is not green
+    result.stdout.fnmatch_lines(["*--against no-such-branch: no such commit, branch or tag in *; check the name, or "
+                                 "fetch it first (in CI: check out with fetch-depth: 0).*",
+                                 "test_spin*p10_s*not_compared"])
+
+
+def test_outside_a_git_repository_is_one_sentence(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_spin=SPIN.format(loops=5000))
+    result = pytester.runpytest(*RUN, "--against", "HEAD")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*--against compares with another commit, but * is not inside a git repository*"])
+
+
+CRASH = """
+    import os, signal
+    import pytest
+
+    @pytest.mark.latency
+    def test_spin(benchmark):
+        if {crash}:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        benchmark(sum, range(1000))
+"""
+
+
+@pytest.mark.parametrize(("base_crashes", "outcome"), [(True, "passed"), (False, "failed")])
+def test_a_side_whose_worker_dies_is_one_sentence(pytester: pytest.Pytester, base_crashes: bool,
+                                                  outcome: str) -> None:
+    pytester.makepyfile(test_spin=CRASH.format(crash=base_crashes))
+    _commit(pytester)
+    pytester.makepyfile(test_spin=CRASH.format(crash=not base_crashes))
+    result = pytester.runpytest(*RUN, "--against", "HEAD")
+    result.assert_outcomes(**{outcome: 1})
+    side = "base" if base_crashes else "change"
+    result.stdout.fnmatch_lines([f"*the {side} side's worker process 0 (*) died with SIGSEGV (signal 11) while "
+                                 "running test_spin.py::test_spin*full log: *"])
+
+
+ACCURACY = """
+    import pytest
+
+    from modelperf.measure.accuracy import evaluate_sentiment
+    from modelperf.models.base import Classification
+
+    WRONG = {wrong}  # examples this version gets wrong, out of 200
+
+    class StandIn:
+        class info:
+            key, name = "stand-in@0123456789ab", "stand-in"
+
+        def classify(self, texts):
+            labels = [int(t.split()[-1]) % 2 ^ (int(t.split()[-1]) < WRONG) for t in texts]
+            return Classification(tuple(labels), tuple((0.2, 0.8) if x else (0.8, 0.2) for x in labels),
+                                  ("negative", "positive"))
+
+    @pytest.mark.accuracy
+    def test_accuracy(accuracy, sentiment_data):
+        accuracy.evaluate(StandIn(), sentiment_data)
+"""
+
+
+@pytest.mark.parametrize(("wrong", "verdict"), [(0, "pass"), (30, "regressed")])
+def test_accuracy_is_compared_example_by_example(pytester: pytest.Pytester, wrong: int, verdict: str) -> None:
+    lines = ["sentence\tlabel"] + [f"review number {i}\t{i % 2}" for i in range(200)]
+    (pytester.path / "data.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    pytester.makepyfile(test_acc=ACCURACY.format(wrong=0))
+    _commit(pytester)
+    pytester.makepyfile(test_acc=ACCURACY.format(wrong=wrong))
+    result = pytester.runpytest(*RUN, "--against", "HEAD", "--accuracy-dataset", "data.tsv")
+    result.stdout.fnmatch_lines([f"test_accuracy*accuracy*{1 - wrong / 200:.3f}*1.000*{verdict}*"])
+    if verdict == "regressed":
+        result.stdout.fnmatch_lines(["*McNemar*"])
+        assert result.ret == pytest.ExitCode.TESTS_FAILED
+    else:
+        assert result.ret == pytest.ExitCode.OK

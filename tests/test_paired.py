@@ -1,0 +1,90 @@
+"""The pure parts of ``--against``: paired verdicts over worker-process blocks, block order, source roots."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from modelperf.ab.git import source_roots
+from modelperf.ab.paired import MIN_PROCESS_PAIRS, Run, compare_paired
+from modelperf.ab.plan import blocks
+from modelperf.decide import Verdict
+
+values = st.floats(min_value=1e-4, max_value=10.0, allow_nan=False)
+controls = st.floats(min_value=1e-3, max_value=1.0, allow_nan=False)
+
+
+def _runs(pairs: list[tuple[float, float]], factor: float = 1.0) -> tuple[list[Run], list[Run]]:
+    base = [Run(i, value, control, 10) for i, (value, control) in enumerate(pairs)]
+    change = [Run(i, value * factor, control, 10) for i, (value, control) in enumerate(pairs)]
+    return base, change
+
+
+@given(st.lists(st.tuples(values, controls), min_size=MIN_PROCESS_PAIRS, max_size=12))
+def test_identical_sides_give_a_ratio_of_one_and_pass(pairs: list[tuple[float, float]]) -> None:
+    comparison = compare_paired(*_runs(pairs), min_effect=0.05)
+    assert comparison.ratio == pytest.approx(1.0)
+    assert comparison.verdict is Verdict.PASS
+
+
+@given(st.lists(st.tuples(values, controls), min_size=MIN_PROCESS_PAIRS, max_size=12),
+       st.floats(min_value=1.04, max_value=5.0))
+def test_a_uniform_slowdown_past_the_alarm_line_regresses_and_its_inverse_improves(
+        pairs: list[tuple[float, float]], factor: float) -> None:
+    slower = compare_paired(*_runs(pairs, factor), min_effect=0.05)
+    assert slower.ratio == pytest.approx(factor) and slower.verdict is Verdict.REGRESSED
+    faster = compare_paired(*_runs(pairs, 1 / factor), min_effect=0.05)
+    assert faster.verdict is Verdict.IMPROVED
+
+
+def test_each_run_is_corrected_by_its_own_process_control() -> None:
+    # Change process 1 ran everything twice as slow, its control included: no change in the code.
+    base = [Run(i, 1.0, 0.1, 10) for i in range(4)]
+    change = [Run(i, 2.0 if i == 1 else 1.0, 0.2 if i == 1 else 0.1, 10) for i in range(4)]
+    assert compare_paired(base, change, min_effect=0.05).ratio == pytest.approx(1.0)
+
+
+def test_rates_are_multiplied_by_the_control() -> None:
+    base = [Run(i, 100.0, 0.1, 10) for i in range(3)]
+    change = [Run(i, 50.0, 0.2, 10) for i in range(3)]  # half the rate on a machine half as fast
+    assert compare_paired(base, change, min_effect=0.05, direction="higher").ratio == pytest.approx(1.0)
+
+
+def test_blocks_of_one_process_pair_count_once() -> None:
+    # Two passes over the same three pairs: three samples for the t-test, not six.
+    base = [Run(i % 3, 1.0, None, 10) for i in range(6)]
+    change = [Run(i % 3, 1.0 + 0.01 * (i % 3), None, 10) for i in range(6)]
+    comparison = compare_paired(base, change, min_effect=0.05)
+    spread = math.exp(0.01)  # the three pair means are 0, ~0.01, ~0.02 in log
+    assert comparison.ratio_high / comparison.ratio_low > spread
+
+
+def test_too_few_process_pairs_is_inconclusive_and_says_how_to_fix_it() -> None:
+    comparison = compare_paired(*_runs([(1.0, 0.1)] * (MIN_PROCESS_PAIRS - 1), 2.0), min_effect=0.05)
+    assert comparison.verdict is Verdict.INCONCLUSIVE
+    assert "raise --against-processes" in comparison.line()
+
+
+def test_runs_that_do_not_pair_up_are_refused() -> None:
+    with pytest.raises(ValueError, match="do not pair up"):
+        compare_paired([Run(0, 1.0, None, 5)] * 3, [Run(0, 1.0, None, 5)] * 2, min_effect=0.05)
+
+
+def test_blocks_alternate_which_side_runs_first_and_a_second_pass_mirrors_the_first() -> None:
+    assert blocks(4) == [(0, ("base", "change")), (1, ("change", "base")), (2, ("base", "change")),
+                         (3, ("change", "base"))]
+    assert [order for _, order in blocks(4, mirrored=True)] == [order[::-1] for _, order in blocks(4)]
+
+
+def test_source_roots_are_the_repository_directories_modules_came_from(tmp_path: Path) -> None:
+    modules = [SimpleNamespace(__name__="mypkg", __file__=str(tmp_path / "src" / "mypkg" / "__init__.py")),
+               SimpleNamespace(__name__="mypkg.sub", __file__=str(tmp_path / "src" / "mypkg" / "sub.py")),
+               SimpleNamespace(__name__="conftest", __file__=str(tmp_path / "conftest.py")),
+               SimpleNamespace(__name__="numpy", __file__=str(tmp_path / ".venv" / "site-packages" / "numpy" / "x.py")),
+               SimpleNamespace(__name__="os", __file__="/usr/lib/python3.11/os.py")]
+    assert source_roots(tmp_path, modules) == [".", "src"]
