@@ -62,7 +62,7 @@ REPO = Path(__file__).resolve().parents[1]
 # 32-token decode. tests/suite/test_serving.py times inside the test without the benchmark fixture
 # (no gated latency result), and the cold loads and the p90 inter-token test ask for min_effect 0.20,
 # so they are left to --suite.
-DEFAULT_SELECT = 'tests/suite/test_latency.py -k "distilbert_batch1 or llama_prefill or llama_decode"'
+DEFAULT_SELECT = 'tests/suite/test_latency.py -k "not 512 and not time_to_first_token"'
 COMPARED = ("pass", "regressed", "improved", "inconclusive")
 INJECTED_FILES = {
     # file in the change tree -> (adapter class, the public methods the latency and serving tests time)
