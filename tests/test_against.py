@@ -157,3 +157,27 @@ def test_accuracy_is_compared_example_by_example(pytester: pytest.Pytester, wron
         assert result.ret == pytest.ExitCode.TESTS_FAILED
     else:
         assert result.ret == pytest.ExitCode.OK
+
+
+MEMORY = """
+    import pytest
+
+    MIB = {mib}
+
+    @pytest.mark.peak_memory
+    def test_memory():
+        block = bytearray(MIB * 1024 * 1024)
+        assert len(block) == MIB * 1024 * 1024
+"""
+
+
+@pytest.mark.parametrize(("mib", "verdict"), [(16, "pass"), (48, "regressed")])
+def test_peak_memory_compares_each_side_from_a_fresh_process(pytester: pytest.Pytester, mib: int,
+                                                             verdict: str) -> None:
+    pytester.makepyfile(test_mem=MEMORY.format(mib=16))
+    _commit(pytester)
+    pytester.makepyfile(test_mem=MEMORY.format(mib=mib))
+    result = pytester.runpytest(*RUN, "--against", "HEAD")
+    result.stdout.fnmatch_lines([f"test_memory*memray_peak_bytes*{verdict}*",
+                                 "*each from a fresh worker process*" if verdict != "pass" else "*"])
+    assert result.ret == (pytest.ExitCode.OK if verdict == "pass" else pytest.ExitCode.TESTS_FAILED)

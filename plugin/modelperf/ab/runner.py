@@ -140,13 +140,12 @@ class AgainstRunner:
             return f"not compared: {reply.longrepr}"
         return f"not compared: the test {reply.outcome} on the base side ({self.ref}): {_first_line(reply.longrepr)}"
 
-    def _outcome(self, change: Reply, base: Reply | None = None) -> TestOutcome:
-        """The report of a test from its change run; None when the change ran cleanly."""
+    def _outcome(self, change: Reply) -> TestOutcome:
+        """The report of a test from its change run (results are added by the caller)."""
         if change.outcome == "died":
             return TestOutcome("failed", change.longrepr)
-        outcome = TestOutcome(change.outcome if change.outcome != "missing" else "failed", change.longrepr,
-                              lines=list(change.lines), models=dict(change.models))
-        return outcome
+        return TestOutcome(change.outcome if change.outcome != "missing" else "failed", change.longrepr,
+                           lines=list(change.lines), models=dict(change.models))
 
     def _judged(self, test_id: str, replies: Mapping[str, Reply], markers: Mapping[str, MarkerOptions]) -> TestOutcome:
         outcome = self._outcome(replies["change"])

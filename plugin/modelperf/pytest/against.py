@@ -30,6 +30,7 @@ _NOT_FORWARDED = {"against", "against_processes", "benchmark", "baseline_dir", "
                   "compare_across", "history", "results_json", "summary_markdown", "accuracy_output",
                   "model_probe_timeout"}
 _PATH_SETTINGS = {"llama_model", "accuracy_dataset"}  # relative to this directory; workers run elsewhere
+# (--distilbert-model is a path when one exists by that name, else a model id of the local cache.)
 
 
 def _inside(path: Path, here: Path) -> Path:
@@ -53,6 +54,9 @@ class AgainstController:
     def _say(self, line: str, red: bool = False) -> None:
         reporter = self.manager.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
+            if reporter.currentfspath is not None or self.manager.config.option.verbose < 0:
+                reporter.write("\n")  # after a file's progress letters (or -q's dots), on a line of its own
+                reporter.currentfspath = None
             reporter.write_line(f"modelperf: {line}", red=red, flush=True)
 
     def _note(self, line: str, red: bool = False) -> None:
@@ -70,10 +74,10 @@ class AgainstController:
             if option.parse is None:
                 args.append(option.flag)
                 continue
-            value = getattr(self.settings, option.dest)
-            if option.dest in _PATH_SETTINGS:
-                value = Path(str(config.invocation_params.dir), str(given)).resolve()
-            args += [option.flag, str(given if option.dest not in _PATH_SETTINGS else value)]
+            local = Path(str(config.invocation_params.dir), str(given))
+            if option.dest in _PATH_SETTINGS or local.exists():  # a path here means the same file on both sides
+                given = local.resolve()
+            args += [option.flag, str(given)]
         if config.option.keyword:
             args += ["-k", config.option.keyword]
         if config.option.markexpr:
