@@ -133,11 +133,11 @@ def test_baseline_save_replaces_the_baseline_and_prints_the_diff(
     # The stored figure is exactly this run's (not a timing threshold, which a busy machine can blur).
     [measured] = [r["measurement"]["value"] for r in json.loads((pytester.path / "results.json").read_text())["results"]]
     assert new == measured and new != old
-    # The slower figure is now the reference, so the same slowdown passes.
-    again = pytester.runpytest(*RUN)
-    again.assert_outcomes(passed=1)
-    row = next(line for line in again.stdout.lines if line.startswith("test_work") and "p10_s" in line)
-    assert "regressed" not in row  # pass, or improved when the machine is quieter than at the save
+    # The saved figure is now the reference a later run compares with. (Which verdict that run gets
+    # depends on how steady this shared machine is between two runs, so it is not asserted here.)
+    again = pytester.runpytest(*RUN, "--results-json", "again.json")
+    [compared] = json.loads((pytester.path / "again.json").read_text())["results"]
+    assert compared["baseline"] == new
 
 
 @pytest.mark.parametrize("extra", [(), ("--baseline-save",)])
