@@ -8,7 +8,11 @@ unchanged file is the same code on both sides.
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import sys
+import textwrap
+import time
 
 import pytest
 
@@ -61,8 +65,8 @@ def test_a_slower_change_fails_with_a_one_line_verdict(pytester: pytest.Pytester
     pytester.makepyfile(test_spin=SPIN.format(loops=60000))  # the working tree: three times the work
     result = pytester.runpytest(*RUN, "--against", "HEAD")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*test_spin.py R*", "*p10_s: median * -> * (drift-corrected p10 x*, 95% CI *): "
-                                 "slower, past the alarm line x1.030 of the 5 % minimum effect*",
+    result.stdout.fnmatch_lines(["*test_spin.py R*", ("*p10_s: median * -> * (drift-corrected p10 x*, 95% CI *): "
+                                 "slower, past the alarm line x1.030 of the 5 % minimum effect*"),
                                  "*REGRESSED test_spin.py::test_spin*", "*1 failed*"])
 
 
@@ -83,8 +87,8 @@ def test_a_missing_ref_is_one_sentence_and_the_change_is_still_measured(pytester
     _commit(pytester)
     result = pytester.runpytest(*RUN, "--against", "no-such-branch")
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # a gate that compared nothing is not green
-    result.stdout.fnmatch_lines(["*--against no-such-branch: no such commit, branch or tag in *; check the name, or "
-                                 "fetch it first (in CI: check out with fetch-depth: 0).*",
+    result.stdout.fnmatch_lines([("*--against no-such-branch: no such commit, branch or tag in *; check the name, or "
+                                  "fetch it first (in CI: check out with fetch-depth: 0).*"),
                                  "test_spin*p10_s*not_compared"])
 
 
@@ -116,8 +120,8 @@ def test_a_side_whose_worker_dies_is_one_sentence(pytester: pytest.Pytester, bas
     result = pytester.runpytest(*RUN, "--against", "HEAD")
     result.assert_outcomes(**{outcome: 1})
     side = "base" if base_crashes else "change"
-    result.stdout.fnmatch_lines([f"*the {side} side's worker process 0 (*) died with SIGSEGV (signal 11) while "
-                                 "running test_spin.py::test_spin*full log: *"])
+    result.stdout.fnmatch_lines([(f"*the {side} side's worker process 0 (*) died with SIGSEGV (signal 11) while "
+                                  "running test_spin.py::test_spin*full log: *")])
 
 
 ACCURACY = """
@@ -181,3 +185,77 @@ def test_peak_memory_compares_each_side_from_a_fresh_process(pytester: pytest.Py
     result.stdout.fnmatch_lines([f"test_memory*memray_peak_bytes*{verdict}*",
                                  "*each from a fresh worker process*" if verdict != "pass" else "*"])
     assert result.ret == (pytest.ExitCode.OK if verdict == "pass" else pytest.ExitCode.TESTS_FAILED)
+
+
+def test_a_base_that_cannot_start_fails_the_session_in_one_sentence(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_spin=SPIN.format(loops=5000))
+    pytester.makeconftest("raise RuntimeError('this commit cannot even be collected')")
+    _commit(pytester)
+    (pytester.path / "conftest.py").unlink()  # the change mends it
+    result = pytester.runpytest(*RUN, "--against", "HEAD")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # nothing was compared: the gate is not green
+    result.stdout.fnmatch_lines(["*the base side's worker process * while collecting the tests*",
+                                 "test_spin*p10_s*not_compared"])
+
+
+def test_started_from_a_subdirectory_the_same_tests_are_compared(pytester: pytest.Pytester,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyprojecttoml("[tool.pytest.ini_options]\n")  # the rootdir is the repository, above the tests
+    (pytester.path / "sub").mkdir()
+    (pytester.path / "sub" / "test_spin.py").write_text(textwrap.dedent(SPIN.format(loops=20000)))
+    _commit(pytester)
+    monkeypatch.chdir(pytester.path / "sub")
+    result = pytester.runpytest(*RUN, "--against", "HEAD", "test_spin.py")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["test_spin*p10_s*s*s*x*(*-*)*pass"])
+    result.stdout.no_fnmatch_line("*new test*")
+
+
+def test_a_run_that_measures_nothing_is_not_compared_not_an_internal_error(pytester: pytest.Pytester) -> None:
+    conditional = SPIN.replace("        benchmark(work)", "        if CALL:\n            benchmark(work)")
+    conditional = conditional.replace("    LOOPS = {loops}", "    LOOPS = {loops}\n    CALL = {call}")
+    pytester.makepyfile(test_spin=conditional.format(loops=5000, call=True))  # the base times the call
+    _commit(pytester)
+    pytester.makepyfile(test_spin=conditional.format(loops=5000, call=False))  # the change never does
+    result = pytester.runpytest(*RUN, "--against", "HEAD")
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+    result.stdout.no_fnmatch_line("*test_spin*p10_s*pass*")  # nothing measured on the change: no verdict
+
+
+def test_fewer_than_three_processes_per_side_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_spin=SPIN.format(loops=5000))
+    result = pytester.runpytest("--benchmark", "--against", "HEAD", "--against-processes", "2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*2 worker processes per side are too few to judge*give 3 or more.*"])
+
+
+def test_a_cancelled_session_stops_its_workers_and_removes_the_base_worktree(pytester: pytest.Pytester) -> None:
+    # A CI job that is cancelled gets SIGTERM; nothing of the session may be left behind.
+    started = pytester.path / "started"
+    pytester.makepyfile(test_slow=f"""
+        import pathlib, time
+        import pytest
+
+        @pytest.mark.latency
+        def test_slow(benchmark):
+            pathlib.Path({str(started)!r}).write_text("yes")
+            time.sleep(120)  # never finishes: the session is cancelled first
+            benchmark(sum, range(10))
+    """)
+    _commit(pytester)
+    session = subprocess.Popen([sys.executable, "-m", "pytest", *RUN, "--against", "HEAD"], cwd=pytester.path,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not started.exists() and session.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert started.exists(), "the inner test never started"
+        session.send_signal(signal.SIGTERM)
+        output, _ = session.communicate(timeout=120)
+    finally:
+        session.kill()
+    assert session.returncode == pytest.ExitCode.INTERRUPTED, output
+    worktrees = subprocess.run(["git", "worktree", "list"], cwd=pytester.path, capture_output=True, text=True,
+                               check=True).stdout
+    assert len(worktrees.splitlines()) == 1, worktrees  # only the repository's own

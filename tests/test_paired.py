@@ -11,9 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelperf.ab.git import source_roots
-from modelperf.ab.paired import MIN_PROCESS_PAIRS, Run, compare_paired
+from modelperf.ab.paired import MIN_PROCESS_PAIRS, Run, compare_paired, run_of
 from modelperf.ab.plan import blocks
 from modelperf.decide import Verdict
+from modelperf.records import Kind, Measurement
 
 values = st.floats(min_value=1e-4, max_value=10.0, allow_nan=False)
 controls = st.floats(min_value=1e-3, max_value=1.0, allow_nan=False)
@@ -53,6 +54,15 @@ def test_rates_are_multiplied_by_the_control() -> None:
     base = [Run(i, 100.0, 0.1, 10) for i in range(3)]
     change = [Run(i, 50.0, 0.2, 10) for i in range(3)]  # half the rate on a machine half as fast
     assert compare_paired(base, change, min_effect=0.05, direction="higher").ratio == pytest.approx(1.0)
+
+
+def test_both_sides_are_reduced_by_the_statistic_the_caller_names() -> None:
+    # A base measured under a p10 marker and a change under a median marker: the same samples must
+    # give the same figure, whatever statistic each side's measurement recorded.
+    samples = tuple(float(x) for x in range(1, 11))
+    p10 = Measurement("t", Kind.LATENCY, "p10_s", "s", 1.0, samples=samples, extra={"statistic": "p10"})
+    median = Measurement("t", Kind.LATENCY, "median_s", "s", 5.5, samples=samples, extra={"statistic": "median"})
+    assert run_of(p10, 0, "median").value == run_of(median, 0, "median").value == pytest.approx(5.5)
 
 
 def test_blocks_of_one_process_pair_count_once() -> None:

@@ -135,7 +135,7 @@ def test_baseline_save_replaces_the_baseline_and_prints_the_diff(
     assert new == measured and new != old
     # The saved figure is now the reference a later run compares with. (Which verdict that run gets
     # depends on how steady this shared machine is between two runs, so it is not asserted here.)
-    again = pytester.runpytest(*RUN, "--results-json", "again.json")
+    pytester.runpytest(*RUN, "--results-json", "again.json")
     [compared] = json.loads((pytester.path / "again.json").read_text())["results"]
     assert compared["baseline"] == new
 

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelperf.utils import parse_bool, parse_positive_int, parse_repack, parse_seconds, parse_threads
+from modelperf.utils import (
+    parse_bool,
+    parse_positive_int,
+    parse_process_count,
+    parse_repack,
+    parse_seconds,
+    parse_threads,
+)
 
 __all__ = ["OPTIONS", "Option", "SettingError", "Settings", "check_output_files", "option"]
 
@@ -87,7 +94,8 @@ OPTIONS: tuple[Option, ...] = (
            "pair; no stored baseline is read or written (implies --benchmark)", str, None, "MODELPERF_AGAINST",
            "REF"),
     Option("against_processes", "--against-processes", "worker processes per side for --against (a model's speed "
-           "differs from one process to the next: the verdict treats the process as its unit)", parse_positive_int,
+           "differs from one process to the next: the verdict treats the process as its unit; at least 3)",
+           parse_process_count,
            6, "MODELPERF_AGAINST_PROCESSES", "N"),
     Option("baseline_dir", "--baseline-dir", "directory of hardware-keyed baselines (relative to the rootdir)",
            str, "baselines", "MODELPERF_BASELINE_DIR", "DIR"),

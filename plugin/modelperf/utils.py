@@ -26,6 +26,20 @@ def parse_positive_int(text: str) -> int:
     return value
 
 
+# A t-test over fewer process pairs has one degree of freedom or none: no verdict can be trusted.
+MIN_PROCESS_PAIRS = 3
+
+
+def parse_process_count(text: str) -> int:
+    """Worker processes per side for --against: at least MIN_PROCESS_PAIRS, which the paired verdict needs."""
+    value = parse_positive_int(text)
+    if value < MIN_PROCESS_PAIRS:
+        raise argparse.ArgumentTypeError(
+            f"{value} worker processes per side are too few to judge (the verdict needs at least "
+            f"{MIN_PROCESS_PAIRS} process pairs): give {MIN_PROCESS_PAIRS} or more.")
+    return value
+
+
 def parse_threads(text: str) -> int:
     """A thread count: a positive integer, or 'auto': physical cores less one (at least one).
 

@@ -50,8 +50,8 @@ def latency_result(base: Sequence[Measurement], change: Sequence[Measurement], p
     ``extra["against"]`` so a reader can redo the statistics.
     """
     runs = {"ref": ref, "min_effect": comparison.min_effect, "statistic": comparison.statistic,
-            "base": [run_of(m, p[0]).to_json() for m, p in zip(base, processes)],
-            "change": [run_of(m, p[1]).to_json() for m, p in zip(change, processes)]}
+            "base": [run_of(m, p[0], comparison.statistic).to_json() for m, p in zip(base, processes)],
+            "change": [run_of(m, p[1], comparison.statistic).to_json() for m, p in zip(change, processes)]}
     pooled_change = pooled_measurement(change[0], change[1:])
     pooled_change = replace(pooled_change, extra=dict(pooled_change.extra, against=runs))
     pooled_base = pooled_measurement(base[0], base[1:])

@@ -28,11 +28,9 @@ from scipy import stats
 
 from modelperf import decide
 from modelperf.records import Measurement
+from modelperf.utils import MIN_PROCESS_PAIRS  # shared with --against-processes' parser
 
 __all__ = ["MIN_PROCESS_PAIRS", "Run", "compare_paired", "pooled_measurement", "run_of"]
-
-# A t-test over fewer process pairs has one degree of freedom or none: no verdict can be trusted.
-MIN_PROCESS_PAIRS = 3
 
 
 @dataclass(frozen=True)
@@ -54,9 +52,12 @@ class Run:
                    int(data["rounds"]))
 
 
-def run_of(measurement: Measurement, process: int) -> Run:
-    """The Run of one worker's latency Measurement (its samples reduced as ``decide`` reduces them)."""
-    statistic = str(measurement.extra.get("statistic", "p10"))
+def run_of(measurement: Measurement, process: int, statistic: str) -> Run:
+    """The Run of one worker's latency Measurement, its samples reduced by ``statistic`` as ``decide`` does.
+
+    The caller names the statistic (the change's marker's) for both sides: a change that switches a
+    marker from p10 to median must not compare the base's p10 with the change's median.
+    """
     value = float(decide.reducer(statistic)(np.asarray(measurement.samples, dtype=float)))
     control = float(decide.control_floor(np.asarray(measurement.control))) if measurement.control else None
     return Run(process, value, control, len(measurement.samples))

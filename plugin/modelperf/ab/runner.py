@@ -58,46 +58,59 @@ class AgainstRunner:
         self.progress = progress
         self.workers: dict[str, list[Worker | None]] = {side: [None] * processes for side in self.specs}
         self.problems: dict[str, str] = {}  # side -> why it cannot be measured
+        self.import_errors: dict[str, str] = {}  # side -> its collection errors, when some test file failed
         self.tests: dict[str, tuple[str, ...]] = {}
 
     # ------------------------------------------------------------------ workers
     def start(self) -> None:
         """Start every long-lived worker at once (their imports and loads overlap), then wait for all."""
-        started = {side: [Worker(spec, i) for i in range(self.processes)] for side, spec in self.specs.items()}
-        for side, workers in started.items():
-            for index, worker in enumerate(workers):
+        for side, spec in self.specs.items():
+            for index in range(self.processes):  # kept as soon as started, so close() reaches every one
+                self.workers[side][index] = Worker(spec, index)
+        for side in list(self.specs):
+            for index, worker in enumerate(self.workers[side]):
+                assert worker is not None
                 try:
                     worker.wait_ready()
                 except WorkerDied as exc:
                     self.problems.setdefault(side, str(exc))
+                    worker.close()
+                    self.workers[side][index] = None
                     continue
-                self.workers[side][index] = worker
                 self.tests.setdefault(side, worker.tests)
                 if worker.errors and side not in self.problems:
-                    self.problems[side] = (f"the {side} side's tests failed to import ({'; '.join(worker.errors[:3])}); "
-                                           "its figures for those files are missing")
+                    self.import_errors[side] = "; ".join(worker.errors[:3])
+                    self.problems[side] = (f"the {side} side's tests failed to import ({self.import_errors[side]}); "
+                                           "its figures for those files are missing: see the worker logs")
             if side in self.problems and all(w is None for w in self.workers[side]):
                 self.specs.pop(side)
 
     def _worker(self, side: str, index: int) -> Worker:
         worker = self.workers[side][index]
         if worker is None or worker.process.poll() is not None:
-            worker = Worker(self.specs[side], index)  # a replacement for one that died
+            if worker is not None:
+                worker.close()  # its pipes
+            worker = self.workers[side][index] = Worker(self.specs[side], index)  # a replacement for one that died
             worker.wait_ready()
-            self.workers[side][index] = worker
         return worker
 
     def _run(self, side: str, index: int, test_id: str, scale: float) -> Reply:
         try:
             return self._worker(side, index).run(test_id, scale)
         except WorkerDied as exc:
+            dead = self.workers[side][index]
+            if dead is not None:
+                dead.close()
             self.workers[side][index] = None
             return Reply(test_id, "died", str(exc))
 
-    def close(self) -> None:
+    def close(self, urgent: bool = False) -> None:
+        """Stop every worker: asked to finish, or killed at once when ``urgent`` (an interrupted session)."""
         for workers in self.workers.values():
             for worker in workers:
                 if worker is not None:
+                    if urgent:
+                        worker.kill()
                     worker.close()
 
     # ------------------------------------------------------------------ one test
@@ -121,7 +134,7 @@ class AgainstRunner:
 
     def _fresh(self, side: str, test_id: str) -> Reply:
         """Run a test in a new process of ``side`` (memory: no earlier test's allocations in the figure)."""
-        worker = Worker(self.specs[side], self.processes)
+        worker = Worker(self.specs[side], self.processes)  # its log is replaced by the next fresh worker's
         try:
             worker.wait_ready()
             return worker.run(test_id, 1.0)
@@ -133,11 +146,15 @@ class AgainstRunner:
     def _missing_base(self, test_id: str) -> str:
         if "base" not in self.specs:
             return f"not compared: {self.problems.get('base', 'the base side could not start')}"
+        if "base" in self.import_errors:  # absent from the base's collection, perhaps only because of that
+            return f"not compared: not collected on the base side, where tests failed to import ({self.import_errors['base']})"
         return f"new test: not in {self.ref}, so nothing to compare with"
 
     def _base_failed(self, reply: Reply) -> str:
         if reply.outcome == "died":
             return f"not compared: {reply.longrepr}"
+        if reply.outcome == "missing":
+            return f"not compared: the base side ({self.ref}) did not collect this test"
         return f"not compared: the test {reply.outcome} on the base side ({self.ref}): {_first_line(reply.longrepr)}"
 
     def _outcome(self, change: Reply) -> TestOutcome:
@@ -195,10 +212,12 @@ class AgainstRunner:
             comparison = decide.confirm(comparison, pooled) if pooled is not None else comparison
         outcome = self._outcome(runs["change"][0])
         outcome.lines = [line for reply in runs["change"] for line in reply.lines]
-        base, change = ([_measurements(r)[0] for r in runs[side]] for side in ("base", "change"))
-        if comparison is None:
-            outcome.results = [judge.not_compared(change[0], "a run measured no latency; nothing to compare")]
+        if comparison is None:  # some run measured nothing (benchmark() not called there): keep what was measured
+            measured = [m for reply in runs["change"] for m in _measurements(reply)][:1]
+            outcome.results = [judge.not_compared(m, "not compared: a run of this test on one side measured no "
+                                                     "latency (was benchmark() called every time?)") for m in measured]
             return outcome
+        base, change = ([_measurements(r)[0] for r in runs[side]] for side in ("base", "change"))
         processes = [(index, index) for index, _ in blocks(self.processes)] * (len(runs["base"]) // self.processes)
         outcome.results = [judge.latency_result(base, change, processes, comparison, self.ref)]
         return outcome
@@ -222,6 +241,6 @@ class AgainstRunner:
         sides = {side: [_measurements(r) for r in replies] for side, replies in runs.items()}
         if any(not m for measured in sides.values() for m in measured):
             return None
-        base = [run_of(m[0], i % self.processes) for i, m in enumerate(sides["base"])]
-        change = [run_of(m[0], i % self.processes) for i, m in enumerate(sides["change"])]
+        base = [run_of(m[0], i % self.processes, options.statistic) for i, m in enumerate(sides["base"])]
+        change = [run_of(m[0], i % self.processes, options.statistic) for i, m in enumerate(sides["change"])]
         return judge.latency_comparison(base, change, options, min_effect, sides["change"][0][0].unit)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -25,6 +26,10 @@ __all__ = ["WORKER_ENV", "Reply", "SideSpec", "Worker", "WorkerDied", "describe_
 
 WORKER_ENV = "MODELPERF_WORKER_FDS"  # "<commands fd>,<replies fd>": set only in worker processes
 _LOG_TAIL_LINES = 12
+# How long a worker may stay silent before it is killed and reported as hung: its start (imports,
+# collection, loading no model yet) and one run of one test (at most its rounds, scaled).
+READY_TIMEOUT_S = 900.0
+RUN_TIMEOUT_S = 1800.0
 
 
 class WorkerDied(Exception):
@@ -38,7 +43,7 @@ class SideSpec:
     name: str  # "base" or "change"
     label: str  # what the reports call it: "main (1a2b3c4d5e)", "working tree"
     root: Path
-    source_roots: tuple[str, ...]
+    source_roots: tuple[str, ...]  # absolute paths of the side's code directories (put first on PYTHONPATH)
     pytest_args: tuple[str, ...]
     log_dir: Path
 
@@ -48,7 +53,7 @@ class Reply:
     """What a worker sent back for one test."""
 
     test_id: str
-    outcome: str  # passed, failed or skipped
+    outcome: str  # passed, failed, skipped; "missing" (not collected there) or "died" (the process ended)
     longrepr: str = ""
     results: tuple[dict[str, Any], ...] = ()
     models: Mapping[str, Any] = field(default_factory=dict)
@@ -99,14 +104,14 @@ class Worker:
 
     def wait_ready(self) -> None:
         """Wait for the worker's collection; fills :attr:`tests` and :attr:`errors`."""
-        message = self._receive("collecting the tests")
+        message = self._receive("collecting the tests", READY_TIMEOUT_S)
         self.tests = tuple(message.get("tests", ()))
         self.errors = tuple(message.get("errors", ()))
 
     def run(self, test_id: str, scale: float) -> Reply:
         """Run one test with ``scale`` times its usual rounds; raises WorkerDied when the process ends."""
         self._send({"op": "run", "test": test_id, "scale": scale})
-        message = self._receive(f"running {test_id}")
+        message = self._receive(f"running {test_id}", RUN_TIMEOUT_S)
         return Reply(test_id, str(message["outcome"]), str(message.get("longrepr", "")),
                      tuple(message.get("results", ())), dict(message.get("models", {})),
                      tuple((str(s), str(t)) for s, t in message.get("lines", ())), float(message.get("duration", 0.0)))
@@ -137,7 +142,13 @@ class Worker:
         except (BrokenPipeError, ValueError, OSError):
             raise WorkerDied(self._death("taking a command")) from None
 
-    def _receive(self, doing: str) -> dict[str, Any]:
+    def _receive(self, doing: str, timeout: float) -> dict[str, Any]:
+        # One request, one reply line: nothing is left buffered between replies, so waiting on the
+        # descriptor is waiting for the next line.
+        ready, _, _ = select.select([self._replies], [], [], timeout)
+        if not ready:
+            self.kill()
+            raise WorkerDied(self._death(doing, silent_s=timeout))
         line = self._replies.readline()
         if not line:
             try:
@@ -148,10 +159,11 @@ class Worker:
         message: dict[str, Any] = json.loads(line)
         return message
 
-    def _death(self, doing: str) -> str:
+    def _death(self, doing: str, silent_s: float | None = None) -> str:
         tail = self.log_tail()
-        return (f"the {self.spec.name} side's worker process {self.index} ({self.spec.label}) "
-                f"{describe_exit(self.process.poll())} while {doing}"
+        how = (f"was killed after {silent_s:.0f} s without an answer" if silent_s is not None
+               else describe_exit(self.process.poll()))
+        return (f"the {self.spec.name} side's worker process {self.index} ({self.spec.label}) {how} while {doing}"
                 + (f"; its last output: {tail}" if tail else "") + f"; full log: {self.log_path}")
 
     def log_tail(self) -> str:

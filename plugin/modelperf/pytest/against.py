@@ -9,8 +9,13 @@ status, ``-x``, JUnit XML and the plugin's own summary behave as in a plain sess
 
 from __future__ import annotations
 
+import shutil
+import signal
 import tempfile
+import threading
+import time
 from pathlib import Path
+from types import FrameType
 from typing import Any, Literal
 
 import pytest
@@ -33,10 +38,17 @@ _PATH_SETTINGS = {"llama_model", "accuracy_dataset"}  # relative to this directo
 # (--distilbert-model is a path when one exists by that name, else a model id of the local cache.)
 
 
-def _inside(path: Path, here: Path) -> Path:
-    """``path`` relative to ``here`` when it lies inside it (an absolute path names one side's tree only)."""
+def _interrupt_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+
+def _on_side(path: Path, repo: Path | None, side_repo: Path) -> Path:
+    """``path`` as it is named in a side's tree: an absolute path inside this repository moves into
+    ``side_repo`` (the same file in that side's checkout); relative paths and paths outside stay."""
+    if repo is None or not path.is_absolute():
+        return path
     try:
-        return path.resolve().relative_to(here) if path.is_absolute() else path
+        return side_repo / path.resolve().relative_to(repo)
     except ValueError:
         return path
 
@@ -64,7 +76,8 @@ class AgainstController:
         self._say(line, red)
 
     # ------------------------------------------------------------------ the two sides
-    def _worker_args(self, config: pytest.Config, root: Path) -> tuple[str, ...]:
+    def _worker_args(self, config: pytest.Config, root: Path, repo: Path | None, side_repo: Path) -> tuple[str, ...]:
+        """A side's pytest arguments; it runs in ``root``, the invocation directory's place in ``side_repo``."""
         args = ["-p", "no:cacheprovider", "-p", "no:randomly", "-q", "--continue-on-collection-errors",
                 "--benchmark", "--model-probe-timeout", "0", "--history", "off"]
         for option in OPTIONS:
@@ -82,10 +95,9 @@ class AgainstController:
             args += ["-k", config.option.keyword]
         if config.option.markexpr:
             args += ["-m", config.option.markexpr]
-        # The same rootdir and paths, relative to each side's tree, give the same test ids on both sides.
-        here = Path(str(config.invocation_params.dir)).resolve()
-        args.append(f"--rootdir={root / _inside(Path(str(config.rootpath)), here)}")
-        paths = [_inside(Path(a.split("::", 1)[0]), here).as_posix() + a[len(a.split("::", 1)[0]):]
+        # The same rootdir and paths, each in its side's tree, give the same test ids on both sides.
+        args.append(f"--rootdir={_on_side(Path(str(config.rootpath)), repo, side_repo)}")
+        paths = [_on_side(Path(a.split("::", 1)[0]), repo, side_repo).as_posix() + a[len(a.split("::", 1)[0]):]
                  for a in config.args]
         # Paths that do not exist on a side would end its session before it starts: pass those that do.
         return (*args, *(p for p in paths if (root / p.split("::", 1)[0]).exists()))
@@ -98,12 +110,12 @@ class AgainstController:
         except AgainstError as exc:
             self.base_problem = str(exc)
             self._note(f"{exc} The change's figures are reported alone.", red=True)
-            change = SideSpec("change", "working tree", here, (), self._worker_args(config, here), logs)
+            change = SideSpec("change", "working tree", here, (), self._worker_args(config, here, None, here), logs)
             return change, None, str(self.settings.against)
         roots = tuple(source_roots(repo))
         offset = here.relative_to(repo)
         change = SideSpec("change", "working tree", here, tuple(str(repo / r) for r in roots),
-                          self._worker_args(config, here), logs)
+                          self._worker_args(config, here, repo, repo), logs)
         try:
             self.base = check_out(repo, str(self.settings.against))
         except AgainstError as exc:
@@ -112,7 +124,7 @@ class AgainstController:
             return change, None, str(self.settings.against)
         base_here = self.base.path / offset
         base = SideSpec("base", self.base.label, base_here, tuple(str(self.base.path / r) for r in roots),
-                        self._worker_args(config, base_here), logs)
+                        self._worker_args(config, base_here, repo, self.base.path), logs)
         changed = changed_dependency_files(repo, self.base.sha)
         if changed:
             self._note(f"dependency files differ from {self.base.label} ({', '.join(changed)}); both sides run in "
@@ -126,30 +138,50 @@ class AgainstController:
             raise session.Interrupted(f"{session.testsfailed} error(s) during collection")
         if session.config.option.collectonly or not session.items:
             return True
-        change, base, label = self._sides(session.config)
-        processes = self.settings.against_processes
-        self.manager.against = label
-        self._say(f"--against {label}: starting {processes} worker processes per side "
-                  f"(base in {base.root if base else '-'}; logs in {change.log_dir})")
-        self.runner = AgainstRunner(change, base, processes, label, self._say)
+        # A cancelled CI job gets SIGTERM: end like Ctrl-C, so the workers stop and the worktree goes.
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _interrupt_on_sigterm) if main else None
+        change: SideSpec | None = None
+        finished = False
         try:
+            change, base, label = self._sides(session.config)
+            processes = self.settings.against_processes
+            self.manager.against = label
+            self._say(f"--against {label}: starting {processes} worker processes per side "
+                      f"(base in {base.root if base else '-'}; logs in {change.log_dir})")
+            self.runner = AgainstRunner(change, base, processes, label, self._say)
+            started = time.monotonic()
             self.runner.start()
+            self._say(f"workers ready in {time.monotonic() - started:.0f} s")
             for problem in self.runner.problems.values():
                 self._note(problem, red=True)
+            if base is not None and "base" not in self.runner.specs:  # every base worker failed to start
+                self.base_problem = self.runner.problems.get("base", "the base side could not start")
             if "change" not in self.runner.specs:
                 raise session.Failed(self.runner.problems.get("change", "the change side could not start"))
             self._removed(session)
             for index, item in enumerate(session.items):
-                self._say(f"[{index + 1}/{len(session.items)}] {item.nodeid}")
+                self._say(f"[{index + 1}/{len(session.items)}] {item.nodeid} "
+                          f"(at {time.monotonic() - started:.0f} s)")
                 self._report(item, self._measure(item))
                 if session.shouldfail:
                     raise session.Failed(session.shouldfail)
                 if session.shouldstop:
                     raise session.Interrupted(session.shouldstop)
+            finished = True
         finally:
-            self.runner.close()
-            if self.base is not None:
-                self.base.remove()
+            try:
+                if self.runner is not None:
+                    self.runner.close(urgent=not finished)
+            finally:
+                if self.base is not None:
+                    self.base.remove()
+                if main:
+                    signal.signal(signal.SIGTERM, previous)
+            # The workers' logs are kept when something went wrong (the messages point at them).
+            troubled = session.testsfailed or self.base_problem or (self.runner is not None and self.runner.problems)
+            if change is not None and not troubled:
+                shutil.rmtree(change.log_dir, ignore_errors=True)
         return True
 
     @pytest.hookimpl(tryfirst=True)

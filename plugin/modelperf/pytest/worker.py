@@ -51,7 +51,8 @@ class WorkerLoop:
         reports = runtestprotocol(item, log=False, nextitem=None)
         reply: dict[str, Any] = {"outcome": "passed", "duration": time.perf_counter() - start}
         for report in reports:
-            if report.failed or (report.skipped and reply["outcome"] == "passed"):
+            # The first failure is the one to show (a teardown failing after a failed call is its echo).
+            if (report.failed and reply["outcome"] != "failed") or (report.skipped and reply["outcome"] == "passed"):
                 reply["outcome"] = "failed" if report.failed else "skipped"
                 reply["longrepr"] = _longrepr(report)
             if report.when == "call":
