@@ -66,7 +66,9 @@ class AgainstRunner:
         """Start every long-lived worker at once (their imports and loads overlap), then wait for all."""
         for side, spec in self.specs.items():
             for index in range(self.processes):  # kept as soon as started, so close() reaches every one
-                self.workers[side][index] = Worker(spec, index)
+                # Long-lived workers load their models while the others start: all at once, not one
+                # after another inside the first test of each model (12 serial loads: about a minute).
+                self.workers[side][index] = Worker(spec, index, preload=True)
         for side in list(self.specs):
             for index, worker in enumerate(self.workers[side]):
                 assert worker is not None
@@ -90,7 +92,7 @@ class AgainstRunner:
         if worker is None or worker.process.poll() is not None:
             if worker is not None:
                 worker.close()  # its pipes
-            worker = self.workers[side][index] = Worker(self.specs[side], index)  # a replacement for one that died
+            worker = self.workers[side][index] = Worker(self.specs[side], index, preload=True)  # replaces a dead one
             worker.wait_ready()
         return worker
 

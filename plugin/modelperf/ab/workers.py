@@ -24,10 +24,11 @@ from typing import IO, Any
 __all__ = ["WORKER_ENV", "Reply", "SideSpec", "Worker", "WorkerDied", "describe_exit", "read_command",
            "send_reply"]
 
+PRELOAD_ENV = "MODELPERF_WORKER_PRELOAD"  # "1": load the selected tests' models before saying "ready"
 WORKER_ENV = "MODELPERF_WORKER_FDS"  # "<commands fd>,<replies fd>": set only in worker processes
 _LOG_TAIL_LINES = 12
 # How long a worker may stay silent before it is killed and reported as hung: its start (imports,
-# collection, loading no model yet) and one run of one test (at most its rounds, scaled).
+# collection, its models' loads, all workers at once) and one run of one test (its rounds, scaled).
 READY_TIMEOUT_S = 900.0
 RUN_TIMEOUT_S = 1800.0
 
@@ -76,7 +77,8 @@ def describe_exit(returncode: int | None) -> str:
 class Worker:
     """One worker process of one side."""
 
-    def __init__(self, spec: SideSpec, index: int, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, spec: SideSpec, index: int, environ: Mapping[str, str] | None = None, *,
+                 preload: bool = False) -> None:
         self.spec, self.index = spec, index
         self.log_path = spec.log_dir / f"{spec.name}-{index}.log"
         self.tests: tuple[str, ...] = ()
@@ -85,6 +87,8 @@ class Worker:
         replies_read, replies_write = os.pipe()
         env = dict(os.environ if environ is None else environ)
         env[WORKER_ENV] = f"{commands_read},{replies_write}"
+        if preload:
+            env[PRELOAD_ENV] = "1"
         paths = [str(spec.root / root) for root in spec.source_roots]
         env["PYTHONPATH"] = os.pathsep.join([*paths, *filter(None, [env.get("PYTHONPATH")])])
         env.pop("GITHUB_STEP_SUMMARY", None)  # only the controller writes the job's summary
@@ -104,7 +108,7 @@ class Worker:
 
     def wait_ready(self) -> None:
         """Wait for the worker's collection; fills :attr:`tests` and :attr:`errors`."""
-        message = self._receive("collecting the tests", READY_TIMEOUT_S)
+        message = self._receive("collecting the tests and loading their models", READY_TIMEOUT_S)
         self.tests = tuple(message.get("tests", ()))
         self.errors = tuple(message.get("errors", ()))
 

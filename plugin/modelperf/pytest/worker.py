@@ -8,13 +8,15 @@ controller (see :mod:`modelperf.ab.workers`) instead of to this process's termin
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
 import pytest
 from _pytest.runner import runtestprotocol
 
-from modelperf.ab.workers import read_command, send_reply
+from modelperf.ab.workers import PRELOAD_ENV, read_command, send_reply
+from modelperf.models.base import ModelUnavailable
 
 __all__ = ["WorkerLoop"]
 
@@ -35,6 +37,17 @@ class WorkerLoop:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool:
         items = {item.nodeid: item for item in session.items}
+        if os.environ.get(PRELOAD_ENV) == "1":
+            # Before "ready": every worker loads at once while the controller waits for all of them,
+            # and no load runs beside a timed round later. A model that cannot load is left to its
+            # tests, which report it as in a plain session.
+            from modelperf.pytest.session import models_needed
+
+            for name in models_needed(list(items.values())):
+                try:
+                    self._manager.models.load(name)
+                except ModelUnavailable:
+                    pass
         send_reply({"op": "ready", "tests": list(items), "errors": self._errors})
         while (command := read_command()) is not None and command.get("op") == "run":
             item = items.get(str(command["test"]))
