@@ -439,6 +439,15 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def _run_log(run: Any, control: bool) -> float | None:
+    """log of one run's figure (divided by its control floor with ``control``); None when it has no usable one."""
+    value = _number(run.get("value")) if isinstance(run, dict) else None
+    floor = _number(run.get("control")) if isinstance(run, dict) else None
+    if value is None or value <= 0 or (control and (floor is None or floor <= 0)):
+        return None
+    return math.log(value / floor) if control and floor else math.log(value)
+
+
 def _pooled_log_ratio(against: dict[str, Any], control: bool) -> float | None:
     """log(change / base) pooled over the runs: the difference of the sides' mean log values.
 
@@ -449,14 +458,10 @@ def _pooled_log_ratio(against: dict[str, Any], control: bool) -> float | None:
         runs = against.get(side)
         if not isinstance(runs, list) or not runs:
             return None
-        logs = []
-        for run in runs:
-            value = _number(run.get("value")) if isinstance(run, dict) else None
-            floor = _number(run.get("control")) if isinstance(run, dict) else None
-            if value is None or value <= 0 or (control and (floor is None or floor <= 0)):
-                return None
-            logs.append(math.log(value / floor) if control and floor else math.log(value))
-        sides.append(statistics.fmean(logs))
+        logs = [_run_log(run, control) for run in runs]
+        if None in logs:
+            return None
+        sides.append(statistics.fmean(log for log in logs if log is not None))
     return sides[1] - sides[0]
 
 
@@ -465,15 +470,10 @@ def _pair_sd(against: dict[str, Any], control: bool) -> float | None:
     the paired t-test sees (its interval is about t * sd / sqrt(pairs) wide)."""
     pairs: dict[tuple[Any, Any], list[float]] = {}
     for base, change in zip(against.get("base") or [], against.get("change") or []):
-        if not (isinstance(base, dict) and isinstance(change, dict)):
+        base_log, change_log = _run_log(base, control), _run_log(change, control)
+        if base_log is None or change_log is None:
             return None
-        logs = []
-        for run in (base, change):
-            value, floor = _number(run.get("value")), _number(run.get("control"))
-            if value is None or value <= 0 or (control and (floor is None or floor <= 0)):
-                return None
-            logs.append(math.log(value / floor) if control and floor else math.log(value))
-        pairs.setdefault((base.get("process"), change.get("process")), []).append(logs[1] - logs[0])
+        pairs.setdefault((base.get("process"), change.get("process")), []).append(change_log - base_log)
     return _sd([statistics.fmean(v) for v in pairs.values()])
 
 

@@ -9,13 +9,14 @@ two sides' predictions example by example (McNemar), perplexity by its tolerance
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from modelperf import decide
-from modelperf.ab.paired import Run, compare_paired, pooled_measurement, run_of
+from modelperf.ab.paired import Run, compare_paired
 from modelperf.markers import AccuracyOptions, LatencyOptions, MemoryOptions
+from modelperf.measure.latency import pool_runs
 from modelperf.records import Measurement, TestResult
 from modelperf.units import format_size
 
@@ -36,25 +37,25 @@ def not_compared(change: Measurement, why: str) -> TestResult:
     return _result(change, why, decide.Verdict.NOT_COMPARED.value, None)
 
 
-def latency_comparison(base: Sequence[Run], change: Sequence[Run], options: LatencyOptions,
-                       min_effect: float, unit: str) -> decide.LatencyComparison:
-    return compare_paired(base, change, min_effect=min_effect, statistic=options.statistic,
+def latency_comparison(runs: Mapping[str, Sequence[Run]], options: LatencyOptions, min_effect: float,
+                       unit: str) -> decide.LatencyComparison:
+    """The paired verdict of a latency test's Runs, per side."""
+    return compare_paired(runs["base"], runs["change"], min_effect=min_effect, statistic=options.statistic,
                           direction=options.direction, alpha=options.alpha, unit=unit)
 
 
-def latency_result(base: Sequence[Measurement], change: Sequence[Measurement], processes: Sequence[tuple[int, int]],
+def latency_result(base: Sequence[Measurement], change: Sequence[Measurement], runs: Mapping[str, Sequence[Run]],
                    comparison: decide.LatencyComparison, ref: str) -> TestResult:
     """One result for a latency test: the change's rounds pooled, the base's figure, the paired verdict.
 
-    ``processes[k]`` names the (base, change) worker processes of block ``k``; the runs travel in
-    ``extra["against"]`` so a reader can redo the statistics.
+    ``runs`` are the Runs the comparison was made on, per side; they travel in ``extra["against"]``
+    so a reader can redo the statistics.
     """
-    runs = {"ref": ref, "min_effect": comparison.min_effect, "statistic": comparison.statistic,
-            "base": [run_of(m, p[0], comparison.statistic).to_json() for m, p in zip(base, processes)],
-            "change": [run_of(m, p[1], comparison.statistic).to_json() for m, p in zip(change, processes)]}
-    pooled_change = pooled_measurement(change[0], change[1:])
-    pooled_change = replace(pooled_change, extra=dict(pooled_change.extra, against=runs))
-    pooled_base = pooled_measurement(base[0], base[1:])
+    against = {"ref": ref, "min_effect": comparison.min_effect, "statistic": comparison.statistic,
+               **{side: [run.to_json() for run in runs[side]] for side in ("base", "change")}}
+    pooled_change = pool_runs(change)
+    pooled_change = replace(pooled_change, extra=dict(pooled_change.extra, against=against))
+    pooled_base = pool_runs(base)
     return replace(_result(pooled_change, comparison.line(), comparison.verdict.value, pooled_base.value,
                            ratio=comparison.ratio, drift=comparison.drift, p_value=comparison.p_value),
                    ratio_low=comparison.ratio_low, ratio_high=comparison.ratio_high)

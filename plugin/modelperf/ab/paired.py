@@ -30,7 +30,7 @@ from modelperf import decide
 from modelperf.records import Measurement
 from modelperf.utils import MIN_PROCESS_PAIRS  # shared with --against-processes' parser
 
-__all__ = ["MIN_PROCESS_PAIRS", "Run", "compare_paired", "pooled_measurement", "run_of"]
+__all__ = ["MIN_PROCESS_PAIRS", "Run", "compare_paired", "run_of"]
 
 
 @dataclass(frozen=True)
@@ -122,12 +122,3 @@ def _drift(base: Sequence[Run], change: Sequence[Run]) -> float:
     ratios = [c.control / b.control for b, c in zip(base, change) if b.control and c.control]
     return float(np.median(ratios)) if ratios else 1.0
 
-
-def pooled_measurement(first: Measurement, others: Sequence[Measurement]) -> Measurement:
-    """One side's runs as one Measurement: every round and control round, the statistic over all of them."""
-    samples = tuple(s for m in (first, *others) for s in m.samples)
-    control = tuple(s for m in (first, *others) for s in m.control)
-    statistic = str(first.extra.get("statistic", "p10"))
-    value = float(decide.reducer(statistic)(np.asarray(samples, dtype=float)))
-    return Measurement(first.test_id, first.kind, first.metric, first.unit, value, samples, control, first.model,
-                       dict(first.extra, rounds=len(samples)))

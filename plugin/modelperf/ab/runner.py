@@ -15,7 +15,7 @@ from typing import Any
 
 from modelperf import decide
 from modelperf.ab import judge
-from modelperf.ab.paired import run_of
+from modelperf.ab.paired import Run, run_of
 from modelperf.ab.plan import blocks
 from modelperf.ab.workers import Reply, SideSpec, Worker, WorkerDied
 from modelperf.markers import AccuracyOptions, LatencyOptions, MarkerOptions, MemoryOptions
@@ -203,25 +203,27 @@ class AgainstRunner:
         first = self._blocks(test_id, scale, runs, mirrored=False)
         if first is not None:
             return first
-        comparison = self._compare(runs, options, min_effect)
+        paired = self._paired(runs, options.statistic)
+        unit = _measurements(runs["change"][0])[0].unit if paired else "s"
+        comparison = judge.latency_comparison(paired, options, min_effect, unit) if paired else None
         if comparison is not None and decide.should_confirm(comparison):
             self.progress(f"{test_id}: x{comparison.ratio:.3f} on a first pass; re-measuring in {self.processes} "
                           "more blocks before the verdict")
             failed = self._blocks(test_id, scale, runs, mirrored=True)
             if failed is not None:
                 return failed
-            pooled = self._compare(runs, options, min_effect)
-            comparison = decide.confirm(comparison, pooled) if pooled is not None else comparison
+            paired = self._paired(runs, options.statistic)
+            if paired is not None:
+                comparison = decide.confirm(comparison, judge.latency_comparison(paired, options, min_effect, unit))
         outcome = self._outcome(runs["change"][0])
         outcome.lines = [line for reply in runs["change"] for line in reply.lines]
-        if comparison is None:  # some run measured nothing (benchmark() not called there): keep what was measured
+        if comparison is None or paired is None:  # some run measured nothing (benchmark() not called there)
             measured = [m for reply in runs["change"] for m in _measurements(reply)][:1]
             outcome.results = [judge.not_compared(m, "not compared: a run of this test on one side measured no "
                                                      "latency (was benchmark() called every time?)") for m in measured]
             return outcome
         base, change = ([_measurements(r)[0] for r in runs[side]] for side in ("base", "change"))
-        processes = [(index, index) for index, _ in blocks(self.processes)] * (len(runs["base"]) // self.processes)
-        outcome.results = [judge.latency_result(base, change, processes, comparison, self.ref)]
+        outcome.results = [judge.latency_result(base, change, paired, comparison, self.ref)]
         return outcome
 
     def _blocks(self, test_id: str, scale: float, runs: dict[str, list[Reply]], mirrored: bool) -> TestOutcome | None:
@@ -238,11 +240,11 @@ class AgainstRunner:
                 return outcome
         return None
 
-    def _compare(self, runs: Mapping[str, Sequence[Reply]], options: LatencyOptions,
-                 min_effect: float) -> decide.LatencyComparison | None:
+    def _paired(self, runs: Mapping[str, Sequence[Reply]], statistic: str) -> dict[str, list[Run]] | None:
+        """Each side's replies as Runs (run ``i`` came from process ``i % processes``, as the blocks go),
+        reduced by one ``statistic`` for both sides; None when some run measured nothing."""
         sides = {side: [_measurements(r) for r in replies] for side, replies in runs.items()}
         if any(not m for measured in sides.values() for m in measured):
             return None
-        base = [run_of(m[0], i % self.processes, options.statistic) for i, m in enumerate(sides["base"])]
-        change = [run_of(m[0], i % self.processes, options.statistic) for i, m in enumerate(sides["change"])]
-        return judge.latency_comparison(base, change, options, min_effect, sides["change"][0][0].unit)
+        return {side: [run_of(m[0], i % self.processes, statistic) for i, m in enumerate(measured)]
+                for side, measured in sides.items()}

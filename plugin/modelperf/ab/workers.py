@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["WORKER_ENV", "Reply", "SideSpec", "Worker", "WorkerDied", "describe_exit", "read_command",
+__all__ = ["PRELOAD_ENV", "READY_TIMEOUT_S", "RUN_TIMEOUT_S", "WORKER_ENV", "Reply", "SideSpec", "Worker", "WorkerDied", "describe_exit", "read_command",
            "send_reply"]
 
 PRELOAD_ENV = "MODELPERF_WORKER_PRELOAD"  # "1": load the selected tests' models before saying "ready"

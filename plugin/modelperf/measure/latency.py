@@ -33,7 +33,8 @@ from modelperf.records import Kind, Measurement
 
 __all__ = ["BUSY_LIMIT", "CONTROL_EVERY", "CONTROL_PER_SLOT", "MIN_CONTROL_SLOTS", "CapturingBenchmark",
            "LatencyCapture", "LatencyInstrument", "QuietestControl", "choose_control", "choose_rounds",
-           "control_slots", "control_weights", "measurement_from_benchmark", "pooled", "remeasure", "scaled_rounds"]
+           "control_slots", "control_weights", "measurement_from_benchmark", "pool_runs", "pooled", "remeasure",
+           "scaled_rounds"]
 
 CONTROL_EVERY = 5  # a control slot before every 5th timed round (before every one: +4-6 % on a 10 ms call)
 CONTROL_PER_SLOT = 3  # gate benchmark: 1 per slot gave 8 % A/A false alarms, 3 gave 1 %
@@ -211,13 +212,21 @@ def measurement_from_benchmark(
     return Measurement(test_id, Kind.LATENCY, f"{statistic}_s", "s", value, data, control, model, extra)
 
 
+def pool_runs(runs: Sequence[Measurement]) -> Measurement:
+    """One Measurement holding every round and control round of several runs of one test (the first
+    run's identity and statistic, recomputed over all the rounds)."""
+    first = runs[0]
+    samples = tuple(s for m in runs for s in m.samples)
+    control = tuple(s for m in runs for s in m.control)
+    value = _reduce(str(first.extra.get("statistic", "p10")), samples)
+    return Measurement(first.test_id, first.kind, first.metric, first.unit, value, samples, control, first.model,
+                       dict(first.extra, rounds=len(samples)))
+
+
 def pooled(first: Measurement, rerun: Measurement) -> Measurement:
     """One Measurement holding the samples and control rounds of a first run and its re-measurement."""
-    samples, control = first.samples + rerun.samples, first.control + rerun.control
-    statistic = str(first.extra.get("statistic", "p10"))
-    value = _reduce(statistic, samples)
-    extra = dict(first.extra, rounds=len(samples), remeasured=len(rerun.samples))
-    return Measurement(first.test_id, first.kind, first.metric, first.unit, value, samples, control, first.model, extra)
+    both = pool_runs((first, rerun))
+    return replace(both, extra=dict(both.extra, remeasured=len(rerun.samples)))
 
 
 def remeasure(capture: LatencyCapture, control: Callable[[], float], first: Measurement) -> Measurement:

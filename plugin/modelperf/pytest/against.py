@@ -76,6 +76,10 @@ class AgainstController:
         self._say(line, red)
 
     # ------------------------------------------------------------------ the two sides
+    def _no_base(self, why: AgainstError) -> None:
+        self.base_problem = str(why)
+        self._note(f"{why} The change's figures are reported alone.", red=True)
+
     def _worker_args(self, config: pytest.Config, root: Path, repo: Path | None, side_repo: Path) -> tuple[str, ...]:
         """A side's pytest arguments; it runs in ``root``, the invocation directory's place in ``side_repo``."""
         args = ["-p", "no:cacheprovider", "-p", "no:randomly", "-q", "--continue-on-collection-errors",
@@ -97,10 +101,14 @@ class AgainstController:
             args += ["-m", config.option.markexpr]
         # The same rootdir and paths, each in its side's tree, give the same test ids on both sides.
         args.append(f"--rootdir={_on_side(Path(str(config.rootpath)), repo, side_repo)}")
-        paths = [_on_side(Path(a.split("::", 1)[0]), repo, side_repo).as_posix() + a[len(a.split("::", 1)[0]):]
-                 for a in config.args]
-        # Paths that do not exist on a side would end its session before it starts: pass those that do.
-        return (*args, *(p for p in paths if (root / p.split("::", 1)[0]).exists()))
+        paths = []
+        for arg in config.args:
+            path, separator, node = arg.partition("::")
+            on_side = _on_side(Path(path), repo, side_repo)
+            # A path that does not exist on a side would end its session before it starts: pass those that do.
+            if (root / on_side).exists():
+                paths.append(on_side.as_posix() + separator + node)
+        return (*args, *paths)
 
     def _sides(self, config: pytest.Config) -> tuple[SideSpec, SideSpec | None, str]:
         here = Path(str(config.invocation_params.dir)).resolve()
@@ -108,8 +116,7 @@ class AgainstController:
         try:
             repo = repo_root(here)
         except AgainstError as exc:
-            self.base_problem = str(exc)
-            self._note(f"{exc} The change's figures are reported alone.", red=True)
+            self._no_base(exc)
             change = SideSpec("change", "working tree", here, (), self._worker_args(config, here, None, here), logs)
             return change, None, str(self.settings.against)
         roots = tuple(source_roots(repo))
@@ -119,8 +126,7 @@ class AgainstController:
         try:
             self.base = check_out(repo, str(self.settings.against))
         except AgainstError as exc:
-            self.base_problem = str(exc)
-            self._note(f"{exc} The change's figures are reported alone.", red=True)
+            self._no_base(exc)
             return change, None, str(self.settings.against)
         base_here = self.base.path / offset
         base = SideSpec("base", self.base.label, base_here, tuple(str(self.base.path / r) for r in roots),

@@ -122,22 +122,20 @@ class Manager:
         self.machine = machine_info()
         # Versions and threads travel with each record, not in the folder name: an upgrade is compared.
         self.environment = run_environment(self.machine, self.settings.distilbert_threads, self.settings.llama_threads)
-        if self.worker or self.settings.against:
-            try:  # the two sides of --against are compared with each other, never with stored baselines
-                self.hardware_id = hardware_id(self.machine, self.settings.baseline_key or KEY_FIELDS)
-                check_output_files(self.settings)
-            except ValueError as exc:
-                raise pytest.UsageError(str(exc)) from None
-            return
+        # The two sides of --against are compared with each other, never with stored baselines.
+        compares_sides = self.worker or bool(self.settings.against)
         try:
             self.hardware_id = hardware_id(self.machine, self.settings.baseline_key or KEY_FIELDS)
-            self._store = BaselineStore(self.settings.baseline_dir, self.hardware_id)
-            self._store.check_folder(saving=self.settings.baseline_save)
-            self._store.load()
-            self.notes.extend(filter(None, [self._store.adopt_old_folders(self.machine)]))
+            if not compares_sides:
+                self._store = BaselineStore(self.settings.baseline_dir, self.hardware_id)
+                self._store.check_folder(saving=self.settings.baseline_save)
+                self._store.load()
+                self.notes.extend(filter(None, [self._store.adopt_old_folders(self.machine)]))
             check_output_files(self.settings)
         except (BaselineError, ValueError) as exc:
             raise pytest.UsageError(str(exc)) from None
+        if compares_sides:
+            return
         try:
             self.models.check_explicit()
         except ModelUnavailable as exc:

@@ -43,7 +43,7 @@ class WorkerLoop:
             # tests, which report it as in a plain session.
             from modelperf.pytest.session import models_needed
 
-            for name in models_needed(list(items.values())):
+            for name in models_needed(session.items):
                 try:
                     self._manager.models.load(name)
                 except ModelUnavailable:
