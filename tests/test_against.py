@@ -259,3 +259,39 @@ def test_a_cancelled_session_stops_its_workers_and_removes_the_base_worktree(pyt
     worktrees = subprocess.run(["git", "worktree", "list"], cwd=pytester.path, capture_output=True, text=True,
                                check=True).stdout
     assert len(worktrees.splitlines()) == 1, worktrees  # only the repository's own
+
+
+def test_the_two_sides_take_turns_and_never_run_at_once(pytester: pytest.Pytester) -> None:
+    # Each timed call logs its process, side and start/end times; the file is outside both trees.
+    log = pytester.path.parent / "calls.log"
+    pytester.makepyfile(test_turns=f"""
+        import os, time
+        import pytest
+
+        SIDE = {{side!r}}
+
+        def work():
+            start = time.perf_counter()
+            deadline = start + 0.06  # one call longer than a turn, so every round hands the turn over
+            while time.perf_counter() < deadline:
+                pass
+            with open({str(log)!r}, "a") as out:
+                out.write(f"{{SIDE}} {{os.getpid()}} {{start}} {{time.perf_counter()}}\\n")
+
+        @pytest.mark.latency
+        def test_turns(benchmark):
+            benchmark(work)
+    """.replace("{side!r}", "'base'"))
+    _commit(pytester)
+    (pytester.path / "test_turns.py").write_text((pytester.path / "test_turns.py").read_text()
+                                                  .replace("SIDE = 'base'", "SIDE = 'change'"))
+    result = pytester.runpytest(*RUN, "--against", "HEAD")
+    result.assert_outcomes(passed=1)
+    calls = sorted((float(start), float(end), side, pid) for side, pid, start, end in
+                   (line.split() for line in log.read_text().splitlines()))
+    assert {side for *_, side, _ in calls} == {"base", "change"}
+    for (_, end, side, pid), (start, _, next_side, next_pid) in zip(calls, calls[1:]):
+        assert end <= start or pid == next_pid, f"{side} {pid} and {next_side} {next_pid} ran at the same time"
+    # Within each block (one process of each side) the sides alternate call by call.
+    switches = sum(a[2] != b[2] for a, b in zip(calls, calls[1:]))
+    assert switches >= len(calls) // 2, [side for *_, side, _ in calls]

@@ -3,8 +3,8 @@
 A *run* is one execution of a test's timed call in one worker process: its rounds reduce to one
 figure (the marker's statistic, by default the lower decile), and the control rounds between them to
 one control floor. Runs come in *blocks*: block ``k`` pairs a run of the base side's process ``k``
-with a run of the change side's process ``k``, back to back (ABBA order), so whatever the machine did
-in that minute touched both alike.
+with a run of the change side's process ``k``, their timed rounds alternating (ABBA order between
+blocks), so whatever the machine did in those seconds touched both alike.
 
 The figure compared is the ratio change/base of the control-corrected runs. A model's speed differs
 from one process to the next (where its weights land in memory), so the *process pair* is the unit

@@ -1,8 +1,10 @@
 """The order of ``--against``'s runs: blocks of one base run and one change run, ABBA.
 
-Block ``k`` runs base process ``k`` beside change process ``k``; even blocks run the base first, odd
-blocks the change first, so a drift over the minute of a test (a neighbour starting, a CPU warming
-up) touches both sides alike. A re-measurement starts with the change, mirroring the first pass.
+Block ``k`` runs base process ``k`` beside change process ``k``, the two taking turns on the
+machine round by round (:meth:`modelperf.ab.runner.AgainstRunner._paced`); even blocks give the
+base the first turn, odd blocks the change, so a drift over the minute of a test (a neighbour
+starting, a CPU warming up) touches both sides alike. A re-measurement starts with the change,
+mirroring the first pass.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ on one side only: each becomes one sentence in the outcome, and the other side's
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,10 +101,7 @@ class AgainstRunner:
         try:
             return self._worker(side, index).run(test_id, scale)
         except WorkerDied as exc:
-            dead = self.workers[side][index]
-            if dead is not None:
-                dead.close()
-            self.workers[side][index] = None
+            self._forget(side, index)
             return Reply(test_id, "died", str(exc))
 
     def close(self, urgent: bool = False) -> None:
@@ -229,8 +227,9 @@ class AgainstRunner:
     def _blocks(self, test_id: str, scale: float, runs: dict[str, list[Reply]], mirrored: bool) -> TestOutcome | None:
         """Run one pass of blocks into ``runs``; an outcome (a failure, a skip) ends the test early."""
         for index, order in blocks(self.processes, mirrored):
+            replies = self._paced(test_id, scale, index, order)
             for side in order:
-                runs[side].append(self._run(side, index, test_id, scale))
+                runs[side].append(replies[side])
             change, base = runs["change"][-1], runs["base"][-1]
             if change.outcome != "passed":
                 return self._outcome(change)
@@ -239,6 +238,43 @@ class AgainstRunner:
                 outcome.results = [judge.not_compared(m, self._base_failed(base)) for m in _measurements(change)]
                 return outcome
         return None
+
+    def _paced(self, test_id: str, scale: float, index: int, order: Sequence[str]) -> dict[str, Reply]:
+        """One block: process ``index`` of each side runs the test, the two taking turns on the machine.
+
+        Only one of the pair runs at any moment: the controller hands the turn to the other side each
+        time a run says it has had its turn (about one timed round; see :mod:`modelperf.pytest.worker`),
+        in ``order``'s order, until both runs have replied. A side that dies leaves the other to finish alone.
+        """
+        replies: dict[str, Reply] = {}
+        started: set[str] = set()
+        turns = itertools.cycle(order)
+        while len(replies) < len(order):
+            side = next(turns)
+            if side in replies:
+                continue
+            try:
+                worker = self._worker(side, index) if side not in started else self.workers[side][index]
+                assert worker is not None
+                if side in started:
+                    worker.proceed()
+                else:
+                    worker.begin(test_id, scale, paced=True)
+                    started.add(side)
+                reply = worker.wait_turn()
+            except WorkerDied as exc:
+                self._forget(side, index)
+                reply = Reply(test_id, "died", str(exc))
+            if reply is not None:
+                replies[side] = reply
+        return replies
+
+    def _forget(self, side: str, index: int) -> None:
+        """Drop a dead worker; the next run of this process index starts a new one."""
+        dead = self.workers[side][index]
+        if dead is not None:
+            dead.close()
+        self.workers[side][index] = None
 
     def _paired(self, runs: Mapping[str, Sequence[Reply]], statistic: str) -> dict[str, list[Run]] | None:
         """Each side's replies as Runs (run ``i`` came from process ``i % processes``, as the blocks go),

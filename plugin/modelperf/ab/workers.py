@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["PRELOAD_ENV", "READY_TIMEOUT_S", "RUN_TIMEOUT_S", "WORKER_ENV", "Reply", "SideSpec", "Worker", "WorkerDied", "describe_exit", "read_command",
-           "send_reply"]
+__all__ = ["PRELOAD_ENV", "READY_TIMEOUT_S", "RUN_TIMEOUT_S", "TURN_S", "WORKER_ENV", "Reply", "SideSpec", "Worker",
+           "WorkerDied", "describe_exit", "read_command", "send_reply"]
 
 PRELOAD_ENV = "MODELPERF_WORKER_PRELOAD"  # "1": load the selected tests' models before saying "ready"
 WORKER_ENV = "MODELPERF_WORKER_FDS"  # "<commands fd>,<replies fd>": set only in worker processes
@@ -31,6 +31,10 @@ _LOG_TAIL_LINES = 12
 # collection, its models' loads, all workers at once) and one run of one test (its rounds, scaled).
 READY_TIMEOUT_S = 900.0
 RUN_TIMEOUT_S = 1800.0
+# A paced run's turn: the rounds it starts within this many seconds, at least one. Long enough that
+# a 10 ms call is not handed over every round (each hand-over is two pipe messages and a switch of
+# process), short enough that Llama's 0.1-1 s rounds alternate one by one.
+TURN_S = 0.05
 
 
 class WorkerDied(Exception):
@@ -83,6 +87,7 @@ class Worker:
         self.log_path = spec.log_dir / f"{spec.name}-{index}.log"
         self.tests: tuple[str, ...] = ()
         self.errors: tuple[str, ...] = ()
+        self._running = ""  # the test of the run under way
         commands_read, commands_write = os.pipe()
         replies_read, replies_write = os.pipe()
         env = dict(os.environ if environ is None else environ)
@@ -114,11 +119,29 @@ class Worker:
 
     def run(self, test_id: str, scale: float) -> Reply:
         """Run one test with ``scale`` times its usual rounds; raises WorkerDied when the process ends."""
-        self._send({"op": "run", "test": test_id, "scale": scale})
+        self.begin(test_id, scale, paced=False)
+        reply = self.wait_turn()
+        assert reply is not None  # an unpaced run never hands its turn over
+        return reply
+
+    def begin(self, test_id: str, scale: float, paced: bool) -> None:
+        """Start a run; a ``paced`` one runs until its turn is over (see :meth:`wait_turn`)."""
+        self._running = test_id
+        self._send({"op": "run", "test": test_id, "scale": scale, "paced": paced})
+
+    def wait_turn(self) -> Reply | None:
+        """Wait until the run hands its turn over (None: it waits for :meth:`proceed`) or ends (its Reply)."""
+        test_id = self._running
         message = self._receive(f"running {test_id}", RUN_TIMEOUT_S)
+        if message.get("op") == "turn":
+            return None
         return Reply(test_id, str(message["outcome"]), str(message.get("longrepr", "")),
                      tuple(message.get("results", ())), dict(message.get("models", {})),
                      tuple((str(s), str(t)) for s, t in message.get("lines", ())), float(message.get("duration", 0.0)))
+
+    def proceed(self) -> None:
+        """Give a paced run its next turn."""
+        self._send({"op": "go"})
 
     def close(self, timeout: float = 30.0) -> None:
         """Ask the worker to finish its session; kill it when it does not within ``timeout`` seconds."""

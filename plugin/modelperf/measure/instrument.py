@@ -36,6 +36,8 @@ class Target:
     ``round_scale`` scales a latency test's rounds: an ``--against`` worker runs a share of them, as
     one of several runs. ``remeasure_busy`` re-measures a test whose control ran slow; ``--against``
     needs no such repair, since its interleaved blocks put the two sides through the same moments.
+    ``pace``, where set, runs before every timed round of a latency test: an ``--against`` worker
+    waits there for its turn, so that its rounds alternate with its partner's on the other side.
     """
 
     test_id: str
@@ -45,6 +47,7 @@ class Target:
     shared: dict[str, Any] = field(default_factory=dict)
     round_scale: float = 1.0
     remeasure_busy: bool = True
+    pace: Callable[[], None] | None = None
 
 
 @dataclass

@@ -88,10 +88,14 @@ class CapturingBenchmark:
     region. A test's own ``pedantic(..., setup=...)`` keeps its setup, which runs after the control.
     """
 
-    def __init__(self, fixture: Any, control: Callable[[], float] | None = None, round_scale: float = 1.0) -> None:
+    def __init__(self, fixture: Any, control: Callable[[], float] | None = None, round_scale: float = 1.0,
+                 pace: Callable[[], None] | None = None) -> None:
         self._fixture = fixture
         self._control = control
         self._scale = round_scale
+        # Called before every round, ahead of its control slot: an --against worker hands the machine
+        # to its partner process there, so the two sides' rounds alternate (see Target.pace).
+        self._pace = pace or (lambda: None)
         self.controls: list[float] = []
         self.capture = LatencyCapture()
 
@@ -119,6 +123,7 @@ class CapturingBenchmark:
         rewarm = self._scale >= 1.0 or seconds < REWARM_BELOW_S
 
         def control_then_rewarm() -> None:
+            self._pace()
             if next(calls) in slots:
                 self._control_slot()
                 # Any pause slows the next call by 5-10 % (caches, idle CPU); one untimed call after
@@ -148,6 +153,7 @@ class CapturingBenchmark:
         calls = iter(range(1 << 62))
 
         def control_then_setup() -> Any:
+            self._pace()
             if next(calls) in slots:
                 self._control_slot()
             return setup() if setup is not None else None
@@ -307,7 +313,7 @@ class LatencyInstrument(Instrument):
 
     def wrap(self, fixture: Any) -> CapturingBenchmark:
         """The ``benchmark`` a test gets: pytest-benchmark's ``fixture`` with control slots between rounds."""
-        self.proxy = CapturingBenchmark(fixture, self._timer, self.target.round_scale)
+        self.proxy = CapturingBenchmark(fixture, self._timer, self.target.round_scale, self.target.pace)
         return self.proxy
 
     def _quietest(self) -> QuietestControl:

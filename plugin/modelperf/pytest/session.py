@@ -103,6 +103,7 @@ class Manager:
         # An --against worker measures for a controller: no baselines, no probe, no files of its own.
         self.worker = WORKER_ENV in os.environ
         self.run_scale = 1.0  # the share of a latency test's rounds a worker's run takes
+        self.pace: Callable[[], None] | None = None  # a worker's wait for its turn before each timed round
         self.against: str | None = None  # the base side's label, once an --against session has one
         self._judges: dict[str, Callable[[Instrument, Measurement], TestResult]] = {
             "latency": self._judge_latency, "peak_memory": self._judge_memory, "accuracy": self._judge_accuracy}
@@ -210,7 +211,7 @@ class Manager:
             options = parse_marker(marker, (), closest.kwargs if closest else {}, item.nodeid)
             found[marker] = create(marker, Target(item.nodeid, options, Path(str(self.config.rootpath)) / _CAPTURE_DIR,
                                                   self.settings.keep_captures, self._shared, self.run_scale,
-                                                  remeasure_busy=not self.worker))
+                                                  remeasure_busy=not self.worker, pace=self.pace))
         return found[marker]
 
     @pytest.hookimpl(hookwrapper=True)

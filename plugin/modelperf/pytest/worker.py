@@ -4,6 +4,12 @@ commands and runs the test each one names, as often as asked, with its models lo
 Each run goes through pytest's own protocol (set-up, call, teardown), so markers, fixtures and the
 plugin's instruments behave exactly as in a plain session; the call report's figures go back to the
 controller (see :mod:`modelperf.ab.workers`) instead of to this process's terminal.
+
+A *paced* run shares the machine with its partner on the other side, turn by turn: before a timed
+round, once its turn has lasted :data:`~modelperf.ab.workers.TURN_S`, the worker tells the
+controller ("turn") and waits for its "go", while the partner runs its own rounds. The two sides'
+rounds then alternate within a second of each other, so a burst of load from elsewhere on the
+machine falls on both alike.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any
 import pytest
 from _pytest.runner import runtestprotocol
 
-from modelperf.ab.workers import PRELOAD_ENV, read_command, send_reply
+from modelperf.ab.workers import PRELOAD_ENV, TURN_S, read_command, send_reply
 from modelperf.models.base import ModelUnavailable
 
 __all__ = ["WorkerLoop"]
@@ -54,11 +60,12 @@ class WorkerLoop:
             if item is None:
                 send_reply({"outcome": "missing", "longrepr": f"{command['test']} is not among this side's tests"})
                 continue
-            send_reply(self._run(item, float(command.get("scale", 1.0))))
+            send_reply(self._run(item, float(command.get("scale", 1.0)), bool(command.get("paced", False))))
         return True
 
-    def _run(self, item: pytest.Item, scale: float) -> dict[str, Any]:
+    def _run(self, item: pytest.Item, scale: float, paced: bool) -> dict[str, Any]:
         self._manager.run_scale = scale
+        self._manager.pace = _Turns() if paced else None
         start = time.perf_counter()
         # nextitem=None tears down every fixture after the run; the models stay loaded in the registry.
         reports = runtestprotocol(item, log=False, nextitem=None)
@@ -73,6 +80,23 @@ class WorkerLoop:
                 reply["models"] = dict(getattr(report, "modelperf_models", {}))
                 reply["lines"] = [list(line) for line in getattr(report, "modelperf_lines", ())]
         return reply
+
+
+class _Turns:
+    """The pace of a paced run: hand the machine over once this turn has lasted TURN_S, then wait."""
+
+    def __init__(self) -> None:
+        self._began = time.perf_counter()
+
+    def __call__(self) -> None:
+        if time.perf_counter() - self._began < TURN_S:
+            return
+        send_reply({"op": "turn"})
+        command = read_command()
+        if command is None or command.get("op") != "go":
+            # The controller has gone (or lost the thread): nobody is left to report this run to.
+            os._exit(3)
+        self._began = time.perf_counter()
 
 
 def _longrepr(report: pytest.TestReport) -> str:
