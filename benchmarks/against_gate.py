@@ -689,7 +689,8 @@ def main() -> int:
             parser.error("nothing to run: give --aa, --slowdown, --neighbour or --single (or --analyze DIR)")
         if args.neighbour and not args.aa and args.neighbour_after is None:
             parser.error("--neighbour needs --aa sessions to time itself by, or --neighbour-after SECONDS")
-        results = args.results_dir or (Path(tempfile.gettempdir(), "modelperf-against-gate-DRYRUN") if args.dry_run
+        # Absolute: the sessions run inside temporary worktrees, where a relative path would land.
+        results = args.results_dir.resolve() if args.results_dir else (Path(tempfile.gettempdir(), "modelperf-against-gate-DRYRUN") if args.dry_run
                                        else Path(tempfile.mkdtemp(prefix="modelperf-against-gate-")))
         try:
             run_all(args, modes, results)
