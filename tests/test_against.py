@@ -8,6 +8,7 @@ unchanged file is the same code on both sides.
 
 from __future__ import annotations
 
+import itertools
 import signal
 import subprocess
 import sys
@@ -290,8 +291,8 @@ def test_the_two_sides_take_turns_and_never_run_at_once(pytester: pytest.Pyteste
     calls = sorted((float(start), float(end), side, pid) for side, pid, start, end in
                    (line.split() for line in log.read_text().splitlines()))
     assert {side for *_, side, _ in calls} == {"base", "change"}
-    for (_, end, side, pid), (start, _, next_side, next_pid) in zip(calls, calls[1:]):
+    for (_, end, side, pid), (start, _, next_side, next_pid) in itertools.pairwise(calls):
         assert end <= start or pid == next_pid, f"{side} {pid} and {next_side} {next_pid} ran at the same time"
     # Within each block (one process of each side) the sides alternate call by call.
-    switches = sum(a[2] != b[2] for a, b in zip(calls, calls[1:]))
+    switches = sum(a[2] != b[2] for a, b in itertools.pairwise(calls))
     assert switches >= len(calls) // 2, [side for *_, side, _ in calls]

@@ -16,6 +16,7 @@ import pytest
 
 from modelperf.datasets import embedded_perplexity_text
 from modelperf.models.base import ModelUnavailable
+from modelperf.models.repack import cpu_has_amx, model_params, repack_choice
 
 llama_cpp = pytest.importorskip("llama_cpp")
 
@@ -82,8 +83,12 @@ def test_perplexity_needs_two_windows_as_llama_perplexity_does(model) -> None:  
 
 def _reference_perplexity(path: Path, text: str, n_ctx: int) -> float:
     """llama-perplexity's procedure on llama_cpp directly: whole text with BOS, BOS at each window's start."""
-    llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, n_threads=1, logits_all=True,
-                          verbose=False)
+    # No weight repacking on an Intel AMX CPU: llama.cpp's repacked AMX path kills the process at the
+    # first batch there (the plugin's own loads avoid it the same way, with --llama-repack auto).
+    params = {} if repack_choice("auto", cpu_has_amx())[0] else {"use_extra_bufts": False}
+    with model_params(**params):
+        llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, n_threads=1, logits_all=True,
+                              verbose=False)
     bos = llm.token_bos()
     tokens = [bos, *llm.tokenize(text.encode(), add_bos=False, special=False)]
     first, nll, count = n_ctx // 2, 0.0, 0

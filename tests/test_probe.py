@@ -219,6 +219,7 @@ def test_auto_on_an_amx_cpu_loads_the_real_llama_without_repacking(monkeypatch: 
     pytest.importorskip("llama_cpp")
     from modelperf.models import llama as llama_module
 
+    really_amx = llama_module.cpu_has_amx()
     monkeypatch.setattr(llama_module, "cpu_has_amx", lambda: True)
     model = llama_module.load_llama(None, 1, 128, repack="auto")
     assert model.llm.model_params.use_extra_bufts is False
@@ -226,6 +227,8 @@ def test_auto_on_an_amx_cpu_loads_the_real_llama_without_repacking(monkeypatch: 
     assert model.info.key.endswith("+norepack")
     assert model.generate("Once upon a time", 2).tokens  # it evaluates
 
+    if really_amx:  # the comparison with repacking on would kill this process (the bug auto avoids)
+        return
     plain = llama_module.load_llama(None, 1, 128, repack="on")
     assert plain.llm.model_params.use_extra_bufts is True
     assert "+" not in plain.info.key
