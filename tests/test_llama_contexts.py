@@ -68,6 +68,16 @@ def test_timed_generation_times_every_token(model) -> None:  # type: ignore[no-u
     assert timings.tokens == model.generate("Once upon a time", 8).tokens
 
 
+def test_decoding_past_the_context_is_one_sentence(gguf_path: Path) -> None:
+    from modelperf.models.llama import load_llama
+
+    small = load_llama(str(gguf_path), 1, 32)
+    small.prefill(small.tokenize("The river " * 20)[:30])
+    with pytest.raises(ValueError, match="the context of 32 tokens is full: generate fewer tokens"):
+        small.decode(5)
+    assert small.llm.n_tokens == 32  # the two steps that fitted are kept
+
+
 def test_perplexity_refuses_a_context_without_per_position_logits(gguf_path: Path) -> None:
     from modelperf.models.llama import load_llama
 

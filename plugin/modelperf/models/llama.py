@@ -180,6 +180,25 @@ class Llama:
             self._llm.reset()
             self._llm.eval(list(tokens))
 
+    def _append(self, token: int) -> None:
+        """Evaluate one more token at the end of the context, as a serving loop does (serving calls only).
+
+        ``Llama.eval`` first removes the KV cells past the current position, a scan of the whole
+        context on every call: at n_ctx 2048 it cost 3.5 % of a SmolLM2 decode step here (53.1
+        against 55.0 tokens/s at n_ctx 256, while a bare llama_decode loop ran 56.5 at either). A
+        token appended at the end has nothing past it to remove (a prefill starts from an emptied
+        context), so this step skips that scan, as llama-server and llama-bench do.
+        """
+        llm = self._llm
+        position = llm.n_tokens
+        if position >= self.info.context_length:
+            raise ValueError(f"the context of {self.info.context_length} tokens is full: generate fewer tokens, "
+                             "shorten the prompt or raise --llama-context.")
+        llm._batch.set_batch(batch=[token], n_past=position, logits_all=False)
+        llm._ctx.decode(llm._batch)
+        llm.input_ids[position] = token
+        llm.n_tokens = position + 1
+
     def decode(self, count: int) -> list[int]:
         """Exactly ``count`` greedy tokens after what is evaluated; end-of-sequence does not stop it."""
         out: list[int] = []
@@ -187,7 +206,7 @@ class Llama:
             for _ in range(count):
                 token = self.next_token()
                 out.append(token)
-                self._llm.eval([token])
+                self._append(token)
         return out
 
     def generate(self, prompt: str, max_tokens: int) -> Generation:
@@ -212,7 +231,7 @@ class Llama:
             out.append(self.next_token())
             stamps = [clock()]
             for _ in range(max_tokens - 1):
-                self._llm.eval([out[-1]])
+                self._append(out[-1])
                 out.append(self.next_token())
                 stamps.append(clock())
         gaps = tuple(b - a for a, b in itertools.pairwise(stamps))
