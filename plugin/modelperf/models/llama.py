@@ -187,7 +187,7 @@ class Llama:
         context on every call: at n_ctx 2048 it cost 3.5 % of a SmolLM2 decode step here (53.1
         against 55.0 tokens/s at n_ctx 256, while a bare llama_decode loop ran 56.5 at either). A
         token appended at the end has nothing past it to remove (a prefill starts from an emptied
-        context), so this step skips that scan, as llama-server and llama-bench do.
+        context), so this step skips that scan, as llama-bench's generation loop does.
         """
         llm = self._llm
         position = llm.n_tokens
