@@ -16,7 +16,7 @@ import pytest
 
 from modelperf.datasets import embedded_perplexity_text
 from modelperf.models.base import ModelUnavailable
-from modelperf.models.repack import cpu_has_amx, model_params, repack_choice
+from modelperf.models.repack import cpu_has_amx, model_params, repack_choice, repack_fields
 
 llama_cpp = pytest.importorskip("llama_cpp")
 
@@ -95,8 +95,7 @@ def _reference_perplexity(path: Path, text: str, n_ctx: int) -> float:
     """llama-perplexity's procedure on llama_cpp directly: whole text with BOS, BOS at each window's start."""
     # No weight repacking on an Intel AMX CPU: llama.cpp's repacked AMX path kills the process at the
     # first batch there (the plugin's own loads avoid it the same way, with --llama-repack auto).
-    params = {} if repack_choice("auto", cpu_has_amx())[0] else {"use_extra_bufts": False}
-    with model_params(**params):
+    with model_params(**repack_fields(repack_choice("auto", cpu_has_amx())[0])):
         llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, n_threads=1, logits_all=True,
                               verbose=False)
     bos = llm.token_bos()

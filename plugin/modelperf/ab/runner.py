@@ -254,11 +254,12 @@ class AgainstRunner:
             if side in replies:
                 continue
             try:
-                worker = self._worker(side, index) if side not in started else self.workers[side][index]
-                assert worker is not None
                 if side in started:
+                    worker = self.workers[side][index]
+                    assert worker is not None
                     worker.proceed()
                 else:
+                    worker = self._worker(side, index)
                     worker.begin(test_id, scale, paced=True)
                     started.add(side)
                 reply = worker.wait_turn()

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelperf.models.base import Classification, Generation, ModelInfo, ModelUnavailable, Perplexity, TokenTimings
 from modelperf.models.embedded import file_sha256, smollm_gguf_path
-from modelperf.models.repack import check_repack_supported, cpu_has_amx, model_params, repack_choice
+from modelperf.models.repack import check_repack_supported, cpu_has_amx, model_params, repack_choice, repack_fields
 
 if TYPE_CHECKING:
     from modelperf.models.prompting import PromptClassifier
@@ -369,9 +369,8 @@ def load_llama(source: str | None, threads: int, context: int, *, repack: str = 
     choice = repack_choice(repack, cpu_has_amx())
     if not choice[0]:
         check_repack_supported()
-    params = {} if choice[0] else {"use_extra_bufts": False}
     try:
-        with _quiet_native_stderr(), model_params(**params):
+        with _quiet_native_stderr(), model_params(**repack_fields(choice[0])):
             llm = llama_cpp.Llama(
                 model_path=str(path), n_ctx=context, n_threads=threads, n_threads_batch=threads,
                 logits_all=logits_all, verbose=False, seed=0, **options,

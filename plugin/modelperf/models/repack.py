@@ -15,7 +15,7 @@ from typing import Any
 
 from modelperf.models.base import ModelUnavailable
 
-__all__ = ["AMX_FLAGS", "check_repack_supported", "cpu_has_amx", "model_params", "repack_choice"]
+__all__ = ["AMX_FLAGS", "check_repack_supported", "cpu_has_amx", "model_params", "repack_choice", "repack_fields"]
 
 # /proc/cpuinfo flags of Intel AMX. On such CPUs llama.cpp repacks weights into AMX buffers, and
 # that path segfaults on the first evaluation (a known llama.cpp bug), killing the whole process.
@@ -46,6 +46,11 @@ def repack_choice(setting: str, has_amx: bool) -> tuple[bool, str]:
     if has_amx:
         return False, "off (auto: Intel AMX CPU, where llama.cpp's repacked AMX path crashes)"
     return True, "on (auto: no Intel AMX)"
+
+
+def repack_fields(repack: bool) -> dict[str, Any]:
+    """The model-parameter fields (for :func:`model_params`) that carry a repack choice to llama.cpp."""
+    return {} if repack else {"use_extra_bufts": False}
 
 
 @contextlib.contextmanager
