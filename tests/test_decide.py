@@ -157,12 +157,34 @@ def test_line_reads_as_one_sentence() -> None:
     ({"min_effect": 10.0}, "min_effect=10.0 must lie in (0, 10)"),
     ({"alpha": 1.5}, "alpha=1.5 must lie in (0.00025, 1), the bootstrap's resolution"),
     ({"alpha": 0.0001}, "alpha=0.0001 must lie in (0.00025, 1)"),
+    ({"session_spread": -0.01}, "session_spread=-0.01 must lie in [0, 1), e.g. 0.03"),
+    ({"session_spread": 1.0}, "session_spread=1.0 must lie in [0, 1)"),
 ])
 def test_bad_latency_arguments_raise_one_sentence(kwargs: dict[str, Any], message: str) -> None:
     m = latency([0.01] * 10)
     with pytest.raises(ValueError) as info:
         compare_latency(m, m, **kwargs)
     assert message in str(info.value)
+
+
+def test_a_session_to_session_offset_is_no_verdict_once_sessions_vary() -> None:
+    # Two tight sessions 6 % apart: within either session the rounds say "certainly faster", but one
+    # process's offset from the next is of that size (docs/llama-aa/2026-12-04, pair 5's x0.941).
+    base, control = noisy(11, 0.40, 40, 0.01), noisy(12, 0.003, 20, 0.005)
+    current = latency(base * 0.94, control)
+    assert compare_latency(latency(base, control), current).verdict is Verdict.IMPROVED
+    spread = compare_latency(latency(base, control), current, session_spread=0.03)
+    assert spread.verdict is Verdict.PASS
+    assert spread.ratio == pytest.approx(compare_latency(latency(base, control), current).ratio)
+    assert "with 3 % between sessions" in spread.line()
+
+
+@pytest.mark.parametrize("factor", [1.25, 0.75])
+def test_a_large_change_still_gets_its_verdict_with_a_session_spread(factor: float) -> None:
+    base, control = noisy(13, 0.40, 40, 0.01), noisy(14, 0.003, 20, 0.005)
+    result = compare_latency(latency(base, control), latency(base * factor, control), session_spread=0.03)
+    assert result.verdict is (Verdict.REGRESSED if factor > 1 else Verdict.IMPROVED)
+    assert result.ratio_low < factor < result.ratio_high
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, math.nan, math.inf])

@@ -212,6 +212,8 @@ def test_relative_baseline_dir_from_ini_is_under_the_rootdir(pytester: pytest.Py
         ("", {"MODELPERF_LLAMA_CONTEXT": "many"}, "environment variable MODELPERF_LLAMA_CONTEXT"),
         ("", {"MODELPERF_LLAMA_THREADS": "0"}, "environment variable MODELPERF_LLAMA_THREADS"),
         ("", {"MODELPERF_BASELINE_KEY": "no_such_field"}, "environment variable MODELPERF_BASELINE_KEY"),
+        ("session_spread = 3%", {}, "ini key 'session_spread'"),
+        ("", {"MODELPERF_SESSION_SPREAD": "1.5"}, "environment variable MODELPERF_SESSION_SPREAD"),
     ],
 )
 def test_bad_ini_or_env_value_is_one_usage_sentence_naming_its_source(
@@ -245,6 +247,19 @@ def test_bad_option_value_is_a_usage_error(pytester: pytest.Pytester, value: str
     result = pytester.runpytest(f"--llama-context={value}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--llama-context*"])
+
+
+def test_session_spread_is_a_fraction_with_a_measured_default(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        def test_show(request):
+            settings = request.config.pluginmanager.get_plugin("modelperf-manager").settings
+            print(f"SETTING session_spread={settings.session_spread}")
+    """)
+    pytester.runpytest("-s").stdout.fnmatch_lines(["*session_spread=0.03*"])
+    pytester.runpytest("-s", "--session-spread=0").stdout.fnmatch_lines(["*session_spread=0.0*"])
+    result = pytester.runpytest("--session-spread=3")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--session-spread*'3' is not a fraction in [[]0, 1)*"])
 
 
 # ---------------------------------------------------------------------------------- explicit model paths

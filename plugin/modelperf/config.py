@@ -20,6 +20,7 @@ from modelperf.utils import (
     parse_process_count,
     parse_repack,
     parse_seconds,
+    parse_spread,
     parse_threads,
 )
 
@@ -105,6 +106,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("compare_across", "--compare-across", "also compare with baselines measured with other weights and/or "
            "thread counts ('weights', 'threads' or 'weights,threads'); library upgrades are always compared",
            _across, None, "MODELPERF_COMPARE_ACROSS", "WHAT", "neither"),
+    Option("session_spread", "--session-spread", "how much one session's drift-corrected latency differs from "
+           "another's on this machine (a fraction: the sd of one session); comparisons with a stored baseline, "
+           "itself one session, widen their interval by it. Measured 0.01-0.04 per test on a shared 2-core VM; "
+           "lower it only on a machine where repeated sessions agree more closely", parse_spread, "0.03",
+           "MODELPERF_SESSION_SPREAD", "FRACTION"),
     Option("keep_captures", "--keep-captures", "keep memray capture files of passing memory tests too"),
     Option("accuracy_dataset", "--accuracy-dataset", "sentiment dataset (GLUE TSV or JSONL)",
            str, None, "MODELPERF_ACCURACY_DATASET", "PATH", "the in-repo set"),
@@ -160,6 +166,7 @@ class Settings:
     baseline_save: bool
     baseline_key: tuple[str, ...] | None
     compare_across: frozenset[str] | None
+    session_spread: float
     keep_captures: bool
     accuracy_dataset: Path | None
     accuracy_output: Path | None

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 
-__all__ = ["REPACK_CHOICES", "parse_bool", "parse_positive_int", "parse_repack", "parse_seconds", "parse_threads"]
+__all__ = ["REPACK_CHOICES", "parse_bool", "parse_positive_int", "parse_repack", "parse_seconds", "parse_spread",
+           "parse_threads"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -73,6 +74,17 @@ def parse_seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds: give e.g. 300, or 0 for none.") from None
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number of seconds of at least 0: give e.g. 300.")
+    return value
+
+
+def parse_spread(text: str) -> float:
+    """A between-session spread as a fraction in [0, 1), e.g. 0.03 for 3 %."""
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number: give a fraction such as 0.03 for 3 %.") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction in [0, 1): give e.g. 0.03 for 3 %, or 0.")
     return value
 
 

@@ -251,7 +251,8 @@ class Manager:
         if baseline is None:
             return _result(current, note)
         kwargs: dict[str, Any] = {"min_effect": options.min_effect, "statistic": options.statistic,
-                                  "direction": options.direction, "alpha": options.alpha}
+                                  "direction": options.direction, "alpha": options.alpha,
+                                  "session_spread": self.settings.session_spread}
         comparison = decide.compare_latency(baseline, current, **kwargs)
         if decide.should_confirm(comparison):
             pooled = instrument.remeasure(current)
