@@ -383,7 +383,7 @@ def test_spread_says_how_many_sessions_are_missing(tmp_path: Path, capsys: pytes
     code, out, _ = _run(["spread", "--history", store], capsys)
     assert code == 0
     assert "- (needs 3 more)" in out
-    assert "No test has 5 sessions of one commit yet" in out
+    assert "No test has enough repeated sessions yet (5 of one commit, or 3 of each of two)" in out
 
 
 def test_spread_without_latency_figures_is_one_sentence(store: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -249,8 +249,8 @@ def _cmd_spread(args: argparse.Namespace) -> int:
     print(_text(["hardware", "test", "metric", "sessions", "commits", "spread (sd of one session)"], rows, "lllrrr"))
     print("The spread is pooled within sessions of one commit, so real changes between commits stay out of it.")
     if not largest:
-        print(f"No test has {_SPREAD_MIN_DF + 1} sessions of one commit yet: run `pytest --benchmark` a few more "
-              "times without changing the code, then ask again.")
+        print(f"No test has enough repeated sessions yet ({_SPREAD_MIN_DF + 1} of one commit, or 3 of each of two): "
+              "run `pytest --benchmark` a few more times without changing the code, then ask again.")
     for hardware, (sd, test) in sorted(largest.items()):
         print(f"{hardware}: largest {sd * 100:.2f} % ({test}); `--session-spread {math.ceil(sd * 200) / 200:.3f}` "
               "or more keeps stored comparisons on this machine honest.")
