@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from modelperf.cli import main
@@ -341,3 +342,52 @@ def test_report_names_each_hardware_once_per_section_not_on_every_row(
     text = page.read_text()
     assert f"<td>{HW}</td>" not in text
     assert text.count(f'<h3 class="hardware">Hardware {HW}</h3>') == 1
+
+
+# ------------------------------------------------------------------------------------------- spread
+
+
+def _spread_store(path: Path, offsets: dict[str, list[float]]) -> str:
+    """Sessions of one latency test: per commit, one session per offset (its corrected figure's log),
+    each with a control floor of 5 ms, so the plain figure carries the offset."""
+    location = str(path / "spread.sqlite")
+    with HistoryStore(location) as history:
+        minute = 0
+        for commit, logs in offsets.items():
+            for log in logs:
+                minute += 1
+                value = 0.020 * float(np.exp(log))
+                m = Measurement(LATENCY, Kind.LATENCY, "p10_s", "s", value, (value,) * 20, (0.005,) * 12,
+                                extra={"statistic": "p10"})
+                history.append(RunInfo(f"{minute:032x}", f"2025-02-01T00:{minute:02d}:00+00:00", HW, commit=commit),
+                               [m])
+    return location
+
+
+def test_spread_pools_sessions_of_one_commit_and_suggests_a_setting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Two commits 20 % apart: pooled within commits, the spread is that of the sessions around
+    # their own commit's mean (sd 0.02 here), not the 20 % step between them.
+    logs = [-0.02, 0.0, 0.02]
+    store = _spread_store(tmp_path, {"c1": logs, "c2": [x + 0.18 for x in logs]})
+    code, out, _ = _run(["spread", "--history", store], capsys)
+    assert code == 0
+    row = next(line for line in out.splitlines() if LATENCY in line)
+    assert row.split()[-5:] == ["p10_s", "6", "2", "2.00", "%"]
+    assert f"{HW}: largest 2.00 % ({LATENCY}); `--session-spread 0.020` or more" in out
+
+
+def test_spread_says_how_many_sessions_are_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = _spread_store(tmp_path, {"c1": [0.0, 0.01], "c2": [0.0]})
+    code, out, _ = _run(["spread", "--history", store], capsys)
+    assert code == 0
+    assert "- (needs 3 more)" in out
+    assert "No test has enough repeated sessions yet (5 of one commit, or 3 of each of two)" in out
+
+
+def test_spread_without_latency_figures_is_one_sentence(store: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(["spread", "--history", store, "--test", "no_such_test"], capsys)
+    assert code == 2 and not out
+    assert err.startswith("modelperf spread: History store ") and "holds no latency figure with control rounds" in err
+    assert "for tests containing 'no_such_test'" in err and err.count("\n") == 1

@@ -361,3 +361,28 @@ def test_perplexity_tolerance(current: float, expected: Verdict) -> None:
     result = compare_perplexity(10.0, current)
     assert result.verdict is expected
     assert "perplexity 10 -> " in result.line()
+
+
+# ------------------------------------------------------------------------------- between sessions
+
+
+@FAST
+@given(st.lists(st.lists(st.floats(-1, 1), min_size=1, max_size=6), min_size=1, max_size=5),
+       st.lists(st.floats(-5, 5), min_size=5, max_size=5))
+def test_pooled_spread_ignores_steps_between_groups(groups: list[list[float]], steps: list[float]) -> None:
+    plain = decide.pooled_spread(groups)
+    shifted = decide.pooled_spread([[x + step for x in group] for group, step in zip(groups, steps)])
+    assert plain.df == shifted.df == sum(len(g) - 1 for g in groups)
+    assert plain.sessions == sum(len(g) for g in groups)
+    if plain.df:
+        assert shifted.sd == pytest.approx(plain.sd, abs=1e-9)
+    else:
+        assert math.isnan(plain.sd) and math.isnan(shifted.sd)
+
+
+def test_corrected_log_figure_is_the_statistic_over_the_control_floor() -> None:
+    samples, control = noisy(21, 0.02, 30, 0.05), noisy(22, 0.005, 12, 0.05)
+    m = replace(latency(samples, control), extra={"statistic": "p90"})
+    expected = math.log(np.quantile(samples, 0.9) / np.quantile(control, decide.CONTROL_QUANTILE))
+    assert decide.corrected_log_figure(m) == pytest.approx(expected)
+    assert decide.corrected_log_figure(latency(samples)) is None  # no control rounds: nothing to correct by

@@ -16,12 +16,14 @@ from modelperf.measure.latency import (
     MAX_ROUNDS,
     MIN_CONTROL_SLOTS,
     MIN_ROUNDS,
+    MIN_RUN_CONTROL_SLOTS,
     CapturingBenchmark,
     QuietestControl,
     _reduce,
     choose_rounds,
     control_slots,
     pooled,
+    scaled_rounds,
 )
 from modelperf.records import Kind, Measurement
 
@@ -55,7 +57,7 @@ class _Recorder:
         return "result"
 
 
-def _capturing() -> tuple[CapturingBenchmark, _Recorder]:
+def _capturing(round_scale: float = 1.0) -> tuple[CapturingBenchmark, _Recorder]:
     recorder = _Recorder()
     calls: list[str] = []
 
@@ -64,7 +66,7 @@ def _capturing() -> tuple[CapturingBenchmark, _Recorder]:
         calls.append("control")
         return 0.005
 
-    return CapturingBenchmark(recorder, control), recorder
+    return CapturingBenchmark(recorder, control, round_scale), recorder
 
 
 def _slots(events: list[str]) -> list[int]:
@@ -126,3 +128,21 @@ def test_every_test_gets_enough_control_slots(rounds: int) -> None:
     slots = control_slots(rounds)
     assert 0 in slots and all(0 <= index < rounds for index in slots)
     assert len(slots) >= min(rounds, MIN_CONTROL_SLOTS)
+
+
+@pytest.mark.parametrize(("rounds", "runs", "each"), [(20, 6, 3), (100, 6, 17), (40, 6, 7), (20, 4, 5), (5, 6, 3)])
+def test_a_run_of_several_gets_its_share_of_the_rounds(rounds: int, runs: int, each: int) -> None:
+    assert scaled_rounds(rounds, 1.0 / runs) == each
+    assert scaled_rounds(rounds, 1.0) == rounds
+
+
+def test_a_run_of_several_places_fewer_control_slots_than_a_whole_run() -> None:
+    # --against's runs are corrected by a control timed turn by turn beside their partner's, so a
+    # few slots do; a whole run's floor is compared with a baseline's from another hour.
+    whole, whole_recorder = _capturing()
+    whole.pedantic(lambda: None, rounds=20)
+    part, part_recorder = _capturing(round_scale=1 / 6)
+    part.pedantic(lambda: None, rounds=100)  # 17 rounds: 4 apart, so at least MIN_RUN_CONTROL_SLOTS slots
+    assert part_recorder.events.count("timed") == 17
+    assert _slots(part_recorder.events) == [0, 4, 8, 12, 16]
+    assert len(_slots(whole_recorder.events)) == MIN_CONTROL_SLOTS > MIN_RUN_CONTROL_SLOTS

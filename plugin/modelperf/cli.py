@@ -1,4 +1,5 @@
-"""The ``modelperf`` command line: browse the history store, write reports, compare runs, list baselines.
+"""The ``modelperf`` command line: browse the history store, write reports, compare runs, list baselines,
+estimate how far sessions spread.
 
 Every expected problem (no store, an empty store, an unknown test or run, a bad baseline file)
 ends as one sentence with the fix on stderr and exit status 2, the status argparse uses for usage
@@ -8,6 +9,7 @@ errors, so scripts can tell "you asked wrongly" from a crash.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -117,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="show what `--baseline-save` of this run's measurements would change for its hardware (default: none)",
     )
 
+    sub = add("spread", _cmd_spread, "Estimate --session-spread from the history: how far each latency test's "
+              "drift-corrected figure moves between sessions of the same code on one machine.")
+    sub.add_argument("--test", metavar="SUBSTR", help="only tests whose id contains SUBSTR (default: all)")
+    sub.add_argument("--hardware", metavar="ID", help="only runs on this hardware id (default: all)")
+
     sub = add("export", _cmd_export, "Copy every run of the history store into another store (e.g. a database "
               "into a SQLite file a CI job can extend without touching the original).")
     sub.add_argument("--to", required=True, metavar="PATH_OR_URL", help="the store to copy into (created if missing)")
@@ -204,6 +211,49 @@ def _cmd_history(args: argparse.Namespace) -> int:
         steps = "".join(f"\nchange point: {point.line()}" for point in change_points(points))
         blocks.append(f"{test}  {metric}  [{hardware}]\n" + _text(headers, shown, "lllrrl") + steps)
     print("\n\n".join(blocks))
+    return 0
+
+
+# Fewer degrees of freedom than this (sessions less commits) give an sd that could be half or twice the truth.
+_SPREAD_MIN_DF = 4
+
+
+def _cmd_spread(args: argparse.Namespace) -> int:
+    from modelperf import decide
+    from modelperf.records import Kind
+
+    with _open_store(args) as store:
+        runs = _require_runs(store, args.hardware)
+        # (hardware, test, metric) -> (commit, dirty) -> log figures: sessions of one code form a group.
+        figures: dict[tuple[str, str, str], dict[tuple[str | None, bool], list[float]]] = {}
+        for run in runs:
+            for measurement in store.measurements(run.run_id):
+                if measurement.kind is not Kind.LATENCY or (args.test and args.test not in measurement.test_id):
+                    continue
+                figure = decide.corrected_log_figure(measurement)
+                if figure is not None:
+                    key = (run.hardware_id, measurement.test_id, measurement.metric)
+                    figures.setdefault(key, {}).setdefault((run.commit, run.dirty), []).append(figure)
+    if not figures:
+        raise CliError(f"History store {store.display} holds no latency figure with control rounds"
+                       f"{' for tests containing ' + repr(args.test) if args.test else ''}: {_RECORD} first.")
+    rows: list[list[str]] = []
+    largest: dict[str, tuple[float, str]] = {}
+    for (hardware, test, metric), groups in sorted(figures.items()):
+        spread = decide.pooled_spread(list(groups.values()))
+        enough = spread.df >= _SPREAD_MIN_DF
+        rows.append([hardware, test, metric, str(spread.sessions), str(len(groups)),
+                     f"{spread.sd * 100:.2f} %" if enough else f"- (needs {_SPREAD_MIN_DF - spread.df} more)"])
+        if enough and spread.sd > largest.get(hardware, (0.0, ""))[0]:
+            largest[hardware] = (spread.sd, test)
+    print(_text(["hardware", "test", "metric", "sessions", "commits", "spread (sd of one session)"], rows, "lllrrr"))
+    print("The spread is pooled within sessions of one commit, so real changes between commits stay out of it.")
+    if not largest:
+        print(f"No test has enough repeated sessions yet ({_SPREAD_MIN_DF + 1} of one commit, or 3 of each of two): "
+              "run `pytest --benchmark` a few more times without changing the code, then ask again.")
+    for hardware, (sd, test) in sorted(largest.items()):
+        print(f"{hardware}: largest {sd * 100:.2f} % ({test}); `--session-spread {math.ceil(sd * 200) / 200:.3f}` "
+              "or more keeps stored comparisons on this machine honest.")
     return 0
 
 

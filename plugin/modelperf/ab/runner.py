@@ -105,13 +105,17 @@ class AgainstRunner:
             return Reply(test_id, "died", str(exc))
 
     def close(self, urgent: bool = False) -> None:
-        """Stop every worker: asked to finish, or killed at once when ``urgent`` (an interrupted session)."""
-        for workers in self.workers.values():
-            for worker in workers:
-                if worker is not None:
-                    if urgent:
-                        worker.kill()
-                    worker.close()
+        """Stop every worker: asked to finish, or killed at once when ``urgent`` (an interrupted session).
+
+        All are asked first and waited for after, so a dozen workers end together, not one by one.
+        """
+        alive = [worker for workers in self.workers.values() for worker in workers if worker is not None]
+        for worker in alive:
+            if urgent:
+                worker.kill()
+            worker.quit()
+        for worker in alive:
+            worker.close()
 
     # ------------------------------------------------------------------ one test
     def has(self, side: str, test_id: str) -> bool:

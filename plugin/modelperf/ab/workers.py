@@ -88,6 +88,7 @@ class Worker:
         self.tests: tuple[str, ...] = ()
         self.errors: tuple[str, ...] = ()
         self._running = ""  # the test of the run under way
+        self._quit_sent = False
         commands_read, commands_write = os.pipe()
         replies_read, replies_write = os.pipe()
         env = dict(os.environ if environ is None else environ)
@@ -143,13 +144,22 @@ class Worker:
         """Give a paced run its next turn."""
         self._send({"op": "go"})
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Ask the worker to finish its session; kill it when it does not within ``timeout`` seconds."""
-        if self.process.poll() is None:
+    def quit(self) -> None:
+        """Ask the worker to end, without waiting: many workers then end at once (see :meth:`close`)."""
+        if self.process.poll() is None and not self._quit_sent:
+            self._quit_sent = True
             try:
                 self._send({"op": "quit"})
+            except WorkerDied:
+                self.kill()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Ask the worker to end (unless :meth:`quit` did); kill it when it does not within ``timeout`` seconds."""
+        self.quit()
+        if self.process.poll() is None:
+            try:
                 self.process.wait(timeout)
-            except (WorkerDied, subprocess.TimeoutExpired):
+            except subprocess.TimeoutExpired:
                 self.kill()
         for pipe in (self._commands, self._replies):
             try:

@@ -31,7 +31,7 @@ from modelperf.measure.instrument import Instrument, Target, model_key
 from modelperf.models.base import Model
 from modelperf.records import Kind, Measurement
 
-__all__ = ["BUSY_LIMIT", "CONTROL_EVERY", "CONTROL_PER_SLOT", "MIN_CONTROL_SLOTS", "CapturingBenchmark",
+__all__ = ["BUSY_LIMIT", "CONTROL_EVERY", "CONTROL_PER_SLOT", "MIN_CONTROL_SLOTS", "MIN_RUN_CONTROL_SLOTS", "CapturingBenchmark",
            "LatencyCapture", "LatencyInstrument", "QuietestControl", "choose_control", "choose_rounds",
            "control_slots", "control_weights", "measurement_from_benchmark", "pool_runs", "pooled", "remeasure",
            "scaled_rounds"]
@@ -39,6 +39,10 @@ __all__ = ["BUSY_LIMIT", "CONTROL_EVERY", "CONTROL_PER_SLOT", "MIN_CONTROL_SLOTS
 CONTROL_EVERY = 5  # a control slot before every 5th timed round (before every one: +4-6 % on a 10 ms call)
 CONTROL_PER_SLOT = 3  # gate benchmark: 1 per slot gave 8 % A/A false alarms, 3 gave 1 %
 MIN_CONTROL_SLOTS = 10  # fewer slots give too noisy a control floor (seen: x0.83 from 4 slots)
+# A run of several (--against) compares its control floor only with its partner run's, measured
+# turn by turn beside it, not with a baseline's from another hour: fewer slots do. At 10 a run, a
+# 17-round run of a 19 ms Llama step timed 51 control rounds of 52 ms: 80 % of the test's time.
+MIN_RUN_CONTROL_SLOTS = 4
 # Rounds are chosen so a test costs about ROUND_BUDGET_S of timed calls, within these bounds:
 # fewer than 20 rounds leave a lower decile of 2 rounds, more than 100 add little but time.
 ROUND_BUDGET_S = 2.0
@@ -63,11 +67,11 @@ class LatencyCapture:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
-def control_slots(rounds: int) -> frozenset[int]:
+def control_slots(rounds: int, min_slots: int = MIN_CONTROL_SLOTS) -> frozenset[int]:
     """Indexes of the timed rounds a control slot runs before: every CONTROL_EVERY-th, or closer
-    together so a test of few rounds still gets MIN_CONTROL_SLOTS slots.
+    together so a test of few rounds still gets ``min_slots`` slots.
     """
-    every = max(1, min(CONTROL_EVERY, rounds // MIN_CONTROL_SLOTS))
+    every = max(1, min(CONTROL_EVERY, rounds // min_slots))
     return frozenset(range(0, rounds, every))
 
 
@@ -76,8 +80,9 @@ def choose_rounds(seconds_per_call: float) -> int:
 
 
 def scaled_rounds(rounds: int, scale: float) -> int:
-    """``rounds`` for one run of several: ``scale`` of them, never fewer than MIN_RUN_ROUNDS (nor than asked)."""
-    return rounds if scale >= 1.0 else min(rounds, max(MIN_RUN_ROUNDS, math.ceil(rounds * scale)))
+    """``rounds`` for one run of several: ``scale`` of them (rounded: 20 rounds over 6 runs are 3 a run,
+    not 4, which cost a slow test a fifth more time), never fewer than MIN_RUN_ROUNDS (nor than asked)."""
+    return rounds if scale >= 1.0 else min(rounds, max(MIN_RUN_ROUNDS, round(rounds * scale)))
 
 
 class CapturingBenchmark:
@@ -93,6 +98,7 @@ class CapturingBenchmark:
         self._fixture = fixture
         self._control = control
         self._scale = round_scale
+        self._min_slots = MIN_CONTROL_SLOTS if round_scale >= 1.0 else MIN_RUN_CONTROL_SLOTS
         # Called before every round, ahead of its control slot: an --against worker hands the machine
         # to its partner process there, so the two sides' rounds alternate (see Target.pace).
         self._pace = pace or (lambda: None)
@@ -116,7 +122,7 @@ class CapturingBenchmark:
         target(*args, **kwargs)  # warm-up, and the time per call that sets the number of rounds
         seconds = time.perf_counter() - start
         rounds = scaled_rounds(choose_rounds(seconds), self._scale)
-        slots = control_slots(rounds)
+        slots = control_slots(rounds, self._min_slots)
         calls = iter(range(1 << 62))
         # A run of several (round_scale < 1) has few rounds: a re-warming call per slot would double
         # a long call's cost, for a pause effect that is a small share of it.
@@ -141,15 +147,15 @@ class CapturingBenchmark:
             options["rounds"] = scaled_rounds(int(options["rounds"]), self._scale)
         if int(options.get("iterations", 1)) > 1:
             # pytest-benchmark refuses a setup with several iterations: a control block before and after.
-            for _ in range(MIN_CONTROL_SLOTS // 2):
+            for _ in range(self._min_slots // 2):
                 self._control_slot()
             result = self._fixture.pedantic(target, args=args, kwargs=kwargs, setup=setup, **options)
-            for _ in range(MIN_CONTROL_SLOTS // 2):
+            for _ in range(self._min_slots // 2):
                 self._control_slot()
             return result
         # make_arguments() runs setup before warm-up rounds too: count them in.
         warmup = int(options.get("warmup_rounds", 0))
-        slots = {warmup + index for index in control_slots(int(options.get("rounds", 1)))}
+        slots = {warmup + index for index in control_slots(int(options.get("rounds", 1)), self._min_slots)}
         calls = iter(range(1 << 62))
 
         def control_then_setup() -> Any:
