@@ -12,9 +12,6 @@ from pathlib import Path
 
 import pytest
 
-# Imported here, before any pytester run: pytester drops the modules an inner session imported, and
-# SQLAlchemy 2.1's compiled parts fail ('InternalTraversal' object is not callable) once imported twice.
-from modelperf.store.history import HistoryStore
 from tests.test_plugin_accuracy import FLIPS, KEY, RUN, STAND_IN, _write_dataset
 
 TWO_TESTS = STAND_IN + """
@@ -230,6 +227,7 @@ def test_a_bare_postgresql_history_url_is_one_note_and_the_summary_still_prints(
 
 def test_history_keeps_what_each_verdict_was_made_on(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     from modelperf.report.html import verdict_change
+    from modelperf.store.history import HistoryStore
 
     _first_run(pytester, monkeypatch)
     monkeypatch.setenv(FLIPS, "1")

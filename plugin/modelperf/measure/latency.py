@@ -31,8 +31,8 @@ from modelperf.measure.instrument import Instrument, Target, model_key
 from modelperf.models.base import Model
 from modelperf.records import Kind, Measurement
 
-__all__ = ["BUSY_LIMIT", "CONTROL_EVERY", "CONTROL_PER_SLOT", "MIN_CONTROL_SLOTS", "MIN_RUN_CONTROL_SLOTS", "CapturingBenchmark",
-           "LatencyCapture", "LatencyInstrument", "QuietestControl", "choose_control", "choose_rounds",
+__all__ = ["BUSY_LIMIT", "CONTROL_EVERY", "CONTROL_PER_SLOT", "MIN_CONTROL_SLOTS", "MIN_RUN_CONTROL_SLOTS",
+           "CapturingBenchmark", "LatencyCapture", "LatencyInstrument", "QuietestControl", "choose_control", "choose_rounds",
            "control_slots", "control_weights", "measurement_from_benchmark", "pool_runs", "pooled", "remeasure",
            "scaled_rounds"]
 
