@@ -4,6 +4,11 @@ base, the working tree as the change, and real worker processes of both sides.
 The inner tests time pure-Python loops whose length is a constant in the test file, so "making the
 change slower" is editing that constant: a 3x longer loop is a regression on any machine, while the
 unchanged file is the same code on both sides.
+
+Tests about anything but the latency verdict mark their loop with a 50 % minimum effect. With three
+processes a side, the same code can land a few per cent apart after the control correction (CI saw
+x1.030 once, on the 5 % default); a 30 % alarm line keeps those tests deterministic. How often the
+gate raises false alarms is a rate over many sessions, measured by benchmarks/against_gate.py.
 """
 
 from __future__ import annotations
@@ -30,10 +35,16 @@ SPIN = """
             total += i * i
         return total
 
-    @pytest.mark.latency
+    @pytest.mark.latency{mark}
     def test_spin(benchmark):
         benchmark(work)
 """
+# The marker arguments of a loop whose verdict the test does not look at (see the module docstring).
+STRUCTURAL = "(min_effect=0.5)"
+
+
+def spin(loops: int, mark: str = STRUCTURAL) -> str:
+    return SPIN.format(loops=loops, mark=mark)
 
 
 def _git(pytester: pytest.Pytester, *args: str) -> None:
@@ -49,7 +60,7 @@ def _commit(pytester: pytest.Pytester) -> None:
 
 
 def test_same_code_on_both_sides_passes_with_both_figures(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_spin=SPIN.format(loops=20000))
+    pytester.makepyfile(test_spin=spin(20000))
     _commit(pytester)
     result = pytester.runpytest(*RUN, "--against", "HEAD", "--summary-markdown", "summary.md")
     result.assert_outcomes(passed=1)
@@ -61,9 +72,9 @@ def test_same_code_on_both_sides_passes_with_both_figures(pytester: pytest.Pytes
 
 
 def test_a_slower_change_fails_with_a_one_line_verdict(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_spin=SPIN.format(loops=20000))
+    pytester.makepyfile(test_spin=spin(20000, mark=""))
     _commit(pytester)
-    pytester.makepyfile(test_spin=SPIN.format(loops=60000))  # the working tree: three times the work
+    pytester.makepyfile(test_spin=spin(60000, mark=""))  # the working tree: three times the work
     result = pytester.runpytest(*RUN, "--against", "HEAD")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*test_spin.py R*", ("*p10_s: median * -> * (drift-corrected p10 x*, 95% CI *): "
@@ -72,10 +83,10 @@ def test_a_slower_change_fails_with_a_one_line_verdict(pytester: pytest.Pytester
 
 
 def test_new_and_removed_tests_are_listed_not_compared(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_old=SPIN.format(loops=5000), test_kept="def test_kept():\n    assert True\n")
+    pytester.makepyfile(test_old=spin(5000), test_kept="def test_kept():\n    assert True\n")
     _commit(pytester)
     (pytester.path / "test_old.py").unlink()
-    pytester.makepyfile(test_new=SPIN.format(loops=5000))
+    pytester.makepyfile(test_new=spin(5000))
     result = pytester.runpytest(*RUN, "--against", "HEAD")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*test_spin*not_compared*",
@@ -84,7 +95,7 @@ def test_new_and_removed_tests_are_listed_not_compared(pytester: pytest.Pytester
 
 
 def test_a_missing_ref_is_one_sentence_and_the_change_is_still_measured(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_spin=SPIN.format(loops=5000))
+    pytester.makepyfile(test_spin=spin(5000))
     _commit(pytester)
     result = pytester.runpytest(*RUN, "--against", "no-such-branch")
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # a gate that compared nothing is not green
@@ -94,7 +105,7 @@ def test_a_missing_ref_is_one_sentence_and_the_change_is_still_measured(pytester
 
 
 def test_outside_a_git_repository_is_one_sentence(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_spin=SPIN.format(loops=5000))
+    pytester.makepyfile(test_spin=spin(5000))
     result = pytester.runpytest(*RUN, "--against", "HEAD")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*--against compares with another commit, but * is not inside a git repository*"])
@@ -189,7 +200,7 @@ def test_peak_memory_compares_each_side_from_a_fresh_process(pytester: pytest.Py
 
 
 def test_a_base_that_cannot_start_fails_the_session_in_one_sentence(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_spin=SPIN.format(loops=5000))
+    pytester.makepyfile(test_spin=spin(5000))
     pytester.makeconftest("raise RuntimeError('this commit cannot even be collected')")
     _commit(pytester)
     (pytester.path / "conftest.py").unlink()  # the change mends it
@@ -203,7 +214,7 @@ def test_started_from_a_subdirectory_the_same_tests_are_compared(pytester: pytes
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     pytester.makepyprojecttoml("[tool.pytest.ini_options]\n")  # the rootdir is the repository, above the tests
     (pytester.path / "sub").mkdir()
-    (pytester.path / "sub" / "test_spin.py").write_text(textwrap.dedent(SPIN.format(loops=20000)))
+    (pytester.path / "sub" / "test_spin.py").write_text(textwrap.dedent(spin(20000)))
     _commit(pytester)
     monkeypatch.chdir(pytester.path / "sub")
     result = pytester.runpytest(*RUN, "--against", "HEAD", "test_spin.py")
@@ -215,9 +226,9 @@ def test_started_from_a_subdirectory_the_same_tests_are_compared(pytester: pytes
 def test_a_run_that_measures_nothing_is_not_compared_not_an_internal_error(pytester: pytest.Pytester) -> None:
     conditional = SPIN.replace("        benchmark(work)", "        if CALL:\n            benchmark(work)")
     conditional = conditional.replace("    LOOPS = {loops}", "    LOOPS = {loops}\n    CALL = {call}")
-    pytester.makepyfile(test_spin=conditional.format(loops=5000, call=True))  # the base times the call
+    pytester.makepyfile(test_spin=conditional.format(loops=5000, call=True, mark=STRUCTURAL))  # the base times the call
     _commit(pytester)
-    pytester.makepyfile(test_spin=conditional.format(loops=5000, call=False))  # the change never does
+    pytester.makepyfile(test_spin=conditional.format(loops=5000, call=False, mark=STRUCTURAL))  # the change never does
     result = pytester.runpytest(*RUN, "--against", "HEAD")
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
@@ -225,7 +236,7 @@ def test_a_run_that_measures_nothing_is_not_compared_not_an_internal_error(pytes
 
 
 def test_fewer_than_three_processes_per_side_is_a_usage_error(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_spin=SPIN.format(loops=5000))
+    pytester.makepyfile(test_spin=spin(5000))
     result = pytester.runpytest("--benchmark", "--against", "HEAD", "--against-processes", "2")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*2 worker processes per side are too few to judge*give 3 or more.*"])
@@ -279,7 +290,7 @@ def test_the_two_sides_take_turns_and_never_run_at_once(pytester: pytest.Pyteste
             with open({str(log)!r}, "a") as out:
                 out.write(f"{{SIDE}} {{os.getpid()}} {{start}} {{time.perf_counter()}}\\n")
 
-        @pytest.mark.latency
+        @pytest.mark.latency{STRUCTURAL}
         def test_turns(benchmark):
             benchmark(work)
     """.replace("{side!r}", "'base'"))
