@@ -148,3 +148,47 @@ def test_the_llama_control_runs_on_its_own_context(model) -> None:  # type: igno
     # The session's context, its cached tokens and its scores are untouched by the control's rounds.
     assert model.score_choices("Review: a warm and funny film. Sentiment:", [" good", " bad"]) == scores_before
     assert model.generate("The three primary colours are", 4).tokens == before
+
+
+PREFIX = "Decide whether each review is positive or negative.\n\nReview: dull and slow.\nSentiment: negative\n\n"
+
+
+def _restore(gguf_path: Path, tokens: list[int]):  # type: ignore[no-untyped-def]
+    from modelperf.models.llama import load_llama
+
+    fresh = load_llama(str(gguf_path), 1, 256)
+    return fresh, fresh.restore_prefix(tokens)
+
+
+def test_a_restored_prefix_scores_as_an_evaluated_one(gguf_path: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELPERF_CACHE", str(tmp_path))
+    first, restored = _restore(gguf_path, [])
+    tokens = first.tokenize(PREFIX)
+    assert not restored and not first.restore_prefix(tokens)  # nothing saved yet: evaluated, then saved
+    assert len(list((tmp_path / "kv").glob("*.bin"))) == 1
+    prompt, choices = PREFIX + "Review: a warm and funny film.\nSentiment:", [" positive", " negative"]
+    expected = first.score_choices(prompt, choices)
+    second, restored = _restore(gguf_path, tokens)
+    assert restored
+    assert second.score_choices(prompt, choices) == pytest.approx(expected, abs=1e-6)
+    # A prompt that ends inside the restored tokens reads logits rows that were never computed in
+    # this process: they must be computed, not read from an empty buffer.
+    short = "Decide whether each review is positive or negative.\n\nReview: dull and slow.\nSentiment:"
+    third, _ = _restore(gguf_path, tokens)
+    assert third.score_choices(short, choices) == pytest.approx(first.score_choices(short, choices), abs=1e-6)
+
+
+def test_a_damaged_prefix_file_is_replaced_not_trusted(gguf_path: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELPERF_CACHE", str(tmp_path))
+    first, _ = _restore(gguf_path, [])
+    tokens = first.tokenize(PREFIX)
+    first.restore_prefix(tokens)
+    (saved,) = (tmp_path / "kv").glob("*.bin")
+    saved.write_bytes(saved.read_bytes()[:100])  # a truncated file, as a full disk leaves one
+    prompt, choices = PREFIX + "Review: a warm and funny film.\nSentiment:", [" positive", " negative"]
+    second, restored = _restore(gguf_path, tokens)
+    assert not restored
+    assert second.score_choices(prompt, choices) == pytest.approx(first.score_choices(prompt, choices), abs=1e-6)
+    assert _restore(gguf_path, tokens)[1]  # the file was written again, whole

@@ -100,8 +100,11 @@ class Llama:
         self.classifier: PromptClassifier | None = None  # fitted on first use
         # Whether the context was created with a logits row for every position (scoring needs it).
         self._scoring_context = bool(llm._logits_all)
-        # How many leading positions of the context have their logits row filled in.
+        # How many leading positions of the context evaluate() may reuse: their KV cells are in place.
         self._scored = 0
+        # How many of those leading positions were restored from a file (restore_prefix): their KV cells
+        # are in place but their logits rows were never computed in this process.
+        self._rowless = 0
 
     @property
     def llm(self) -> Any:
@@ -122,8 +125,11 @@ class Llama:
         bos = int(self._llm.token_bos())
         return [bos] if bos >= 0 and bool(self._llm._model.add_bos_token()) else []
 
-    def evaluate(self, tokens: Sequence[int]) -> None:
-        """Bring the context to exactly ``tokens``, reusing the longest prefix already evaluated."""
+    def evaluate(self, tokens: Sequence[int], rows_from: int | None = None) -> None:
+        """Bring the context to exactly ``tokens``, reusing the longest prefix already evaluated.
+
+        Logits rows from position ``rows_from`` on (default: the last) are fresh afterwards.
+        """
         if len(tokens) > self.info.context_length:
             raise ValueError(
                 f"{len(tokens)} tokens do not fit the context of {self.info.context_length}: "
@@ -134,11 +140,68 @@ class Llama:
         cached = llm.input_ids[: min(llm.n_tokens, self._scored)]
         common = 0
         limit = min(len(cached), len(tokens) - 1)  # always re-evaluate the last token for fresh logits
+        first_row = len(tokens) - 1 if rows_from is None else rows_from
+        if first_row < self._rowless:  # a restored position has KV cells but no logits row to read
+            limit = min(limit, first_row)
         while common < limit and cached[common] == tokens[common]:
             common += 1
         llm.n_tokens = common
         llm.eval(list(tokens[common:]))
         self._scored = llm.n_tokens
+        self._rowless = min(self._rowless, common)
+
+    def restore_prefix(self, tokens: Sequence[int]) -> bool:
+        """Bring the context to ``tokens``, a prompt prefix that many calls share, from a file of its KV
+        cells when an earlier process saved one for these weights and settings; else evaluate it and
+        save that file. Returns whether it was restored.
+
+        The classifier's few-shot prefix (187 SmolLM2 tokens) took 1.5 s to evaluate on one thread,
+        once in every process: 18 s of each --against session, whose 12 worker processes paid it in
+        turn. Restoring is a read of a 4 MB file. The file (llama.cpp's own sequence-state format,
+        which checks its header and sizes) is keyed by everything that changes the cells' values:
+        the weights, llama-cpp-python's version, threads, batch size, weight repacking and the tokens.
+        A file that does not load is replaced, never trusted.
+        """
+        import ctypes
+        import hashlib
+        import json
+
+        import llama_cpp
+
+        from modelperf.models.embedded import cache_root
+
+        llm, tokens = self._llm, list(tokens)
+        if not tokens:
+            return False
+        key = json.dumps([self.info.weights_sha256, llama_cpp.__version__, self.info.threads, int(llm.n_batch),
+                          self.info.variant, tokens])
+        path = cache_root() / "kv" / f"llama-{hashlib.sha256(key.encode()).hexdigest()[:24]}.bin"
+        ctx = llm._ctx.ctx
+        if path.is_file():
+            llm.reset()
+            llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+            stored = (llama_cpp.llama_token * len(tokens))()
+            count = ctypes.c_size_t(0)
+            with _quiet_native_stderr():
+                loaded = llama_cpp.llama_state_seq_load_file(ctx, str(path).encode(), 0, stored, len(tokens),
+                                                             ctypes.byref(count))
+            if loaded and count.value == len(tokens) and list(stored) == tokens:
+                llm.input_ids[: len(tokens)] = tokens
+                llm.n_tokens = len(tokens)
+                self._scored = self._rowless = len(tokens)
+                return True
+            llm._ctx.kv_cache_seq_rm(-1, 0, -1)  # whatever a failed load left behind
+            self._scored = self._rowless = 0
+        self.evaluate(tokens)
+        with contextlib.suppress(OSError):  # a cache that cannot be written only costs the next process time
+            path.parent.mkdir(parents=True, exist_ok=True)
+            staging = path.with_suffix(f".{os.getpid()}.tmp")
+            array = (llama_cpp.llama_token * len(tokens))(*tokens)
+            if llama_cpp.llama_state_seq_save_file(ctx, str(staging).encode(), 0, array, len(tokens)):
+                os.replace(staging, path)  # atomic: a reader sees a whole file or none
+            else:
+                staging.unlink(missing_ok=True)
+        return False
 
     def _require_scoring(self, what: str) -> None:
         if not self._scoring_context:
@@ -151,7 +214,7 @@ class Llama:
     def _serving(self) -> Iterator[None]:
         """Evaluate with logits for the last position only, as a server does; scoring re-evaluates after."""
         llm = self._llm
-        self._scored = 0
+        self._scored = self._rowless = 0
         saved, llm._logits_all = llm._logits_all, False
         try:
             yield
@@ -242,8 +305,8 @@ class Llama:
         scores = []
         for choice in choices:
             continuation = self.tokenize(choice)
-            self.evaluate(prefix + continuation)
             start = len(prefix)
+            self.evaluate(prefix + continuation, rows_from=start - 1)
             scores.append(sum(
                 float(self._logprobs_at(start + i - 1)[token]) for i, token in enumerate(continuation)
             ))
@@ -277,7 +340,7 @@ class Llama:
             for position in range(first, n_ctx - 1):
                 nll -= float(self._logprobs_at(position)[window_tokens[position + 1]])
                 count += 1
-        self._scored = 0  # the windows' tokens are not a prefix anyone asks for again
+        self._scored = self._rowless = 0  # the windows' tokens are not a prefix anyone asks for again
         return Perplexity(math.exp(nll / count), count, chunks, n_ctx)
 
     def latency_control(self) -> tuple[Callable[[], float], str]:
@@ -316,6 +379,7 @@ class Llama:
             from modelperf.models.prompting import PromptClassifier
 
             self.classifier = PromptClassifier.fitted(self)
+            self.restore_prefix(self.classifier.shared_tokens(self))
         return self.classifier.classify(self, texts)
 
 

@@ -67,6 +67,16 @@ class PromptClassifier:
         negative, positive = model.score_choices(self.prefix + _review(text), LABEL_WORDS)
         return float(positive - negative)
 
+    def shared_tokens(self, model: Any) -> list[int]:
+        """The tokens every scored prompt starts with: the prefix as tokenized inside a prompt (its
+        last tokens may merge with what follows, so two different reviews tell where sharing ends)."""
+        first: list[int] = model._bos() + model.tokenize(self.prefix + _review("a"))
+        second = model._bos() + model.tokenize(self.prefix + _review("b"))
+        shared = 0
+        while shared < min(len(first), len(second)) and first[shared] == second[shared]:
+            shared += 1
+        return first[:shared]
+
     def classify(self, model: Any, texts: Sequence[str]) -> Classification:
         rows = []
         for text in texts:
