@@ -19,6 +19,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections import Counter
 
 import pytest
 
@@ -307,3 +308,28 @@ def test_the_two_sides_take_turns_and_never_run_at_once(pytester: pytest.Pyteste
     # Within each block (one process of each side) the sides alternate call by call.
     switches = sum(a[2] != b[2] for a, b in itertools.pairwise(calls))
     assert switches >= len(calls) // 2, [side for *_, side, _ in calls]
+
+
+def test_only_the_first_run_of_a_slow_test_makes_a_warm_up_call(pytester: pytest.Pytester) -> None:
+    # Each call logs its process. A call of 0.12 s is "slow" (REWARM_BELOW_S): the first block's two
+    # runs warm up and tell the controller its time per call; the later blocks' runs do not warm up.
+    log = pytester.path.parent / "slow-calls.log"
+    pytester.makepyfile(test_slow=f"""
+        import os, time
+        import pytest
+
+        def work():
+            with open({str(log)!r}, "a") as out:
+                out.write(f"{{os.getpid()}}\\n")
+            time.sleep(0.12)  # how long a call takes is all this test needs, not what it computes
+
+        @pytest.mark.latency{STRUCTURAL}
+        def test_slow(benchmark):
+            benchmark(work)
+    """)
+    _commit(pytester)
+    result = pytester.runpytest(*RUN, "--against", "HEAD")
+    result.assert_outcomes(passed=1)
+    calls_per_process = sorted(Counter(log.read_text().split()).values())
+    rounds = 7  # 20 rounds for a call over 0.1 s, a third of them in each of 3 runs a side
+    assert calls_per_process == [rounds] * 4 + [rounds + 1] * 2, calls_per_process

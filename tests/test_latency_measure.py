@@ -57,7 +57,7 @@ class _Recorder:
         return "result"
 
 
-def _capturing(round_scale: float = 1.0) -> tuple[CapturingBenchmark, _Recorder]:
+def _capturing(round_scale: float = 1.0, seconds_per_call: float | None = None) -> tuple[CapturingBenchmark, _Recorder]:
     recorder = _Recorder()
     calls: list[str] = []
 
@@ -66,7 +66,7 @@ def _capturing(round_scale: float = 1.0) -> tuple[CapturingBenchmark, _Recorder]
         calls.append("control")
         return 0.005
 
-    return CapturingBenchmark(recorder, control, round_scale), recorder
+    return CapturingBenchmark(recorder, control, round_scale, seconds_per_call=seconds_per_call), recorder
 
 
 def _slots(events: list[str]) -> list[int]:
@@ -146,3 +146,21 @@ def test_a_run_of_several_places_fewer_control_slots_than_a_whole_run() -> None:
     assert part_recorder.events.count("timed") == 17
     assert _slots(part_recorder.events) == [0, 4, 8, 12, 16]
     assert len(_slots(whole_recorder.events)) == MIN_CONTROL_SLOTS > MIN_RUN_CONTROL_SLOTS
+
+
+@pytest.mark.parametrize(("round_scale", "seconds_per_call", "warmed"), [
+    (1 / 6, 0.7, False),   # a later run of several, slow calls: the earlier run told their time
+    (1 / 6, None, True),   # the first run of several: nothing known yet
+    (1 / 6, 0.02, True),   # fast calls: a warm-up costs little and steadies many rounds
+    (1.0, 0.7, True),      # a whole run always warms up
+])
+def test_only_a_later_run_of_a_slow_test_skips_its_warm_up(round_scale: float, seconds_per_call: float | None,
+                                                          warmed: bool) -> None:
+    capturing, recorder = _capturing(round_scale, seconds_per_call)
+    capturing(lambda: recorder.events.append("call"))
+    assert (recorder.events[0] == "call") is warmed  # the warm-up call comes before any round or control
+    if seconds_per_call == 0.7 and round_scale < 1:
+        assert recorder.events.count("timed") == scaled_rounds(20, round_scale)  # the rounds a 0.7 s call gets
+    pedantic, pedantic_recorder = _capturing(round_scale, seconds_per_call)
+    pedantic.pedantic(lambda: None, setup=lambda: None, rounds=20, warmup_rounds=1)
+    assert pedantic_recorder.events.count("warm-up") == int(warmed)

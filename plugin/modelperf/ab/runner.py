@@ -10,6 +10,7 @@ on one side only: each becomes one sentence in the outcome, and the other side's
 from __future__ import annotations
 
 import itertools
+import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -231,7 +232,7 @@ class AgainstRunner:
     def _blocks(self, test_id: str, scale: float, runs: dict[str, list[Reply]], mirrored: bool) -> TestOutcome | None:
         """Run one pass of blocks into ``runs``; an outcome (a failure, a skip) ends the test early."""
         for index, order in blocks(self.processes, mirrored):
-            replies = self._paced(test_id, scale, index, order)
+            replies = self._paced(test_id, scale, index, order, self._seconds_per_call(runs))
             for side in order:
                 runs[side].append(replies[side])
             change, base = runs["change"][-1], runs["base"][-1]
@@ -243,7 +244,19 @@ class AgainstRunner:
                 return outcome
         return None
 
-    def _paced(self, test_id: str, scale: float, index: int, order: Sequence[str]) -> dict[str, Reply]:
+    @staticmethod
+    def _seconds_per_call(runs: Mapping[str, Sequence[Reply]]) -> float | None:
+        """The test's time per call from the first block (the faster side's median round), or None
+        before it; both sides get the same, so they choose the same rounds."""
+        medians = []
+        for side in ("base", "change"):
+            measured = _measurements(runs[side][0]) if runs[side] else []
+            if measured and measured[0].samples:
+                medians.append(statistics.median(measured[0].samples))
+        return min(medians) if len(medians) == 2 else None
+
+    def _paced(self, test_id: str, scale: float, index: int, order: Sequence[str],
+               seconds_per_call: float | None = None) -> dict[str, Reply]:
         """One block: process ``index`` of each side runs the test, the two taking turns on the machine.
 
         Only one of the pair runs at any moment: the controller hands the turn to the other side each
@@ -264,7 +277,7 @@ class AgainstRunner:
                     worker.proceed()
                 else:
                     worker = self._worker(side, index)
-                    worker.begin(test_id, scale, paced=True)
+                    worker.begin(test_id, scale, paced=True, seconds_per_call=seconds_per_call)
                     started.add(side)
                 reply = worker.wait_turn()
             except WorkerDied as exc:

@@ -125,10 +125,13 @@ class Worker:
         assert reply is not None  # an unpaced run never hands its turn over
         return reply
 
-    def begin(self, test_id: str, scale: float, paced: bool) -> None:
-        """Start a run; a ``paced`` one runs until its turn is over (see :meth:`wait_turn`)."""
+    def begin(self, test_id: str, scale: float, paced: bool, seconds_per_call: float | None = None) -> None:
+        """Start a run; a ``paced`` one runs until its turn is over (see :meth:`wait_turn`).
+
+        ``seconds_per_call``: the test's time per call from an earlier run, if one has told it.
+        """
         self._running = test_id
-        self._send({"op": "run", "test": test_id, "scale": scale, "paced": paced})
+        self._send({"op": "run", "test": test_id, "scale": scale, "paced": paced, "seconds_per_call": seconds_per_call})
 
     def wait_turn(self) -> Reply | None:
         """Wait until the run hands its turn over (None: it waits for :meth:`proceed`) or ends (its Reply)."""

@@ -38,6 +38,8 @@ class Target:
     needs no such repair, since its interleaved blocks put the two sides through the same moments.
     ``pace``, where set, runs before every timed round of a latency test: an ``--against`` worker
     waits there for its turn, so that its rounds alternate with its partner's on the other side.
+    ``seconds_per_call``, where set, is a latency test's time per call from an earlier run of it in
+    this session (an ``--against`` run after the first): a slow test then skips its warm-up call.
     """
 
     test_id: str
@@ -48,6 +50,7 @@ class Target:
     round_scale: float = 1.0
     remeasure_busy: bool = True
     pace: Callable[[], None] | None = None
+    seconds_per_call: float | None = None
 
 
 @dataclass

@@ -50,7 +50,8 @@ MIN_ROUNDS, MAX_ROUNDS = 20, 100
 # A run of several (--against's worker runs) keeps at least this many rounds. With 6 processes a
 # side, 3 rounds a run keep a side's calls near a single run's 20 for slow calls (prefill, decode).
 MIN_RUN_ROUNDS = 3
-# In a run of several, calls longer than this get no untimed re-warming call after a control slot.
+# In a run of several, calls longer than this get no untimed re-warming call after a control slot,
+# and, once an earlier run of the test has told their time per call, no warm-up call either.
 REWARM_BELOW_S = 0.1
 # A test whose control floor is this much above the session's quietest ran on a busy machine: it is
 # re-measured before it is compared or saved. The gate benchmark's disturbed tests ran their
@@ -94,10 +95,16 @@ class CapturingBenchmark:
     """
 
     def __init__(self, fixture: Any, control: Callable[[], float] | None = None, round_scale: float = 1.0,
-                 pace: Callable[[], None] | None = None) -> None:
+                 pace: Callable[[], None] | None = None, seconds_per_call: float | None = None) -> None:
         self._fixture = fixture
         self._control = control
         self._scale = round_scale
+        # A run of several after the first knows the test's time per call from an earlier run. A slow
+        # test's warm-up call then only costs time: 12 runs of a 0.7 s prefill paid 8 s for them, and a
+        # cold first round barely moves a lower decile. The first run of each test still warms up.
+        self._known_slow = (round_scale < 1.0 and seconds_per_call is not None
+                            and seconds_per_call >= REWARM_BELOW_S)
+        self._seconds_per_call = seconds_per_call
         self._min_slots = MIN_CONTROL_SLOTS if round_scale >= 1.0 else MIN_RUN_CONTROL_SLOTS
         # Called before every round, ahead of its control slot: an --against worker hands the machine
         # to its partner process there, so the two sides' rounds alternate (see Target.pace).
@@ -118,9 +125,12 @@ class CapturingBenchmark:
 
     def __call__(self, target: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         self.capture = LatencyCapture(target, args, kwargs)
-        start = time.perf_counter()
-        target(*args, **kwargs)  # warm-up, and the time per call that sets the number of rounds
-        seconds = time.perf_counter() - start
+        if self._known_slow and self._seconds_per_call is not None:
+            seconds = self._seconds_per_call
+        else:
+            start = time.perf_counter()
+            target(*args, **kwargs)  # warm-up, and the time per call that sets the number of rounds
+            seconds = time.perf_counter() - start
         rounds = scaled_rounds(choose_rounds(seconds), self._scale)
         slots = control_slots(rounds, self._min_slots)
         calls = iter(range(1 << 62))
@@ -145,6 +155,8 @@ class CapturingBenchmark:
             self.capture = LatencyCapture(target, tuple(args), dict(kwargs or {}))
         if "rounds" in options:
             options["rounds"] = scaled_rounds(int(options["rounds"]), self._scale)
+        if self._known_slow:
+            options["warmup_rounds"] = 0
         if int(options.get("iterations", 1)) > 1:
             # pytest-benchmark refuses a setup with several iterations: a control block before and after.
             for _ in range(self._min_slots // 2):
@@ -319,7 +331,8 @@ class LatencyInstrument(Instrument):
 
     def wrap(self, fixture: Any) -> CapturingBenchmark:
         """The ``benchmark`` a test gets: pytest-benchmark's ``fixture`` with control slots between rounds."""
-        self.proxy = CapturingBenchmark(fixture, self._timer, self.target.round_scale, self.target.pace)
+        self.proxy = CapturingBenchmark(fixture, self._timer, self.target.round_scale, self.target.pace,
+                                        self.target.seconds_per_call)
         return self.proxy
 
     def _quietest(self) -> QuietestControl:

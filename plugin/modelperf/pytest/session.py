@@ -104,6 +104,7 @@ class Manager:
         self.worker = WORKER_ENV in os.environ
         self.run_scale = 1.0  # the share of a latency test's rounds a worker's run takes
         self.pace: Callable[[], None] | None = None  # a worker's wait for its turn before each timed round
+        self.seconds_per_call: float | None = None  # a worker's run after the first: the test's known time per call
         self.against: str | None = None  # the base side's label, once an --against session has one
         self._judges: dict[str, Callable[[Instrument, Measurement], TestResult]] = {
             "latency": self._judge_latency, "peak_memory": self._judge_memory, "accuracy": self._judge_accuracy}
@@ -211,7 +212,8 @@ class Manager:
             options = parse_marker(marker, (), closest.kwargs if closest else {}, item.nodeid)
             found[marker] = create(marker, Target(item.nodeid, options, Path(str(self.config.rootpath)) / _CAPTURE_DIR,
                                                   self.settings.keep_captures, self._shared, self.run_scale,
-                                                  remeasure_busy=not self.worker, pace=self.pace))
+                                                  remeasure_busy=not self.worker, pace=self.pace,
+                                                  seconds_per_call=self.seconds_per_call))
         return found[marker]
 
     @pytest.hookimpl(hookwrapper=True)

@@ -61,7 +61,9 @@ class WorkerLoop:
             if item is None:
                 send_reply({"outcome": "missing", "longrepr": f"{command['test']} is not among this side's tests"})
                 continue
-            send_reply(self._run(item, float(command.get("scale", 1.0)), bool(command.get("paced", False))))
+            seconds = command.get("seconds_per_call")
+            send_reply(self._run(item, float(command.get("scale", 1.0)), bool(command.get("paced", False)),
+                                 None if seconds is None else float(seconds)))
         if command is not None:  # "quit": every reply is sent, and a worker writes nothing at its end
             # Skipping pytest's session end and the interpreter's teardown (torch, llama.cpp) saves
             # a second or two a worker: a dozen workers ending took 25 s of a 5-minute session.
@@ -70,9 +72,10 @@ class WorkerLoop:
             os._exit(0)
         return True
 
-    def _run(self, item: pytest.Item, scale: float, paced: bool) -> dict[str, Any]:
+    def _run(self, item: pytest.Item, scale: float, paced: bool, seconds_per_call: float | None) -> dict[str, Any]:
         self._manager.run_scale = scale
         self._manager.pace = _Turns() if paced else None
+        self._manager.seconds_per_call = seconds_per_call
         start = time.perf_counter()
         # nextitem=None tears down every fixture after the run; the models stay loaded in the registry.
         reports = runtestprotocol(item, log=False, nextitem=None)
