@@ -159,8 +159,9 @@ class Llama:
         once in every process: 18 s of each --against session, whose 12 worker processes paid it in
         turn. Restoring is a read of a 4 MB file. The file (llama.cpp's own sequence-state format,
         which checks its header and sizes) is keyed by everything that changes the cells' values:
-        the weights, llama-cpp-python's version, threads, batch size, weight repacking and the tokens.
-        A file that does not load is replaced, never trusted.
+        the weights, llama-cpp-python's version, the CPU features its kernels use (a cache restored
+        on another runner class must not bring another CPU's rounding), threads, batch size, weight
+        repacking and the tokens. A file that does not load is replaced, never trusted.
         """
         import ctypes
         import hashlib
@@ -173,8 +174,9 @@ class Llama:
         llm, tokens = self._llm, list(tokens)
         if not tokens:
             return False
-        key = json.dumps([self.info.weights_sha256, llama_cpp.__version__, self.info.threads, int(llm.n_batch),
-                          self.info.variant, tokens])
+        features = bytes(llama_cpp.llama_print_system_info()).decode(errors="replace")
+        key = json.dumps([self.info.weights_sha256, llama_cpp.__version__, features, self.info.threads,
+                          int(llm.n_batch), self.info.variant, tokens])
         path = cache_root() / "kv" / f"llama-{hashlib.sha256(key.encode()).hexdigest()[:24]}.bin"
         ctx = llm._ctx.ctx
         if path.is_file():
