@@ -102,9 +102,9 @@ class CapturingBenchmark:
         # A run of several after the first knows the test's time per call from an earlier run. A slow
         # test's warm-up call then only costs time: 12 runs of a 0.7 s prefill paid 8 s for them, and a
         # cold first round barely moves a lower decile. The first run of each test still warms up.
-        self._known_slow = (round_scale < 1.0 and seconds_per_call is not None
-                            and seconds_per_call >= REWARM_BELOW_S)
-        self._seconds_per_call = seconds_per_call
+        # Set only in that case: the time per call that chooses the rounds instead of a warm-up call.
+        self._known_slow_seconds = (seconds_per_call if round_scale < 1.0 and seconds_per_call is not None
+                                    and seconds_per_call >= REWARM_BELOW_S else None)
         self._min_slots = MIN_CONTROL_SLOTS if round_scale >= 1.0 else MIN_RUN_CONTROL_SLOTS
         # Called before every round, ahead of its control slot: an --against worker hands the machine
         # to its partner process there, so the two sides' rounds alternate (see Target.pace).
@@ -125,8 +125,8 @@ class CapturingBenchmark:
 
     def __call__(self, target: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         self.capture = LatencyCapture(target, args, kwargs)
-        if self._known_slow and self._seconds_per_call is not None:
-            seconds = self._seconds_per_call
+        if self._known_slow_seconds is not None:
+            seconds = self._known_slow_seconds
         else:
             start = time.perf_counter()
             target(*args, **kwargs)  # warm-up, and the time per call that sets the number of rounds
@@ -155,7 +155,7 @@ class CapturingBenchmark:
             self.capture = LatencyCapture(target, tuple(args), dict(kwargs or {}))
         if "rounds" in options:
             options["rounds"] = scaled_rounds(int(options["rounds"]), self._scale)
-        if self._known_slow:
+        if self._known_slow_seconds is not None:
             options["warmup_rounds"] = 0
         if int(options.get("iterations", 1)) > 1:
             # pytest-benchmark refuses a setup with several iterations: a control block before and after.
