@@ -78,7 +78,7 @@ def test_a_slower_change_fails_with_a_one_line_verdict(pytester: pytest.Pytester
     pytester.makepyfile(test_spin=spin(60000, mark=""))  # the working tree: three times the work
     result = pytester.runpytest(*RUN, "--against", "HEAD")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*test_spin.py R*", ("*p10_s: median * -> * (drift-corrected p10 x*, 95% CI *): "
+    result.stdout.fnmatch_lines(["*test_spin.py R*", ("*p10_s: median * -> * (side-by-side p10 x*, 95% CI *): "
                                  "slower, past the alarm line x1.030 of the 5 % minimum effect*"),
                                  "*REGRESSED test_spin.py::test_spin*", "*1 failed*"])
 

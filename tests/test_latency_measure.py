@@ -16,7 +16,7 @@ from modelperf.measure.latency import (
     MAX_ROUNDS,
     MIN_CONTROL_SLOTS,
     MIN_ROUNDS,
-    MIN_RUN_CONTROL_SLOTS,
+    RUN_CONTROL_SLOTS,
     CapturingBenchmark,
     QuietestControl,
     _reduce,
@@ -136,16 +136,16 @@ def test_a_run_of_several_gets_its_share_of_the_rounds(rounds: int, runs: int, e
     assert scaled_rounds(rounds, 1.0) == rounds
 
 
-def test_a_run_of_several_places_fewer_control_slots_than_a_whole_run() -> None:
-    # --against's runs are corrected by a control timed turn by turn beside their partner's, so a
-    # few slots do; a whole run's floor is compared with a baseline's from another hour.
+def test_a_run_of_several_times_one_control_slot_before_its_first_round() -> None:
+    # --against judges a run on its raw figure beside its partner's; its control only shows both
+    # sides saw the same machine. A whole run's floor is compared with a baseline's from another hour.
     whole, whole_recorder = _capturing()
     whole.pedantic(lambda: None, rounds=20)
     part, part_recorder = _capturing(round_scale=1 / 6)
-    part.pedantic(lambda: None, rounds=100)  # 17 rounds: 4 apart, so at least MIN_RUN_CONTROL_SLOTS slots
+    part.pedantic(lambda: None, rounds=100)  # 17 rounds
     assert part_recorder.events.count("timed") == 17
-    assert _slots(part_recorder.events) == [0, 4, 8, 12, 16]
-    assert len(_slots(whole_recorder.events)) == MIN_CONTROL_SLOTS > MIN_RUN_CONTROL_SLOTS
+    assert _slots(part_recorder.events) == list(range(RUN_CONTROL_SLOTS)) == [0]
+    assert len(_slots(whole_recorder.events)) == MIN_CONTROL_SLOTS
 
 
 @pytest.mark.parametrize(("round_scale", "seconds_per_call", "warmed"), [

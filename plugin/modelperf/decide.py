@@ -143,6 +143,9 @@ class LatencyComparison:
     reason: str = ""
     confirmed: bool = False
     session_spread: float = 0.0
+    # False for --against's paired runs: judged on raw figures measured side by side, ``drift``
+    # only reported (modelperf.ab.paired says why).
+    corrected: bool = True
 
     def line(self) -> str:
         def show(value: float) -> str:
@@ -152,8 +155,9 @@ class LatencyComparison:
         if not math.isfinite(self.ratio):
             return f"{figures}: {self.reason}"
         spread = f" with {self.session_spread * 100:.3g} % between sessions" if self.session_spread else ""
-        return (f"{figures} (drift-corrected {self.statistic} x{self.ratio:.3f}, 95% CI {self.ratio_low:.3f}-"
-                f"{self.ratio_high:.3f}{spread}, p={self.p_value:.2g}, machine drift x{self.drift:.2f}): {self.reason}")
+        how, drift = ("drift-corrected", "machine drift") if self.corrected else ("side-by-side", "control")
+        return (f"{figures} ({how} {self.statistic} x{self.ratio:.3f}, 95% CI {self.ratio_low:.3f}-"
+                f"{self.ratio_high:.3f}{spread}, p={self.p_value:.2g}, {drift} x{self.drift:.2f}): {self.reason}")
 
     @property
     def drift_beyond_limit(self) -> bool:

@@ -6,14 +6,22 @@ one control floor. Runs come in *blocks*: block ``k`` pairs a run of the base si
 with a run of the change side's process ``k``, their timed rounds alternating (ABBA order between
 blocks), so whatever the machine did in those seconds touched both alike.
 
-The figure compared is the ratio change/base of the control-corrected runs. A model's speed differs
+The figure compared is the ratio change/base of the runs' raw figures. A model's speed differs
 from one process to the next (where its weights land in memory), so the *process pair* is the unit
 of variation: the log ratios of one pair's blocks are averaged first, and the significance is a
-one-sample t-test over the pairs (pyperf likewise treats each worker process as a sample). Each run
-is divided by its own process's control floor, which removes most of that process effect where the
-control walks the same weights (Llama's control runs on the same llama.cpp weights).
+one-sample t-test over the pairs (pyperf likewise treats each worker process as a sample).
 The verdict rules are those of stored baselines (:func:`modelperf.decide.compare_latency`): significant
 at ``alpha`` and past :data:`~modelperf.decide.EFFECT_SHARE` of the minimum effect.
+
+Why raw, when a stored baseline is corrected by the control workload: the two runs of a block take
+turns on the machine round by round, so whatever slows the machine slows both, and a correction can
+only add the control's own noise. Measured over 25 A/A sessions of the 9 shipped latency tests
+(docs/against-gate/2026-12-04-9d20c2e), dividing each run by its process's control floor widened
+the spread of the session's ratio in 8 of 9 tests (Llama decode 0.75 % raw, 0.90 % corrected;
+DistilBERT batch 32 0.9 % and 1.6 %), and the block-to-block spread inside a process pair in 7 of
+8. The control also belongs to each side's code: a change to it would move every corrected ratio.
+Each run still times a few control rounds; their change/base ratio (``drift``) is reported, near 1
+when both sides saw the same machine.
 """
 
 from __future__ import annotations
@@ -63,21 +71,11 @@ def run_of(measurement: Measurement, process: int, statistic: str) -> Run:
     return Run(process, value, control, len(measurement.samples))
 
 
-def _corrected(run: Run, direction: str, use_control: bool) -> float:
-    if not use_control or run.control is None:
-        return math.log(run.value)
-    # Seconds are divided by the control's time; rates (higher is better) multiplied by it.
-    sign = 1.0 if direction == "lower" else -1.0
-    return math.log(run.value) - sign * math.log(run.control)
-
-
-def _pair_means(base: Sequence[Run], change: Sequence[Run], direction: str) -> list[float]:
-    """Mean log ratio (change over base, corrected) per process pair."""
-    use_control = all(r.control is not None for r in (*base, *change))
+def _pair_means(base: Sequence[Run], change: Sequence[Run]) -> list[float]:
+    """Mean log ratio (change over base, so that > 0 is a larger figure) per process pair."""
     by_pair: dict[tuple[int, int], list[float]] = {}
     for b, c in zip(base, change):
-        by_pair.setdefault((b.process, c.process), []).append(
-            _corrected(c, direction, use_control) - _corrected(b, direction, use_control))
+        by_pair.setdefault((b.process, c.process), []).append(math.log(c.value) - math.log(b.value))
     return [float(np.mean(v)) for v in by_pair.values()]
 
 
@@ -85,7 +83,7 @@ def compare_paired(base: Sequence[Run], change: Sequence[Run], *, min_effect: fl
                    direction: str = "lower", alpha: float = 0.01, unit: str = "s") -> decide.LatencyComparison:
     """Compare the change's runs with the base's, block by block (``base[k]`` ran beside ``change[k]``).
 
-    ``ratio`` is change/base of the corrected figure (a geometric mean over process pairs), with the
+    ``ratio`` is change/base of the runs' figures (a geometric mean over process pairs), with the
     95 % t interval over the pairs; ``drift`` is the change's control floor over the base's (median
     over blocks), near 1 when both sides ran on the same machine at the same time.
     """
@@ -95,8 +93,8 @@ def compare_paired(base: Sequence[Run], change: Sequence[Run], *, min_effect: fl
         "baseline_median": float(np.median([r.value for r in base])) if base else math.nan,
         "current_median": float(np.median([r.value for r in change])) if change else math.nan,
         "min_effect": min_effect, "statistic": statistic, "direction": direction, "unit": unit, "alpha": alpha,
-        "drift": _drift(base, change)}
-    pairs = _pair_means(base, change, direction)
+        "drift": _drift(base, change), "corrected": False}
+    pairs = _pair_means(base, change)
     if len(pairs) < MIN_PROCESS_PAIRS:
         return decide.LatencyComparison(
             decide.Verdict.INCONCLUSIVE, ratio=math.nan, ratio_low=math.nan, ratio_high=math.nan, p_value=math.nan,

@@ -31,7 +31,7 @@ from modelperf.measure.instrument import Instrument, Target, model_key
 from modelperf.models.base import Model
 from modelperf.records import Kind, Measurement
 
-__all__ = ["BUSY_LIMIT", "CONTROL_EVERY", "CONTROL_PER_SLOT", "MIN_CONTROL_SLOTS", "MIN_RUN_CONTROL_SLOTS",
+__all__ = ["BUSY_LIMIT", "CONTROL_EVERY", "CONTROL_PER_SLOT", "MIN_CONTROL_SLOTS", "RUN_CONTROL_SLOTS",
            "CapturingBenchmark", "LatencyCapture", "LatencyInstrument", "QuietestControl", "choose_control", "choose_rounds",
            "control_slots", "control_weights", "measurement_from_benchmark", "pool_runs", "pooled", "remeasure",
            "scaled_rounds"]
@@ -39,10 +39,11 @@ __all__ = ["BUSY_LIMIT", "CONTROL_EVERY", "CONTROL_PER_SLOT", "MIN_CONTROL_SLOTS
 CONTROL_EVERY = 5  # a control slot before every 5th timed round (before every one: +4-6 % on a 10 ms call)
 CONTROL_PER_SLOT = 3  # gate benchmark: 1 per slot gave 8 % A/A false alarms, 3 gave 1 %
 MIN_CONTROL_SLOTS = 10  # fewer slots give too noisy a control floor (seen: x0.83 from 4 slots)
-# A run of several (--against) compares its control floor only with its partner run's, measured
-# turn by turn beside it, not with a baseline's from another hour: fewer slots do. At 10 a run, a
-# 17-round run of a 19 ms Llama step timed 51 control rounds of 52 ms: 80 % of the test's time.
-MIN_RUN_CONTROL_SLOTS = 4
+# A run of several (--against) is judged on its raw figure beside its partner run's, measured turn
+# by turn (modelperf.ab.paired says why not corrected); its control only shows that both sides saw
+# the same machine. So one slot, before the first round: at 4 slots, control rounds and their
+# re-warming calls took about 40 s of a 204 s session of the 9 shipped latency tests.
+RUN_CONTROL_SLOTS = 1
 # Rounds are chosen so a test costs about ROUND_BUDGET_S of timed calls, within these bounds:
 # fewer than 20 rounds leave a lower decile of 2 rounds, more than 100 add little but time.
 ROUND_BUDGET_S = 2.0
@@ -105,7 +106,7 @@ class CapturingBenchmark:
         # Set only in that case: the time per call that chooses the rounds instead of a warm-up call.
         self._known_slow_seconds = (seconds_per_call if round_scale < 1.0 and seconds_per_call is not None
                                     and seconds_per_call >= REWARM_BELOW_S else None)
-        self._min_slots = MIN_CONTROL_SLOTS if round_scale >= 1.0 else MIN_RUN_CONTROL_SLOTS
+        self._one_of_several = round_scale < 1.0
         # Called before every round, ahead of its control slot: an --against worker hands the machine
         # to its partner process there, so the two sides' rounds alternate (see Target.pace).
         self._pace = pace or (lambda: None)
@@ -123,6 +124,10 @@ class CapturingBenchmark:
         control = self._control
         self.controls.extend(control() for _ in range(CONTROL_PER_SLOT))
 
+    def _slots(self, rounds: int) -> frozenset[int]:
+        """The rounds a control slot runs before: a whole run's spread-out slots, or a run of several's one."""
+        return control_slots(rounds) if not self._one_of_several else frozenset(range(min(rounds, RUN_CONTROL_SLOTS)))
+
     def __call__(self, target: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         self.capture = LatencyCapture(target, args, kwargs)
         if self._known_slow_seconds is not None:
@@ -132,7 +137,7 @@ class CapturingBenchmark:
             target(*args, **kwargs)  # warm-up, and the time per call that sets the number of rounds
             seconds = time.perf_counter() - start
         rounds = scaled_rounds(choose_rounds(seconds), self._scale)
-        slots = control_slots(rounds, self._min_slots)
+        slots = self._slots(rounds)
         calls = iter(range(1 << 62))
         # A run of several (round_scale < 1) has few rounds: a re-warming call per slot would double
         # a long call's cost, for a pause effect that is a small share of it.
@@ -159,15 +164,16 @@ class CapturingBenchmark:
             options["warmup_rounds"] = 0
         if int(options.get("iterations", 1)) > 1:
             # pytest-benchmark refuses a setup with several iterations: a control block before and after.
-            for _ in range(self._min_slots // 2):
+            around = RUN_CONTROL_SLOTS if self._one_of_several else MIN_CONTROL_SLOTS // 2
+            for _ in range(around):
                 self._control_slot()
             result = self._fixture.pedantic(target, args=args, kwargs=kwargs, setup=setup, **options)
-            for _ in range(self._min_slots // 2):
+            for _ in range(0 if self._one_of_several else around):
                 self._control_slot()
             return result
         # make_arguments() runs setup before warm-up rounds too: count them in.
         warmup = int(options.get("warmup_rounds", 0))
-        slots = {warmup + index for index in control_slots(int(options.get("rounds", 1)), self._min_slots)}
+        slots = {warmup + index for index in self._slots(int(options.get("rounds", 1)))}
         calls = iter(range(1 << 62))
 
         def control_then_setup() -> Any:

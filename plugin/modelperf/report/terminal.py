@@ -110,8 +110,8 @@ def machine_drift(results: Sequence[TestResult], against: str | None = None) -> 
     middle = drifts[len(drifts) // 2]
     if against is not None:
         return (f"control workload, change/base processes: median x{middle:.3f}, range x{drifts[0]:.3f}-"
-                f"x{drifts[-1]:.3f} over {len(drifts)} latency tests (both sides ran interleaved; each run is "
-                "corrected by its own process's control)")
+                f"x{drifts[-1]:.3f} over {len(drifts)} latency tests (both sides took turns round by round, so "
+                "verdicts compare their raw figures; near x1 the two saw the same machine)")
     return (f"machine drift against the baselines (control workload, current/baseline time): median x{middle:.3f}, "
             f"range x{drifts[0]:.3f}-x{drifts[-1]:.3f} over {len(drifts)} latency tests; verdicts are drift-corrected")
 
