@@ -69,11 +69,11 @@ class LatencyCapture:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
-def control_slots(rounds: int, min_slots: int = MIN_CONTROL_SLOTS) -> frozenset[int]:
-    """Indexes of the timed rounds a control slot runs before: every CONTROL_EVERY-th, or closer
-    together so a test of few rounds still gets ``min_slots`` slots.
+def control_slots(rounds: int) -> frozenset[int]:
+    """Indexes of a whole run's timed rounds that a control slot runs before: every CONTROL_EVERY-th,
+    or closer together so a test of few rounds still gets MIN_CONTROL_SLOTS slots.
     """
-    every = max(1, min(CONTROL_EVERY, rounds // min_slots))
+    every = max(1, min(CONTROL_EVERY, rounds // MIN_CONTROL_SLOTS))
     return frozenset(range(0, rounds, every))
 
 
@@ -100,13 +100,13 @@ class CapturingBenchmark:
         self._fixture = fixture
         self._control = control
         self._scale = round_scale
+        self._one_of_several = round_scale < 1.0
         # A run of several after the first knows the test's time per call from an earlier run. A slow
         # test's warm-up call then only costs time: 12 runs of a 0.7 s prefill paid 8 s for them, and a
         # cold first round barely moves a lower decile. The first run of each test still warms up.
         # Set only in that case: the time per call that chooses the rounds instead of a warm-up call.
-        self._known_slow_seconds = (seconds_per_call if round_scale < 1.0 and seconds_per_call is not None
+        self._known_slow_seconds = (seconds_per_call if self._one_of_several and seconds_per_call is not None
                                     and seconds_per_call >= REWARM_BELOW_S else None)
-        self._one_of_several = round_scale < 1.0
         # Called before every round, ahead of its control slot: an --against worker hands the machine
         # to its partner process there, so the two sides' rounds alternate (see Target.pace).
         self._pace = pace or (lambda: None)
@@ -139,9 +139,9 @@ class CapturingBenchmark:
         rounds = scaled_rounds(choose_rounds(seconds), self._scale)
         slots = self._slots(rounds)
         calls = iter(range(1 << 62))
-        # A run of several (round_scale < 1) has few rounds: a re-warming call per slot would double
-        # a long call's cost, for a pause effect that is a small share of it.
-        rewarm = self._scale >= 1.0 or seconds < REWARM_BELOW_S
+        # A run of several has few rounds: a re-warming call per slot would double a long call's
+        # cost, for a pause effect that is a small share of it.
+        rewarm = not self._one_of_several or seconds < REWARM_BELOW_S
 
         def control_then_rewarm() -> None:
             self._pace()
@@ -164,11 +164,11 @@ class CapturingBenchmark:
             options["warmup_rounds"] = 0
         if int(options.get("iterations", 1)) > 1:
             # pytest-benchmark refuses a setup with several iterations: a control block before and after.
-            around = RUN_CONTROL_SLOTS if self._one_of_several else MIN_CONTROL_SLOTS // 2
-            for _ in range(around):
+            before, after = (RUN_CONTROL_SLOTS, 0) if self._one_of_several else (MIN_CONTROL_SLOTS // 2,) * 2
+            for _ in range(before):
                 self._control_slot()
             result = self._fixture.pedantic(target, args=args, kwargs=kwargs, setup=setup, **options)
-            for _ in range(0 if self._one_of_several else around):
+            for _ in range(after):
                 self._control_slot()
             return result
         # make_arguments() runs setup before warm-up rounds too: count them in.
