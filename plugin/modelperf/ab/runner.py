@@ -209,15 +209,18 @@ class AgainstRunner:
         paired = self._paired(runs, options.statistic)
         unit = _measurements(runs["change"][0])[0].unit if paired else "s"
         comparison = judge.latency_comparison(paired, options, min_effect, unit) if paired else None
-        if comparison is not None and decide.should_confirm(comparison):
-            self.progress(f"{test_id}: x{comparison.ratio:.3f} on a first pass; re-measuring in {self.processes} "
-                          "more blocks before the verdict")
-            failed = self._blocks(test_id, scale, runs, mirrored=True)
+        passes, pooled = 1, comparison
+        while pooled is not None and decide.another_pass(pooled, passes):
+            self.progress(f"{test_id}: x{pooled.ratio:.3f} after {passes} pass{'es' if passes > 1 else ''} of "
+                          f"{self.processes} blocks; measuring {self.processes} more before the verdict")
+            failed = self._blocks(test_id, scale, runs, mirrored=passes % 2 == 1)
             if failed is not None:
                 return failed
+            passes += 1
             paired = self._paired(runs, options.statistic)
-            if paired is not None:
-                comparison = decide.confirm(comparison, judge.latency_comparison(paired, options, min_effect, unit))
+            pooled = judge.latency_comparison(paired, options, min_effect, unit) if paired else None
+        if comparison is not None and pooled is not None and passes > 1:
+            comparison = decide.confirm(comparison, pooled, remeasurements=passes - 1)
         outcome = self._outcome(runs["change"][0])
         outcome.lines = [line for reply in runs["change"] for line in reply.lines]
         if comparison is None or paired is None:  # some run measured nothing (benchmark() not called there)
