@@ -477,6 +477,15 @@ def _pair_sd(against: dict[str, Any], control: bool) -> float | None:
     return _sd([statistics.fmean(v) for v in pairs.values()])
 
 
+def _passes(against: dict[str, Any]) -> int | None:
+    """How many passes of blocks a test took: its base runs over its distinct worker processes."""
+    runs = against.get("base")
+    if not isinstance(runs, list) or not runs:
+        return None
+    processes = {run.get("process") for run in runs if isinstance(run, dict)}
+    return len(runs) // len(processes) if processes else None
+
+
 def _rate(k: int, n: int) -> dict[str, Any]:
     from modelperf.decide import wilson_interval
 
@@ -538,7 +547,8 @@ def analyze(results: Path) -> dict[str, Any]:
                 against = against if isinstance(against, dict) else {}
                 test = tests.setdefault(_short(str(measurement["test_id"])), {
                     "regressed": 0, "improved": 0, "comparisons": 0, "ratios": [], "log_ratios": [],
-                    "log_ratios_control": [], "pair_sds": [], "pair_sds_control": [], "min_effect": None})
+                    "log_ratios_control": [], "pair_sds": [], "pair_sds_control": [], "min_effect": None,
+                    "passes": []})
                 test["comparisons"] += 1
                 test["regressed"] += verdict == "regressed"
                 test["improved"] += verdict == "improved"
@@ -550,6 +560,8 @@ def analyze(results: Path) -> dict[str, Any]:
                 for key, control in (("pair_sds", False), ("pair_sds_control", True)):
                     if (spread := _pair_sd(against, control)) is not None:
                         test[key].append(spread)
+                if (passes := _passes(against)) is not None:
+                    test["passes"].append(passes)
                 effect = _number(against.get("min_effect"))
                 test["min_effect"] = effect if effect is not None else test["min_effect"]
                 if factor:
@@ -585,7 +597,9 @@ def analyze(results: Path) -> dict[str, Any]:
                    "pooled_log_ratio_control_sd": _sd(t["log_ratios_control"]),
                    "median_pair_sd": statistics.median(t["pair_sds"]) if t["pair_sds"] else None,
                    "median_pair_sd_control": statistics.median(t["pair_sds_control"]) if t["pair_sds_control"] else None,
-                   "sessions_with_runs": len(t["log_ratios"])}
+                   "sessions_with_runs": len(t["log_ratios"]),
+                   "mean_passes": statistics.fmean(t["passes"]) if t["passes"] else None,
+                   "max_passes": max(t["passes"], default=None)}
             for name, t in sorted(tests.items())}
         report["modes"][mode] = figures
     aa, single = report["modes"].get("aa", {}), report["modes"].get("single", {})
@@ -619,12 +633,13 @@ def print_report(report: dict[str, Any]) -> None:
             print(f"   excluded from detection: {f['detection_excluded_min_effect_above_factor']} comparisons of "
                   f"tests with min_effect above the factor, {f['detection_excluded_no_min_effect']} without min_effect")
         print(f"   {'test':<36} {'reg/imp/n':>10} {'min_eff':>7} {'med ratio':>9} {'sd log pooled':>13} "
-              f"{'(/control)':>10} {'pair sd':>8} {'(/control)':>10}")
+              f"{'(/control)':>10} {'pair sd':>8} {'(/control)':>10} {'passes':>11}")
         for name, t in f["tests"].items():
             print(f"   {name:<36} {t['regressed']:>3}/{t['improved']}/{t['comparisons']:<4} "
                   f"{_fmt(t['min_effect'], '.2f'):>7} {_fmt(t['median_ratio'], '.4f'):>9} "
                   f"{_fmt(t['pooled_log_ratio_sd'], '.4f'):>13} {_fmt(t['pooled_log_ratio_control_sd'], '.4f'):>10} "
-                  f"{_fmt(t['median_pair_sd'], '.3f'):>8} {_fmt(t['median_pair_sd_control'], '.3f'):>10}")
+                  f"{_fmt(t['median_pair_sd'], '.3f'):>8} {_fmt(t['median_pair_sd_control'], '.3f'):>10} "
+                  f"{_fmt(t['mean_passes'], '.2f'):>5} max {_fmt(t['max_passes'], 'd')}")
     if "wall_ratio_against_over_single" in report:
         print(f"\nwall time, median --against A/A session / median single-side session: "
               f"{report['wall_ratio_against_over_single']:.2f}")
