@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from modelperf.cli import main
-from modelperf.records import Kind, Measurement
+from modelperf.records import Judgement, Kind, LatencyDetail, Measurement, TestResult
 from modelperf.store.history import HistoryStore, RunInfo
+from modelperf.vocab import Verdict
 from tests.postgres import postgres_server, postgres_url  # noqa: F401
 
 HW = "x86_64-linux-abc123"
@@ -26,11 +27,11 @@ BASELINE_SAVED = "2025-01-02T12:00:00+00:00"  # between the second and the third
 def _figures(day: int) -> list[Measurement]:
     """Latency grows 10 % a day (the third run is flagged), memory stays flat."""
     median = 0.010 * 1.1 ** (day - 1)
-    verdict = "regressed" if day == 3 else "unchanged"
+    verdict = "regressed" if day == 3 else "pass"
     return [
-        Measurement(LATENCY, Kind.LATENCY, "median", "s", median, (median,) * 3, extra={"verdict": verdict}),
-        Measurement(LATENCY, Kind.LATENCY, "p95", "s", median * 1.5, (median * 1.5,) * 3, extra={"verdict": "unchanged"}),
-        Measurement(MEMORY, Kind.MEMORY, "peak", "bytes", 300 * 2**20, extra={"verdict": "unchanged"}),
+        _judged(Measurement(LATENCY, Kind.LATENCY, "median", "s", median, (median,) * 3), verdict),
+        _judged(Measurement(LATENCY, Kind.LATENCY, "p95", "s", median * 1.5, (median * 1.5,) * 3), "pass"),
+        _judged(Measurement(MEMORY, Kind.MEMORY, "peak", "bytes", 300 * 2**20), "pass"),
     ]
 
 
@@ -358,7 +359,7 @@ def _spread_store(path: Path, offsets: dict[str, list[float]]) -> str:
                 minute += 1
                 value = 0.020 * float(np.exp(log))
                 m = Measurement(LATENCY, Kind.LATENCY, "p10_s", "s", value, (value,) * 20, (0.005,) * 12,
-                                extra={"statistic": "p10"})
+                                latency=LatencyDetail("p10"))
                 history.append(RunInfo(f"{minute:032x}", f"2025-02-01T00:{minute:02d}:00+00:00", HW, commit=commit),
                                [m])
     return location
@@ -391,3 +392,7 @@ def test_spread_without_latency_figures_is_one_sentence(store: str, capsys: pyte
     assert code == 2 and not out
     assert err.startswith("modelperf spread: History store ") and "holds no latency figure with control rounds" in err
     assert "for tests containing 'no_such_test'" in err and err.count("\n") == 1
+
+
+def _judged(measurement: Measurement, verdict: str) -> TestResult:
+    return TestResult(measurement, Judgement(Verdict(verdict), ""))

@@ -133,6 +133,5 @@ def test_marker_help_shows_every_argument_with_its_default(name: str) -> None:
 def test_latency_marker_choices_match_what_decide_accepts() -> None:
     from modelperf import decide, markers
 
-    assert markers._STATISTICS == decide.STATISTICS
     assert markers._SMALLEST_LATENCY_ALPHA > decide.SMALLEST_ALPHA
     assert markers.LatencyOptions().statistic == decide.STATISTICS[0]

@@ -17,9 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelperf.cli import main
-from modelperf.records import Kind, Measurement
+from modelperf.records import Judgement, Kind, Measurement, TestResult
 from modelperf.store.history import HistoryStore, RunInfo
 from modelperf.trend import find_steps
+from modelperf.vocab import Verdict
 
 RUNS = 60
 STEP_RUNS = (10, 20, 30, 40, 50)  # a +3 % creep lands at each of these runs
@@ -51,8 +52,8 @@ def _history(path: Path, series: list[tuple[float, tuple[float, ...]]], steps: t
         for run, (value, rounds) in enumerate(series):
             info = RunInfo(f"{run:04d}" + "0" * 28, f"2026-01-01T{run // 60:02d}:{run % 60:02d}:00+00:00", HW,
                            commit=f"c{run:03d}aaaa", dirty=False)
-            extra = {"verdict": _verdict(run, steps)}
-            store.append(info, [Measurement(TEST, Kind.LATENCY, "p10_s", "s", value, rounds, extra=extra)])
+            judged = Judgement(Verdict(_verdict(run, steps)), "")
+            store.append(info, [TestResult(Measurement(TEST, Kind.LATENCY, "p10_s", "s", value, rounds), judged)])
     return str(path)
 
 

@@ -202,7 +202,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
                     format_commit(point.commit, point.dirty),
                     format_value(point.value, point.unit),
                     format_change(previous, point.value),
-                    str(point.extra.get("verdict", "")),
+                    point.judgement.verdict.value if point.judgement else "",
                 ]
             )
         shown = table[-args.limit :] if args.limit else table

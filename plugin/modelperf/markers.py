@@ -12,16 +12,13 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from modelperf.units import parse_size
+from modelperf.vocab import DIRECTIONS, MEMORY_FIGURES, STATISTICS
 
 __all__ = ["MARKERS", "AccuracyOptions", "LatencyOptions", "MarkerError", "MarkerOptions", "MemoryOptions",
            "parse_marker"]
 
-# The same tuple as decide.STATISTICS (tested): importing decide here would load scipy with the plugin.
-_STATISTICS = ("p10", "median", "mean", "p90", "p99")
 # The bootstrap behind the latency p-value resolves p down to 1/4001 (decide.SMALLEST_ALPHA).
 _SMALLEST_LATENCY_ALPHA = 0.0005
-_DIRECTIONS = ("lower", "higher")
-_FIGURES = ("memray", "rss")
 
 
 class MarkerError(ValueError):
@@ -47,8 +44,8 @@ class LatencyOptions:
     role: str | None = None
 
     def validate(self) -> None:
-        _check_choice("statistic", self.statistic, _STATISTICS)
-        _check_choice("direction", self.direction, _DIRECTIONS)
+        _check_choice("statistic", self.statistic, STATISTICS)
+        _check_choice("direction", self.direction, DIRECTIONS)
         _check_range("min_effect", self.min_effect, 0.0, 10.0)
         _check_range("alpha", self.alpha, _SMALLEST_LATENCY_ALPHA, 0.5)
         _check_role(self.role)
@@ -74,7 +71,7 @@ class MemoryOptions:
     role: str | None = None
 
     def validate(self) -> None:
-        _check_choice("figure", self.figure, _FIGURES)
+        _check_choice("figure", self.figure, MEMORY_FIGURES)
         if self.rel is not None:
             _check_range("rel", self.rel, 0.0, 100.0)
         if self.limit is not None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from modelperf.vocab import MIN_PROCESS_PAIRS
+
 __all__ = ["REPACK_CHOICES", "parse_bool", "parse_positive_int", "parse_repack", "parse_seconds", "parse_spread",
            "parse_threads"]
 
@@ -27,8 +29,6 @@ def parse_positive_int(text: str) -> int:
     return value
 
 
-# A t-test over fewer process pairs has one degree of freedom or none: no verdict can be trusted.
-MIN_PROCESS_PAIRS = 3
 
 
 def parse_process_count(text: str) -> int:

@@ -12,16 +12,16 @@ from __future__ import annotations
 import itertools
 import statistics
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelperf import decide
-from modelperf.ab import judge
-from modelperf.ab.paired import Run, run_of
 from modelperf.ab.plan import blocks
 from modelperf.ab.workers import Reply, SideSpec, Worker, WorkerDied
-from modelperf.markers import AccuracyOptions, LatencyOptions, MarkerOptions, MemoryOptions
-from modelperf.records import Kind, Measurement, TestResult
+from modelperf.judge import AGAINST_MIN_EFFECT, Reference, Rules, judge, latency_comparison
+from modelperf.markers import AccuracyOptions, LatencyOptions, MarkerOptions
+from modelperf.measure.latency import pool_runs
+from modelperf.records import LatencyDetail, Measurement, PairedRuns, TestResult
 
 __all__ = ["AgainstRunner", "TestOutcome"]
 
@@ -41,6 +41,16 @@ class TestOutcome:
 
 def _measurements(reply: Reply) -> list[Measurement]:
     return [TestResult.from_json(r).measurement for r in reply.results]
+
+
+# Side by side: the base's figure is measured beside the change's, never stored.
+_RULES = Rules(side_by_side=True)
+
+
+def _not_compared(change: Measurement, why: str) -> TestResult:
+    """The change side's figure alone, with the sentence saying why it has nothing to compare with."""
+    return judge(change, Reference(None, why if why.startswith("not compared") else f"not compared: {why}"),
+                 AccuracyOptions(), _RULES)
 
 
 def _first_line(text: str) -> str:
@@ -179,36 +189,29 @@ class AgainstRunner:
         base_figures = {} if base is None or base_problem else {(m.kind, m.metric): m for m in _measurements(base)}
         for change in _measurements(replies["change"]):
             found = base_figures.get((change.kind, change.metric))
-            if found is None:
-                outcome.results.append(judge.not_compared(change, base_problem or f"the base side has no {change.metric}"))
-            elif change.kind is Kind.MEMORY:
-                options = markers["peak_memory"]
-                assert isinstance(options, MemoryOptions)
-                outcome.results.append(judge.memory_result(found, change, options))
-            else:
-                options = markers.get("accuracy", AccuracyOptions())
-                assert isinstance(options, AccuracyOptions)
-                outcome.results.append(judge.accuracy_result(found, change, options))
+            options = markers.get(change.kind.value) or AccuracyOptions()
+            why = "" if found is not None else (base_problem or f"not compared: the base side has no {change.metric}")
+            outcome.results.append(judge(change, Reference(found, why), options, _RULES))
         return outcome
 
     # ------------------------------------------------------------------ latency, in blocks
     def _latency(self, test_id: str, options: MarkerOptions, explicit: bool) -> TestOutcome:
         assert isinstance(options, LatencyOptions)
-        min_effect = options.min_effect if explicit else judge.AGAINST_MIN_EFFECT
+        if not explicit:
+            options = replace(options, min_effect=AGAINST_MIN_EFFECT)
         scale = 1.0 / self.processes
         if not self.has("base", test_id):
             reply = self._run("change", 0, test_id, scale)
             outcome = self._outcome(reply)
             if outcome.outcome == "passed":
-                outcome.results = [judge.not_compared(m, self._missing_base(test_id)) for m in _measurements(reply)]
+                outcome.results = [_not_compared(m, self._missing_base(test_id)) for m in _measurements(reply)]
             return outcome
         runs: dict[str, list[Reply]] = {"base": [], "change": []}
         first = self._blocks(test_id, scale, runs, mirrored=False)
         if first is not None:
             return first
-        paired = self._paired(runs, options.statistic)
-        unit = _measurements(runs["change"][0])[0].unit if paired else "s"
-        comparison = judge.latency_comparison(paired, options, min_effect, unit) if paired else None
+        sides = self._sides_pooled(runs, options)
+        comparison = latency_comparison(sides[1], sides[0], options, _RULES) if sides else None
         passes, pooled = 1, comparison
         while pooled is not None and decide.another_pass(pooled, passes):
             self.progress(f"{test_id}: x{pooled.ratio:.3f} after {passes} pass{'es' if passes > 1 else ''} of "
@@ -217,19 +220,19 @@ class AgainstRunner:
             if failed is not None:
                 return failed
             passes += 1
-            paired = self._paired(runs, options.statistic)
-            pooled = judge.latency_comparison(paired, options, min_effect, unit) if paired else None
+            sides = self._sides_pooled(runs, options)
+            pooled = latency_comparison(sides[1], sides[0], options, _RULES) if sides else None
         if comparison is not None and pooled is not None and passes > 1:
             comparison = decide.confirm(comparison, pooled, remeasurements=passes - 1)
         outcome = self._outcome(runs["change"][0])
         outcome.lines = [line for reply in runs["change"] for line in reply.lines]
-        if comparison is None or paired is None:  # some run measured nothing (benchmark() not called there)
+        if comparison is None or sides is None:  # some run measured nothing (benchmark() not called there)
             measured = [m for reply in runs["change"] for m in _measurements(reply)][:1]
-            outcome.results = [judge.not_compared(m, "not compared: a run of this test on one side measured no "
-                                                     "latency (was benchmark() called every time?)") for m in measured]
+            outcome.results = [_not_compared(m, "not compared: a run of this test on one side measured no "
+                                                "latency (was benchmark() called every time?)") for m in measured]
             return outcome
-        base, change = ([_measurements(r)[0] for r in runs[side]] for side in ("base", "change"))
-        outcome.results = [judge.latency_result(base, change, paired, comparison, self.ref)]
+        base, change = sides
+        outcome.results = [judge(change, Reference(base), options, _RULES, comparison)]
         return outcome
 
     def _blocks(self, test_id: str, scale: float, runs: dict[str, list[Reply]], mirrored: bool) -> TestOutcome | None:
@@ -243,7 +246,7 @@ class AgainstRunner:
                 return self._outcome(change)
             if base.outcome != "passed":
                 outcome = self._outcome(change)
-                outcome.results = [judge.not_compared(m, self._base_failed(base)) for m in _measurements(change)]
+                outcome.results = [_not_compared(m, self._base_failed(base)) for m in _measurements(change)]
                 return outcome
         return None
 
@@ -297,11 +300,16 @@ class AgainstRunner:
             dead.close()
         self.workers[side][index] = None
 
-    def _paired(self, runs: Mapping[str, Sequence[Reply]], statistic: str) -> dict[str, list[Run]] | None:
-        """Each side's replies as Runs (run ``i`` came from process ``i % processes``, as the blocks go),
-        reduced by one ``statistic`` for both sides; None when some run measured nothing."""
+    def _sides_pooled(self, runs: Mapping[str, Sequence[Reply]],
+                      options: LatencyOptions) -> tuple[Measurement, Measurement] | None:
+        """(base, change): each side's runs pooled into one figure, the change's carrying the paired runs
+        (run ``i`` came from process ``i % processes``, as the blocks go, each reduced by the change's
+        marker's statistic on both sides); None when some run measured nothing."""
         sides = {side: [_measurements(r) for r in replies] for side, replies in runs.items()}
         if any(not m for measured in sides.values() for m in measured):
             return None
-        return {side: [run_of(m[0], i % self.processes, statistic) for i, m in enumerate(measured)]
-                for side, measured in sides.items()}
+        figures = {side: tuple(decide.run_of(m[0], i % self.processes, options.statistic)
+                               for i, m in enumerate(measured)) for side, measured in sides.items()}
+        paired = PairedRuns(self.ref, options.min_effect, options.statistic, figures["base"], figures["change"])
+        base, change = (pool_runs([m[0] for m in sides[side]]) for side in ("base", "change"))
+        return base, replace(change, latency=replace(change.latency or LatencyDetail(), paired=paired))

@@ -1,27 +1,24 @@
 """Accuracy of a model on a labelled sentiment set, kept per example so comparisons are paired.
 
 Per-example predictions travel in the Measurement (``samples`` holds 1 for a correct answer, 0
-for a wrong one, in dataset order; ``extra`` holds the predictions, scores and example ids), so a
+for a wrong one, in dataset order; ``accuracy`` holds the predictions, scores and example ids), so a
 later run can be compared example by example (McNemar) and anyone can recount the figure from
 the per-example output file.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from modelperf.datasets import Example
-from modelperf.measure.instrument import Instrument, Target
+from modelperf.measure.instrument import Instrument
 from modelperf.models.base import Model
-from modelperf.records import Kind, Measurement
+from modelperf.records import AccuracyDetail, Kind, Measurement
 
-__all__ = ["AccuracyInstrument", "AccuracyResult", "ExampleError", "evaluate_sentiment", "example_lines",
-           "write_examples"]
+__all__ = ["AccuracyInstrument", "AccuracyResult", "ExampleError", "evaluate_sentiment"]
 
 BATCH = 32  # DistilBERT batch size; large enough to amortise overhead, small enough for any laptop
 
@@ -50,18 +47,10 @@ class AccuracyResult:
         return self.seconds / len(self.labels)
 
     def to_measurement(self, test_id: str) -> Measurement:
-        extra = {
-            "dataset": self.dataset,
-            "dataset_sha256": self.dataset_sha256,
-            "example_ids": list(self.example_ids),
-            "labels": list(self.labels),
-            "predictions": list(self.predictions),
-            "scores": [round(s, 6) for s in self.scores],
-            "seconds_per_example": self.seconds_per_example,
-            "n": len(self.labels),
-        }
+        detail = AccuracyDetail(self.dataset, self.dataset_sha256, self.example_ids, self.labels, self.predictions,
+                                tuple(round(s, 6) for s in self.scores), self.seconds_per_example)
         return Measurement(test_id, Kind.ACCURACY, "accuracy", "fraction", self.accuracy,
-                           tuple(float(c) for c in self.correct), (), self.model, extra)
+                           tuple(float(c) for c in self.correct), (), self.model, accuracy=detail)
 
 
 class ExampleError(ValueError):
@@ -105,32 +94,16 @@ def evaluate_sentiment(
     )
 
 
-def example_lines(measurement: Measurement) -> list[str]:
-    """One JSON line per example of an accuracy Measurement: model, index, label, prediction, score."""
-    extra = measurement.extra
-    rows = zip(extra["example_ids"], extra["labels"], extra["predictions"], extra["scores"])
-    return [json.dumps({"test": measurement.test_id, "model": measurement.model, "dataset": extra["dataset"],
-                        "index": index, "label": label, "prediction": prediction, "score": score,
-                        "correct": int(label == prediction)}, sort_keys=True)
-            for index, label, prediction, score in rows]
-
-
-def write_examples(path: Path, measurements: Sequence[Measurement]) -> None:
-    """Write every example of every accuracy measurement as JSON lines, atomically."""
-    from modelperf.store.atomic import atomic_write_text
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, "".join(line + "\n" for m in measurements for line in example_lines(m)))
-
-
 class AccuracyInstrument(Instrument):
     """Accuracy and perplexity: the body hands its figures in with :meth:`record` (the ``accuracy`` fixture).
 
     They are kept when the body fails afterwards: a figure handed in was measured in full.
     """
 
-    def __init__(self, target: Target) -> None:
-        super().__init__(target)
+    marker: ClassVar[str] = "accuracy"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._recorded: list[Measurement] = []
 
     def record(self, measurement: Measurement) -> None:

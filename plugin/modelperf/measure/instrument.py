@@ -2,55 +2,72 @@
 
 An :class:`Instrument` measures one test body: ``start`` before it, ``stop`` after it (returning the
 figures as :class:`~modelperf.records.Measurement` records), ``close`` when the caller is done with it.
-It never decides pass or fail and knows nothing of pytest, so the plugin's hooks and a worker process
-that measures a test for another process drive it the same way::
+It gets the session's :class:`MeasureContext` and its own marker's typed options (in its
+:class:`Target`), nothing else; it never decides pass or fail and knows nothing of pytest, so the
+plugin's hooks and a worker process that measures a test for another process drive it the same way::
 
-    instrument = create("peak_memory", Target("tests/test_x.py::test_load", MemoryOptions()))
+    instrument = create("peak_memory", Target("tests/test_x.py::test_load", MemoryOptions()), MeasureContext())
     with instrument.measuring(models) as measured:
         body()
     figures = measured.measurements
+
+Adding an instrument is one module (its options in :mod:`modelperf.markers`, its class here) and one
+line in :data:`INSTRUMENTS`.
 """
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from modelperf.markers import MarkerOptions
 from modelperf.models.base import Model
-from modelperf.records import Measurement
+from modelperf.records import Measurement, TestResult
 
-__all__ = ["INSTRUMENTS", "Instrument", "Measured", "Target", "create", "model_key"]
+__all__ = ["INSTRUMENTS", "Instrument", "MeasureContext", "Measured", "RunPlan", "Target", "create", "model_key",
+           "session_states"]
 
 
 @dataclass(frozen=True)
 class Target:
-    """What an instrument measures: one test, its marker's options, and where it may keep files.
-
-    ``shared`` holds state that outlives one test (latency's quietest control floors), keyed by the
-    instrument that owns it; a worker process that measures several tests passes the same mapping.
-    ``round_scale`` scales a latency test's rounds: an ``--against`` worker runs a share of them, as
-    one of several runs. ``remeasure_busy`` re-measures a test whose control ran slow; ``--against``
-    needs no such repair, since its interleaved blocks put the two sides through the same moments.
-    ``pace``, where set, runs before every timed round of a latency test: an ``--against`` worker
-    waits there for its turn, so that its rounds alternate with its partner's on the other side.
-    ``seconds_per_call``, where set, is a latency test's time per call from an earlier run of it in
-    this session (an ``--against`` run after the first): a slow test then skips its warm-up call.
-    """
+    """What an instrument measures: one test and its marker's options."""
 
     test_id: str
     options: MarkerOptions
-    capture_dir: Path = Path(".modelperf/captures")
-    keep_captures: bool = False
-    shared: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """How the tests of this process are run: as a whole (the default), or as one run of several.
+
+    ``round_scale`` scales a latency test's rounds: an ``--against`` worker runs a share of them.
+    ``remeasure_busy`` re-measures a test whose control ran slow; ``--against`` needs no such repair,
+    since its interleaved blocks put the two sides through the same moments. ``pace``, where set,
+    runs before every timed round: an ``--against`` worker waits there for its turn, so that its
+    rounds alternate with its partner's. ``seconds_per_call``, where set, is a test's time per call
+    from an earlier run of it in this session: a slow test then skips its warm-up call.
+    """
+
     round_scale: float = 1.0
     remeasure_busy: bool = True
     pace: Callable[[], None] | None = None
     seconds_per_call: float | None = None
+
+
+@dataclass(frozen=True)
+class MeasureContext:
+    """The session's settings every instrument may read: where captures go, and the run plan."""
+
+    capture_dir: Path = Path(".modelperf/captures")
+    keep_captures: bool = False
+    plan: RunPlan = RunPlan()
+    # Per instrument class, state that outlives one test (latency's quietest control floors).
+    states: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -63,10 +80,31 @@ class Measured:
 class Instrument(ABC):
     """Measures one test body; implemented by latency, peak memory and accuracy."""
 
-    def __init__(self, target: Target) -> None:
+    # The marker whose options this instrument takes (a key of modelperf.markers.MARKERS).
+    marker: ClassVar[str]
+
+    def __init__(self, target: Target, context: MeasureContext) -> None:
         self.target = target
+        self.context = context
         # (summary section, line) pairs for the end-of-session summary, e.g. why a test was re-measured.
         self.notes: list[tuple[str, str]] = []
+
+    @classmethod
+    def new_state(cls) -> Any:
+        """State shared by this instrument's tests for a whole session (None: it needs none)."""
+        return None
+
+    @property
+    def state(self) -> Any:
+        return self.context.states.get(self.marker)
+
+    def fixture_value(self, upstream: Any) -> Any:
+        """What a test gets from the fixture this instrument serves (latency wraps ``benchmark``)."""
+        return upstream
+
+    def record(self, measurement: Measurement) -> None:
+        """A figure the test body measured itself (accuracy hands its figures in this way)."""
+        raise TypeError(f"@pytest.mark.{self.marker} measures the test body itself; it takes no recorded figures.")
 
     @abstractmethod
     def start(self, models: Mapping[str, Model]) -> None:
@@ -75,6 +113,14 @@ class Instrument(ABC):
     @abstractmethod
     def stop(self, failed: bool) -> tuple[Measurement, ...]:
         """Called just after the body; the figures it measured (none when a failed body makes them moot)."""
+
+    def remeasure(self, first: Measurement) -> Measurement | None:
+        """``first`` pooled with a re-measurement of the same call, or None where it cannot be repeated."""
+        return None
+
+    def after_verdict(self, result: TestResult) -> str | None:
+        """Told the verdict of one of its figures; may return a report section for a failed test."""
+        return None
 
     def close(self) -> None:
         """Release what :meth:`start` took; called once, after the figures have been judged."""
@@ -100,32 +146,26 @@ def model_key(models: Mapping[str, Model]) -> str | None:
     return ",".join(model.info.key for model in models.values()) or None
 
 
-def _latency(target: Target) -> Instrument:
-    from modelperf.measure.latency import LatencyInstrument
-
-    return LatencyInstrument(target)
-
-
-def _memory(target: Target) -> Instrument:
-    from modelperf.measure.memory_instrument import MemoryInstrument  # memray loads only when used
-
-    return MemoryInstrument(target)
-
-
-def _accuracy(target: Target) -> Instrument:
-    from modelperf.measure.accuracy import AccuracyInstrument
-
-    return AccuracyInstrument(target)
-
-
-# Marker name -> factory; the same keys as modelperf.markers.MARKERS (tested).
-INSTRUMENTS: dict[str, Callable[[Target], Instrument]] = {
-    "latency": _latency,
-    "peak_memory": _memory,
-    "accuracy": _accuracy,
+# Marker name -> "module:class" of its instrument, imported when first used (memray loads only then).
+INSTRUMENTS: dict[str, str] = {
+    "latency": "modelperf.measure.latency:LatencyInstrument",
+    "peak_memory": "modelperf.measure.memory_instrument:MemoryInstrument",
+    "accuracy": "modelperf.measure.accuracy:AccuracyInstrument",
 }
 
 
-def create(marker: str, target: Target) -> Instrument:
+def _class_of(marker: str) -> type[Instrument]:
+    module, _, name = INSTRUMENTS[marker].partition(":")
+    found = getattr(importlib.import_module(module), name)
+    assert isinstance(found, type) and issubclass(found, Instrument)
+    return found
+
+
+def session_states() -> dict[str, Any]:
+    """A fresh state per instrument that keeps one, for a new session's :class:`MeasureContext`."""
+    return {marker: _class_of(marker).new_state() for marker in INSTRUMENTS}
+
+
+def create(marker: str, target: Target, context: MeasureContext) -> Instrument:
     """The instrument of ``marker`` for ``target``."""
-    return INSTRUMENTS[marker](target)
+    return _class_of(marker)(target, context)

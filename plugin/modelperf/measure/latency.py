@@ -23,13 +23,15 @@ import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
-from modelperf import decide
+from pytest_benchmark.fixture import BenchmarkFixture
+
+from modelperf.figures import control_floor, statistic_of
 from modelperf.markers import LatencyOptions
-from modelperf.measure.instrument import Instrument, Target, model_key
+from modelperf.measure.instrument import Instrument, MeasureContext, Target, model_key
 from modelperf.models.base import Model
-from modelperf.records import Kind, Measurement
+from modelperf.records import Kind, LatencyDetail, Measurement
 
 __all__ = ["BUSY_LIMIT", "CONTROL_EVERY", "CONTROL_PER_SLOT", "MIN_CONTROL_SLOTS", "RUN_CONTROL_SLOTS",
            "CapturingBenchmark", "LatencyCapture", "LatencyInstrument", "QuietestControl", "choose_control", "choose_rounds",
@@ -87,8 +89,11 @@ def scaled_rounds(rounds: int, scale: float) -> int:
     return rounds if scale >= 1.0 else min(rounds, max(MIN_RUN_ROUNDS, round(rounds * scale)))
 
 
-class CapturingBenchmark:
+class CapturingBenchmark(BenchmarkFixture):
     """pytest-benchmark's fixture with control slots between its timed rounds.
+
+    A subclass so that pytest-benchmark's own hooks accept it as the ``benchmark`` a test used; it
+    wraps the real fixture (``fixture``) rather than being one, and hands it whatever is set on it.
 
     ``benchmark(fn)`` becomes ``pedantic(fn, setup=<control slot every few rounds>, rounds=<chosen>)``:
     pytest-benchmark still times the rounds, and its ``setup`` runs the control outside the timed
@@ -97,7 +102,8 @@ class CapturingBenchmark:
 
     def __init__(self, fixture: Any, control: Callable[[], float] | None = None, round_scale: float = 1.0,
                  pace: Callable[[], None] | None = None, seconds_per_call: float | None = None) -> None:
-        self._fixture = fixture
+        # BenchmarkFixture.__init__ is not called: every attribute not set here is the wrapped fixture's.
+        object.__setattr__(self, "_fixture", fixture)
         self._control = control
         self._scale = round_scale
         self._one_of_several = round_scale < 1.0
@@ -128,7 +134,7 @@ class CapturingBenchmark:
         """The rounds a control slot runs before: a whole run's spread-out slots, or a run of several's one."""
         return control_slots(rounds) if not self._one_of_several else frozenset(range(min(rounds, RUN_CONTROL_SLOTS)))
 
-    def __call__(self, target: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, target: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         self.capture = LatencyCapture(target, args, kwargs)
         if self._known_slow_seconds is not None:
             seconds = self._known_slow_seconds
@@ -154,7 +160,8 @@ class CapturingBenchmark:
 
         return self._fixture.pedantic(target, args=args, kwargs=kwargs, setup=control_then_rewarm, rounds=rounds)
 
-    def pedantic(self, target: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None,
+    def pedantic(  # type: ignore[override]
+            self, target: Callable[..., Any], args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None,
                  setup: Callable[[], Any] | None = None, **options: Any) -> Any:
         if setup is None:  # with a setup function the call cannot be repeated faithfully on its own
             self.capture = LatencyCapture(target, tuple(args), dict(kwargs or {}))
@@ -187,9 +194,20 @@ class CapturingBenchmark:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._fixture, name)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # pytest-benchmark's makereport sets ``skipped`` on what funcargs holds: it is the real fixture's.
+        if name in _OURS:
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._fixture, name, value)
+
     @property
     def fixture(self) -> Any:
         return self._fixture
+
+
+# CapturingBenchmark's own attributes; every other one set on it is the wrapped fixture's.
+_OURS = frozenset({"_control", "_scale", "_one_of_several", "_known_slow_seconds", "_pace", "controls", "capture"})
 
 
 class QuietestControl:
@@ -206,21 +224,16 @@ class QuietestControl:
     def calibrate(self, key: Any, control: Callable[[], float], rounds: int = 20) -> None:
         """Time ``rounds`` control rounds if ``key`` (e.g. the thread count) has no floor yet."""
         if key not in self._floors:
-            self._floors[key] = float(decide.control_floor([control() for _ in range(rounds)]))
+            self._floors[key] = float(control_floor([control() for _ in range(rounds)]))
 
     def busy_factor(self, key: Any, controls: Sequence[float]) -> float:
         """How much slower than the quietest floor so far these control rounds ran; updates the floor."""
         if not controls:
             return 1.0
-        floor = float(decide.control_floor(controls))
+        floor = float(control_floor(controls))
         quietest = min(self._floors.get(key, floor), floor)
         self._floors[key] = quietest
         return floor / quietest
-
-
-def _reduce(statistic: str, samples: Sequence[float]) -> float:
-    """``statistic`` of the samples, computed exactly as ``decide`` computes it."""
-    return float(decide.reducer(statistic)(samples))
 
 
 def measurement_from_benchmark(
@@ -234,12 +247,13 @@ def measurement_from_benchmark(
     data = tuple(float(x) for x in getattr(getattr(stats, "stats", None), "data", ()) or ())
     if not data:
         return None
-    value = _reduce(statistic, data)
-    extra: dict[str, Any] = {"statistic": statistic, "rounds": len(data),
-                             "iterations": int(getattr(stats, "iterations", 1)), "control_version": control_version}
-    extra.update({k: v for k, v in dict(getattr(fixture, "extra_info", {}) or {}).items()
-                  if isinstance(v, (int, float, str, bool))})
-    return Measurement(test_id, Kind.LATENCY, f"{statistic}_s", "s", value, data, control, model, extra)
+    value = statistic_of(statistic, data)
+    detail = LatencyDetail(statistic, len(data), int(getattr(stats, "iterations", 1)), control_version)
+    # The test's own figures (benchmark.extra_info["tokens_per_s"] = ...) are kept for people to read.
+    info = {k: v for k, v in dict(getattr(fixture, "extra_info", {}) or {}).items()
+            if isinstance(v, (int, float, str, bool))}
+    return Measurement(test_id, Kind.LATENCY, f"{statistic}_s", "s", value, data, control, model, latency=detail,
+                       info=info)
 
 
 def pool_runs(runs: Sequence[Measurement]) -> Measurement:
@@ -248,15 +262,15 @@ def pool_runs(runs: Sequence[Measurement]) -> Measurement:
     first = runs[0]
     samples = tuple(s for m in runs for s in m.samples)
     control = tuple(s for m in runs for s in m.control)
-    value = _reduce(str(first.extra.get("statistic", "p10")), samples)
-    return Measurement(first.test_id, first.kind, first.metric, first.unit, value, samples, control, first.model,
-                       dict(first.extra, rounds=len(samples)))
+    detail = replace(first.latency or LatencyDetail(), rounds=len(samples))
+    return replace(first, value=statistic_of(first.statistic, samples), samples=samples, control=control,
+                   latency=detail)
 
 
 def pooled(first: Measurement, rerun: Measurement) -> Measurement:
     """One Measurement holding the samples and control rounds of a first run and its re-measurement."""
     both = pool_runs((first, rerun))
-    return replace(both, extra=dict(both.extra, remeasured=len(rerun.samples)))
+    return replace(both, latency=replace(both.latency or LatencyDetail(), remeasured_rounds=len(rerun.samples)))
 
 
 def remeasure(capture: LatencyCapture, control: Callable[[], float], first: Measurement) -> Measurement:
@@ -276,11 +290,9 @@ def remeasure(capture: LatencyCapture, control: Callable[[], float], first: Meas
         start = time.perf_counter()
         capture.target(*capture.args, **capture.kwargs)
         samples.append(time.perf_counter() - start)
-    statistic = str(first.extra.get("statistic", "p10"))
-    value = _reduce(statistic, samples)
-    extra = dict(first.extra, rounds=rounds, iterations=1, remeasured_alone=True)
-    return Measurement(first.test_id, first.kind, first.metric, first.unit, value, tuple(samples),
-                       tuple(controls), first.model, extra)
+    detail = replace(first.latency or LatencyDetail(), rounds=rounds, iterations=1, remeasured_alone=True)
+    return replace(first, value=statistic_of(first.statistic, samples), samples=tuple(samples),
+                   control=tuple(controls), latency=detail)
 
 
 def control_weights(models: Mapping[str, Model]) -> tuple[Any, ...]:
@@ -318,14 +330,16 @@ BUSY_SECTION = "modelperf: re-measured because the machine was busy"
 
 
 class LatencyInstrument(Instrument):
-    """Latency through pytest-benchmark's fixture (see :meth:`wrap`), the control workload between its rounds.
+    """Latency through pytest-benchmark's fixture, the control workload between its rounds.
 
-    The fixture times the rounds; this adds the control slots, re-measures a test that ran on a busy
+    The fixture times the rounds (see :meth:`fixture_value`); this adds the control slots, re-measures a test that ran on a busy
     machine, and keeps glibc's malloc steady from :meth:`start` to :meth:`close`.
     """
 
-    def __init__(self, target: Target) -> None:
-        super().__init__(target)
+    marker: ClassVar[str] = "latency"
+
+    def __init__(self, target: Target, context: MeasureContext) -> None:
+        super().__init__(target, context)
         assert isinstance(target.options, LatencyOptions)
         self.options = target.options
         self.proxy: CapturingBenchmark | None = None
@@ -335,15 +349,19 @@ class LatencyInstrument(Instrument):
         self._model: str | None = None
         self._malloc = contextlib.ExitStack()
 
-    def wrap(self, fixture: Any) -> CapturingBenchmark:
-        """The ``benchmark`` a test gets: pytest-benchmark's ``fixture`` with control slots between rounds."""
-        self.proxy = CapturingBenchmark(fixture, self._timer, self.target.round_scale, self.target.pace,
-                                        self.target.seconds_per_call)
+    @classmethod
+    def new_state(cls) -> QuietestControl:
+        return QuietestControl()
+
+    def fixture_value(self, upstream: Any) -> CapturingBenchmark:
+        """The ``benchmark`` a test gets: pytest-benchmark's fixture with control slots between rounds."""
+        plan = self.context.plan
+        self.proxy = CapturingBenchmark(upstream, self._timer, plan.round_scale, plan.pace, plan.seconds_per_call)
         return self.proxy
 
     def _quietest(self) -> QuietestControl:
-        found = self.target.shared.setdefault("latency", QuietestControl())
-        assert isinstance(found, QuietestControl)
+        found = self.state
+        assert isinstance(found, QuietestControl), "the session's MeasureContext has no latency state"
         return found
 
     def start(self, models: Mapping[str, Model]) -> None:
@@ -357,7 +375,7 @@ class LatencyInstrument(Instrument):
         self._timer = timer
         timer()  # warm-up: first-call allocations are not the machine's speed
         self._floor_key = (threads, self._identity)
-        if self.target.remeasure_busy:  # the quietest floor only serves to spot a busy machine
+        if self.context.plan.remeasure_busy:  # the quietest floor only serves to spot a busy machine
             self._quietest().calibrate(self._floor_key, timer)
         if self.proxy is not None:
             self.proxy.attach(timer)
@@ -370,11 +388,11 @@ class LatencyInstrument(Instrument):
         if current is None:
             return ()
         busy = self._quietest().busy_factor(self._floor_key, current.control)
-        if busy > BUSY_LIMIT and self.target.remeasure_busy:
+        if busy > BUSY_LIMIT and self.context.plan.remeasure_busy:
             # Re-measure before comparing or saving; the pooled lower decile keeps the quieter rounds.
             again = self.remeasure(current)
             if again is not None:
-                current = replace(again, extra=dict(again.extra, busy_factor=round(busy, 4)))
+                current = replace(again, latency=replace(again.latency or LatencyDetail(), busy_factor=round(busy, 4)))
                 why = f"{self.target.test_id}: its control ran x{busy:.2f} slower than this session's quietest"
                 self.notes.append((BUSY_SECTION, why))
         return (current,)

@@ -199,6 +199,16 @@ class MemoryTracker:
         self._started = 0.0
 
     def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop(failed=exc_type is not None)
+
+    def start(self) -> None:
+        """Begin tracking (what ``with`` does on entry)."""
         _claim(self.label)
         try:
             self.capture_dir.mkdir(parents=True, exist_ok=True)
@@ -220,20 +230,18 @@ class MemoryTracker:
             raise
         self._sampler = _RssSampler()
         self._started = time.perf_counter()
-        return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def stop(self, failed: bool = False) -> None:
+        """End tracking (what ``with`` does on exit); ``.result`` is set unless ``failed``."""
         wall = time.perf_counter() - self._started
-        assert self._tracker is not None and self._sampler is not None, "__exit__ without __enter__"
+        assert self._tracker is not None and self._sampler is not None, "stop() without start()"
         # Stop sampling first: memray's flush on exit uses memory the region did not.
         rss_peak = self._sampler.stop()
         try:
             self._tracker.__exit__(None, None, None)
         finally:
             _release()
-        if exc_type is None:
+        if not failed:
             peak, stacks = _read_capture(self.capture_path, native=self.native)
             self.result = MemoryResult(
                 memray_peak_bytes=peak,
@@ -243,7 +251,7 @@ class MemoryTracker:
                 capture_path=self.capture_path,
                 top_stacks=stacks,
             )
-        if self.keep_capture is False or (exc_type is not None and self.keep_capture is None):
+        if self.keep_capture is False or (failed and self.keep_capture is None):
             self.discard()
 
     def keep(self) -> Path:

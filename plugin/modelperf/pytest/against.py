@@ -54,25 +54,26 @@ def _on_side(path: Path, repo: Path | None, side_repo: Path) -> Path:
 
 
 class AgainstController:
-    """Registered when ``--against`` is set; ``manager`` is the session's Manager (settings, sections)."""
+    """Registered when ``--against`` is set; ``hooks`` are the session's (its config and pipeline)."""
 
-    def __init__(self, manager: Any) -> None:
-        self.manager = manager
-        self.settings = manager.settings
+    def __init__(self, hooks: Any) -> None:
+        self.config: pytest.Config = hooks.config
+        self.pipeline = hooks.pipeline
+        self.settings = hooks.settings
         self.base: BaseTree | None = None
         self.runner: AgainstRunner | None = None
         self.base_problem: str | None = None  # why the base side could not be measured at all
 
     def _say(self, line: str, red: bool = False) -> None:
-        reporter = self.manager.config.pluginmanager.get_plugin("terminalreporter")
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
-            if reporter.currentfspath is not None or self.manager.config.option.verbose < 0:
+            if reporter.currentfspath is not None or self.config.option.verbose < 0:
                 reporter.write("\n")  # after a file's progress letters (or -q's dots), on a line of its own
                 reporter.currentfspath = None
             reporter.write_line(f"modelperf: {line}", red=red, flush=True)
 
     def _note(self, line: str, red: bool = False) -> None:
-        self.manager.sections.setdefault(SECTION, []).append(line)
+        self.pipeline.sections.setdefault(SECTION, []).append(line)
         self._say(line, red)
 
     # ------------------------------------------------------------------ the two sides
@@ -152,7 +153,7 @@ class AgainstController:
         try:
             change, base, label = self._sides(session.config)
             processes = self.settings.against_processes
-            self.manager.against = label
+            self.pipeline.against = label
             self._say(f"--against {label}: starting {processes} worker processes per side "
                       f"(base in {base.root if base else '-'}; logs in {change.log_dir})")
             self.runner = AgainstRunner(change, base, processes, label, self._say)

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from modelperf.measure.accuracy import AccuracyInstrument, AccuracyResult, ExampleError, evaluate_sentiment
+from modelperf.measure.accuracy import AccuracyResult, ExampleError, evaluate_sentiment
+from modelperf.measure.instrument import Instrument
 from modelperf.records import Kind, Measurement
 
 __all__ = ["AccuracyRecorder"]
@@ -17,7 +18,7 @@ PROGRESS_AFTER_EXAMPLES = 64  # shorter runs finish in a few seconds and need no
 class AccuracyRecorder:
     """Runs a model over a labelled set and hands the per-example result to the test's accuracy instrument."""
 
-    def __init__(self, instrument: AccuracyInstrument, item: pytest.Item) -> None:
+    def __init__(self, instrument: Instrument, item: pytest.Item) -> None:
         self._instrument = instrument
         self._item = item
         self.recorded: list[Any] = []
@@ -67,6 +68,7 @@ class AccuracyRecorder:
         """Record a perplexity figure (lower is better) for comparison with the baseline."""
         measurement = Measurement(
             self._item.nodeid, Kind.ACCURACY, "perplexity", "ppl", float(result.value), (float(result.value),), (),
-            model.info.key, {"scored_tokens": result.scored_tokens, "chunks": result.chunks, "window": result.context})
+            model.info.key, info={"scored_tokens": result.scored_tokens, "chunks": result.chunks,
+                                  "window": result.context})
         self._instrument.record(measurement)
         self.recorded.append(result)

@@ -1,12 +1,13 @@
 """The pytest face of modelperf: options, markers, fixtures and the end-of-session summary.
 
 This module stays thin: it registers what pytest needs and hands everything else to the
-:class:`~modelperf.pytest.session.Manager`, which it registers as a plugin under :data:`PLUGIN_NAME`.
+:class:`~modelperf.pytest.session.SessionHooks`, which it registers as a plugin under :data:`PLUGIN_NAME`.
 Importing it imports neither torch nor llama_cpp; models load lazily in their fixtures.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,11 +16,11 @@ import pytest
 from modelperf.config import OPTIONS, SettingError, Settings
 from modelperf.markers import MARKERS, marker_help
 from modelperf.models.base import Model, ModelUnavailable
-from modelperf.pytest.session import Manager
+from modelperf.pytest.session import SessionHooks
 
-__all__ = ["BENCHMARK_PLUGIN_NAME", "PLUGIN_NAME", "BenchmarkOverride", "get_manager"]
+__all__ = ["BENCHMARK_PLUGIN_NAME", "PLUGIN_NAME", "BenchmarkOverride", "get_hooks"]
 
-PLUGIN_NAME = "modelperf-manager"
+PLUGIN_NAME = "modelperf-session"
 BENCHMARK_PLUGIN_NAME = "modelperf-benchmark"
 # Whether a test's body ran to its end without an error; absent when it was interrupted (Ctrl-C).
 _BODY_PASSED = pytest.StashKey[bool]()
@@ -45,24 +46,31 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = Settings.from_pytest_config(config)
     except SettingError as exc:
         raise pytest.UsageError(str(exc)) from None
-    manager = Manager(config, settings)
-    config.pluginmanager.register(manager, PLUGIN_NAME)
-    if manager.worker:
+    from pathlib import Path
+
+    from modelperf.ab.workers import WORKER_ENV
+    from modelperf.pipeline import SessionPipeline
+
+    # An --against worker measures for a controller: no baselines, no probe, no files of its own.
+    pipeline = SessionPipeline(settings, Path(str(config.rootpath)), worker=WORKER_ENV in os.environ)
+    hooks = SessionHooks(config, pipeline)
+    config.pluginmanager.register(hooks, PLUGIN_NAME)
+    if pipeline.worker:
         from modelperf.pytest.worker import WorkerLoop
 
-        config.pluginmanager.register(WorkerLoop(manager), "modelperf-worker")
+        config.pluginmanager.register(WorkerLoop(pipeline), "modelperf-worker")
     elif settings.against and not hasattr(config, "workerinput"):
         from modelperf.pytest.against import AgainstController
 
-        config.pluginmanager.register(AgainstController(manager), "modelperf-against")
+        config.pluginmanager.register(AgainstController(hooks), "modelperf-against")
     # Registered after every entry-point plugin, so this `benchmark` overrides pytest-benchmark's.
     config.pluginmanager.register(BenchmarkOverride(), BENCHMARK_PLUGIN_NAME)
 
 
-def get_manager(config: pytest.Config) -> Manager:
-    manager = config.pluginmanager.get_plugin(PLUGIN_NAME)
-    assert isinstance(manager, Manager), "pytest-modelperf is not configured in this session"
-    return manager
+def get_hooks(config: pytest.Config) -> SessionHooks:
+    hooks = config.pluginmanager.get_plugin(PLUGIN_NAME)
+    assert isinstance(hooks, SessionHooks), "pytest-modelperf is not configured in this session"
+    return hooks
 
 
 class BenchmarkOverride:
@@ -73,13 +81,9 @@ class BenchmarkOverride:
         """pytest-benchmark's ``benchmark``; in a ``@pytest.mark.latency`` test it runs the control workload
         between the timed rounds, however the test reaches it (as an argument or through another fixture).
         """
-        from modelperf.measure.latency import LatencyInstrument
-
         if request.node.get_closest_marker("latency") is None:
             return benchmark  # requesting our own name gets the fixture we override: pytest-benchmark's
-        instrument = get_manager(request.config).instrument(request.node, "latency")
-        assert isinstance(instrument, LatencyInstrument)
-        return instrument.wrap(benchmark)
+        return get_hooks(request.config).instrument(request.node, "latency").fixture_value(benchmark)
 
 
 def _unavailable(exc: ModelUnavailable, explicit: bool) -> BaseException:
@@ -92,7 +96,7 @@ def _unavailable(exc: ModelUnavailable, explicit: bool) -> BaseException:
 
 
 def _model_fixture(request: pytest.FixtureRequest, name: str) -> Model:
-    registry = get_manager(request.config).models
+    registry = get_hooks(request.config).pipeline.models
     try:
         return registry.load(name)
     except ModelUnavailable as exc:
@@ -114,7 +118,7 @@ def llama(request: pytest.FixtureRequest) -> Model:
 @pytest.fixture
 def load_model(request: pytest.FixtureRequest) -> Any:
     """``load_model(name, **overrides)`` loads a *new* instance, e.g. to time or track a cold load."""
-    registry = get_manager(request.config).models
+    registry = get_hooks(request.config).pipeline.models
 
     def load(name: str, **overrides: Any) -> Model:
         try:
@@ -138,7 +142,7 @@ def sentiment_data(request: pytest.FixtureRequest) -> Any:
     """The labelled sentiment set: ``--accuracy-dataset`` or the in-repo 800 sentences (600 train, 200 test)."""
     from modelperf.datasets import DatasetError, embedded_sentiment, load_sentiment
 
-    path = get_manager(request.config).settings.accuracy_dataset
+    path = get_hooks(request.config).settings.accuracy_dataset
     try:
         return embedded_sentiment() if path is None else load_sentiment(path)
     except DatasetError as exc:
@@ -148,12 +152,10 @@ def sentiment_data(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture
 def accuracy(request: pytest.FixtureRequest) -> Iterator[Any]:
     """Recorder for ``@pytest.mark.accuracy``: ``accuracy.evaluate(model, data)`` or ``accuracy.record(result)``."""
-    from modelperf.measure.accuracy import AccuracyInstrument
     from modelperf.pytest.fixtures import AccuracyRecorder
 
     marker = request.node.get_closest_marker("accuracy")
-    instrument = get_manager(request.config).instrument(request.node, "accuracy")
-    assert isinstance(instrument, AccuracyInstrument)
+    instrument = get_hooks(request.config).instrument(request.node, "accuracy")
     recorder = AccuracyRecorder(instrument, request.node)
     yield recorder
     # A body that failed or was interrupted has already said why; "recorded no result" would be a second,
@@ -174,6 +176,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     from modelperf.report.terminal import terminal_summary
 
-    manager = config.pluginmanager.get_plugin(PLUGIN_NAME)
-    if isinstance(manager, Manager) and manager.settings.benchmark:
-        terminal_summary(manager.session_results(), terminalreporter)
+    hooks = config.pluginmanager.get_plugin(PLUGIN_NAME)
+    if isinstance(hooks, SessionHooks) and hooks.settings.benchmark:
+        terminal_summary(hooks.pipeline.session_results(), terminalreporter)

@@ -23,16 +23,18 @@ import pytest
 from _pytest.runner import runtestprotocol
 
 from modelperf.ab.workers import PRELOAD_ENV, TURN_S, read_command, send_reply
+from modelperf.measure.instrument import RunPlan
 from modelperf.models.base import ModelUnavailable
+from modelperf.pipeline import SessionPipeline
 
 __all__ = ["WorkerLoop"]
 
 
 class WorkerLoop:
-    """Registered in a worker process; ``manager`` is that process's :class:`~modelperf.pytest.session.Manager`."""
+    """Registered in a worker process; ``pipeline`` is that process's session pipeline."""
 
-    def __init__(self, manager: Any) -> None:
-        self._manager = manager
+    def __init__(self, pipeline: SessionPipeline) -> None:
+        self._pipeline = pipeline
         self._errors: list[str] = []
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -52,7 +54,7 @@ class WorkerLoop:
 
             for name in models_needed(session.items):
                 try:
-                    self._manager.models.load(name)
+                    self._pipeline.models.load(name)
                 except ModelUnavailable:
                     pass
         send_reply({"op": "ready", "tests": list(items), "errors": self._errors})
@@ -73,12 +75,12 @@ class WorkerLoop:
         return True
 
     def _run(self, item: pytest.Item, scale: float, paced: bool, seconds_per_call: float | None) -> dict[str, Any]:
-        self._manager.run_scale = scale
-        self._manager.pace = _Turns() if paced else None
-        self._manager.seconds_per_call = seconds_per_call
+        plan = RunPlan(scale, remeasure_busy=False, pace=_Turns() if paced else None,
+                       seconds_per_call=seconds_per_call)
         start = time.perf_counter()
-        # nextitem=None tears down every fixture after the run; the models stay loaded in the registry.
-        reports = runtestprotocol(item, log=False, nextitem=None)
+        with self._pipeline.planned(plan):
+            # nextitem=None tears down every fixture after the run; the models stay loaded in the registry.
+            reports = runtestprotocol(item, log=False, nextitem=None)
         reply: dict[str, Any] = {"outcome": "passed", "duration": time.perf_counter() - start}
         for report in reports:
             # The first failure is the one to show (a teardown failing after a failed call is its echo).

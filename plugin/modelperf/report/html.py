@@ -16,16 +16,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from modelperf.records import RECORDED, REGRESSED, Kind  # the verdicts the plugin stores in extra["verdict"]
 from modelperf.report.table import Table, markdown_cell
 from modelperf.store.history import HistoryRow
 from modelperf.units import format_change, format_value
+from modelperf.vocab import Kind, Verdict
 
 if TYPE_CHECKING:
     from modelperf.store.baselines import StoredRecord
 
 __all__ = [
-    "REGRESSED",
     "SPREAD_LABEL",
     "SummaryLine",
     "format_commit",
@@ -64,15 +63,22 @@ class SummaryLine:
 def verdict_change(row: HistoryRow) -> str | None:
     """The change a verdict was made on: latency's drift-corrected ratio, else the figure against the
     baseline; None for a run that compared nothing."""
-    ratio, baseline = row.extra.get("verdict_ratio"), row.extra.get("verdict_baseline")
-    if isinstance(ratio, (int, float)) and math.isfinite(ratio):
-        low, high = row.extra.get("verdict_ratio_low"), row.extra.get("verdict_ratio_high")
-        if isinstance(low, (int, float)) and isinstance(high, (int, float)):
+    judged = row.judgement
+    if judged is None:
+        return None
+    ratio, baseline = judged.ratio, judged.reference
+    if ratio is not None and math.isfinite(ratio):
+        low, high = judged.ratio_low, judged.ratio_high
+        if low is not None and high is not None:
             return f"{ratio - 1:+.1%} ({low - 1:+.1%} to {high - 1:+.1%}) vs baseline (drift-corrected)"
         return f"{ratio - 1:+.1%} vs baseline (drift-corrected)"
-    if isinstance(baseline, (int, float)) and baseline:
+    if baseline:
         return f"{row.value / baseline - 1:+.1%} vs baseline"
     return None
+
+
+def _verdict(row: HistoryRow) -> Verdict | None:
+    return row.judgement.verdict if row.judgement else None
 
 
 def series_by_key(rows: Sequence[HistoryRow]) -> dict[SeriesKey, list[HistoryRow]]:
@@ -94,7 +100,7 @@ def latest_summary(rows: Sequence[HistoryRow]) -> list[SummaryLine]:
         if last.run_id != latest_run[hardware].run_id:
             continue  # this figure was not measured in the latest run
         previous = points[-2].value if len(points) > 1 else None
-        verdict = str(last.extra.get("verdict", ""))
+        verdict = last.judgement.verdict.value if last.judgement else ""
         lines.append(SummaryLine(hardware, last.run_id, last.test_id, last.metric, last.unit, last.value, previous,
                                  verdict, verdict_change(last)))
     return sorted(lines, key=lambda s: (s.hardware_id, s.test_id, s.metric))
@@ -115,10 +121,10 @@ def render_markdown(rows: Sequence[HistoryRow]) -> str:
             "",
         ]
         cells = [[f"`{s.test_id}`", s.metric, format_value(s.value, s.unit), format_change(s.previous, s.value),
-                  f"**{s.verdict}**" if s.verdict == REGRESSED else s.verdict] for s in mine]
+                  f"**{s.verdict}**" if s.verdict == Verdict.REGRESSED.value else s.verdict] for s in mine]
         headers = ("test", "metric", "value", "change vs previous run", "verdict")
         out += Table.of(headers, cells, "llrrl").markdown()
-        regressed = sum(s.verdict == REGRESSED for s in mine)
+        regressed = sum(s.verdict == Verdict.REGRESSED.value for s in mine)
         out += ["", f"{len(mine)} figures, {regressed} regressed.", ""]
     return "\n".join(out + _markdown_change_points(rows))
 
@@ -187,7 +193,7 @@ def _summary_html(summary: Sequence[SummaryLine]) -> str:
         rows = [[s.test_id, s.metric, format_value(s.value, s.unit), s.against_baseline or (
             "-" if s.previous is None else f"{format_change(s.previous, s.value)} vs previous run"), s.verdict]
             for s in lines]
-        marked = [i for i, s in enumerate(lines) if s.verdict == REGRESSED]
+        marked = [i for i, s in enumerate(lines) if s.verdict == Verdict.REGRESSED.value]
         table = Table.of(("test", "metric", "value", "change", "verdict"), rows, marked=marked)
         parts.append(f'<h3 class="hardware">Hardware {_h(hardware)}</h3>\n{table.html()}')
     return "\n".join(parts)
@@ -197,7 +203,7 @@ def _series_html(points: Sequence[HistoryRow], stored: StoredRecord | None) -> s
     from modelperf.report.trends import change_points  # it imports this module's formatters
 
     last = points[-1]
-    regressed = [p for p in points if p.extra.get("verdict") == REGRESSED]
+    regressed = [p for p in points if _verdict(p) is Verdict.REGRESSED]
     parts = [f"<h3><code>{_h(last.test_id)}</code> &middot; {_h(last.metric)}</h3>"]
     steps = change_points(points)
     image = _plot(points, stored, [p.step.index for p in steps])
@@ -233,14 +239,14 @@ def _plot(points: Sequence[HistoryRow], stored: StoredRecord | None, steps: Sequ
         low, high = zip(*(spread(p) for p in points))
         axes.fill_between(times, low, high, color="#1f5f99", alpha=0.18, linewidth=0, label=SPREAD_LABEL)
         axes.plot(times, [p.value for p in points], marker="o", color="#1f5f99", label="value")
-        recorded = [i for i, p in enumerate(points) if p.extra.get("verdict") == RECORDED]
+        recorded = [i for i, p in enumerate(points) if _verdict(p) is Verdict.RECORDED]
         if recorded:  # the runs whose figures became (or may have become) the baseline
             axes.scatter([times[i] for i in recorded], [points[i].value for i in recorded], marker="D", color="#2e7d32",
                          s=45, zorder=3, label="recorded as baseline")
-        bad = [i for i, p in enumerate(points) if p.extra.get("verdict") == REGRESSED]
+        bad = [i for i, p in enumerate(points) if _verdict(p) is Verdict.REGRESSED]
         if bad:
             xs, ys = [times[i] for i in bad], [points[i].value for i in bad]
-            axes.scatter(xs, ys, color="#c62828", s=70, zorder=3, label=REGRESSED)
+            axes.scatter(xs, ys, color="#c62828", s=70, zorder=3, label=Verdict.REGRESSED.value)
         if stored is not None:
             saved = _day_number(stored.saved_at)
             axes.axvline(saved, color="#777777", linestyle="--", label="baseline saved")

@@ -9,31 +9,17 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from modelperf.config import Settings
-from modelperf.records import Kind, Measurement, SessionResults
+from modelperf.records import Kind, SessionResults
 from modelperf.store.atomic import atomic_write_text
 
-__all__ = ["session_measurements", "write_session_outputs"]
+__all__ = ["write_session_outputs"]
 
 
-def session_measurements(session: SessionResults) -> list[Measurement]:
-    """The session's measurements, each carrying its verdict in ``extra`` for later reports."""
-    out = []
-    for r in session.results:
-        extra = dict(r.measurement.extra, verdict=r.verdict)
-        # What the verdict was made on, so a report's change column can never contradict it.
-        extra.update({f"verdict_{k}": v for k, v in (("baseline", r.baseline), ("ratio", r.ratio),
-                                                      ("ratio_low", r.ratio_low), ("ratio_high", r.ratio_high))
-                      if v is not None})
-        out.append(replace(r.measurement, extra=extra))
-    return out
-
-
-def _history(session: SessionResults, measurements: list[Measurement], url: str) -> str:
+def _history(session: SessionResults, url: str) -> str:
     from modelperf.store.history import HistoryError, HistoryStore, RunInfo
 
     versions: dict[str, Any] = {k: session.machine.get(k) for k in ("python", "torch", "transformers",
@@ -43,7 +29,7 @@ def _history(session: SessionResults, measurements: list[Measurement], url: str)
                       dirty=session.dirty, versions=versions)
     try:
         with HistoryStore(url) as store:
-            store.append(run, measurements)
+            store.append(run, session.results)
     except HistoryError as exc:
         return f"history NOT written: {exc}"
     return f"history: run {run.run_id[:12]} appended to {url} (`modelperf history`)"
@@ -68,13 +54,13 @@ def _results_json(session: SessionResults) -> str:
 
 def write_session_outputs(session: SessionResults, settings: Settings, root: Path) -> list[str]:
     """Write history, JSON, markdown and per-example files as ``settings`` asks; one note per file."""
-    from modelperf.measure.accuracy import write_examples
+    from modelperf.report.examples import write_examples
     from modelperf.report.terminal import markdown_summary
 
     notes: list[str] = []
-    measurements = session_measurements(session)
+    measurements = [r.measurement for r in session.results]
     if settings.history and measurements:
-        notes.append(_history(session, measurements, settings.history))
+        notes.append(_history(session, settings.history))
     writes: list[tuple[Path | None, Callable[[Path], None]]] = [
         (settings.results_json, lambda p: atomic_write_text(p, _results_json(session))),
         (settings.summary_markdown, lambda p: atomic_write_text(p, markdown_summary(session))),

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from modelperf.records import SessionResults, TestResult
 from modelperf.report.table import Table
 from modelperf.units import format_change, format_size, format_value
+from modelperf.vocab import Verdict
 
 __all__ = ["Reporter", "markdown_summary", "models_rows", "results_rows", "terminal_summary"]
 
@@ -60,18 +61,18 @@ def results_rows(results: Sequence[TestResult]) -> list[list[str]]:
     rows = []
     for r in results:
         m = r.measurement
-        change = _verdict_change(r) if r.ratio is not None else format_change(r.baseline or None, m.value)
-        rows.append([_short(m.test_id), m.metric, format_value(m.value, m.unit), format_value(r.baseline, m.unit),
-                     change, r.verdict])
+        change = _verdict_change(r) if r.judgement.ratio is not None else format_change(r.judgement.reference or None, m.value)
+        rows.append([_short(m.test_id), m.metric, format_value(m.value, m.unit), format_value(r.judgement.reference, m.unit),
+                     change, r.verdict.value])
     return rows
 
 
 def _verdict_change(r: TestResult) -> str:
     """The drift-corrected ratio the verdict was made on, with its 95 % interval where known."""
-    assert r.ratio is not None
-    if r.ratio_low is None or r.ratio_high is None:
-        return f"x{r.ratio:.3f}"
-    return f"x{r.ratio:.3f} ({r.ratio_low:.3f}-{r.ratio_high:.3f})"
+    assert r.judgement.ratio is not None
+    if r.judgement.ratio_low is None or r.judgement.ratio_high is None:
+        return f"x{r.judgement.ratio:.3f}"
+    return f"x{r.judgement.ratio:.3f} ({r.judgement.ratio_low:.3f}-{r.judgement.ratio_high:.3f})"
 
 
 def _detail(r: TestResult) -> str:
@@ -88,7 +89,7 @@ def terminal_summary(session: SessionResults, reporter: Reporter) -> None:
         lines = Table.of(_result_headers(session), results_rows(session.results)).text()
         drift = machine_drift(session.results, session.against)
         lines += [drift] if drift else []
-        lines += [_detail(r) for r in session.results if r.verdict != "pass"]
+        lines += [_detail(r) for r in session.results if r.verdict is not Verdict.PASS]
         blocks.append(("=", f"modelperf: {_results_title(session)}", lines))
     tradeoff = _tradeoff_table(session)
     if tradeoff:
@@ -104,7 +105,7 @@ def terminal_summary(session: SessionResults, reporter: Reporter) -> None:
 
 def machine_drift(results: Sequence[TestResult], against: str | None = None) -> str | None:
     """How fast the machine ran against the baselines' sessions, from the control workload."""
-    drifts = sorted(r.drift for r in results if r.drift is not None)
+    drifts = sorted(r.judgement.drift for r in results if r.judgement.drift is not None)
     if not drifts:
         return None
     middle = drifts[len(drifts) // 2]
@@ -138,7 +139,7 @@ def markdown_summary(session: SessionResults) -> str:
             parts += ["", drift]
         parts += [""] + Table.of(_result_headers(session), results_rows(session.results)).markdown() + [""]
         parts += [f"- `{_short(r.measurement.test_id)}` {r.measurement.metric}: {r.line}"
-                  for r in session.results if r.verdict != "pass"]
+                  for r in session.results if r.verdict is not Verdict.PASS]
     tradeoff = _tradeoff_table(session)
     if tradeoff:
         parts += ["", "### DistilBERT vs Llama on this hardware", "", "```", *tradeoff.text(), "```"]

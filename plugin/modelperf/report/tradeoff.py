@@ -1,7 +1,7 @@
 """The side-by-side picture of the two models: small and fast against large and deeper.
 
 It reads the figures whose tests declared a role in their marker (``@pytest.mark.latency(role=
-"llama:decode")``, stored as ``Measurement.extra["role"]``, so the history's runs carry it too) and
+"llama:decode")``, stored as ``Measurement.role``, so the history's runs carry it too) and
 lays them out per model, plus one plot of accuracy against latency and against memory.
 Figures that were not measured in the session show as "-"; nothing is estimated.
 """
@@ -27,10 +27,10 @@ TRADEOFF_ROWS = ("architecture", "layers", "parameters", "file size", "context w
 
 
 def collect(measurements: Sequence[Measurement]) -> dict[str, dict[str, Measurement]]:
-    """{model: {role: measurement}} for the measurements whose test declared a role (``extra["role"]``)."""
+    """{model: {role: measurement}} for the measurements whose test declared a role (``Measurement.role``)."""
     found: dict[str, dict[str, Measurement]] = {name: {} for name in MODELS}
     for measurement in measurements:
-        model, _, role = str(measurement.extra.get("role", "")).partition(":")
+        model, _, role = (measurement.role or "").partition(":")
         if model in found and role in ROLES:
             found[model][role] = measurement
     return found
@@ -44,7 +44,7 @@ def _percentile(samples: Sequence[float], q: float) -> float:
 
 def _statistic(measurement: Measurement) -> str:
     """The statistic a latency record's value is (p10 unless the test's marker chose another)."""
-    return str(measurement.extra.get("statistic", "p10"))
+    return measurement.statistic
 
 
 def _column(info: Mapping[str, Any] | None, figures: dict[str, Measurement]) -> list[str]:
@@ -59,16 +59,18 @@ def _column(info: Mapping[str, Any] | None, figures: dict[str, Measurement]) -> 
     if load:
         cells[5] = f"{format_duration(load.value)} ({_statistic(load)})"
     if memory:
-        cells[6] = format_size(memory.extra.get("memray_peak_bytes", memory.value))
-        cells[7] = format_size(memory.extra.get("rss_delta_bytes", 0))
+        detail = memory.memory
+        cells[6] = format_size(detail.memray_peak_bytes if detail else memory.value)
+        cells[7] = format_size(detail.rss_delta_bytes if detail else 0)
     if batch1:
         cells[8] = format_duration(_percentile(batch1.samples, 50))
         cells[9] = format_duration(_percentile(batch1.samples, 95))
         cells[10] = f"{1 / _percentile(batch1.samples, 50):.1f} sentences/s (batch 1, median)"
-    if throughput and "sentences_per_s" in throughput.extra:
-        cells[10] = f"{throughput.extra['sentences_per_s']:.1f} sentences/s (batch 32, median)"
-    if decode and "decode_tokens_per_s" in decode.extra:
-        cells[11] = f"{decode.extra['decode_tokens_per_s']:.1f} tokens/s (median)"
+    # The suite's tests name these figures themselves (benchmark.extra_info), for people to read.
+    if throughput and "sentences_per_s" in throughput.info:
+        cells[10] = f"{throughput.info['sentences_per_s']:.1f} sentences/s (batch 32, median)"
+    if decode and "decode_tokens_per_s" in decode.info:
+        cells[11] = f"{decode.info['decode_tokens_per_s']:.1f} tokens/s (median)"
     if accuracy:
         n = len(accuracy.samples)
         low, high = wilson_interval(int(sum(accuracy.samples)), n)
@@ -117,7 +119,8 @@ def plot(measurements: Sequence[Measurement], path: Path) -> Path | None:
         acc, acc_err = interval(f["accuracy"])
         lat, lat_err = interval(f["batch1"], scale=1e3)  # the gated statistic, bars from its rounds
         left.errorbar(lat, acc, xerr=lat_err, yerr=acc_err, fmt="o", capsize=3, markersize=7, label=name)
-        memory = f["memory"].extra.get("memray_peak_bytes", 0) / 2**20
+        detail = f["memory"].memory
+        memory = (detail.memray_peak_bytes if detail else f["memory"].value) / 2**20
         right.errorbar(memory, acc, yerr=acc_err, fmt="o", capsize=3, markersize=7, label=name)
     statistics = sorted({_statistic(f["batch1"]) for f in points.values()})
     left.set(xlabel=f"batch-1 sentiment latency (ms, {'/'.join(statistics)}; bars: rounds p10-p90)",

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelperf.records import SCHEMA_VERSION, Kind, Measurement
+from modelperf.records import SCHEMA_VERSION, Kind, Measurement, measurement_from_json
 
 __all__ = ["MACHINE_FILE", "RESAVE_COMMAND", "BaselineError", "StoredRecord", "bad", "dumps", "read_file", "show"]
 
@@ -94,9 +94,9 @@ def read_file(path: Path, hardware_id: str) -> dict[str, StoredRecord]:
             f"has schema {schema}, newer than the schema {SCHEMA_VERSION} this pytest-modelperf reads",
             f"upgrade pytest-modelperf, or delete it and run `{RESAVE_COMMAND}`",
         )
-    if schema != SCHEMA_VERSION or isinstance(schema, bool):
+    if not isinstance(schema, int) or isinstance(schema, bool) or schema < 1:
         raise bad(
-            path, f"has schema {schema!r}, but this pytest-modelperf reads only schema {SCHEMA_VERSION}"
+            path, f"has schema {schema!r}, but this pytest-modelperf reads schemas 1 to {SCHEMA_VERSION}"
         )
     if document.get("hardware_id") != hardware_id:
         raise bad(
@@ -105,16 +105,19 @@ def read_file(path: Path, hardware_id: str) -> dict[str, StoredRecord]:
     records = document.get("records")
     if not isinstance(records, dict):
         raise bad(path, "has no 'records' object")
-    return {key: _parse_record(path, key, data) for key, data in records.items()}
+    return {key: _parse_record(path, key, data, schema) for key, data in records.items()}
 
 
-def _parse_record(path: Path, key: str, data: Any) -> StoredRecord:
+def _parse_record(path: Path, key: str, data: Any, schema: int) -> StoredRecord:
     if not isinstance(data, dict):
         raise bad(path, f"has a record {key!r} that is not a JSON object")
     problem = _record_problem(data) or _samples_problem(data)
     if problem:
         raise bad(path, f"has a record {key!r} whose {problem}")
-    measurement = Measurement.from_json(data)
+    try:
+        measurement = measurement_from_json(data, schema)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise bad(path, f"has a record {key!r} whose details cannot be read ({type(exc).__name__}: {exc})") from None
     if measurement.key != key:
         raise bad(path, f"files the record of {measurement.key!r} under the key {key!r}")
     return StoredRecord(measurement, data["commit"], data["dirty"], data["saved_at"], data.get("environment", {}))
@@ -124,7 +127,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-# Field -> (check, expected type in words); samples, control, model and extra may be absent.
+# Field -> (check, expected type in words); those in _OPTIONAL may be absent.
 _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "test_id": (lambda v: isinstance(v, str), "a string"),
     "kind": (lambda v: v in {k.value for k in Kind}, "one of " + ", ".join(k.value for k in Kind)),
@@ -134,13 +137,18 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "samples": (lambda v: isinstance(v, list) and all(map(_is_number, v)), "a list of numbers"),
     "control": (lambda v: isinstance(v, list) and all(map(_is_number, v)), "a list of numbers"),
     "model": (lambda v: v is None or isinstance(v, str), "a string or null"),
-    "extra": (lambda v: isinstance(v, dict), "an object"),
+    "extra": (lambda v: isinstance(v, dict), "an object"),  # schema 1
+    "role": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "latency": (lambda v: isinstance(v, dict), "an object"),
+    "memory": (lambda v: isinstance(v, dict), "an object"),
+    "accuracy": (lambda v: isinstance(v, dict), "an object"),
+    "info": (lambda v: isinstance(v, dict), "an object"),
     "commit": (lambda v: v is None or isinstance(v, str), "a string or null"),
     "dirty": (lambda v: isinstance(v, bool), "true or false"),
     "saved_at": (lambda v: isinstance(v, str), "a string"),
     "environment": (lambda v: isinstance(v, dict), "an object"),
 }
-_OPTIONAL = {"samples", "control", "model", "extra", "environment"}
+_OPTIONAL = {"samples", "control", "model", "extra", "environment", "role", "latency", "memory", "accuracy", "info"}
 
 
 def _record_problem(data: Mapping[str, Any]) -> str | None:

@@ -188,10 +188,11 @@ class BaselineStore:
         for result in results:
             current = result.measurement
             stored = self.get(current.key)
-            if result.baseline is None or stored is None or why_not_compared(stored, current, environment, across):
+            if result.judgement.reference is None or stored is None or why_not_compared(stored, current, environment, across):
                 named.append(result)
                 continue
-            named.append(replace(result, line=f"{result.line} [{environment_note(stored, current, environment)}]"))
+            line = f"{result.line} [{environment_note(stored, current, environment)}]"
+            named.append(replace(result, judgement=replace(result.judgement, line=line)))
             changed, _same = environment_changes(stored, current, environment)
             if changed:
                 changes[", ".join(changed)] = changes.get(", ".join(changed), 0) + 1

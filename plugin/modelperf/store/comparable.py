@@ -51,7 +51,7 @@ def why_not_compared(stored: StoredRecord, current: Measurement, environment: Ma
     if then_model != current.model and "weights" not in across:
         return (f"the baseline was measured with other weights ({then_model}, now {current.model}): not "
                 "compared; run with --baseline-save to replace it, or with --compare-across weights to compare anyway")
-    then, now = stored.measurement.extra.get("control_version"), current.extra.get("control_version")
+    then, now = (None if m.latency is None else m.latency.control_version for m in (stored.measurement, current))
     if then != now:
         return (f"the baseline was measured against another control workload ({then}, now {now}; the control "
                 "changed, or the model's weight dtypes or shapes did): not compared; run with --baseline-save "

@@ -41,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from modelperf.records import Kind, Measurement
+from modelperf.records import Judgement, Kind, Measurement, TestResult, measurement_from_json
 from modelperf.store.history_url import HistoryError, to_url
 
 if TYPE_CHECKING:
@@ -49,8 +49,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SCHEMA_VERSION", "HistoryError", "HistoryRow", "HistoryStore", "RunInfo"]
 
-# Bump when the tables change, and register the step up in _MIGRATIONS.
-SCHEMA_VERSION = 1
+# Bump when the tables change, and register the step up in _MIGRATIONS. 2: a measurement's details
+# column holds its typed records (latency, memory, accuracy, role, info) and its judgement.
+SCHEMA_VERSION = 2
 # Seconds a SQLite writer waits for another writer's lock before "database is locked".
 _SQLITE_BUSY_TIMEOUT_S = 60
 # Whole-transaction retries after a lock error outlives the busy timeout (or hits a WAL snapshot).
@@ -97,9 +98,32 @@ _measurements = Table(
     Column("extra", Text, nullable=False),
 )
 
-# Steps up from schema N to N + 1, each run inside the locked init transaction. Schema 1 is the
-# first, so nothing is registered yet; the next layout change adds ``{1: _migrate_1_to_2}``.
-_MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+
+
+def _migrate_1_to_2(conn: Connection) -> None:
+    """Schema 1 kept a measurement's details and verdict as flat keys of ``extra``: type them."""
+    m = _measurements.c
+    rows = conn.execute(select(m.id, m.test_id, m.kind, m.metric, m.unit, m.value, m.extra)).mappings().all()
+    for row in rows:
+        flat = json.loads(row["extra"])
+        data = {**{k: row[k] for k in ("test_id", "kind", "metric", "unit", "value")}, "extra": flat}
+        measurement = measurement_from_json(data, schema=1)
+        judgement = None
+        if "verdict" in flat:
+            judgement = Judgement.from_json({"verdict": _v1_verdict(str(flat["verdict"])), "line": "",
+                                             **{k: flat.get(f"verdict_{k}") for k in ("ratio", "ratio_low",
+                                                                                     "ratio_high")},
+                                             "reference": flat.get("verdict_baseline")})
+        conn.execute(update(_measurements).where(m.id == row["id"]).values(extra=_details(measurement, judgement)))
+
+
+def _v1_verdict(word: str) -> str:
+    known = {"recorded", "pass", "regressed", "improved", "inconclusive", "not_compared"}
+    return word if word in known else "pass"
+
+
+# Steps up from schema N to N + 1, each run inside the locked init transaction.
+_MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_1_to_2}
 
 
 @dataclass(frozen=True)
@@ -152,8 +176,10 @@ class HistoryRow:
     metric: str
     unit: str
     value: float
-    extra: dict[str, Any]
     samples: tuple[float, ...] = ()  # the run's raw observations, for the spread a plot draws around value
+    judgement: Judgement | None = None  # what the session's comparison said of it
+    statistic: str = "p10"
+    role: str | None = None
 
 
 class HistoryStore:
@@ -191,8 +217,8 @@ class HistoryStore:
         """Release every pooled connection."""
         self._engine.dispose()
 
-    def append(self, run: RunInfo, measurements: Sequence[Measurement]) -> None:
-        """Add one run and all its measurements in one transaction: all of it or nothing."""
+    def append(self, run: RunInfo, results: Sequence[TestResult | Measurement]) -> None:
+        """Add one run and all its results (or bare measurements) in one transaction: all of it or nothing."""
         run_row = {
             "run_id": run.run_id,
             "started_at": run.started_at,
@@ -203,7 +229,7 @@ class HistoryStore:
             "versions": _dumps(run.versions),
             "label": run.label,
         }
-        rows = [_measurement_row(run.run_id, m) for m in measurements]
+        rows = [_measurement_row(run.run_id, r) for r in results]
 
         def write(conn: Connection) -> None:
             conn.execute(insert(_runs), [run_row])
@@ -240,13 +266,13 @@ class HistoryStore:
         if hardware_id is not None:
             query = query.where(r.hardware_id == hardware_id)
         result = self._transact(lambda conn: conn.execute(query).mappings().all())
-        return [HistoryRow(**_decoded(row)) for row in result]
+        return [_history_row(row) for row in result]
 
     def measurements(self, run_id: str) -> list[Measurement]:
         """The measurements of one run, in the order they were appended."""
         query = select(_measurements).where(_measurements.c.run_id == run_id)
         result = self._transact(lambda conn: conn.execute(query.order_by(_measurements.c.id)).mappings().all())
-        return [Measurement(**_decoded(row, skip=("id", "run_id"))) for row in result]
+        return [_measurement_of(row)[0] for row in result]
 
     def _create_engine(self) -> Engine:
         if not self._sqlite:
@@ -354,23 +380,38 @@ def _is_locked(exc: BaseException) -> bool:
     return any(sign in text for sign in _LOCK_SIGNS)
 
 
-def _decoded(row: Mapping[Any, Any], skip: Sequence[str] = ()) -> dict[str, Any]:
-    """A measurement row as dataclass fields: JSON text parsed, the kind an enum."""
-    out = {key: value for key, value in row.items() if key not in skip}
-    for name in ("samples", "control"):
-        if name in out:
-            out[name] = tuple(json.loads(out[name]))
-    if "extra" in out:
-        out["extra"] = json.loads(out["extra"])
-    out["kind"], out["value"] = Kind(out["kind"]), float(out["value"])
-    return out
+def _measurement_of(row: Mapping[Any, Any]) -> tuple[Measurement, Judgement | None]:
+    """A stored measurement row (schema 2) as its Measurement and judgement."""
+    details = json.loads(row["extra"])
+    judgement = details.pop("judgement", None)
+    data = {**details, **{k: row[k] for k in ("test_id", "kind", "metric", "unit", "value") if k in row},
+            "samples": json.loads(row["samples"]), "control": json.loads(row.get("control") or "[]"),
+            "model": row.get("model")}
+    return Measurement.from_json(data), None if judgement is None else Judgement.from_json(judgement)
+
+
+def _history_row(row: Mapping[Any, Any]) -> HistoryRow:
+    measurement, judgement = _measurement_of(row)
+    return HistoryRow(row["run_id"], row["started_at"], row["hardware_id"], row["commit"], bool(row["dirty"]),
+                      measurement.test_id, measurement.kind, measurement.metric, measurement.unit,
+                      measurement.value, measurement.samples, judgement, measurement.statistic, measurement.role)
+
+
+def _details(measurement: Measurement, judgement: Judgement | None) -> str:
+    """The details column: the measurement's typed records and info, and its judgement."""
+    data = measurement.to_json()
+    details: dict[str, Any] = {k: data[k] for k in ("role", "latency", "memory", "accuracy", "info") if k in data}
+    if judgement is not None:
+        details["judgement"] = judgement.to_json()
+    return _dumps(details)
 
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def _measurement_row(run_id: str, m: Measurement) -> dict[str, Any]:
+def _measurement_row(run_id: str, result: TestResult | Measurement) -> dict[str, Any]:
+    m, judgement = (result.measurement, result.judgement) if isinstance(result, TestResult) else (result, None)
     return {
         "run_id": run_id,
         "test_id": m.test_id,
@@ -381,5 +422,5 @@ def _measurement_row(run_id: str, m: Measurement) -> dict[str, Any]:
         "samples": _dumps(list(m.samples)),
         "control": _dumps(list(m.control)),
         "model": m.model,
-        "extra": _dumps(m.extra),
+        "extra": _details(m, judgement),
     }

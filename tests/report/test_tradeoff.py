@@ -7,9 +7,8 @@ from modelperf.report.tradeoff import TRADEOFF_ROWS, collect, rows
 
 
 def _figure(test_id: str, kind: Kind, value: float, role: str | None, **extra: float) -> Measurement:
-    tagged = dict(extra, **({"role": role} if role else {}))
     return Measurement(test_id, kind, "p10_s" if kind is Kind.LATENCY else "x", "s", value, (value, value), (),
-                       None, tagged)
+                       None, role, info=dict(extra))
 
 
 def test_figures_are_found_by_their_role_whatever_the_test_is_called() -> None:

@@ -11,10 +11,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelperf.ab.git import source_roots
-from modelperf.ab.paired import MIN_PROCESS_PAIRS, Run, compare_paired, run_of
 from modelperf.ab.plan import blocks
 from modelperf.decide import Verdict
-from modelperf.records import Kind, Measurement
+from modelperf.decide.paired import compare_paired, run_of
+from modelperf.records import Kind, LatencyDetail, Measurement
+from modelperf.records import RunFigure as Run
+from modelperf.vocab import MIN_PROCESS_PAIRS
 
 values = st.floats(min_value=1e-4, max_value=10.0, allow_nan=False)
 controls = st.floats(min_value=1e-3, max_value=1.0, allow_nan=False)
@@ -66,8 +68,8 @@ def test_both_sides_are_reduced_by_the_statistic_the_caller_names() -> None:
     # A base measured under a p10 marker and a change under a median marker: the same samples must
     # give the same figure, whatever statistic each side's measurement recorded.
     samples = tuple(float(x) for x in range(1, 11))
-    p10 = Measurement("t", Kind.LATENCY, "p10_s", "s", 1.0, samples=samples, extra={"statistic": "p10"})
-    median = Measurement("t", Kind.LATENCY, "median_s", "s", 5.5, samples=samples, extra={"statistic": "median"})
+    p10 = Measurement("t", Kind.LATENCY, "p10_s", "s", 1.0, samples=samples, latency=LatencyDetail("p10"))
+    median = Measurement("t", Kind.LATENCY, "median_s", "s", 5.5, samples=samples, latency=LatencyDetail("median"))
     assert run_of(p10, 0, "median").value == run_of(median, 0, "median").value == pytest.approx(5.5)
 
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from modelperf.records import Kind
+from modelperf.records import Judgement, Kind, MemoryDetail
 from modelperf.report.html import spread, verdict_change
 from modelperf.store.history import HistoryRow
+from modelperf.vocab import Verdict
 
 
 def _row(kind: Kind, value: float, samples: tuple[float, ...]) -> HistoryRow:
@@ -33,24 +34,24 @@ def test_accuracy_spread_is_the_wilson_interval() -> None:
     assert low == pytest.approx(0.851, abs=1e-3) and high == pytest.approx(0.934, abs=1e-3)
 
 
-def _with(extra: dict[str, object], value: float = 0.0475) -> HistoryRow:
+def _with(judgement: Judgement, value: float = 0.0475) -> HistoryRow:
     return HistoryRow("r", "2026-01-01T00:00:00+00:00", "hw", None, False, "t.py::t", Kind.LATENCY, "p10_s", "s",
-                      value, extra, ())
+                      value, (), judgement)
 
 
 @pytest.mark.parametrize(
-    ("extra", "expected"),
+    ("judgement", "expected"),
     [
         # 54.3 -> 47.5 ms raw, but the verdict's drift-corrected ratio is what the column must show.
-        ({"verdict": "pass", "verdict_ratio": 1.033, "verdict_baseline": 0.0543}, "+3.3% vs baseline (drift-corrected)"),
-        ({"verdict": "pass", "verdict_ratio": 1.033, "verdict_ratio_low": 1.01, "verdict_ratio_high": 1.058},
+        (Judgement(Verdict.PASS, "", reference=0.0543, ratio=1.033), "+3.3% vs baseline (drift-corrected)"),
+        (Judgement(Verdict.PASS, "", ratio=1.033, ratio_low=1.01, ratio_high=1.058),
          "+3.3% (+1.0% to +5.8%) vs baseline (drift-corrected)"),
-        ({"verdict": "pass", "verdict_baseline": 0.05}, "-5.0% vs baseline"),
-        ({"verdict": "recorded"}, None),
+        (Judgement(Verdict.PASS, "", reference=0.05), "-5.0% vs baseline"),
+        (Judgement(Verdict.RECORDED, ""), None),
     ],
 )
-def test_the_change_shown_is_the_one_the_verdict_was_made_on(extra: dict[str, object], expected: str | None) -> None:
-    assert verdict_change(_with(extra)) == expected
+def test_the_change_shown_is_the_one_the_verdict_was_made_on(judgement: Judgement, expected: str | None) -> None:
+    assert verdict_change(_with(judgement)) == expected
 
 
 def test_tradeoff_error_bars_are_wilson_for_accuracy_and_round_spread_for_latency() -> None:
@@ -71,8 +72,9 @@ def test_tradeoff_plot_draws_with_intervals(tmp_path: Path) -> None:
 
     def result(role: str, kind: Kind, metric: str, value: float, samples: tuple[float, ...],
                **extra: float) -> Measurement:
-        return Measurement(f"tests/suite/t.py::{role}", kind, metric, "x", value, samples,
-                           extra={"role": f"distilbert:{role}", **extra})
+        memory = MemoryDetail("memray", int(extra["memray_peak_bytes"]), 0, 0) if "memray_peak_bytes" in extra else None
+        return Measurement(f"tests/suite/t.py::{role}", kind, metric, "x", value, samples, role=f"distilbert:{role}",
+                           memory=memory, info=extra)
 
     results = [
         result("accuracy", Kind.ACCURACY, "accuracy", 0.85, (1.0,) * 170 + (0.0,) * 30),

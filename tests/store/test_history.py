@@ -43,7 +43,7 @@ def _measurement(test_id: str, metric: str = "median", value: float = 0.5, **ext
         samples=(value, value * 1.1, value * 0.9),
         control=(0.01, 0.011),
         model="distilbert@0123456789ab",
-        extra=dict(extra),
+        info=dict(extra),
     )
 
 
@@ -243,7 +243,7 @@ _finite = st.floats(allow_nan=False, allow_infinity=False)
 def test_any_measurement_survives_a_sqlite_round_trip(
     test_id: str, value: float, samples: list[float], extra: dict[str, Any]
 ) -> None:
-    measured = Measurement(test_id, Kind.ACCURACY, "accuracy", "ratio", value, tuple(samples), extra=extra)
+    measured = Measurement(test_id, Kind.ACCURACY, "accuracy", "ratio", value, tuple(samples), info=extra)
     with tempfile.TemporaryDirectory() as folder, HistoryStore(Path(folder) / "h.sqlite") as store:
         run = _run()
         store.append(run, [measured])

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from modelperf.figures import statistic_of
 from modelperf.measure.latency import (
     CONTROL_EVERY,
     CONTROL_PER_SLOT,
@@ -19,7 +20,6 @@ from modelperf.measure.latency import (
     RUN_CONTROL_SLOTS,
     CapturingBenchmark,
     QuietestControl,
-    _reduce,
     choose_rounds,
     control_slots,
     pooled,
@@ -35,7 +35,7 @@ def test_rounds_fill_the_budget_within_bounds(seconds: float, rounds: int) -> No
 
 @given(st.lists(st.floats(1e-6, 10.0), min_size=1, max_size=300))
 def test_p10_matches_numpys_lower_decile(samples: list[float]) -> None:
-    assert _reduce("p10", samples) == pytest.approx(float(np.quantile(samples, 0.10)), rel=1e-12)
+    assert statistic_of("p10", samples) == pytest.approx(float(np.quantile(samples, 0.10)), rel=1e-12)
 
 
 class _Recorder:
@@ -120,7 +120,7 @@ def test_pooled_keeps_both_runs_samples_and_controls() -> None:
     rerun = Measurement("t::a", Kind.LATENCY, "median_s", "s", 5.0, (4.0, 5.0), (0.2, 0.3), None, {"statistic": "median"})
     both = pooled(first, rerun)
     assert both.samples == (1.0, 2.0, 3.0, 4.0, 5.0) and both.control == (0.1, 0.2, 0.3)
-    assert both.value == 3.0 and both.extra["remeasured"] == 2
+    assert both.value == 3.0 and both.latency is not None and both.latency.remeasured_rounds == 2
 
 
 @pytest.mark.parametrize("rounds", [1, 5, 20, 49, 50, 100])

@@ -24,7 +24,7 @@ from modelperf.decide import (
     undecided,
     wilson_interval,
 )
-from modelperf.records import Kind, Measurement
+from modelperf.records import AccuracyDetail, Kind, LatencyDetail, Measurement
 
 MB = 1_000_000
 # Each latency comparison bootstraps 2000 resamples; keep hypothesis runs short on 2 cores.
@@ -41,9 +41,13 @@ def noisy(seed: int, median: float, n: int, cv: float) -> np.ndarray[Any, Any]:
     return median * np.random.default_rng(seed).lognormal(0.0, cv, n)
 
 
-def correctness(right: int, n: int, extra: dict[str, Any] | None = None) -> Measurement:
+def correctness(right: int, n: int, example_ids: list[int] | None = None) -> Measurement:
     samples = tuple([1.0] * right + [0.0] * (n - right))
-    return Measurement("t.py::acc", Kind.ACCURACY, "accuracy", "", right / n, samples, extra=extra or {})
+    detail = None
+    if example_ids is not None:
+        labels = tuple(1 for _ in example_ids)
+        detail = AccuracyDetail("set", "", tuple(example_ids), labels, labels, tuple(1.0 for _ in example_ids), 0.0)
+    return Measurement("t.py::acc", Kind.ACCURACY, "accuracy", "", right / n, samples, accuracy=detail)
 
 
 # ------------------------------------------------------------------------------------------ latency
@@ -341,11 +345,11 @@ def test_accuracy_verdict_on_either_side_of_thresholds(lose: int, gain: int, kwa
 
 @pytest.mark.parametrize(("current", "reason"), [
     (correctness(90, 100), "the baseline has 200 examples and this run 100"),
-    (correctness(180, 200, {"example_ids": list(range(1, 201))}), "the example ids differ"),
+    (correctness(180, 200, list(range(1, 201))), "the example ids differ"),
     (Measurement("t", Kind.ACCURACY, "accuracy", "", 0.9), "a side has no per-example samples"),
 ])
 def test_unpaired_accuracy_is_not_compared(current: Measurement, reason: str) -> None:
-    base = correctness(180, 200, {"example_ids": list(range(200))})
+    base = correctness(180, 200, list(range(200)))
     result = compare_accuracy(base, current)
     assert result.verdict is Verdict.NOT_COMPARED
     assert reason in result.line()
@@ -428,7 +432,7 @@ def test_pooled_spread_ignores_steps_between_groups(groups: list[list[float]], s
 
 def test_corrected_log_figure_is_the_statistic_over_the_control_floor() -> None:
     samples, control = noisy(21, 0.02, 30, 0.05), noisy(22, 0.005, 12, 0.05)
-    m = replace(latency(samples, control), extra={"statistic": "p90"})
+    m = replace(latency(samples, control), latency=LatencyDetail("p90"))
     expected = math.log(np.quantile(samples, 0.9) / np.quantile(control, decide.CONTROL_QUANTILE))
     assert decide.corrected_log_figure(m) == pytest.approx(expected)
     assert decide.corrected_log_figure(latency(samples)) is None  # no control rounds: nothing to correct by

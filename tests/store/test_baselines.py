@@ -23,7 +23,7 @@ from modelperf.store.baselines import (
     module_slug,
 )
 
-DATA = Path(__file__).parent / "data" / "baselines"
+DATA = Path(__file__).parent.parent / "data" / "baselines"
 VALID_HW = "x86_64-fixture-valid-2c2t-8g-0badc0de"
 SCHEMA99_HW = "x86_64-fixture-schema99-0badc0de"
 TRUNCATED_HW = "x86_64-fixture-truncated-0badc0de"
@@ -34,7 +34,7 @@ SAVE: dict[str, Any] = {"machine": MACHINE, "commit": "abc1234", "dirty": False}
 
 def latency(test_id: str, value: float, metric: str = "median_s") -> Measurement:
     return Measurement(
-        test_id, Kind.LATENCY, metric, "s", value, (value, value * 1.1), (0.5,), "m@1", {"r": 2}
+        test_id, Kind.LATENCY, metric, "s", value, (value, value * 1.1), (0.5,), "m@1", info={"r": 2}
     )
 
 

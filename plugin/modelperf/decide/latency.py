@@ -29,48 +29,22 @@ within-session interval is +-2 % called a 6 % session-to-session swing "improved
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, replace
-from enum import Enum
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
+from modelperf.decide._checks import Array
+from modelperf.decide._checks import require as _require
+from modelperf.figures import CONTROL_QUANTILE, control_floor, reducer
 from modelperf.records import Measurement
-from modelperf.units import format_size, format_value
+from modelperf.units import format_value
+from modelperf.vocab import DIRECTIONS, STATISTICS, Verdict
 
-__all__ = [
-    "CONTROL_QUANTILE",
-    "EFFECT_SHARE",
-    "MAX_DRIFT",
-    "MAX_PASSES",
-    "MIN_SAMPLES",
-    "SCREEN_SHARE",
-    "SMALLEST_ALPHA",
-    "STATISTICS",
-    "AccuracyComparison",
-    "LatencyComparison",
-    "MemoryComparison",
-    "PerplexityComparison",
-    "SessionSpread",
-    "Verdict",
-    "another_pass",
-    "compare_accuracy",
-    "compare_latency",
-    "compare_memory",
-    "compare_perplexity",
-    "confirm",
-    "control_floor",
-    "corrected_log_figure",
-    "latency_verdict",
-    "pooled_spread",
-    "reducer",
-    "should_confirm",
-    "undecided",
-    "wilson_interval",
-]
+__all__ = ["CONTROL_QUANTILE", "EFFECT_SHARE", "MAX_DRIFT", "MAX_PASSES", "MIN_SAMPLES", "SCREEN_SHARE",
+           "SMALLEST_ALPHA", "LatencyComparison", "another_pass", "compare_latency", "confirm", "control_floor",
+           "latency_verdict", "reducer", "should_confirm", "undecided"]
 
 # Share of min_effect the point ratio must reach. With FA <= 1 % (z 2.33) and detection >= 95 %
 # (z 1.645) wanted, the best cut is 2.33 / (2.33 + 1.645) = 0.59 of the effect: rounded to 0.6.
@@ -86,11 +60,6 @@ MAX_PASSES = 4
 # p10 first: the default. Lower deciles ignore interference, which only ever adds time. p90 and p99
 # are what serving teams set targets on (tail latency of tokens or requests); they follow interference,
 # so gate on them with more rounds and a larger min_effect.
-STATISTICS = ("p10", "median", "mean", "p90", "p99")
-_QUANTILES = {"p10": 0.10, "p90": 0.90, "p99": 0.99}
-DIRECTIONS = ("lower", "higher")
-# The control's figure is always its lower decile: the machine's speed when nothing else interferes.
-CONTROL_QUANTILE = 0.10
 # Beyond this much machine drift (either way) the control no longer tracks the models closely enough
 # to correct them, so a verdict would be a guess: say so instead. Measured with
 # benchmarks/gate_benchmark.py on a 2-core VM (p10 figures): the A/A error of the corrected ratio was
@@ -104,25 +73,7 @@ _BOOTSTRAP_SEED = 20240601
 # ~0.2 %, at a few ms per comparison.
 _BOOTSTRAP_RESAMPLES = 4000
 SMALLEST_ALPHA = 1.0 / (_BOOTSTRAP_RESAMPLES + 1)
-Array = np.ndarray[Any, Any]
 
-
-class Verdict(str, Enum):
-    """Outcome of one comparison."""
-
-    PASS = "pass"
-    REGRESSED = "regressed"
-    IMPROVED = "improved"
-    INCONCLUSIVE = "inconclusive"
-    NOT_COMPARED = "not_compared"
-
-
-def _require(ok: bool, message: str) -> None:
-    if not ok:
-        raise ValueError(message)
-
-
-# ------------------------------------------------------------------------------------------ latency
 
 
 @dataclass(frozen=True)
@@ -190,16 +141,6 @@ def _positive_array(values: tuple[float, ...], what: str, test_id: str) -> Array
     return array
 
 
-def reducer(statistic: str) -> Any:
-    """The numpy function (``f(array, axis=...)``) that computes ``statistic`` over rounds."""
-    if statistic in _QUANTILES:
-        return functools.partial(np.quantile, q=_QUANTILES[statistic])
-    return np.median if statistic == "median" else np.mean
-
-
-def control_floor(control: Any, axis: int = -1) -> Any:
-    """The control rounds' lower decile: how fast the machine runs the control when undisturbed."""
-    return np.quantile(control, CONTROL_QUANTILE, axis=axis)
 
 
 def _bootstrap_ratios(cur: Array, base: Array, controls: tuple[Array, Array] | None, reduce: Any,
@@ -310,44 +251,6 @@ def _compare_corrected(cur: Array, base: Array, controls: tuple[Array, Array] | 
     return comparison
 
 
-@dataclass(frozen=True)
-class SessionSpread:
-    """How far one session's corrected figure strays from another's of the same code: the pooled sd
-    (log scale) over groups of sessions, and its degrees of freedom (sessions less groups)."""
-
-    sd: float
-    df: int
-    sessions: int
-
-
-def corrected_log_figure(measurement: Measurement) -> float | None:
-    """log(statistic / control floor) of a latency measurement, as :func:`compare_latency` corrects it;
-    None when it has no control rounds or no usable samples."""
-    samples = np.asarray(measurement.samples, dtype=float)
-    control = np.asarray(measurement.control, dtype=float)
-    if samples.size == 0 or control.size == 0 or np.any(samples <= 0) or np.any(control <= 0):
-        return None
-    statistic = str(measurement.extra.get("statistic", "p10"))
-    reduce = reducer(statistic if statistic in STATISTICS else "p10")
-    return float(math.log(float(reduce(samples)) / float(control_floor(control))))
-
-
-def pooled_spread(groups: list[list[float]]) -> SessionSpread:
-    """Pooled within-group sd of ``groups`` of log figures (each group: sessions of one code).
-
-    Pooling within groups keeps real changes between commits out of the estimate; a group of one
-    session adds nothing. ``sd`` is NaN when no group has two sessions.
-    """
-    squares, df = 0.0, 0
-    for group in groups:
-        if len(group) >= 2:
-            values = np.asarray(group, dtype=float)
-            squares += float(np.sum((values - values.mean()) ** 2))
-            df += len(group) - 1
-    sessions = sum(len(group) for group in groups)
-    return SessionSpread(math.sqrt(squares / df) if df else math.nan, df, sessions)
-
-
 def should_confirm(comparison: LatencyComparison) -> bool:
     """True when a result must be re-measured before its verdict is final.
 
@@ -405,201 +308,3 @@ def confirm(first: LatencyComparison, pooled: LatencyComparison, remeasurements:
     return replace(pooled, confirmed=True,
                    reason=f"{pooled.reason} (a first run looked worse; with {again} it did not)")
 
-
-# ----------------------------------------------------------------------------------------- accuracy
-
-
-def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for ``k`` successes out of ``n``; ``(0, 1)`` when ``n`` is 0."""
-    _require(0 <= k <= n, f"wilson_interval needs 0 <= k <= n, got k={k!r}, n={n!r}.")
-    _require(0.0 < confidence < 1.0, f"confidence={confidence!r} must lie in (0, 1), e.g. 0.95.")
-    if n == 0:
-        return 0.0, 1.0
-    ci = stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
-    # Clamp float dust: callers rely on the bounds holding the point k/n and staying in [0, 1].
-    return max(0.0, min(float(ci.low), k / n)), min(1.0, max(float(ci.high), k / n))
-
-
-@dataclass(frozen=True)
-class AccuracyComparison:
-    """Paired per-example accuracy comparison (McNemar exact test on the discordant pairs)."""
-
-    verdict: Verdict
-    baseline_accuracy: float
-    current_accuracy: float
-    current_low: float
-    current_high: float
-    n: int
-    lost: int
-    gained: int
-    p_value: float
-    min_drop: float
-    min_fraction: float
-    reason: str = ""
-
-    def line(self) -> str:
-        if self.verdict is Verdict.NOT_COMPARED:
-            return f"accuracy not compared: {self.reason}"
-        return (f"accuracy {self.baseline_accuracy:.2%} -> {self.current_accuracy:.2%} "
-                f"(95% CI {self.current_low:.2%}-{self.current_high:.2%}, n={self.n}, lost {self.lost}, "
-                f"gained {self.gained}, McNemar p={self.p_value:.2g}): {self.reason}")
-
-
-def _correctness(measurement: Measurement, side: str) -> Array:
-    array = np.asarray(measurement.samples, dtype=float)
-    _require(bool(np.all((array == 0.0) | (array == 1.0))),
-             f"{side} accuracy samples of {measurement.test_id!r} must be per-example 0/1 correctness; "
-             "re-measure or delete that baseline entry.")
-    return array.astype(bool)
-
-
-def _pairing_problem(baseline: Measurement, current: Measurement) -> str | None:
-    """Why the two sides cannot be paired example by example, or None when they can."""
-    if not baseline.samples or not current.samples:
-        return "a side has no per-example samples; re-save the baseline"
-    if len(baseline.samples) != len(current.samples):
-        return (f"the baseline has {len(baseline.samples)} examples and this run {len(current.samples)}; "
-                "the evaluation set changed, so re-save the baseline")
-    ids = (baseline.extra.get("example_ids"), current.extra.get("example_ids"))
-    if ids[0] is not None and ids[1] is not None and list(ids[0]) != list(ids[1]):
-        return "the example ids differ from the baseline's; the evaluation set changed, so re-save the baseline"
-    return None
-
-
-def _mcnemar(wins: int, losses: int) -> float:
-    """Exact one-sided McNemar p that ``wins`` outnumber ``losses`` among the discordant pairs."""
-    return float(stats.binomtest(wins, wins + losses, 0.5, alternative="greater").pvalue) if wins + losses else 1.0
-
-
-def compare_accuracy(
-    baseline: Measurement,
-    current: Measurement,
-    *,
-    min_drop: float = 0.02,
-    min_fraction: float = 0.99,
-    alpha: float = 0.05,
-) -> AccuracyComparison:
-    """Compare per-example correctness (0/1, same example order) of a baseline and this run.
-
-    REGRESSED when the loss is significant (McNemar exact, ``p < alpha``) and at least ``min_drop``,
-    or when accuracy fell below ``min_fraction`` of the baseline's (the MLPerf rule). IMPROVED on a
-    significant gain of at least ``min_drop``. NOT_COMPARED when the examples do not pair up.
-    """
-    _require(0.0 <= min_drop < 1.0, f"min_drop={min_drop!r} must lie in [0, 1), e.g. 0.02 for 2 points.")
-    _require(0.0 < min_fraction <= 1.0, f"min_fraction={min_fraction!r} must lie in (0, 1], e.g. 0.99.")
-    _require(0.0 < alpha < 1.0, f"alpha={alpha!r} must lie in (0, 1), e.g. 0.05.")
-    problem = _pairing_problem(baseline, current)
-    if problem is not None:
-        return AccuracyComparison(Verdict.NOT_COMPARED, baseline.value, current.value, math.nan, math.nan, 0, 0, 0,
-                                  math.nan, min_drop, min_fraction, problem)
-    base, cur = _correctness(baseline, "baseline"), _correctness(current, "current")
-    lost, gained = int(np.sum(base & ~cur)), int(np.sum(~base & cur))
-    base_acc, cur_acc = float(base.mean()), float(cur.mean())
-    p_lost, p_gained = _mcnemar(lost, gained), _mcnemar(gained, lost)
-    # Counts, not float accuracies, so that 0.90 -> 0.88 on n=100 is exactly a 0.02 drop.
-    drop = (lost - gained) / base.size
-    if cur_acc < min_fraction * base_acc:
-        verdict, p, reason = Verdict.REGRESSED, p_lost, f"below {min_fraction:g} x the baseline accuracy"
-    elif p_lost < alpha and drop >= min_drop - 1e-12:
-        verdict, p, reason = Verdict.REGRESSED, p_lost, f"significant drop of {drop:.2%} (minimum {min_drop:.2%})"
-    elif p_gained < alpha and -drop >= min_drop - 1e-12:
-        verdict, p, reason = Verdict.IMPROVED, p_gained, f"significant gain of {-drop:.2%}"
-    else:
-        verdict, p = Verdict.PASS, min(p_lost, p_gained)
-        reason = f"no significant drop of {min_drop:.2%} or more, and above {min_fraction:g} x the baseline"
-    low, high = wilson_interval(int(cur.sum()), base.size)
-    return AccuracyComparison(verdict, base_acc, cur_acc, low, high, base.size, lost, gained, p, min_drop,
-                              min_fraction, reason)
-
-
-# -------------------------------------------------------------------------------- memory, perplexity
-
-
-@dataclass(frozen=True)
-class MemoryComparison:
-    """A peak-memory figure against a baseline (relative tolerance) and/or an absolute limit."""
-
-    verdict: Verdict
-    figure: str
-    current_bytes: float
-    baseline_bytes: float | None
-    rel: float | None
-    limit_bytes: float | None
-    reason: str = ""
-
-    def line(self) -> str:
-        return f"{self.figure} {format_size(self.current_bytes)}: {self.reason}"
-
-
-def _tolerance_verdict(baseline: float, current: float, rel: float) -> Verdict:
-    """Deterministic figures (higher is worse): outside ``baseline * (1 +- rel)`` is a change."""
-    if current > baseline * (1.0 + rel):
-        return Verdict.REGRESSED
-    return Verdict.IMPROVED if current < baseline * (1.0 - rel) else Verdict.PASS
-
-
-def _check_nonnegative(name: str, value: float | None, what: str) -> None:
-    _require(value is None or (math.isfinite(value) and value >= 0), f"{name}={value!r} must be {what} >= 0.")
-
-
-def compare_memory(
-    baseline_bytes: float | None,
-    current_bytes: float,
-    *,
-    rel: float | None = 0.10,
-    limit_bytes: float | None = None,
-    figure: str = "memray peak",
-) -> MemoryComparison:
-    """Fail when ``current_bytes`` exceeds ``limit_bytes`` or ``baseline_bytes * (1 + rel)``.
-
-    Peaks are deterministic enough that no statistics are needed: a fixed tolerance over the
-    baseline and a hard limit. ``rel=None`` disables the baseline check. IMPROVED when the peak fell
-    below ``baseline_bytes * (1 - rel)``; NOT_COMPARED with neither baseline nor limit.
-    """
-    for name, value in (("baseline_bytes", baseline_bytes), ("current_bytes", current_bytes),
-                        ("limit_bytes", limit_bytes)):
-        _check_nonnegative(name, value, "a finite number of bytes")
-    _check_nonnegative("rel", rel, "None or a finite fraction (0.10 for 10 %)")
-    made = functools.partial(MemoryComparison, figure=figure, current_bytes=current_bytes,
-                             baseline_bytes=baseline_bytes, rel=rel, limit_bytes=limit_bytes)
-    limit = "" if limit_bytes is None else f"the limit of {format_size(limit_bytes)}"
-    if limit_bytes is not None and current_bytes > limit_bytes:
-        return made(Verdict.REGRESSED, reason=f"over {limit}")
-    if baseline_bytes is None or rel is None:
-        if limit_bytes is None:
-            return made(Verdict.NOT_COMPARED, reason="no baseline and no limit to compare with")
-        return made(Verdict.PASS, reason=f"within {limit}")
-    verdict = _tolerance_verdict(baseline_bytes, current_bytes, rel)
-    versus = f"the baseline {format_size(baseline_bytes)} + {rel:.0%} = {format_size(baseline_bytes * (1 + rel))}"
-    if verdict is Verdict.REGRESSED:
-        return made(verdict, reason=f"above {versus}")
-    if verdict is Verdict.IMPROVED:
-        return made(verdict, reason=f"more than {rel:.0%} below the baseline {format_size(baseline_bytes)}")
-    return made(verdict, reason=f"within {versus}" + (f" and {limit}" if limit else ""))
-
-
-@dataclass(frozen=True)
-class PerplexityComparison:
-    """A perplexity (lower is better) against its baseline with a relative tolerance."""
-
-    verdict: Verdict
-    baseline: float
-    current: float
-    rel: float
-    reason: str = ""
-
-    def line(self) -> str:
-        return f"perplexity {self.baseline:.4g} -> {self.current:.4g}: {self.reason}"
-
-
-def compare_perplexity(baseline: float, current: float, *, rel: float = 0.01) -> PerplexityComparison:
-    """Perplexity is deterministic for fixed weights and build, so a plain tolerance decides.
-
-    1 % by default: thread-order float noise stays far below it, a coarser quantisation far above.
-    """
-    for name, value in (("baseline", baseline), ("current", current), ("rel", rel)):
-        _check_nonnegative(name, value, "a finite number")
-    verdict = _tolerance_verdict(baseline, current, rel)
-    reason = {Verdict.REGRESSED: f"more than {rel:.0%} above the baseline",
-              Verdict.IMPROVED: f"more than {rel:.0%} below the baseline"}.get(verdict, f"within {rel:.0%}")
-    return PerplexityComparison(verdict, baseline, current, rel, reason)

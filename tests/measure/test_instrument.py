@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from modelperf.markers import MARKERS, AccuracyOptions, MemoryOptions
-from modelperf.measure.instrument import INSTRUMENTS, Target, create
+from modelperf.measure.instrument import INSTRUMENTS, MeasureContext, Target, create
 from modelperf.records import Kind, Measurement
 
 
@@ -24,7 +24,7 @@ def test_measuring_modules_import_without_pytest() -> None:
 
 
 def test_memory_instrument_measures_a_block_and_deletes_its_capture(tmp_path: Path) -> None:
-    instrument = create("peak_memory", Target("x.py::test_alloc", MemoryOptions(), tmp_path))
+    instrument = create("peak_memory", Target("x.py::test_alloc", MemoryOptions()), MeasureContext(tmp_path))
     with instrument.measuring() as measured:
         block = bytearray(20_000_000)
         block[::4096] = b"x" * len(block[::4096])
@@ -35,7 +35,7 @@ def test_memory_instrument_measures_a_block_and_deletes_its_capture(tmp_path: Pa
 
 
 def test_a_failing_block_measures_nothing_and_raises(tmp_path: Path) -> None:
-    instrument = create("peak_memory", Target("x.py::test_alloc", MemoryOptions(), tmp_path))
+    instrument = create("peak_memory", Target("x.py::test_alloc", MemoryOptions()), MeasureContext(tmp_path))
     with pytest.raises(ZeroDivisionError), instrument.measuring() as measured:
         _ = 1 / 0
     assert measured.measurements == ()
@@ -45,7 +45,7 @@ def test_a_failing_block_measures_nothing_and_raises(tmp_path: Path) -> None:
 def test_accuracy_instrument_returns_what_the_body_recorded() -> None:
     from modelperf.measure.accuracy import AccuracyInstrument
 
-    instrument = create("accuracy", Target("x.py::test_acc", AccuracyOptions()))
+    instrument = create("accuracy", Target("x.py::test_acc", AccuracyOptions()), MeasureContext())
     assert isinstance(instrument, AccuracyInstrument)
     figure = Measurement("x.py::test_acc", Kind.ACCURACY, "accuracy", "fraction", 0.5, (1.0, 0.0))
     with instrument.measuring() as measured:

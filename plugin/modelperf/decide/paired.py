@@ -10,8 +10,8 @@ The figure compared is the ratio change/base of the runs' raw figures. A model's
 from one process to the next (where its weights land in memory), so the *process pair* is the unit
 of variation: the log ratios of one pair's blocks are averaged first, and the significance is a
 one-sample t-test over the pairs (pyperf likewise treats each worker process as a sample).
-The verdict rules are those of stored baselines (:func:`modelperf.decide.compare_latency`): significant
-at ``alpha`` and past :data:`~modelperf.decide.EFFECT_SHARE` of the minimum effect.
+The verdict rules are those of stored baselines (:func:`modelperf.decide.latency.compare_latency`): significant
+at ``alpha`` and past :data:`~modelperf.decide.latency.EFFECT_SHARE` of the minimum effect.
 
 Why raw, when a stored baseline is corrected by the control workload: the two runs of a block take
 turns on the machine round by round, so whatever slows the machine slows both, and a correction can
@@ -28,50 +28,31 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
-from modelperf import decide
-from modelperf.records import Measurement
-from modelperf.utils import MIN_PROCESS_PAIRS  # shared with --against-processes' parser
+from modelperf.decide.latency import LatencyComparison, latency_verdict
+from modelperf.figures import control_floor, reducer
+from modelperf.records import Measurement, RunFigure
+from modelperf.vocab import MIN_PROCESS_PAIRS, Verdict
 
-__all__ = ["MIN_PROCESS_PAIRS", "Run", "compare_paired", "run_of"]
-
-
-@dataclass(frozen=True)
-class Run:
-    """One run of a test in one worker process: its statistic, its control floor, how many rounds."""
-
-    process: int
-    value: float
-    control: float | None
-    rounds: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {"process": self.process, "value": self.value, "control": self.control, "rounds": self.rounds}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Run:
-        control = data.get("control")
-        return cls(int(data["process"]), float(data["value"]), None if control is None else float(control),
-                   int(data["rounds"]))
+__all__ = ["MIN_PROCESS_PAIRS", "compare_paired", "run_of"]
 
 
-def run_of(measurement: Measurement, process: int, statistic: str) -> Run:
+def run_of(measurement: Measurement, process: int, statistic: str) -> RunFigure:
     """The Run of one worker's latency Measurement, its samples reduced by ``statistic`` as ``decide`` does.
 
     The caller names the statistic (the change's marker's) for both sides: a change that switches a
     marker from p10 to median must not compare the base's p10 with the change's median.
     """
-    value = float(decide.reducer(statistic)(np.asarray(measurement.samples, dtype=float)))
-    control = float(decide.control_floor(np.asarray(measurement.control))) if measurement.control else None
-    return Run(process, value, control, len(measurement.samples))
+    value = float(reducer(statistic)(np.asarray(measurement.samples, dtype=float)))
+    control = float(control_floor(np.asarray(measurement.control))) if measurement.control else None
+    return RunFigure(process, value, control, len(measurement.samples))
 
 
-def _pair_means(base: Sequence[Run], change: Sequence[Run]) -> list[float]:
+def _pair_means(base: Sequence[RunFigure], change: Sequence[RunFigure]) -> list[float]:
     """Mean log ratio (change over base, so that > 0 is a larger figure) per process pair."""
     by_pair: dict[tuple[int, int], list[float]] = {}
     for b, c in zip(base, change):
@@ -79,8 +60,8 @@ def _pair_means(base: Sequence[Run], change: Sequence[Run]) -> list[float]:
     return [float(np.mean(v)) for v in by_pair.values()]
 
 
-def compare_paired(base: Sequence[Run], change: Sequence[Run], *, min_effect: float, statistic: str = "p10",
-                   direction: str = "lower", alpha: float = 0.01, unit: str = "s") -> decide.LatencyComparison:
+def compare_paired(base: Sequence[RunFigure], change: Sequence[RunFigure], *, min_effect: float, statistic: str = "p10",
+                   direction: str = "lower", alpha: float = 0.01, unit: str = "s") -> LatencyComparison:
     """Compare the change's runs with the base's, block by block (``base[k]`` ran beside ``change[k]``).
 
     ``ratio`` is change/base of the runs' figures (a geometric mean over process pairs), with the
@@ -96,8 +77,8 @@ def compare_paired(base: Sequence[Run], change: Sequence[Run], *, min_effect: fl
         "drift": _drift(base, change), "corrected": False}
     pairs = _pair_means(base, change)
     if len(pairs) < MIN_PROCESS_PAIRS:
-        return decide.LatencyComparison(
-            decide.Verdict.INCONCLUSIVE, ratio=math.nan, ratio_low=math.nan, ratio_high=math.nan, p_value=math.nan,
+        return LatencyComparison(
+            Verdict.INCONCLUSIVE, ratio=math.nan, ratio_low=math.nan, ratio_high=math.nan, p_value=math.nan,
             reason=f"too few worker-process pairs ({len(pairs)}; at least {MIN_PROCESS_PAIRS}) to judge; "
                    "raise --against-processes", **common)
     mean, spread, n = float(np.mean(pairs)), float(np.std(pairs, ddof=1)), len(pairs)
@@ -111,12 +92,12 @@ def compare_paired(base: Sequence[Run], change: Sequence[Run], *, min_effect: fl
         half = 0.0
     ratio = math.exp(mean)
     worse, p_worse, p_better = (ratio, p_up, p_down) if direction == "lower" else (1 / ratio, p_down, p_up)
-    verdict, reason, p = decide.latency_verdict(worse, p_worse, p_better, min_effect, alpha)
-    return decide.LatencyComparison(verdict, ratio=ratio, ratio_low=math.exp(mean - half),
+    verdict, reason, p = latency_verdict(worse, p_worse, p_better, min_effect, alpha)
+    return LatencyComparison(verdict, ratio=ratio, ratio_low=math.exp(mean - half),
                                     ratio_high=math.exp(mean + half), p_value=p, reason=reason, **common)
 
 
-def _drift(base: Sequence[Run], change: Sequence[Run]) -> float:
+def _drift(base: Sequence[RunFigure], change: Sequence[RunFigure]) -> float:
     ratios = [c.control / b.control for b, c in zip(base, change) if b.control and c.control]
     return float(np.median(ratios)) if ratios else 1.0
 

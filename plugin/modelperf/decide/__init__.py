@@ -1,0 +1,47 @@
+"""Pure decisions on numbers: drift correction, significance, effect sizes and comparisons.
+
+Nothing here measures, stores or knows pytest. Every function takes plain figures (or
+:class:`~modelperf.records.Measurement` records) and returns a frozen comparison whose ``line()``
+is one readable sentence; :mod:`modelperf.judge` turns those into the verdicts of test results.
+
+- :mod:`~modelperf.decide.latency`: one run against a stored baseline, drift-corrected by the
+  control workload, with a bootstrap interval; the re-measurement rules.
+- :mod:`~modelperf.decide.paired`: ``--against``'s interleaved blocks of runs, judged over process pairs.
+- :mod:`~modelperf.decide.spread`: the between-session spread of a test's figure, from the history.
+- :mod:`~modelperf.decide.accuracy`: per-example accuracy (Wilson interval, McNemar's exact test).
+- :mod:`~modelperf.decide.tolerance`: peak memory and perplexity, deterministic, by a tolerance.
+"""
+
+from __future__ import annotations
+
+from modelperf.decide.accuracy import AccuracyComparison, compare_accuracy, wilson_interval
+from modelperf.decide.latency import (
+    CONTROL_QUANTILE,
+    EFFECT_SHARE,
+    MAX_DRIFT,
+    MAX_PASSES,
+    MIN_SAMPLES,
+    SCREEN_SHARE,
+    SMALLEST_ALPHA,
+    LatencyComparison,
+    another_pass,
+    compare_latency,
+    confirm,
+    control_floor,
+    latency_verdict,
+    reducer,
+    should_confirm,
+    undecided,
+)
+from modelperf.decide.paired import compare_paired, run_of
+from modelperf.decide.spread import SessionSpread, corrected_log_figure, pooled_spread
+from modelperf.decide.tolerance import MemoryComparison, PerplexityComparison, compare_memory, compare_perplexity
+from modelperf.vocab import STATISTICS, Verdict
+
+__all__ = [
+    "CONTROL_QUANTILE", "EFFECT_SHARE", "MAX_DRIFT", "MAX_PASSES", "MIN_SAMPLES", "SCREEN_SHARE", "SMALLEST_ALPHA",
+    "STATISTICS", "AccuracyComparison", "LatencyComparison", "MemoryComparison", "PerplexityComparison",
+    "SessionSpread", "Verdict", "another_pass", "compare_accuracy", "compare_latency", "compare_memory",
+    "compare_paired", "compare_perplexity", "confirm", "control_floor", "corrected_log_figure", "latency_verdict",
+    "pooled_spread", "reducer", "run_of", "should_confirm", "undecided", "wilson_interval",
+]

@@ -1,0 +1,213 @@
+"""One session's pipeline: measure -> judge -> store -> report, knowing nothing of pytest.
+
+The pytest hooks (:mod:`modelperf.pytest.session`) translate pytest's events into calls on a
+:class:`SessionPipeline`: :meth:`~SessionPipeline.begin` at the start, :meth:`~SessionPipeline.instrument`
+and :meth:`~SessionPipeline.judged` around each test, :meth:`~SessionPipeline.collect` for each
+test's report (in the process that reports), :meth:`~SessionPipeline.finish` at the end. An
+``--against`` worker process runs the same pipeline with no store, under a :class:`RunPlan` it sets
+for each run with :meth:`~SessionPipeline.planned`; the controller judges the two sides' figures
+with the same judge (:mod:`modelperf.judge`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from modelperf import decide
+from modelperf.config import Settings, check_output_files
+from modelperf.judge import Reference, Rules, judge
+from modelperf.markers import LatencyOptions
+from modelperf.measure.instrument import Instrument, MeasureContext, RunPlan, Target, create, session_states
+from modelperf.models.base import Model
+from modelperf.models.registry import ModelRegistry
+from modelperf.records import Measurement, SessionResults, TestResult
+from modelperf.store.baselines import BaselineError, BaselineStore
+from modelperf.vocab import Kind, Verdict
+
+__all__ = ["Finished", "SessionPipeline", "SetupError"]
+
+
+class SetupError(Exception):
+    """The session cannot start as configured; the message is one sentence naming the fix."""
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What the end of a session did: notes for the summary, and whether a write it owed failed."""
+
+    notes: tuple[str, ...]
+    write_failed: bool = False
+    interrupted: bool = False
+
+
+class SessionPipeline:
+    """The state of one ``--benchmark`` session: settings, models, baselines and the results so far."""
+
+    def __init__(self, settings: Settings, root: Path, *, worker: bool = False) -> None:
+        self.settings = settings
+        self.root = root
+        self.worker = worker  # an --against worker: measures for a controller, stores and writes nothing
+        self.models = ModelRegistry(settings)
+        self.results: list[TestResult] = []
+        self.model_info: dict[str, dict[str, Any]] = {}
+        self.machine: dict[str, Any] = {}
+        self.hardware_id = ""
+        self.environment: dict[str, Any] = {}  # library versions and threads, stored with each record
+        self.notes: list[str] = []
+        self.sections: dict[str, list[str]] = {}
+        self.commit: str | None = None
+        self.dirty = False
+        self.against: str | None = None  # the base side's label, once an --against session has one
+        self._store: BaselineStore | None = None
+        self._context = MeasureContext(root / ".modelperf" / "captures", settings.keep_captures,
+                                       RunPlan(remeasure_busy=not worker), session_states())
+        self._rules = Rules(session_spread=settings.session_spread)
+
+    # ------------------------------------------------------------------ start
+    @property
+    def side_by_side(self) -> bool:
+        """The two sides of --against are compared with each other, never with stored baselines."""
+        return self.worker or bool(self.settings.against)
+
+    def begin(self) -> None:
+        """Read the machine, open this hardware's baselines and check the output paths; SetupError if unusable."""
+        from modelperf.models.base import ModelUnavailable
+        from modelperf.store.comparable import run_environment
+        from modelperf.store.hardware import KEY_FIELDS, hardware_id, machine_info
+
+        self.machine = machine_info()
+        self.environment = run_environment(self.machine, self.settings.distilbert_threads, self.settings.llama_threads)
+        try:
+            self.hardware_id = hardware_id(self.machine, self.settings.baseline_key or KEY_FIELDS)
+            if not self.side_by_side:
+                self._store = BaselineStore(self.settings.baseline_dir, self.hardware_id)
+                self._store.check_folder(saving=self.settings.baseline_save)
+                self._store.load()
+                self.notes.extend(filter(None, [self._store.adopt_old_folders(self.machine)]))
+            check_output_files(self.settings)
+            if not self.side_by_side:
+                self.models.check_explicit()
+        except (BaselineError, ValueError, ModelUnavailable) as exc:
+            raise SetupError(str(exc)) from None
+
+    def probe_models(self, needed: Sequence[str], timeout: float) -> list[Any]:
+        """Try each model in a child process before this process loads it; the probes' lines join the summary."""
+        results = self.models.probe(list(needed), timeout)
+        section = self.sections.setdefault("modelperf: model probes", [])
+        for result in results:
+            section.append(result.line())
+            if result.system_info:
+                self.machine["llama_cpp_system_info"] = result.system_info
+        return list(results)
+
+    # ------------------------------------------------------------------ one test
+    @contextmanager
+    def planned(self, plan: RunPlan) -> Iterator[None]:
+        """Run the tests inside the block under ``plan`` (an --against worker's run of several)."""
+        previous = self._context
+        self._context = replace(previous, plan=plan)
+        try:
+            yield
+        finally:
+            self._context = previous
+
+    def instrument(self, marker: str, target: Target) -> Instrument:
+        """A new instrument of ``marker`` for one test, with this session's context."""
+        return create(marker, target, self._context)
+
+    def judged(self, instrument: Instrument, measurements: Sequence[Measurement], role: str | None) -> list[TestResult]:
+        """Judge each figure ``instrument`` measured against this session's reference for it."""
+        results = []
+        for current in measurements:
+            current = replace(current, role=role) if role is not None else current
+            reference = self._reference(current)
+            comparison = None
+            options = instrument.target.options
+            if current.kind is Kind.LATENCY and reference.figure is not None:
+                assert isinstance(options, LatencyOptions)
+                current, comparison = self._confirmed_latency(instrument, current, reference.figure, options)
+            result = judge(current, reference, options, self._rules, comparison)
+            section = instrument.after_verdict(result)
+            results.append(replace(result, section=section) if section else result)
+        return results
+
+    def _confirmed_latency(self, instrument: Instrument, current: Measurement, baseline: Measurement,
+                           options: LatencyOptions) -> tuple[Measurement, decide.LatencyComparison]:
+        """The comparison of a latency figure, re-measured first when it looks worse (decide.should_confirm)."""
+        from modelperf.judge import latency_comparison
+
+        comparison = latency_comparison(current, baseline, options, self._rules)
+        if decide.should_confirm(comparison):
+            pooled = instrument.remeasure(current)
+            if pooled is not None:
+                current = pooled
+                comparison = decide.confirm(comparison, latency_comparison(pooled, baseline, options, self._rules))
+        return current, comparison
+
+    def _reference(self, current: Measurement) -> Reference:
+        if self._store is None:
+            return Reference(None, "measured for --against")
+        baseline, note = self._store.baseline_for(current, saving=self.settings.baseline_save,
+                                                  environment=self.environment,
+                                                  across=self.settings.compare_across or ())
+        return Reference(baseline, note)
+
+    def remember_models(self, models: Mapping[str, Model]) -> None:
+        for name, model in models.items():
+            self.model_info[name] = model.info.as_dict()
+
+    def collect(self, results: Sequence[TestResult], models: Mapping[str, Any],
+                lines: Sequence[tuple[str, str]]) -> None:
+        """A test's report arrived (in the process that reports): keep its results and summary lines."""
+        self.results.extend(results)
+        self.model_info.update({k: dict(v) for k, v in models.items()})
+        for section, line in lines:
+            found = self.sections.setdefault(section, [])
+            if line not in found:  # a set-up note comes with every test it applies to: keep it once
+                found.append(line)
+
+    def session_results(self) -> SessionResults:
+        """What the reports and writers get: a frozen copy of the session's results so far."""
+        return SessionResults(tuple(self.results), dict(self.model_info), dict(self.machine), self.hardware_id,
+                              tuple(self.notes), {k: tuple(v) for k, v in self.sections.items()}, self.commit,
+                              self.dirty, self.against)
+
+    # ------------------------------------------------------------------ end
+    def finish(self, commit: str | None, dirty: bool) -> Finished:
+        """Save new or replaced baselines and write the session's outputs; say what was written."""
+        from modelperf.report.outputs import write_session_outputs
+
+        self.commit, self.dirty = commit, dirty
+        if self._store is None:  # --against: nothing stored; history only when asked for by name
+            explicit = "history" in self.settings.explicit
+            settings = self.settings if explicit else replace(self.settings, history=None)
+            self.notes.extend(write_session_outputs(self.session_results(), settings, self.root))
+            return Finished(tuple(self.notes))
+        store = self._store
+        self.results, compared_across = store.name_environments(
+            self.results, environment=self.environment, across=self.settings.compare_across or ())
+        self.notes.extend(compared_across)
+        write_failed = False
+        to_save = [r.measurement for r in self.results
+                   if self.settings.baseline_save or r.verdict is Verdict.RECORDED]
+        if to_save:
+            try:
+                # Only --baseline-save replaces a stored record; a partial run never removes one.
+                diff = store.save(to_save, machine=self.machine, commit=commit, dirty=dirty,
+                                  overwrite=self.settings.baseline_save, environment=self.environment)
+                self.notes.extend(diff.lines())
+                self.notes.append(f"baselines written under {self.settings.baseline_dir / self.hardware_id}: "
+                                  "review the JSON diff and commit it")
+            except BaselineError as exc:
+                write_failed = True
+                self.notes.append(f"baselines NOT written: {exc}")
+            except KeyboardInterrupt:
+                self.notes.append(f"baselines NOT fully written: interrupted while saving under {store.folder}; "
+                                  "every file there is whole, either as it was or as this run saved it")
+                return Finished(tuple(self.notes), interrupted=True)
+        self.notes.extend(write_session_outputs(self.session_results(), self.settings, self.root))
+        return Finished(tuple(self.notes), write_failed=write_failed)

@@ -1,0 +1,41 @@
+"""The words every part of modelperf shares, declared once: verdicts, figure kinds, statistics.
+
+This module imports nothing of ours and nothing heavy, so the records, the markers, the judge and
+the reports all take their vocabulary from here without loading numpy or scipy.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+__all__ = ["DIRECTIONS", "MEMORY_FIGURES", "MIN_PROCESS_PAIRS", "STATISTICS", "Kind", "Verdict"]
+
+
+class Kind(str, Enum):
+    """What a measurement is about; also the name of the marker that produces it."""
+
+    LATENCY = "latency"
+    MEMORY = "peak_memory"
+    ACCURACY = "accuracy"
+
+
+class Verdict(str, Enum):
+    """The outcome of one figure's comparison (or why there was none)."""
+
+    RECORDED = "recorded"  # nothing to compare with: the figure becomes a baseline
+    PASS = "pass"
+    REGRESSED = "regressed"
+    IMPROVED = "improved"
+    INCONCLUSIVE = "inconclusive"
+    NOT_COMPARED = "not_compared"
+
+
+# Latency statistics over a test's rounds. p10 first: the default, since interference on a shared
+# machine only ever adds time; p90 and p99 are what serving teams set targets on.
+STATISTICS = ("p10", "median", "mean", "p90", "p99")
+DIRECTIONS = ("lower", "higher")
+# Which peak-memory figure a peak_memory test asserts: memray's high-water mark or the RSS growth.
+MEMORY_FIGURES = ("memray", "rss")
+# --against judges a latency test by a t-test over worker-process pairs: fewer than this leave it
+# one degree of freedom or none, so --against-processes refuses fewer and the judge says so.
+MIN_PROCESS_PAIRS = 3
