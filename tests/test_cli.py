@@ -82,7 +82,7 @@ def test_history_shows_every_point_of_every_metric(store: str, capsys: pytest.Ca
     ]
     assert all(len(_data_lines(block)) == 3 for block in blocks)
     median = _data_lines(blocks[0])
-    assert median[0].split()[2:] == ["aaaa1111", "c0ffee1", "10.0", "ms", "-", "unchanged"]
+    assert median[0].split()[2:] == ["aaaa1111", "c0ffee1", "10.0", "ms", "-", "pass"]
     assert median[2].split()[2:] == ["bbbb3333", "c0ffee3+dirty", "12.1", "ms", "+10.0", "%", "regressed"]
     assert "300.0 MiB" in blocks[2] and "+0.0 %" in blocks[2]
 
@@ -145,7 +145,7 @@ def test_report_writes_a_markdown_summary_of_the_latest_run(
     summary = target.read_text(encoding="utf-8")
     assert f"## {HW}" in summary and "Run `bbbb3333`" in summary
     assert f"| `{LATENCY}` | median | 12.1 ms | +10.0 % | **regressed** |" in summary
-    assert f"| `{MEMORY}` | peak | 300.0 MiB | +0.0 % | unchanged |" in summary
+    assert f"| `{MEMORY}` | peak | 300.0 MiB | +0.0 % | pass |" in summary
     assert "3 figures, 1 regressed." in summary
     code, out, _ = _run(["report", "--history", store], capsys)
     assert code == 0 and out.strip() == summary.strip()
@@ -293,7 +293,7 @@ def test_newer_schema_is_an_error_not_a_traceback(store: str, capsys: pytest.Cap
     with sqlite3.connect(store) as conn:
         conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     code, _, err = _run(["history", "--history", store], capsys)
-    assert code == 2 and "(schema 3, this one reads up to 1): upgrade pytest-modelperf" in err
+    assert code == 2 and "(schema 3, this one reads up to 2): upgrade pytest-modelperf" in err
 
 
 @pytest.mark.parametrize("command", ["history", "report", "compare", "baselines"])

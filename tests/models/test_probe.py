@@ -159,7 +159,7 @@ def test_repack_ini_key_reaches_the_settings(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nllama_repack = off\nmodel_probe_timeout = 12.5\n")
     pytester.makepyfile("""
         def test_show(request):
-            settings = request.config.pluginmanager.get_plugin("modelperf-manager").settings
+            settings = request.config.pluginmanager.get_plugin("modelperf-session").settings
             print(f"SETTING repack={settings.llama_repack} probe={settings.model_probe_timeout}")
     """)
     result = pytester.runpytest("-s")

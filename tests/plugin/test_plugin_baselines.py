@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_plugin_accuracy import FLIPS, KEY, RUN, STAND_IN, _write_dataset
+from tests.plugin.test_plugin_accuracy import FLIPS, KEY, RUN, STAND_IN, _write_dataset
 
 TWO_TESTS = STAND_IN + """
     @pytest.mark.accuracy

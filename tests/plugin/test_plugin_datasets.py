@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from tests.test_plugin_accuracy import FLIPS, KEY, STAND_IN, _accuracy_test, _write_dataset
+from tests.plugin.test_plugin_accuracy import FLIPS, KEY, STAND_IN, _accuracy_test, _write_dataset
 
 RUN = ("--benchmark", "--history", "off", "--baseline-dir", "baselines")
 REFUSING = STAND_IN.replace('''        def classify(self, texts):

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_plugin_accuracy import FLIPS, KEY, RUN, _accuracy_test, _write_dataset
+from tests.plugin.test_plugin_accuracy import FLIPS, KEY, RUN, _accuracy_test, _write_dataset
 
 RECORD = "test_acc.py::test_accuracy::accuracy"
 OTHER_WEIGHTS = "stand-in@ba9876543210"

@@ -45,7 +45,7 @@ MODEL_TESTS = """
 
 SHOW_SETTINGS = """
     def test_show(request):
-        settings = request.config.pluginmanager.get_plugin("modelperf-manager").settings
+        settings = request.config.pluginmanager.get_plugin("modelperf-session").settings
         print(f"SETTING llama_context={settings.llama_context} benchmark={settings.benchmark} "
               f"baseline_dir={settings.baseline_dir} history={settings.history}")
 """
@@ -252,7 +252,7 @@ def test_bad_option_value_is_a_usage_error(pytester: pytest.Pytester, value: str
 def test_session_spread_is_a_fraction_with_a_measured_default(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("""
         def test_show(request):
-            settings = request.config.pluginmanager.get_plugin("modelperf-manager").settings
+            settings = request.config.pluginmanager.get_plugin("modelperf-session").settings
             print(f"SETTING session_spread={settings.session_spread}")
     """)
     pytester.runpytest("-s").stdout.fnmatch_lines(["*session_spread=0.03*"])

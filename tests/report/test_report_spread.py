@@ -13,7 +13,7 @@ from modelperf.vocab import Verdict
 
 
 def _row(kind: Kind, value: float, samples: tuple[float, ...]) -> HistoryRow:
-    return HistoryRow("r", "2026-01-01T00:00:00+00:00", "hw", None, False, "t.py::t", kind, "m", "s", value, {}, samples)
+    return HistoryRow("r", "2026-01-01T00:00:00+00:00", "hw", None, False, "t.py::t", kind, "m", "s", value, samples)
 
 
 @pytest.mark.parametrize(
@@ -91,6 +91,7 @@ def test_the_terminal_change_column_shows_the_verdicts_ratio_and_interval() -> N
 
     measured = Measurement("t.py::t", Kind.LATENCY, "p10_s", "s", 0.0475, (0.0475,))
     # Raw 54.3 -> 47.5 ms reads -12.5 %; the verdict was made on the drift-corrected x1.033.
-    result = TestResult(measured, "line", "pass", 0.0543, ratio=1.033, ratio_low=1.01, ratio_high=1.058)
+    result = TestResult(measured, Judgement(Verdict.PASS, "line", 0.0543, ratio=1.033, ratio_low=1.01,
+                                            ratio_high=1.058))
     [row] = results_rows([result])
     assert row[4] == "x1.033 (1.010-1.058)"

@@ -75,7 +75,7 @@ def test_saved_files_are_sorted_and_independent_of_input_order(tmp_path: Path, f
     text = (first.folder / "tests__test_a.json").read_text()
     assert text == (second.folder / "tests__test_a.json").read_text()
     assert text == json.dumps(json.loads(text), sort_keys=True, indent=2) + "\n"
-    assert json.loads(text)["schema"] == 1 and json.loads(text)["hardware_id"] == HW
+    assert json.loads(text)["schema"] == 2 and json.loads(text)["hardware_id"] == HW
 
 
 def test_valid_fixture_is_in_canonical_form_and_loads() -> None:
@@ -237,7 +237,7 @@ def test_store_refuses_an_unsafe_hardware_id(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("hardware", "match"),
     [
-        (SCHEMA99_HW, r"has schema 99, newer than the schema 1 .*: upgrade pytest-modelperf"),
+        (SCHEMA99_HW, r"has schema 99, newer than the schema 2 .*: upgrade pytest-modelperf"),
         (TRUNCATED_HW, r"is not valid JSON \(line \d+, column \d+\): restore it from git"),
     ],
 )

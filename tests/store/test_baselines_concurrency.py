@@ -71,7 +71,7 @@ def test_eight_concurrent_baseline_save_sessions_leave_every_record(pytester: py
     import subprocess
     import sys
 
-    from tests.test_plugin_accuracy import STAND_IN, _write_dataset
+    from tests.plugin.test_plugin_accuracy import STAND_IN, _write_dataset
 
     tests = "".join(f"""
     @pytest.mark.accuracy

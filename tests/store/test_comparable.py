@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelperf.records import Kind, Measurement
+from modelperf.records import Kind, LatencyDetail, Measurement
 from modelperf.store.baseline_file import StoredRecord
 from modelperf.store.comparable import ACROSS, environment_note, parse_across, run_environment, why_not_compared
 
@@ -18,7 +18,7 @@ ENV: dict[str, Any] = {"python": "3.11", "torch": "2.13.0", "transformers": "5.2
 
 def _measurement(model: str = "distilbert@aaaa", control: str = "v1") -> Measurement:
     return Measurement("t.py::t", Kind.LATENCY, "p10_s", "s", 0.01, (0.01,) * 5, (0.5,), model,
-                       {"control_version": control})
+                       latency=LatencyDetail(control_version=control))
 
 
 def _stored(environment: dict[str, Any] | None = None, **kwargs: str) -> StoredRecord:

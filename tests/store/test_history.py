@@ -6,6 +6,7 @@ Every store test runs against SQLite and against a real PostgreSQL server (tests
 from __future__ import annotations
 
 import importlib.util
+import json
 import multiprocessing
 import tempfile
 from pathlib import Path
@@ -19,6 +20,7 @@ from sqlalchemy import create_engine, text
 from modelperf.records import Kind, Measurement
 from modelperf.store import history
 from modelperf.store.history import HistoryError, HistoryStore, RunInfo
+from modelperf.vocab import Verdict
 from tests.postgres import postgres_server, postgres_url  # noqa: F401
 
 WRITERS = 8
@@ -129,7 +131,7 @@ def test_append_is_all_or_nothing(store_url: str) -> None:
 
 def test_fresh_store_records_schema_version(store_url: str) -> None:
     HistoryStore(store_url).close()
-    assert _schema_version(store_url) == str(history.SCHEMA_VERSION) == "1"
+    assert _schema_version(store_url) == str(history.SCHEMA_VERSION) == "2"
 
 
 def test_newer_schema_is_refused_with_one_sentence(store_url: str) -> None:
@@ -138,20 +140,35 @@ def test_newer_schema_is_refused_with_one_sentence(store_url: str) -> None:
     with pytest.raises(HistoryError) as info:
         HistoryStore(store_url)
     assert str(info.value).endswith(
-        "was written by a newer pytest-modelperf (schema 3, this one reads up to 1): "
+        "was written by a newer pytest-modelperf (schema 3, this one reads up to 2): "
         "upgrade pytest-modelperf or point --history at another file."
     )
 
 
-def test_older_schema_is_migrated_in_place(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_schema_1_store_is_migrated_in_place_to_typed_details(store_url: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     with HistoryStore(store_url) as store:
-        store.append(_run(), [_measurement("t::x")])
+        store.append(_run(), [Measurement("t::x", Kind.LATENCY, "p10_s", "s", 0.5, (0.5, 0.6))])
+    # The row as schema 1 wrote it: details and verdict as flat keys of "extra".
+    flat = {"statistic": "p10", "rounds": 2, "iterations": 1, "control_version": "torch-v3", "role": "m:batch1",
+            "sentences_per_s": 3.5, "verdict": "regressed", "verdict_ratio": 1.2, "verdict_ratio_low": 1.1,
+            "verdict_ratio_high": 1.3, "verdict_baseline": 0.4}
+    engine = create_engine(store_url if "://" in store_url else f"sqlite:///{store_url}")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE measurements SET extra = :extra"), {"extra": json.dumps(flat)})
+    engine.dispose()
+    _set_schema_version(store_url, 1)
     steps: list[int] = []
-    monkeypatch.setattr(history, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(history, "_MIGRATIONS", {1: lambda conn: steps.append(1)})
+    migrate = history._MIGRATIONS[1]
+    monkeypatch.setattr(history, "_MIGRATIONS", {1: lambda conn: (steps.append(1), migrate(conn))})
     with HistoryStore(store_url) as store:
-        assert len(store.series()) == 1
-    assert steps == [1] and _schema_version(store_url) == "2"
+        [row] = store.series()
+        [measurement] = store.measurements(row.run_id)
+    assert row.judgement is not None and row.judgement.verdict is Verdict.REGRESSED
+    assert (row.judgement.reference, row.judgement.ratio_low, row.judgement.ratio_high) == (0.4, 1.1, 1.3)
+    assert row.role == "m:batch1" and measurement.latency is not None
+    assert measurement.latency.control_version == "torch-v3" and dict(measurement.info) == {"sentences_per_s": 3.5}
+    assert steps == [1] and _schema_version(store_url) == str(history.SCHEMA_VERSION) == "2"
     HistoryStore(store_url).close()
     assert steps == [1], "a migrated store must not be migrated again"
 
