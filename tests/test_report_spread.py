@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from modelperf.records import Kind
-from modelperf.report.html import spread, verdict_change
+from modelperf.report.series import spread, verdict_change
 from modelperf.store.history import HistoryRow
 
 

@@ -8,11 +8,9 @@ the per-example output file.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from modelperf.datasets import Example
@@ -20,8 +18,7 @@ from modelperf.measure.instrument import Instrument, Target
 from modelperf.models.base import Model
 from modelperf.records import Kind, Measurement
 
-__all__ = ["AccuracyInstrument", "AccuracyResult", "ExampleError", "evaluate_sentiment", "example_lines",
-           "write_examples"]
+__all__ = ["AccuracyInstrument", "AccuracyResult", "ExampleError", "evaluate_sentiment"]
 
 BATCH = 32  # DistilBERT batch size; large enough to amortise overhead, small enough for any laptop
 
@@ -103,24 +100,6 @@ def evaluate_sentiment(
         example_ids=tuple(e.index for e in examples), labels=tuple(e.label for e in examples),
         predictions=tuple(predictions), scores=tuple(scores), seconds=time.perf_counter() - start,
     )
-
-
-def example_lines(measurement: Measurement) -> list[str]:
-    """One JSON line per example of an accuracy Measurement: model, index, label, prediction, score."""
-    extra = measurement.extra
-    rows = zip(extra["example_ids"], extra["labels"], extra["predictions"], extra["scores"])
-    return [json.dumps({"test": measurement.test_id, "model": measurement.model, "dataset": extra["dataset"],
-                        "index": index, "label": label, "prediction": prediction, "score": score,
-                        "correct": int(label == prediction)}, sort_keys=True)
-            for index, label, prediction, score in rows]
-
-
-def write_examples(path: Path, measurements: Sequence[Measurement]) -> None:
-    """Write every example of every accuracy measurement as JSON lines, atomically."""
-    from modelperf.store.atomic import atomic_write_text
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, "".join(line + "\n" for m in measurements for line in example_lines(m)))
 
 
 class AccuracyInstrument(Instrument):

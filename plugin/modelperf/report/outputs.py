@@ -15,6 +15,7 @@ from typing import Any
 
 from modelperf.config import Settings
 from modelperf.records import Kind, Measurement, SessionResults
+from modelperf.report.examples import write_examples
 from modelperf.store.atomic import atomic_write_text
 
 __all__ = ["session_measurements", "write_session_outputs"]
@@ -68,7 +69,6 @@ def _results_json(session: SessionResults) -> str:
 
 def write_session_outputs(session: SessionResults, settings: Settings, root: Path) -> list[str]:
     """Write history, JSON, markdown and per-example files as ``settings`` asks; one note per file."""
-    from modelperf.measure.accuracy import write_examples
     from modelperf.report.terminal import markdown_summary
 
     notes: list[str] = []

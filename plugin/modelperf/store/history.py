@@ -154,6 +154,7 @@ class HistoryRow:
     value: float
     extra: dict[str, Any]
     samples: tuple[float, ...] = ()  # the run's raw observations, for the spread a plot draws around value
+    model: str | None = None  # "<name>@<weights-sha12>", as Measurement.model
 
 
 class HistoryStore:
@@ -229,7 +230,7 @@ class HistoryStore:
         m, r = _measurements.c, _runs.c
         query = (
             select(r.run_id, r.started_at, r.hardware_id, r.commit, r.dirty)
-            .add_columns(m.test_id, m.kind, m.metric, m.unit, m.value, m.extra, m.samples)
+            .add_columns(m.test_id, m.kind, m.metric, m.unit, m.value, m.extra, m.samples, m.model)
             .join_from(_measurements, _runs, m.run_id == r.run_id)
             .order_by(r.started_at, r.run_id, m.id)
         )
