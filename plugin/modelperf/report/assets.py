@@ -44,8 +44,8 @@ tr.regressed td { background: #fef2f2; color: #991b1b; font-weight: 600; }
 .verdict.regressed { background: #fee2e2; color: #991b1b; }
 .verdict.improved, .verdict.recorded { background: #dcfce7; color: #166534; }
 .verdict.inconclusive { background: #fef3c7; color: #92400e; }
-.filters { position: sticky; top: 0; z-index: 10; display: flex; flex-wrap: wrap; gap: 10px 16px; align-items: end;
-           background: rgba(246, 247, 249, 0.96); padding: 10px 0; border-bottom: 1px solid var(--line); }
+.filters { display: flex; flex-wrap: wrap; gap: 10px 16px; align-items: end;
+           padding: 4px 0 10px; }
 .filters label { display: flex; flex-direction: column; font-size: 12px; color: var(--muted); gap: 2px; }
 .filters select { font: inherit; font-size: 13px; padding: 4px 6px; border: 1px solid #cbd5e1; border-radius: 6px;
                   background: white; color: var(--ink); max-width: 340px; }
