@@ -12,11 +12,13 @@ import argparse
 import importlib.util
 import re
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, make_dataclass
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from modelperf.cli import build_parser
 from modelperf.config import OPTIONS
@@ -155,6 +157,21 @@ def test_field_descriptions_split_the_docstring_at_each_field_name() -> None:
     described = hook.field_descriptions(_Example)
     assert described == {"size": 'how big, such as "1 MB" (default none)', "mode": "one of a | b, see size: below",
                          "quiet": "no colon-free text follows", "silent": ""}
+
+
+_NAMES = st.from_regex(r"[a-z][a-z_]{0,11}", fullmatch=True)
+# Meanings as docstrings write them: any words and punctuation except the ';' that ends a field's text.
+_MEANINGS = st.text(st.sampled_from("abcdefghij xyz0123456789()'\"|,-<>=%"), min_size=1, max_size=40).map(str.strip)
+
+
+@given(st.dictionaries(_NAMES, _MEANINGS.filter(bool), min_size=1, max_size=6), st.sampled_from(["; ", ";\n    "]))
+def test_field_descriptions_recover_every_meaning_written_as_name_colon_meaning(
+        meanings: dict[str, str], separator: str) -> None:
+    cls = make_dataclass("Options", [(name, str, "") for name in meanings])
+    cls.__doc__ = "Summary.\n\n    " + separator.join(f"{name}: {text}" for name, text in meanings.items()) + ".\n"
+    # Line breaks and runs of spaces read as one space, as the docstring is wrapped; the closing ";" or "." goes.
+    expected = {name: " ".join(text.split()).rstrip(";.").strip() for name, text in meanings.items()}
+    assert hook.field_descriptions(cls) == expected
 
 
 def _anchors(page: Path) -> set[str]:
