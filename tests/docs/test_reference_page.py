@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import keyword
 import re
 import sys
 from dataclasses import dataclass, fields, make_dataclass
@@ -159,7 +160,7 @@ def test_field_descriptions_split_the_docstring_at_each_field_name() -> None:
                          "quiet": "no colon-free text follows", "silent": ""}
 
 
-_NAMES = st.from_regex(r"[a-z][a-z_]{0,11}", fullmatch=True)
+_NAMES = st.from_regex(r"[a-z][a-z_]{0,11}", fullmatch=True).filter(lambda name: not keyword.iskeyword(name))
 # Meanings as docstrings write them: any words and punctuation except the ';' that ends a field's text.
 _MEANINGS = st.text(st.sampled_from("abcdefghij xyz0123456789()'\"|,-<>=%"), min_size=1, max_size=40).map(str.strip)
 
