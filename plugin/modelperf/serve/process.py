@@ -59,6 +59,8 @@ def exit_with_parent(poll_s: float = _POLL_S) -> None:
     def watch() -> None:
         while True:
             if os.getppid() != int(parent):  # re-parented: the caller died without stopping us
+                if os.getpgrp() == os.getpid():  # our own group (started by ServerProcess): take it all down
+                    os.killpg(os.getpid(), signal.SIGKILL)
                 os._exit(1)
             time.sleep(poll_s)
 
