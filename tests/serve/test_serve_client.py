@@ -6,6 +6,11 @@ import itertools
 
 import pytest
 
+SERVE_EXTRA = "the serving tests need the serve extra: pip install 'pytest-modelperf[serve]'"
+pytest.importorskip("httpx", reason=SERVE_EXTRA)
+pytest.importorskip("uvicorn", reason=SERVE_EXTRA)
+pytest.importorskip("starlette", reason=SERVE_EXTRA)
+
 from modelperf.serve.arrivals import Concurrency, Limits, Poisson
 from modelperf.serve.client import run_load_sync
 from modelperf.serve.endpoints import ClassifierEndpoint, CompletionEndpoint

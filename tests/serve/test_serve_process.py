@@ -18,6 +18,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+SERVE_EXTRA = "the serving tests need the serve extra: pip install 'pytest-modelperf[serve]'"
+pytest.importorskip("httpx", reason=SERVE_EXTRA)
+
 from modelperf.serve.process import ServerFailed, ServerProcess, free_port
 
 FAKE = Path(__file__).with_name("fake_server.py")
