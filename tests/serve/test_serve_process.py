@@ -113,7 +113,7 @@ def start_session(tmp_path: Path) -> tuple[subprocess.Popen[str], int, Path]:
     script.write_text(SESSION)
     log = tmp_path / "session-server.log"
     session = subprocess.Popen([sys.executable, str(script), str(free_port()), str(FAKE), str(log)],
-                               stdout=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=(tmp_path / "session.err").open("w"), text=True)
     assert session.stdout is not None
     line = session.stdout.readline()
     assert line.startswith("ready"), f"the session did not start its server: {line!r}"
@@ -124,8 +124,10 @@ def test_ctrl_c_in_a_session_leaves_no_server_process(tmp_path: Path) -> None:
     session, server, log = start_session(tmp_path)
     child = child_of(log)
     session.send_signal(signal.SIGINT)
-    assert session.wait(timeout=GONE_WITHIN_S) != 0  # ended by the KeyboardInterrupt
-    assert wait_gone(server, child) == []
+    code = session.wait(timeout=GONE_WITHIN_S)
+    said = (tmp_path / "session.err").read_text()
+    assert code != 0 and "KeyboardInterrupt" in said, said  # ended by the Ctrl-C, through the with block
+    assert wait_gone(server, child) == [], (said, log.read_text())
 
 
 def test_a_session_killed_outright_still_leaves_no_server_process(tmp_path: Path) -> None:
