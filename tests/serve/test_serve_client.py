@@ -41,6 +41,13 @@ def test_streamed_tokens_are_counted_and_timed_in_order() -> None:
     assert summary.completed == 6 and summary.output_tokens_per_s > 0 and summary.tpot is not None
 
 
+def test_a_run_can_continue_the_prompt_turn_where_the_last_one_ended() -> None:
+    with stub_server() as (url, _):
+        run = run_load_sync(CompletionEndpoint(url, max_tokens=1, prompts=("a", "b", "c")), Concurrency(1),
+                            Limits(4, 30.0, 10.0), start_prompt=2)
+    assert [r.prompt_index for r in run.requests] == [2, 0, 1, 2]
+
+
 def test_poisson_requests_are_never_sent_before_their_time_and_stop_at_the_request_count() -> None:
     with stub_server() as (url, _):
         run = run_load_sync(CompletionEndpoint(url, max_tokens=2, prompts=("a",)), Poisson(40.0, seed=5),

@@ -34,13 +34,14 @@ class _Run:
     client: httpx.AsyncClient
     start: float
     records: list[RequestRecord]
+    start_prompt: int = 0
 
     def clock(self) -> float:
         return time.perf_counter() - self.start
 
     async def one(self, index: int, scheduled: float | None) -> None:
         prompts = self.endpoint.prompts
-        prompt_index = index % len(prompts)  # in turn: consecutive requests never share a prompt
+        prompt_index = (self.start_prompt + index) % len(prompts)  # in turn: consecutive ones never share a prompt
         sent = self.clock()
         try:
             exchange = await asyncio.wait_for(self.endpoint.exchange(self.client, prompts[prompt_index], self.clock),
@@ -78,18 +79,20 @@ async def _closed_loop(run: _Run, pattern: Concurrency) -> None:
     await asyncio.gather(*(client_loop() for _ in range(pattern.clients)))
 
 
-async def run_load(endpoint: Endpoint, pattern: Pattern, limits: Limits) -> LoadRun:
+async def run_load(endpoint: Endpoint, pattern: Pattern, limits: Limits, *, start_prompt: int = 0) -> LoadRun:
     """Send ``endpoint``'s requests in ``pattern`` within ``limits`` and return every request's times.
 
     The run ends by itself: no request is sent after ``limits.duration_s`` or beyond
     ``limits.max_requests``, and one still unanswered ``limits.request_timeout_s`` after it was sent
-    is cut off and recorded as failed.
+    is cut off and recorded as failed. Prompts are sent in turn from ``start_prompt``: a run that follows
+    another on the same server starts after the prompt the last one ended with, so no request finds its
+    whole prompt already in the server's cache.
     """
     timeout = httpx.Timeout(limits.request_timeout_s, connect=min(_CONNECT_TIMEOUT_S, limits.request_timeout_s))
     pool = httpx.Limits(max_connections=None, max_keepalive_connections=_KEEPALIVE)
     # trust_env=False: a proxy configured in the environment must never see load meant for 127.0.0.1.
     async with httpx.AsyncClient(timeout=timeout, limits=pool, trust_env=False) as client:
-        run = _Run(endpoint, limits, client, time.perf_counter(), [])
+        run = _Run(endpoint, limits, client, time.perf_counter(), [], start_prompt)
         if isinstance(pattern, Poisson):
             await _poisson(run, pattern)
             label = f"{pattern.label} (seed {pattern.seed})"
@@ -101,6 +104,6 @@ async def run_load(endpoint: Endpoint, pattern: Pattern, limits: Limits) -> Load
     return LoadRun(endpoint.label, label, limits, records, wall)
 
 
-def run_load_sync(endpoint: Endpoint, pattern: Pattern, limits: Limits) -> LoadRun:
+def run_load_sync(endpoint: Endpoint, pattern: Pattern, limits: Limits, *, start_prompt: int = 0) -> LoadRun:
     """:func:`run_load` in a fresh event loop, for callers that have none (tests, scripts)."""
-    return asyncio.run(run_load(endpoint, pattern, limits))
+    return asyncio.run(run_load(endpoint, pattern, limits, start_prompt=start_prompt))
