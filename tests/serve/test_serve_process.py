@@ -136,3 +136,26 @@ def test_a_session_killed_outright_still_leaves_no_server_process(tmp_path: Path
     session.kill()  # no finally, no atexit: the server notices its parent is gone
     session.wait(timeout=GONE_WITHIN_S)
     assert wait_gone(server, child) == []
+
+
+def test_a_missing_package_is_named_with_the_install_command_before_anything_starts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelperf.serve import servers
+
+    monkeypatch.setattr(servers, "LLAMA_SERVER_MODULES", ("json", "no_such_package_for_serving"))
+    with pytest.raises(servers.ServingUnavailable, match=r"^llama-cpp-python's server needs the Python package\(s\) "
+                                                          r"no_such_package_for_serving, which are not installed: run "
+                                                          r"`pip install 'pytest-modelperf\[serve\]'`\.$"):
+        servers.llama_server(servers.LlamaServerConfig(None, threads=1), tmp_path)
+    assert not list(tmp_path.iterdir())  # no log: nothing started
+
+
+def test_a_model_path_that_is_not_a_gguf_is_refused_before_anything_starts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelperf.models.base import ModelUnavailable
+    from modelperf.serve import servers
+
+    monkeypatch.setattr(servers, "LLAMA_SERVER_MODULES", ())
+    with pytest.raises(ModelUnavailable, match="does not exist: give the path of a .gguf file"):
+        servers.llama_server(servers.LlamaServerConfig(tmp_path / "missing.gguf", threads=1), tmp_path / "logs")
+    assert not (tmp_path / "logs").exists()

@@ -24,8 +24,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-import httpx
-
 if TYPE_CHECKING:
     from typing_extensions import Self
 
@@ -82,6 +80,8 @@ def _last_line(log: Path) -> str:
 def wait_healthy(url: str, timeout_s: float, *, alive: ServerProcess | None = None) -> None:
     """Poll ``url`` until it answers 200; raise TimeoutError after ``timeout_s`` (or ServerFailed as soon
     as ``alive``'s process exits)."""
+    import httpx  # here, so that a caller without the serve extra gets ServingUnavailable, not an ImportError
+
     deadline = time.monotonic() + timeout_s
     with httpx.Client(timeout=min(2.0, timeout_s), trust_env=False) as client:
         while True:

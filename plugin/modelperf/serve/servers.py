@@ -10,10 +10,13 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelperf.models.base import ModelUnavailable
-from modelperf.serve.endpoints import ClassifierEndpoint, CompletionEndpoint
 from modelperf.serve.process import ExternalServer, ServerProcess, free_port, python_module
+
+if TYPE_CHECKING:
+    from modelperf.serve.endpoints import ClassifierEndpoint, CompletionEndpoint
 
 __all__ = [
     "ClassifierServerConfig",
@@ -27,8 +30,8 @@ __all__ = [
 ]
 
 # What llama_cpp.server imports (its "server" extra), and what the classifier service needs.
-LLAMA_SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
-CLASSIFIER_MODULES = ("torch", "transformers", "uvicorn", "starlette")
+LLAMA_SERVER_MODULES = ("llama_cpp", "httpx", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
+CLASSIFIER_MODULES = ("torch", "transformers", "httpx", "uvicorn", "starlette")
 _INSTALL_HINT = "pip install 'pytest-modelperf[serve]'"
 
 
@@ -113,9 +116,13 @@ def external_server(base_url: str, *, health_path: str = "/v1/models", label: st
 def completion_endpoint(server: ServerProcess | ExternalServer, *, model: str = "llama", max_tokens: int = 32,
                         chat: bool = False) -> CompletionEndpoint:
     """The streaming completion endpoint of ``server``."""
+    from modelperf.serve.endpoints import CompletionEndpoint
+
     return CompletionEndpoint(server.base_url, model=model, max_tokens=max_tokens, chat=chat)
 
 
 def classifier_endpoint(server: ServerProcess) -> ClassifierEndpoint:
     """The classify route of a service started by :func:`classifier_server`."""
+    from modelperf.serve.endpoints import ClassifierEndpoint
+
     return ClassifierEndpoint(server.base_url + "/v1/classify", '{"text": "{text}"}')
