@@ -25,14 +25,12 @@ import argparse
 import json
 import shlex
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from modelperf.ab.git import AgainstError
 
-from ..studies import STUDIES_DIR, raw_dir, write_summary
+from ..studies import add_summary_arguments, provenance, raw_dir, record_start, write_summary
 from .analysis import analyze
 from .check import run_check
 from .plan import DEFAULT_SELECT, Mode, parse_slowdown
@@ -42,7 +40,6 @@ from .summary import gate_summary, print_report
 __all__ = ["main", "parser"]
 
 STUDY = "against-gate"
-_METADATA = "study.json"  # in a results folder: the command that ran it and when it started
 
 
 def parser() -> argparse.ArgumentParser:
@@ -67,16 +64,10 @@ def parser() -> argparse.ArgumentParser:
     runs.add_argument("--dry-run", action="store_true", help="print the commands it would run, run nothing")
     runs.add_argument("--check-injection", type=float, metavar="FACTOR",
                       help="only time the injected slowdown of FACTOR in one process at REV and print the ratio")
-    out = p.add_argument_group("analysis and summary")
+    out = p.add_argument_group("analysis")
     out.add_argument("--analyze", type=Path, metavar="DIR", help="only analyse the sessions already in DIR")
     out.add_argument("--out", type=Path, help="also write all the figures as JSON to this file")
-    out.add_argument("--summary", metavar="NAME", help="write docs/studies/NAME.md and NAME.json (the study summary)")
-    out.add_argument("--studies-dir", type=Path, default=STUDIES_DIR, help="where --summary writes (default docs/studies)")
-    out.add_argument("--title", help="the summary's title (default: names the results folder)")
-    out.add_argument("--date", help="when the sessions ran, YYYY-MM-DD (default: from the results folder's records)")
-    out.add_argument("--study-command", action="append", default=[], metavar="TEXT",
-                     help="the command that ran the sessions, for a folder without study.json; repeatable")
-    out.add_argument("--note", action="append", default=[], help="a sentence for the summary's notes; repeatable")
+    add_summary_arguments(p)
     return p
 
 
@@ -85,39 +76,18 @@ def _modes(args: argparse.Namespace) -> list[Mode]:
     return [m for m in modes if m.sessions > 0]
 
 
-def _metadata(results: Path) -> dict[str, Any]:
-    path = results / _METADATA
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except ValueError as exc:
-        raise SystemExit(f"{path} is not valid JSON ({exc}); fix it or remove it and give --date and "
-                         "--study-command.") from None
-    return data if isinstance(data, dict) else {}
-
-
-def _record_start(results: Path, argv: Sequence[str]) -> None:
-    """Keep the command and start date with the raw files, for the summary written later."""
-    data = _metadata(results)
-    commands = [*data.get("commands", []), shlex.join(["python", "-m", "benchmarks.gate", *argv])]
-    started = data.get("started") or time.strftime("%Y-%m-%d")
-    (results / _METADATA).write_text(json.dumps({"commands": commands, "started": started}, indent=1) + "\n")
-
-
-def _summarize(args: argparse.Namespace, results: Path, argv: Sequence[str]) -> None:
+def _summarize(args: argparse.Namespace, results: Path) -> None:
     figures = analyze(results)
     print_report(figures)
     if args.out:
         args.out.write_text(json.dumps(figures.to_json(), indent=2) + "\n")
     if args.summary:
-        metadata = _metadata(results)
-        analysis = shlex.join(["python", "-m", "benchmarks.gate", *argv]) if args.analyze else ""
-        summary = gate_summary(
-            figures, name=args.summary, title=args.title or f"Paired gate (--against): {results.name}",
-            date=args.date or str(metadata.get("started") or "not recorded"),
-            commands=args.study_command or [str(c) for c in metadata.get("commands", [])] or ["not recorded"],
-            analysis_command=analysis, notes=args.note)
+        analysis = shlex.join(["python", "-m", "benchmarks.gate", "--analyze", str(results), "--summary",
+                               args.summary]) if args.analyze else ""
+        made = provenance(args, results, revisions=figures.revisions, machine=figures.machine,
+                          analysis_command=analysis)
+        summary = gate_summary(figures, name=args.summary, title=args.title or f"Paired gate (--against): "
+                               f"{results.name}", made=made, notes=args.note)
         for path in write_summary(summary, args.studies_dir):
             print(f"wrote {path}")
 
@@ -130,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.check_injection is not None:
             return run_check(args.rev, args.check_injection)
         if args.analyze is not None:
-            _summarize(args, args.analyze, argv)
+            _summarize(args, args.analyze)
             return 0
         modes = _modes(args)
         if not modes:
@@ -145,14 +115,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         # Absolute: the sessions run inside a temporary worktree, where a relative path would land.
         results = raw_dir(STUDY, args.results_dir)
-        _record_start(results, argv)
+        record_start(results, shlex.join(["python", "-m", "benchmarks.gate", *argv]))
         try:
             run_all(options, modes, results)
         except KeyboardInterrupt:
             print(f"\ninterrupted; worktree removed; the sessions so far are in {results}", file=sys.stderr)
             return 130
-        _summarize(args, results, argv)
-    except (AgainstError, FileNotFoundError) as exc:
+        _summarize(args, results)
+    except (AgainstError, OSError, ValueError) as exc:
         print(f"gate benchmark: {exc}", file=sys.stderr)
         return 2
     return 0

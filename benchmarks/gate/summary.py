@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
-from ..studies import Summary
+from ..studies import Provenance, Summary
 from .analysis import GateFigures, ModeFigures, Rate, TestFigures
 
 __all__ = ["gate_summary", "headline", "print_report"]
@@ -121,8 +122,8 @@ def _spread(mode: ModeFigures) -> tuple[tuple[str, ...], tuple[tuple[str, ...], 
             "same, runs / control", "mean passes", "max passes"), rows
 
 
-def gate_summary(figures: GateFigures, *, name: str, title: str, date: str, commands: Sequence[str],
-                 analysis_command: str, notes: Sequence[str] = ()) -> Summary:
+def gate_summary(figures: GateFigures, *, name: str, title: str, made: Provenance, notes: Sequence[str] = ()
+                 ) -> Summary:
     """The study summary of one results folder."""
     modes = _ordered(figures)
     tables = [("Per test", *_per_test(modes))]
@@ -130,15 +131,13 @@ def gate_summary(figures: GateFigures, *, name: str, title: str, date: str, comm
     if aa is not None and aa.tests:
         tables.append(("Per test, A/A: spread of the paired ratio (recomputed from the stored runs)", *_spread(aa)))
     if figures.session_command:
-        commands = [*commands, "", "# each A/A session ran (paths as on the machine that ran it):",
-                    " ".join(figures.session_command)]
-    revision = ", ".join(r[:10] for r in figures.revisions) or "not recorded"
+        note = "# each A/A session ran (paths as on the machine that ran it):"
+        made = replace(made, commands=(*made.commands, "", note, " ".join(figures.session_command)))
     return Summary(
-        name=name, title=title, headline=headline(figures), date=date, revision=revision, machine=figures.machine,
-        commands=tuple(commands), columns=("sessions", "comparisons", "verdicts", "rate (Wilson 95 %)",
-                                           "median wall time"),
-        rows=tuple(_mode_row(m, figures.wall_ratio) for m in modes), notes=tuple(notes),
-        figures=_compact(figures), analysis_command=analysis_command, tables=tuple(tables))
+        name=name, title=title, headline=headline(figures), provenance=made,
+        columns=("sessions", "comparisons", "verdicts", "rate (Wilson 95 %)", "median wall time"),
+        rows=tuple(_mode_row(m, figures.wall_ratio) for m in modes), notes=tuple(notes), figures=_compact(figures),
+        tables=tuple(tables))
 
 
 def _compact(figures: GateFigures) -> dict[str, object]:
