@@ -15,11 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from benchmarks.gate import slowdown
-from benchmarks.gate.slowdown import CALIBRATION_CALLS, Settings, Slowdown, argument_shape, settings_from
 from hypothesis import given
 from hypothesis import strategies as st
 
+from benchmarks.gate import slowdown
+from benchmarks.gate.slowdown import CALIBRATION_CALLS, Settings, Slowdown, argument_shape, settings_from
 from modelperf.ab.workers import WORKER_ENV
 
 REPO = Path(__file__).resolve().parents[2]
