@@ -223,9 +223,10 @@ def summary(report: dict[str, Any], *, name: str, title: str, made: Provenance, 
     rows.append(("Llama decode: plugin tokens/s / bare loop", f"{overhead['llama_decode_plugin_over_bare']:.3f}",
                  f"{overhead['llama_decode_plugin_tps']:.1f} / {overhead['llama_decode_bare_tps']:.1f}"))
     smallest = report.get("smallest_reliable_slowdown")
-    headline = (f"Stored-baseline gate on {report['tests_per_session']} identical DistilBERT batch-1 tests: "
-                f"{aa['false_alarms']} false alarms in {aa['comparisons']} A/A comparisons; the smallest slowdown "
-                f"detected 95 % of the time: " + (f"+{smallest:.0%}." if smallest is not None else "none tried."))
+    reliable = f"+{100 * smallest:.0f} %." if smallest is not None else "none of those tried."
+    headline = (f"{aa['false_alarms']} false alarms in {aa['comparisons']} A/A comparisons of "
+                f"{report['tests_per_session']} identical DistilBERT batch-1 tests; the smallest slowdown detected "
+                f"95 % of the time: {reliable}")
     return Summary(name=name, title=title, headline=headline, provenance=made, columns=("figure", "value", "detail"),
                    rows=tuple(rows), notes=tuple(notes), figures=report)
 

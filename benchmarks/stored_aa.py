@@ -133,7 +133,7 @@ def summary(figures: StoredFigures, *, name: str, title: str, made: Provenance, 
          f"x{min(t.drifts):.2f}-x{max(t.drifts):.2f}" if t.drifts else "-") for t in figures.tests)
     return Summary(
         name=name, title=title, provenance=made,
-        headline=f"{figures.pairs} save-then-compare pairs of an unchanged tree: {alarms} false alarm(s) in "
+        headline=f"{figures.pairs} save-then-compare pairs of an unchanged tree: {alarms} false alarm{'' if alarms == 1 else 's'} in "
                  f"{sum(everything.values())} verdicts ({everything.get('inconclusive', 0)} inconclusive).",
         columns=("figures", "verdicts", "counts", "false alarms (Wilson 95 %)"),
         rows=tuple(rows), notes=tuple(notes), figures=figures.to_json(),

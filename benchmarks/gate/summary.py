@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -75,7 +76,8 @@ def headline(figures: GateFigures) -> str:
     parts = []
     for mode in _ordered(figures):
         if mode.false_alarms is not None:
-            parts.append(f"{_label(mode)}: {mode.false_alarms.count} false alarms in {mode.false_alarms.of}")
+            count = mode.false_alarms.count
+            parts.append(f"{_label(mode)}: {count} false alarm{'' if count == 1 else 's'} in {mode.false_alarms.of}")
         if mode.detection is not None:
             parts.append(f"{_label(mode)}: {mode.detection.count} of {mode.detection.of} detected")
     if figures.wall_ratio is not None:
@@ -132,7 +134,7 @@ def gate_summary(figures: GateFigures, *, name: str, title: str, made: Provenanc
         tables.append(("Per test, A/A: spread of the paired ratio (recomputed from the stored runs)", *_spread(aa)))
     if figures.session_command:
         note = "# each A/A session ran (paths as on the machine that ran it):"
-        made = replace(made, commands=(*made.commands, "", note, " ".join(figures.session_command)))
+        made = replace(made, commands=(*made.commands, "", note, shlex.join(figures.session_command)))
     return Summary(
         name=name, title=title, headline=headline(figures), provenance=made,
         columns=("sessions", "comparisons", "verdicts", "rate (Wilson 95 %)", "median wall time"),

@@ -110,7 +110,7 @@ def test_cli_writes_a_summary_and_the_index(results_dir: Path, tmp_path: Path, c
     data = json.loads((docs / "gate-test.json").read_text())
     assert data["figures"]["modes"]["aa"]["false_alarms"]["count"] == 1 and data["date"] == "2026-01-02"
     index = (docs / "index.md").read_text()
-    assert "- 2026-01-02: [Paired gate (--against): raw](gate-test.md): A/A: 1 false alarms in 4" in index
+    assert "- 2026-01-02: [Paired gate (--against): raw](gate-test.md): A/A: 1 false alarm in 4" in index
     assert json.loads(out.read_text())["modes"]["slowdown-0.05"]["detection"]["count"] == 1
 
 
