@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from ..studies import Provenance, Summary
-from .analysis import GateFigures, ModeFigures, Rate, TestFigures
+from .figures import GateFigures, ModeFigures, Rate, TestFigures
 
 __all__ = ["gate_summary", "headline", "print_report"]
 
