@@ -24,7 +24,7 @@ __all__ = ["AGAINST_MIN_EFFECT", "accuracy_result", "latency_comparison", "laten
            "not_compared"]
 
 # The minimum effect of a latency test whose marker sets none. Lower than stored baselines' 10 %:
-# measured side by side, interleaved, a few per cent stand out of the noise (benchmarks/against_gate.py).
+# measured side by side, interleaved, a few per cent stand out of the noise (python -m benchmarks.gate).
 AGAINST_MIN_EFFECT = 0.05
 
 
