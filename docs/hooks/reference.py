@@ -58,6 +58,8 @@ OTHER_ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
      "set only in `--against` worker processes (the pipes to their controller); never set it yourself."),
     ("MODELPERF_WORKER_PRELOAD", "the plugin",
      "set only in `--against` worker processes: load the selected tests' models before reporting ready."),
+    ("MODELPERF_SERVE_PARENT", "the plugin",
+     "set only in a model server's launcher process: the pid it serves, so it exits when that process is gone."),
 )
 
 
