@@ -15,6 +15,7 @@ import pytest
 from modelperf.config import OPTIONS, SettingError, Settings
 from modelperf.markers import MARKERS, marker_help
 from modelperf.models.base import Model, ModelUnavailable
+from modelperf.pytest.ending import END_GUARD_NAME, EndGuard
 from modelperf.pytest.session import Manager
 
 __all__ = ["BENCHMARK_PLUGIN_NAME", "PLUGIN_NAME", "BenchmarkOverride", "get_manager"]
@@ -39,6 +40,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(EndGuard(config), END_GUARD_NAME)
     for name in MARKERS:
         config.addinivalue_line("markers", marker_help(name))
     try:
