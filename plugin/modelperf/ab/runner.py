@@ -21,6 +21,7 @@ from modelperf.ab.paired import Run, run_of
 from modelperf.ab.plan import blocks
 from modelperf.ab.workers import Reply, SideSpec, Worker, WorkerDied
 from modelperf.markers import AccuracyOptions, LatencyOptions, MarkerOptions, MemoryOptions
+from modelperf.processes import interrupt_deferred
 from modelperf.records import Kind, Measurement, TestResult
 
 __all__ = ["AgainstRunner", "TestOutcome"]
@@ -70,7 +71,8 @@ class AgainstRunner:
             for index in range(self.processes):  # kept as soon as started, so close() reaches every one
                 # Long-lived workers load their models while the others start: all at once, not one
                 # after another inside the first test of each model (12 serial loads: about a minute).
-                self.workers[side][index] = Worker(spec, index, preload=True)
+                with interrupt_deferred():  # a Ctrl-C waits until the started process is kept
+                    self.workers[side][index] = Worker(spec, index, preload=True)
         for side in list(self.specs):
             for index, worker in enumerate(self.workers[side]):
                 assert worker is not None
@@ -94,7 +96,8 @@ class AgainstRunner:
         if worker is None or worker.process.poll() is not None:
             if worker is not None:
                 worker.close()  # its pipes
-            worker = self.workers[side][index] = Worker(self.specs[side], index, preload=True)  # replaces a dead one
+            with interrupt_deferred():
+                worker = self.workers[side][index] = Worker(self.specs[side], index, preload=True)  # a dead one's
             worker.wait_ready()
         return worker
 
@@ -139,7 +142,8 @@ class AgainstRunner:
 
     def _fresh(self, side: str, test_id: str) -> Reply:
         """Run a test in a new process of ``side`` (memory: no earlier test's allocations in the figure)."""
-        worker = Worker(self.specs[side], self.processes)  # its log is replaced by the next fresh worker's
+        with interrupt_deferred():
+            worker = Worker(self.specs[side], self.processes)  # its log is replaced by the next fresh worker's
         try:
             worker.wait_ready()
             return worker.run(test_id, 1.0)

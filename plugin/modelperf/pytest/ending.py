@@ -95,10 +95,13 @@ class EndGuard:
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, Any, Any]:
         self.phase = "during the tests"
         try:
-            return (yield)
-        finally:
-            self.phase = "after the last test, before the summary"
-            self._install()
+            result = yield
+        except KeyboardInterrupt:
+            self.interrupted = self.interrupted or self.phase
+            raise
+        self.phase = "after the last test, before the summary"
+        self._install()
+        return result
 
     def pytest_keyboard_interrupt(self) -> None:
         self.interrupted = self.interrupted or self.phase
