@@ -163,6 +163,8 @@ class Manager:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Try each model the selected tests need in a child process, before this process loads it."""
+        if self.settings.benchmark and not self.worker and not self.config.option.collectonly:
+            _check_cache(session.items)  # before any model is probed, converted or scored
         timeout = self.settings.model_probe_timeout
         if not self.settings.benchmark or not timeout or self.config.option.collectonly:
             return  # --collect-only runs no test, so no model needs trying
@@ -404,6 +406,17 @@ class Manager:
                 return
         self.notes.extend(write_session_outputs(self.session_results(), self.settings, root))
         fail_on_unwritten(session, self.notes)
+
+
+def _check_cache(items: list[pytest.Item]) -> None:
+    from modelperf.config import SettingError
+    from modelperf.pytest.preflight import check_cache_folder
+
+    if models_needed(items):
+        try:
+            check_cache_folder()
+        except SettingError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
 
 def _role(item: pytest.Item, options: Any) -> str | None:
