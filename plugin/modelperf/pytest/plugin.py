@@ -39,6 +39,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(option.dest, help=option.help, default=None)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
+    """Before any conftest is read: the rootdir pytest would choose if it knew this plugin's path options."""
+    from modelperf.pytest.rootdir import correct_rootdir
+
+    correct_rootdir(early_config, args)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(EndGuard(config), END_GUARD_NAME)
     for name in MARKERS:
