@@ -149,7 +149,7 @@ def _open_store(args: argparse.Namespace) -> HistoryStore:
             f"There is no history store at {location}: {_RECORD} first, or point --history "
             f"(or ${HISTORY_ENV}) at an existing store."
         )
-    return HistoryStore(location)
+    return HistoryStore(location, create=False)  # a read never writes tables into a file that is not a store
 
 
 def _cmd_export(args: argparse.Namespace) -> int:

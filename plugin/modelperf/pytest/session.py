@@ -27,6 +27,7 @@ from modelperf.markers import MARKERS, AccuracyOptions, MarkerError, MemoryOptio
 from modelperf.measure.instrument import Instrument, Target, create
 from modelperf.measure.latency import CapturingBenchmark, LatencyInstrument
 from modelperf.models.base import Model, ModelUnavailable
+from modelperf.pytest.ending import fail_on_unwritten, unsaved
 from modelperf.records import RECORDED, Measurement, SessionResults, TestResult
 from modelperf.store.baselines import BaselineError, BaselineStore
 from modelperf.units import format_size
@@ -162,6 +163,8 @@ class Manager:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Try each model the selected tests need in a child process, before this process loads it."""
+        if self.settings.benchmark and not self.worker and not self.config.option.collectonly:
+            _check_cache(session.items)  # before any model is probed, converted or scored
         timeout = self.settings.model_probe_timeout
         if not self.settings.benchmark or not timeout or self.config.option.collectonly:
             return  # --collect-only runs no test, so no model needs trying
@@ -379,6 +382,7 @@ class Manager:
         if self._store is None:  # --against: nothing stored; history only when asked for by name
             settings = self.settings if "history" in self.settings.explicit else replace(self.settings, history=None)
             self.notes.extend(write_session_outputs(self.session_results(), settings, root))
+            fail_on_unwritten(session, self.notes)
             return
         self.results, compared_across = self.store.name_environments(
             self.results, environment=self.environment, across=self.settings.compare_across or ())
@@ -394,12 +398,25 @@ class Manager:
                                   "review the JSON diff and commit it")
             except BaselineError as exc:
                 self.notes.append(f"baselines NOT written: {exc}")
+                self.results = unsaved(self.results, "the save at the session's end failed (see 'files' below)")
             except KeyboardInterrupt:
                 session.exitstatus = pytest.ExitCode.INTERRUPTED
                 self.notes.append(f"baselines NOT fully written: interrupted while saving under {self.store.folder}; "
                                   "every file there is whole, either as it was or as this run saved it")
                 return
         self.notes.extend(write_session_outputs(self.session_results(), self.settings, root))
+        fail_on_unwritten(session, self.notes)
+
+
+def _check_cache(items: list[pytest.Item]) -> None:
+    from modelperf.config import SettingError
+    from modelperf.pytest.preflight import check_cache_folder
+
+    if models_needed(items):
+        try:
+            check_cache_folder()
+        except SettingError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
 
 def _role(item: pytest.Item, options: Any) -> str | None:
