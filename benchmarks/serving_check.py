@@ -78,7 +78,9 @@ def _in_process(threads: int, tokens: int, requests: int) -> tuple[list[float], 
     llama = load_llama(None, threads, 2048, logits_all=False)  # as the server's context
     prompts = [llama._bos() + llama.tokenize(p) for p in COMPLETION_PROMPTS]  # as llama_cpp.server tokenizes
     llama.timed_generate(prompts[-1], tokens)  # warm-up
-    ttft, gaps, library = [], [], []
+    ttft: list[float] = []
+    gaps: list[float] = []
+    library: list[float] = []
     for index in range(requests):
         timing = llama.timed_generate(prompts[index % len(prompts)], tokens)
         ttft.append(timing.time_to_first_token_s)

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from tests.test_against import RUN, _commit, spin
 
 # A perplexity test as the shipped suite writes it: no marker, the `accuracy` fixture records the figure.

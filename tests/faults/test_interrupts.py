@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from tests.test_plugin_accuracy import FLIPS, KEY, RUN, STAND_IN, _write_dataset
 
 SENTENCE = "modelperf: interrupted (Ctrl-C) {phase}; each file this session writes was written whole or left as "

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from tests.test_plugin_accuracy import FLIPS, KEY, RUN, STAND_IN, _write_dataset
 
 TEST = STAND_IN + """

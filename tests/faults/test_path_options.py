@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from tests.test_plugin_accuracy import FLIPS, KEY, STAND_IN, _write_dataset
 
 TEST = STAND_IN + """

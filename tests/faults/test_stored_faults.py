@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.test_plugin_accuracy import FLIPS, KEY, RUN, STAND_IN, _write_dataset
 
 from modelperf.cli import main
+from tests.test_plugin_accuracy import FLIPS, KEY, RUN, STAND_IN, _write_dataset
 
 TEST = STAND_IN + """
     @pytest.mark.accuracy
