@@ -63,7 +63,8 @@ def test_a_database_url_secret_is_written_on_main_and_never_reaches_a_pull_reque
     assert "github.event_name == 'push' && secrets.MODELPERF_HISTORY_URL" in url
     for step in ("HTML report", "Screenshot of the report in a headless browser"):
         assert "env.ON_MAIN == 'true'" in _named(step)["if"]  # they read main's history
-    assert "modelperf-history.sqlite" in _using("actions/upload-artifact@")["with"]["path"]
+    [upload] = [s for s in _steps() if str(s.get("uses", "")).startswith("actions/upload-artifact@") and "id" not in s]
+    assert "modelperf-history.sqlite" in upload["with"]["path"]
 
 
 def test_the_plugins_own_tests_run_before_the_history_store_is_chosen() -> None:
@@ -108,3 +109,16 @@ def test_a_pull_request_gets_one_sticky_comment_even_after_a_regression() -> Non
     assert names.index("Model suite, the pull request against its merge base") < names.index(
         "Comment the summary on the pull request")
     assert _document()["jobs"]["benchmark"]["permissions"] == {"contents": "read", "pull-requests": "write"}
+
+
+def test_the_pull_request_comment_links_to_the_uploaded_report() -> None:
+    names = [s.get("name") or s.get("id") for s in _steps()]
+    report, link = _named("HTML report of the pull request"), _named("Link the summary to the report")
+    assert "modelperf report --results modelperf-results.json --html modelperf-report.html" in report["run"]
+    [upload] = [s for s in _steps() if s.get("id") == "report"]
+    assert upload["with"]["path"] == "modelperf-report.html" and ON_PR in upload["if"]
+    assert "--report-url \"$REPORT_URL\"" in link["run"] and "--markdown modelperf-summary.md" in link["run"]
+    assert link["env"]["REPORT_URL"] == "${{ steps.report.outputs.artifact-url }}"
+    comment = next(i for i, s in enumerate(_steps()) if str(s.get("uses", "")).startswith("marocchino/"))
+    assert names.index("HTML report of the pull request") < names.index("report") < \
+        names.index("Link the summary to the report") < comment

@@ -9,6 +9,7 @@ errors, so scripts can tell "you asked wrongly" from a crash.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -17,13 +18,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelperf.config import option
-from modelperf.records import Measurement
-from modelperf.report.html import format_commit, format_time, render_html, render_markdown, series_by_key
+from modelperf.records import Measurement, SessionResults
+from modelperf.report.html import ReportError, render_html
+from modelperf.report.markdown import render_markdown
+from modelperf.report.series import series_by_key
 from modelperf.report.table import Table
+from modelperf.report.terminal import markdown_summary
 from modelperf.report.trends import change_points
 from modelperf.store.atomic import atomic_write_text
 from modelperf.store.history import HistoryError, HistoryRow, HistoryStore, RunInfo
-from modelperf.units import format_change, format_value
+from modelperf.units import format_change, format_commit, format_time, format_value
 from modelperf.utils import parse_positive_int
 
 if TYPE_CHECKING:
@@ -58,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 def _expected_errors() -> tuple[type[Exception], ...]:
     from modelperf.store.baselines import BaselineError  # lazy: `modelperf history` needs no baselines module
 
-    return (CliError, HistoryError, BaselineError)
+    return (CliError, HistoryError, BaselineError, ReportError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,13 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--hardware", metavar="ID", help="only runs on this hardware id (default: all)")
     sub.add_argument("--limit", type=parse_positive_int, metavar="N", help="only the last N points (default: all)")
 
-    sub = add("report", _cmd_report, "Write an HTML report with trend plots and/or a markdown summary.")
+    sub = add("report", _cmd_report, "Write an HTML report with interactive charts and/or a markdown summary, of "
+              "the history and/or of one session's results (a pull request's --against run).")
     sub.add_argument("--html", metavar="FILE", help="write one self-contained HTML page here (default: none)")
     sub.add_argument(
         "--markdown",
         metavar="FILE",
-        help="write the markdown summary here; - for stdout (default: stdout when --html is not given)",
+        help="write the markdown summary here, of the --results session if given, else of the history's latest runs; "
+        "- for stdout (default: stdout when --html is not given)",
     )
+    sub.add_argument("--results", metavar="FILE", help="a session's --results-json file: its verdicts as a chart of "
+                     "change/base ratios; the history is then optional (default: none)")
+    sub.add_argument("--report-url", metavar="URL", help="link the markdown summary to the HTML report published "
+                     "here, e.g. a CI artifact (default: no link)")
     sub.add_argument("--baseline-dir", metavar="DIR", help="mark baseline saves from this folder (default: none)")
     sub.add_argument("--test", metavar="SUBSTR", help="only tests whose id contains SUBSTR (default: all)")
     sub.add_argument("--hardware", metavar="ID", help="only runs on this hardware id (default: all)")
@@ -139,7 +149,7 @@ def _open_store(args: argparse.Namespace) -> HistoryStore:
             f"There is no history store at {location}: {_RECORD} first, or point --history "
             f"(or ${HISTORY_ENV}) at an existing store."
         )
-    return HistoryStore(location)
+    return HistoryStore(location, create=False)  # a read never writes tables into a file that is not a store
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -269,23 +279,44 @@ def _latest_tradeoff(store: HistoryStore) -> list[list[str]] | None:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    with _open_store(args) as store:
-        rows = _filtered_rows(store, args)
-        tradeoff = _latest_tradeoff(store)
+    session = _read_results(Path(args.results)) if args.results else None
+    rows: list[HistoryRow] = []
+    tradeoff = None
+    if session is None or args.history or os.environ.get(HISTORY_ENV) or Path(DEFAULT_HISTORY).exists():
+        with _open_store(args) as store:
+            rows = _filtered_rows(store, args)
+            tradeoff = _latest_tradeoff(store)
     baselines = None
     if args.baseline_dir:
         root = _baseline_root(args.baseline_dir)
         baselines = {hw: _baseline_store(root, hw).load() for hw in sorted({r.hardware_id for r in rows})}
     if args.html:
-        _write(Path(args.html), render_html(rows, baselines, tradeoff=tradeoff))
+        _write(Path(args.html), render_html(rows, baselines, tradeoff=tradeoff, session=session))
         print(f"Wrote the HTML report to {args.html}.")
-    markdown = render_markdown(rows)
+    if session is not None:
+        markdown = markdown_summary(session, report_url=args.report_url)
+    else:
+        markdown = render_markdown(rows, report_url=args.report_url)
     if args.markdown and args.markdown != "-":
         _write(Path(args.markdown), markdown)
         print(f"Wrote the markdown summary to {args.markdown}.")
     elif args.markdown == "-" or not args.html:
         print(markdown)
     return 0
+
+
+def _read_results(path: Path) -> SessionResults:
+    """A session's ``--results-json`` file; a missing or foreign file is one sentence."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"Cannot read the results file {path} ({exc.strerror or exc}): run `pytest --benchmark "
+                       f"--results-json {path}` first, or point --results at the file a session wrote.") from None
+    try:
+        return SessionResults.from_json(json.loads(text))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CliError(f"{path} is not a results file written by `pytest --benchmark --results-json` "
+                       f"({type(exc).__name__}: {exc}): point --results at the file a session wrote.") from None
 
 
 def _write(path: Path, text: str) -> None:

@@ -26,6 +26,7 @@ __all__ = [
 ]
 
 LABELS = (0, 1)
+_CSV_FIELD_LIMIT = 131072  # csv's own default, kept for files smaller than it
 SPLITS = ("train", "test")
 
 
@@ -87,10 +88,14 @@ def _parse_tsv(text: str, name: str) -> tuple[list[Example], bool]:
     """The examples, and whether the header has a split column."""
     # splitlines() knows every line ending (\r alone included), which csv.reader on a stream does not.
     reader = csv.reader(text.splitlines(), delimiter="\t", quoting=csv.QUOTE_NONE)
+    # csv's field limit (128 KiB) is not JSONL's: a long sentence reaches the model, which truncates or refuses it.
+    limit = csv.field_size_limit(max(len(text), _CSV_FIELD_LIMIT))
     try:
         rows = list(reader)
     except csv.Error as exc:
         raise DatasetError(f"{name}, line {reader.line_num}: unreadable TSV row ({exc}); fix that row.") from None
+    finally:
+        csv.field_size_limit(limit)
     header = [h.strip() for h in rows[0]]
     if "sentence" not in header or "label" not in header:
         raise DatasetError(

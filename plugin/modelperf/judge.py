@@ -39,14 +39,10 @@ class Rules:
 @dataclass(frozen=True)
 class Reference:
     """What a figure is compared with: ``figure`` (a stored baseline, or the base side's), or nothing,
-    with ``why_none`` saying why (a first run records, a base that failed is not compared)."""
+    with ``why_none`` saying why (a first run, a new test, a base side that failed)."""
 
     figure: Measurement | None
     why_none: str = ""
-
-    @property
-    def missing_verdict(self) -> Verdict:
-        return Verdict.NOT_COMPARED if self.why_none.startswith("not compared") else Verdict.RECORDED
 
 
 def latency_comparison(current: Measurement, reference: Measurement, options: LatencyOptions,
@@ -74,7 +70,10 @@ def judge(current: Measurement, reference: Reference, options: MarkerOptions, ru
         assert isinstance(options, MemoryOptions)
         return _memory(current, reference, options, rules)
     if reference.figure is None:
-        return _result(current, Judgement(reference.missing_verdict, _alone(current, reference.why_none)))
+        # Side by side, a figure with no partner is not compared; against stored baselines it becomes one.
+        if rules.side_by_side:
+            return _result(current, Judgement(Verdict.NOT_COMPARED, reference.why_none))
+        return _result(current, Judgement(Verdict.RECORDED, _alone(current, reference.why_none)))
     if current.kind is Kind.LATENCY:
         assert isinstance(options, LatencyOptions)
         found = comparison or latency_comparison(current, reference.figure, options, rules)
@@ -136,6 +135,8 @@ def _memory(current: Measurement, reference: Reference, options: MemoryOptions, 
     line = f"{found.line()} [{'; '.join(figures)}]" if figures else found.line()
     failed = found.verdict is Verdict.REGRESSED
     if base is None and not failed:
-        return _result(current, Judgement(reference.missing_verdict, f"{line}; {reference.why_none}"))
+        if rules.side_by_side:
+            return _result(current, Judgement(Verdict.NOT_COMPARED, reference.why_none))
+        return _result(current, Judgement(Verdict.RECORDED, f"{line}; {reference.why_none}"))
     ratio: Any = current.value / base.value if base is not None and base.value > 0 else None
     return _result(current, Judgement(found.verdict, line, None if base is None else base.value, ratio))

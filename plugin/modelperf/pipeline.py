@@ -28,7 +28,7 @@ from modelperf.records import Measurement, SessionResults, TestResult
 from modelperf.store.baselines import BaselineError, BaselineStore
 from modelperf.vocab import Kind, Verdict
 
-__all__ = ["Finished", "SessionPipeline", "SetupError"]
+__all__ = ["Finished", "SessionPipeline", "SetupError", "unsaved"]
 
 
 class SetupError(Exception):
@@ -37,11 +37,27 @@ class SetupError(Exception):
 
 @dataclass(frozen=True)
 class Finished:
-    """What the end of a session did: notes for the summary, and whether a write it owed failed."""
+    """What the end of a session did: how many files it owed could not be written, and whether a
+    Ctrl-C stopped its save (the notes, for the summary, are the pipeline's ``notes``)."""
 
-    notes: tuple[str, ...]
-    write_failed: bool = False
+    failed_writes: int = 0
     interrupted: bool = False
+
+
+# The per-test lines that announce a save at the session's end (store/baselines.py).
+_PROMISES = ("saved as the new baseline", "recorded this run as its baseline")
+
+
+def unsaved(results: Sequence[TestResult], why: str) -> list[TestResult]:
+    """``results`` with each line that promised a save replaced by one that says it did not happen."""
+    out = []
+    for result in results:
+        for promise in _PROMISES:
+            if promise in result.line:
+                line = result.line.split(promise, 1)[0] + f"NOT saved as a baseline: {why}"
+                result = replace(result, judgement=replace(result.judgement, line=line))
+        out.append(result)
+    return out
 
 
 class SessionPipeline:
@@ -179,19 +195,16 @@ class SessionPipeline:
     # ------------------------------------------------------------------ end
     def finish(self, commit: str | None, dirty: bool) -> Finished:
         """Save new or replaced baselines and write the session's outputs; say what was written."""
-        from modelperf.report.outputs import write_session_outputs
-
         self.commit, self.dirty = commit, dirty
         if self._store is None:  # --against: nothing stored; history only when asked for by name
             explicit = "history" in self.settings.explicit
             settings = self.settings if explicit else replace(self.settings, history=None)
-            self.notes.extend(write_session_outputs(self.session_results(), settings, self.root))
-            return Finished(tuple(self.notes))
+            return Finished(self._write_outputs(settings))
         store = self._store
         self.results, compared_across = store.name_environments(
             self.results, environment=self.environment, across=self.settings.compare_across or ())
         self.notes.extend(compared_across)
-        write_failed = False
+        failed = 0
         to_save = [r.measurement for r in self.results
                    if self.settings.baseline_save or r.verdict is Verdict.RECORDED]
         if to_save:
@@ -203,11 +216,19 @@ class SessionPipeline:
                 self.notes.append(f"baselines written under {self.settings.baseline_dir / self.hardware_id}: "
                                   "review the JSON diff and commit it")
             except BaselineError as exc:
-                write_failed = True
+                failed = 1
                 self.notes.append(f"baselines NOT written: {exc}")
+                self.results = unsaved(self.results, "the save at the session's end failed (see 'files' below)")
             except KeyboardInterrupt:
                 self.notes.append(f"baselines NOT fully written: interrupted while saving under {store.folder}; "
                                   "every file there is whole, either as it was or as this run saved it")
-                return Finished(tuple(self.notes), interrupted=True)
-        self.notes.extend(write_session_outputs(self.session_results(), self.settings, self.root))
-        return Finished(tuple(self.notes), write_failed=write_failed)
+                return Finished(failed, interrupted=True)
+        return Finished(failed + self._write_outputs(self.settings))
+
+    def _write_outputs(self, settings: Settings) -> int:
+        """Write the session's files; their lines join the notes; how many could not be written."""
+        from modelperf.report.outputs import write_session_outputs
+
+        written = write_session_outputs(self.session_results(), settings, self.root)
+        self.notes.extend(note.line for note in written)
+        return sum(note.failed for note in written)

@@ -1,4 +1,4 @@
-"""Reading and writing sizes and durations for people.
+"""Reading and writing sizes and durations for people (and the commits and times every table shows).
 
 Sizes are *read* in either family, because users write both: decimal ``KB`` to ``PB`` mean
 powers of 1000 and binary ``KiB`` to ``PiB`` mean powers of 1024. Sizes are *written* in binary
@@ -13,7 +13,8 @@ import math
 import re
 from decimal import ROUND_HALF_UP, Decimal
 
-__all__ = ["format_change", "format_duration", "format_size", "format_value", "parse_size"]
+__all__ = ["format_change", "format_commit", "format_duration", "format_size", "format_time", "format_value",
+           "parse_size"]
 
 _DECIMAL_UNITS = {"kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4, "pb": 1000**5}
 _BINARY_UNITS = {"kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4, "pib": 1024**5}
@@ -124,3 +125,13 @@ def format_change(previous: float | None, value: float) -> str:
     if previous == 0 or not (math.isfinite(previous) and math.isfinite(value)):
         return "n/a"
     return f"{(value - previous) / abs(previous) * 100:+.1f} %"
+
+
+def format_commit(commit: str | None, dirty: bool) -> str:
+    """A short commit hash, marked when the working tree had uncommitted changes (``1a2b3c4d5e+dirty``)."""
+    return (commit[:10] if commit else "unknown") + ("+dirty" if dirty else "")
+
+
+def format_time(started_at: str) -> str:
+    """An ISO time to the second, as people read it in a table (``2026-01-05 14:03:12``)."""
+    return started_at.replace("T", " ")[:19]

@@ -33,7 +33,11 @@ def parse_positive_int(text: str) -> int:
 
 def parse_process_count(text: str) -> int:
     """Worker processes per side for --against: at least MIN_PROCESS_PAIRS, which the paired verdict needs."""
-    value = parse_positive_int(text)
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number: give {MIN_PROCESS_PAIRS} or more worker processes per side.") from None
     if value < MIN_PROCESS_PAIRS:
         raise argparse.ArgumentTypeError(
             f"{value} worker processes per side are too few to judge (the verdict needs at least "

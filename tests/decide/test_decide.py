@@ -175,7 +175,7 @@ def test_bad_latency_arguments_raise_one_sentence(kwargs: dict[str, Any], messag
 
 def test_a_session_to_session_offset_is_no_verdict_once_sessions_vary() -> None:
     # Two tight sessions 6 % apart: within either session the rounds say "certainly faster", but one
-    # process's offset from the next is of that size (docs/llama-aa/2026-12-04, pair 5's x0.941).
+    # process's offset from the next is of that size (docs/studies/stored-aa-2026-12-04.md, pair 5: x0.941).
     base, control = noisy(11, 0.40, 40, 0.01), noisy(12, 0.003, 20, 0.005)
     current = latency(base * 0.94, control)
     assert compare_latency(latency(base, control), current).verdict is Verdict.IMPROVED

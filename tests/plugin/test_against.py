@@ -8,7 +8,7 @@ unchanged file is the same code on both sides.
 Tests about anything but the latency verdict mark their loop with a 50 % minimum effect. With three
 processes a side, the same code can land a few per cent apart after the control correction (CI saw
 x1.030 once, on the 5 % default); a 30 % alarm line keeps those tests deterministic. How often the
-gate raises false alarms is a rate over many sessions, measured by benchmarks/against_gate.py.
+gate raises false alarms is a rate over many sessions, measured by python -m benchmarks.gate.
 """
 
 from __future__ import annotations

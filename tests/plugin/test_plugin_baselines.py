@@ -226,7 +226,7 @@ def test_a_bare_postgresql_history_url_is_one_note_and_the_summary_still_prints(
 
 
 def test_history_keeps_what_each_verdict_was_made_on(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    from modelperf.report.html import verdict_change
+    from modelperf.report.series import verdict_change
     from modelperf.store.history import HistoryStore
 
     _first_run(pytester, monkeypatch)

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from modelperf.records import Judgement, Kind, MemoryDetail
-from modelperf.report.html import spread, verdict_change
+from modelperf.report.series import spread, verdict_change
 from modelperf.store.history import HistoryRow
 from modelperf.vocab import Verdict
 
 
 def _row(kind: Kind, value: float, samples: tuple[float, ...]) -> HistoryRow:
-    return HistoryRow("r", "2026-01-01T00:00:00+00:00", "hw", None, False, "t.py::t", kind, "m", "s", value, samples)
+    return HistoryRow("r", "2026-01-01T00:00:00+00:00", "hw", None, False, "t.py::t", kind, "m", "s", value, {}, samples)
 
 
 @pytest.mark.parametrize(
@@ -36,7 +36,7 @@ def test_accuracy_spread_is_the_wilson_interval() -> None:
 
 def _with(judgement: Judgement, value: float = 0.0475) -> HistoryRow:
     return HistoryRow("r", "2026-01-01T00:00:00+00:00", "hw", None, False, "t.py::t", Kind.LATENCY, "p10_s", "s",
-                      value, (), judgement)
+                      value, (), judgement=judgement)
 
 
 @pytest.mark.parametrize(

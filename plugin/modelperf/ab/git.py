@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DEPENDENCY_FILES", "AgainstError", "BaseTree", "changed_dependency_files", "check_out", "repo_root",
-           "source_roots"]
+__all__ = ["DEPENDENCY_FILES", "AgainstError", "BaseTree", "changed_dependency_files", "check_out", "head_commit",
+           "repo_root", "source_roots"]
 
 # Files that pin what a side installs: when they differ, both sides still share this environment.
 DEPENDENCY_FILES = ("pyproject.toml", "setup.py", "setup.cfg", "requirements*.txt", "requirements/*.txt",
@@ -44,6 +44,12 @@ def repo_root(start: Path) -> Path:
         raise AgainstError(f"--against compares with another commit, but {start} is not inside a git repository; "
                            "run from a git checkout, or drop --against and use stored baselines.")
     return Path(done.stdout.strip())
+
+
+def head_commit(repo: Path) -> str | None:
+    """The commit checked out in ``repo``; None where there is none (not a repository, no commit yet)."""
+    done = _git(repo, "rev-parse", "--verify", "--quiet", "HEAD")
+    return done.stdout.strip() or None if done.returncode == 0 else None
 
 
 @dataclass(frozen=True)

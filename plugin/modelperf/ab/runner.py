@@ -21,7 +21,9 @@ from modelperf.ab.workers import Reply, SideSpec, Worker, WorkerDied
 from modelperf.judge import AGAINST_MIN_EFFECT, Reference, Rules, judge, latency_comparison
 from modelperf.markers import AccuracyOptions, LatencyOptions, MarkerOptions
 from modelperf.measure.latency import pool_runs
+from modelperf.processes import interrupt_deferred
 from modelperf.records import LatencyDetail, Measurement, PairedRuns, TestResult
+from modelperf.vocab import Verdict
 
 __all__ = ["AgainstRunner", "TestOutcome"]
 
@@ -37,6 +39,8 @@ class TestOutcome:
     results: list[TestResult] = field(default_factory=list)
     lines: list[tuple[str, str]] = field(default_factory=list)
     models: dict[str, Any] = field(default_factory=dict)
+    # Why the base side measured nothing to compare with, when that is a fault there (not a new test).
+    base_fault: str | None = None
 
 
 def _measurements(reply: Reply) -> list[Measurement]:
@@ -49,8 +53,7 @@ _RULES = Rules(side_by_side=True)
 
 def _not_compared(change: Measurement, why: str) -> TestResult:
     """The change side's figure alone, with the sentence saying why it has nothing to compare with."""
-    return judge(change, Reference(None, why if why.startswith("not compared") else f"not compared: {why}"),
-                 AccuracyOptions(), _RULES)
+    return judge(change, Reference(None, why), AccuracyOptions(), _RULES)
 
 
 def _first_line(text: str) -> str:
@@ -72,6 +75,7 @@ class AgainstRunner:
         self.problems: dict[str, str] = {}  # side -> why it cannot be measured
         self.import_errors: dict[str, str] = {}  # side -> its collection errors, when some test file failed
         self.tests: dict[str, tuple[str, ...]] = {}
+        self._fault: str | None = None  # the base side's fault in the test being measured
 
     # ------------------------------------------------------------------ workers
     def start(self) -> None:
@@ -80,7 +84,8 @@ class AgainstRunner:
             for index in range(self.processes):  # kept as soon as started, so close() reaches every one
                 # Long-lived workers load their models while the others start: all at once, not one
                 # after another inside the first test of each model (12 serial loads: about a minute).
-                self.workers[side][index] = Worker(spec, index, preload=True)
+                with interrupt_deferred():  # a Ctrl-C waits until the started process is kept
+                    self.workers[side][index] = Worker(spec, index, preload=True)
         for side in list(self.specs):
             for index, worker in enumerate(self.workers[side]):
                 assert worker is not None
@@ -104,7 +109,8 @@ class AgainstRunner:
         if worker is None or worker.process.poll() is not None:
             if worker is not None:
                 worker.close()  # its pipes
-            worker = self.workers[side][index] = Worker(self.specs[side], index, preload=True)  # replaces a dead one
+            with interrupt_deferred():
+                worker = self.workers[side][index] = Worker(self.specs[side], index, preload=True)  # a dead one's
             worker.wait_ready()
         return worker
 
@@ -134,8 +140,21 @@ class AgainstRunner:
 
     def measure(self, test_id: str, markers: Mapping[str, MarkerOptions], explicit_min_effect: bool) -> TestOutcome:
         """Run ``test_id`` on both sides as its ``markers`` need, and judge it."""
+        self._fault = None
+        outcome = self._measure(test_id, markers, explicit_min_effect)
+        if self._fault is not None and any(r.verdict is Verdict.NOT_COMPARED for r in outcome.results):
+            outcome.base_fault = self._fault
+        return outcome
+
+    def _measure(self, test_id: str, markers: Mapping[str, MarkerOptions], explicit_min_effect: bool) -> TestOutcome:
         if not markers:  # a plain test: the change must pass it; it has no figures to compare
-            return self._outcome(self._run("change", 0, test_id, 1.0))
+            reply = self._run("change", 0, test_id, 1.0)
+            outcome = self._outcome(reply)
+            if outcome.outcome == "passed":  # a figure it measured anyway is listed, never dropped in silence
+                outcome.results = [_not_compared(m, "not compared: the test has no modelperf marker, so "
+                                                    "--against ran it on this side only")
+                                   for m in _measurements(reply)]
+            return outcome
         if "peak_memory" in markers:
             replies = {side: self._fresh(side, test_id) for side in self._sides(test_id)}
         elif "latency" in markers:
@@ -149,7 +168,8 @@ class AgainstRunner:
 
     def _fresh(self, side: str, test_id: str) -> Reply:
         """Run a test in a new process of ``side`` (memory: no earlier test's allocations in the figure)."""
-        worker = Worker(self.specs[side], self.processes)  # its log is replaced by the next fresh worker's
+        with interrupt_deferred():
+            worker = Worker(self.specs[side], self.processes)  # its log is replaced by the next fresh worker's
         try:
             worker.wait_ready()
             return worker.run(test_id, 1.0)
@@ -160,17 +180,23 @@ class AgainstRunner:
 
     def _missing_base(self, test_id: str) -> str:
         if "base" not in self.specs:
-            return f"not compared: {self.problems.get('base', 'the base side could not start')}"
+            self._fault = f"not compared: {self.problems.get('base', 'the base side could not start')}"
+            return self._fault
         if "base" in self.import_errors:  # absent from the base's collection, perhaps only because of that
-            return f"not compared: not collected on the base side, where tests failed to import ({self.import_errors['base']})"
+            self._fault = ("not compared: not collected on the base side, where tests failed to import "
+                           f"({self.import_errors['base']})")
+            return self._fault
         return f"new test: not in {self.ref}, so nothing to compare with"
 
     def _base_failed(self, reply: Reply) -> str:
         if reply.outcome == "died":
-            return f"not compared: {reply.longrepr}"
-        if reply.outcome == "missing":
-            return f"not compared: the base side ({self.ref}) did not collect this test"
-        return f"not compared: the test {reply.outcome} on the base side ({self.ref}): {_first_line(reply.longrepr)}"
+            self._fault = f"not compared: {reply.longrepr}"
+        elif reply.outcome == "missing":
+            self._fault = f"not compared: the base side ({self.ref}) did not collect this test"
+        else:
+            self._fault = (f"not compared: the test {reply.outcome} on the base side ({self.ref}): "
+                           f"{_first_line(reply.longrepr)}")
+        return self._fault
 
     def _outcome(self, change: Reply) -> TestOutcome:
         """The report of a test from its change run (results are added by the caller)."""

@@ -8,8 +8,8 @@ Latency rule (:func:`compare_latency`): each side's samples are divided by that 
 floor (the control rounds' lower decile), so a machine that got uniformly faster or slower cancels
 out. The figure compared is, by default, the lower decile (``p10``) of the rounds: on a shared
 machine interference only ever adds time, so the fast rounds are the ones that show the code's own
-cost, while a median moves with whatever else ran (in the gate benchmark's sessions the spread of
-the drift-corrected ratio across A/A comparisons was 5.5 % for the median and 2.0 % for p10).
+cost, while a median moves with whatever else ran: in A/A comparisons the median's drift-corrected
+ratio spread more than twice as far as p10's (docs/concepts/design-measurements.md#lower-decile).
 
 A result is REGRESSED only when it is significant (the one-sided bootstrap p of the ratio,
 resampling both sides' rounds and controls, is below ``alpha``) and the point ratio reaches
@@ -21,9 +21,8 @@ A stored baseline is one process's figure, and so is the current run. A model's 
 one process to the next (where its weights land in memory, what the neighbours run that hour), and
 no resampling of rounds inside one process can see that: ``session_spread`` (the sd, on a log scale,
 of one session's drift-corrected figure around the machine's typical figure) widens the bootstrap by
-the spread of the difference of two such sessions. Measured on a 2-core VM over 12 full-suite sessions
-(docs/llama-aa/2026-12-04): 0.9-4 % per test, 2-3 % typically; without the term, a test whose
-within-session interval is +-2 % called a 6 % session-to-session swing "improved".
+the spread of the difference of two such sessions. Without the term, a session-to-session swing
+larger than a session's own interval reads as a change (docs/concepts/design-measurements.md#session-spread).
 ``benchmarks/gate_benchmark.py`` measures the resulting rates on the real machine.
 """
 
@@ -52,18 +51,16 @@ EFFECT_SHARE = 0.6
 # A first run worse by this share of min_effect is re-measured before its verdict is final.
 SCREEN_SHARE = 0.3
 # --against measures a test that still leans worse after its re-measurement, with a 95 % interval
-# that reaches the alarm line, in further passes, up to this many in all. With 2, Llama decode
-# (a block's change/base ratio spreads by 4 % on the 2-core VM) caught 8 of 12 slowdowns of 5 %;
-# a simulation of that spread gave 75 % with 2 passes, 91 % with 3, 96 % with 4, and an A/A
-# session 1.18, 1.24 and 1.27 passes of the test on average.
+# that reaches the alarm line, in further passes, up to this many in all: with 2, the noisiest test
+# (Llama decode) missed a third of 5 % slowdowns, and 4 catch nearly all at little cost where nothing
+# changed (docs/concepts/design-measurements.md#against-passes).
 MAX_PASSES = 4
 # p10 first: the default. Lower deciles ignore interference, which only ever adds time. p90 and p99
 # are what serving teams set targets on (tail latency of tokens or requests); they follow interference,
 # so gate on them with more rounds and a larger min_effect.
 # Beyond this much machine drift (either way) the control no longer tracks the models closely enough
-# to correct them, so a verdict would be a guess: say so instead. Measured with
-# benchmarks/gate_benchmark.py on a 2-core VM (p10 figures): the A/A error of the corrected ratio was
-# 1.5 % on average within x1.10 of drift and 4-5 % beyond x1.10.
+# to correct them, so a verdict would be a guess: say so instead. The corrected ratio's A/A error
+# grows several-fold beyond x1.10 of drift (docs/concepts/design-measurements.md#drift-limit).
 MAX_DRIFT = 1.15
 # Fewer rounds a side than this give a lower decile of one or two rounds: too few to judge.
 MIN_SAMPLES = 10

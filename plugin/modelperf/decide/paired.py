@@ -15,11 +15,10 @@ at ``alpha`` and past :data:`~modelperf.decide.latency.EFFECT_SHARE` of the mini
 
 Why raw, when a stored baseline is corrected by the control workload: the two runs of a block take
 turns on the machine round by round, so whatever slows the machine slows both, and a correction can
-only add the control's own noise. Measured over 25 A/A sessions of the 9 shipped latency tests
-(docs/against-gate/2026-12-04-9d20c2e), dividing each run by its process's control floor widened
-the spread of the session's ratio in 8 of 9 tests (Llama decode 0.75 % raw, 0.90 % corrected;
-DistilBERT batch 32 0.9 % and 1.6 %), and the block-to-block spread inside a process pair in 7 of
-8. The control also belongs to each side's code: a change to it would move every corrected ratio.
+only add the control's own noise; measured in A/A sessions, dividing each run by its process's control
+floor widened the spread of the session's ratio in almost every shipped test
+(docs/concepts/design-measurements.md#against-raw-figures). The control also belongs to each side's
+code: a change to it would move every corrected ratio.
 Each run still times a few control rounds; their change/base ratio (``drift``) is reported, near 1
 when both sides saw the same machine.
 """

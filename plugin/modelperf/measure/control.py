@@ -6,33 +6,20 @@ sequence 16, batch 1, float32, fixed seeded weights), 5 passes a round: about 5 
 3 ms at 2 on this machine. It has the op mix and widths of the embedded DistilBERT (MiniLM-L6,
 384 wide): dense matmuls, softmax, layer norm, GELU, at the caller's thread count.
 
-Measured on this 2-core shared VM (torch 2.13 cpu; other engineers' jobs running, load 3-5),
-model = the real embedded DistilBERT adapter classifying one sentence (~10 ms), each session a
-fresh process; "sd" is the session-to-session sd of log(model median / control median), "shift"
-the change of that ratio when a neighbour ``python -c "while True: pass"`` runs:
-
-* 1 thread, control timed in blocks (15 rounds, 30 model rounds, 15 rounds; 6 sessions):
-  sd 4.1 %, shift +33 % (the model slowed x2.3, the control x1.9).
-* 1 thread, control interleaved round by round with the model (30 pairs): sd 0.7 %, shift +10 %.
-  The two designs give different ratios (about 2.04 vs 1.90): never compare across designs.
-* Round length (1 thread, blocks, 4+3 sessions): 1 pass sd 4.1 %, 5 passes 3.8 %, 10 passes
-  3.7 %. The median of 5-pass rounds held best with the neighbour (sd 0.7 %, mean 2.8 %).
-* Candidates (2 threads, 4 phase pairs, synthetic 6-layer 384-wide encoder as the model): median
-  |tracking error| 4 % for a one-layer encoder block, 11-51 % for plain matmul/tanh chains.
-* 2 threads (all cores): chaos. Session sd 27-140 %, a 10 ms call took 33-310 ms: OpenMP threads
-  wait for a descheduled peer whenever anything else runs. Time latency with fewer threads than
-  cores on a shared machine.
+Why this workload: a one-layer encoder block tracks the model's speed far more closely than plain
+matmul chains; timed interleaved with the model's rounds, it follows a busy neighbour far better than
+timed in blocks; and the two designs give different ratios, so figures of different designs are never
+compared. With every core busy, OpenMP threads wait for a descheduled peer whenever anything else
+runs, so time latency with fewer threads than cores on a shared machine. The measurements:
+docs/concepts/design-measurements.md#control-workload.
 
 A torch model's own weights: a model whose weights stream from cache and memory on every call runs
 a few per cent faster or slower in one process than in the next (where its weights landed in
 physical memory; the small block's weights do not share that). With ``model_weights`` the control
 also multiplies a fixed input through every linear layer's weight of the model under test, once a
-round. Measured over 10 fresh processes (embedded DistilBERT at batch 1, 1 thread, p10 of 150
-rounds, control interleaved every 5): the model's p10 spread by 3.0 % (sd); model / generic
-control 2.6 %; model / this control (block and walk, about half the round each) 1.4 %, its
-correlation with the model 0.97. In 10 earlier processes the walk alone (no block) over-reacted,
-being all weight streaming where the model call is not: model / walk spread by 1.4 %, model /
-walk^0.6 by 0.6 %, hence the mix.
+round. The block and the walk take about half the round each: the walk alone over-reacts, being all
+weight streaming where the model call is not, and the mix follows the model from one process to the
+next best (docs/concepts/design-measurements.md#control-workload).
 
 :data:`CONTROL_VERSION` changes whenever the workload does; :func:`control_identity` names the
 version and the walked weights' layout, and control seconds of different identities are never

@@ -8,11 +8,9 @@ test looks regressed or ran on a busy machine, a re-measurement in the same patt
 
 Why interleaved and not a few large slots, which disturb the timed rounds less: the model's speed
 drifts by a few per cent over seconds on a shared host (cache and memory contention from other
-tenants) in ways a control in separate slots does not see. Measured in one process on the 2-core
-VM, DistilBERT batch 1: with three slots of 20 control rounds a test, the control's p10 did not
-follow the model's (correlation 0.09 over 373 windows) and a gate benchmark run gave 8 false
-alarms in 100 A/A comparisons; interleaved every 5 rounds, 1 in 100. The price is the harness
-overhead: the median of the timed rounds is 4-6 % above a bare loop's (slots: 1-2 %).
+tenants) in ways a control in separate slots does not see: in slots, the control did not follow the
+model and the gate gave false alarms that interleaving removed. The price is some harness overhead on
+the median of the timed rounds. The measurements: docs/concepts/design-measurements.md#interleaved-control.
 """
 
 from __future__ import annotations
@@ -43,8 +41,8 @@ CONTROL_PER_SLOT = 3  # gate benchmark: 1 per slot gave 8 % A/A false alarms, 3 
 MIN_CONTROL_SLOTS = 10  # fewer slots give too noisy a control floor (seen: x0.83 from 4 slots)
 # A run of several (--against) is judged on its raw figure beside its partner run's, measured turn
 # by turn (modelperf.ab.paired says why not corrected); its control only shows that both sides saw
-# the same machine. So one slot, before the first round: at 4 slots, control rounds and their
-# re-warming calls took about 40 s of a 204 s session of the 9 shipped latency tests.
+# the same machine. So one slot, before the first round: more slots and their re-warming calls cost
+# a large share of an --against session (docs/concepts/design-measurements.md#against-raw-figures).
 RUN_CONTROL_SLOTS = 1
 # Rounds are chosen so a test costs about ROUND_BUDGET_S of timed calls, within these bounds:
 # fewer than 20 rounds leave a lower decile of 2 rounds, more than 100 add little but time.
@@ -57,8 +55,8 @@ MIN_RUN_ROUNDS = 3
 # and, once an earlier run of the test has told their time per call, no warm-up call either.
 REWARM_BELOW_S = 0.1
 # A test whose control floor is this much above the session's quietest ran on a busy machine: it is
-# re-measured before it is compared or saved. The gate benchmark's disturbed tests ran their
-# control x1.2-x1.5 slower; quiet tests stay within a few per cent of each other.
+# re-measured before it is compared or saved: disturbed tests run their control well past this, quiet
+# tests stay within a few per cent of each other (docs/concepts/design-measurements.md#drift-limit).
 BUSY_LIMIT = 1.10
 
 

@@ -72,6 +72,18 @@ def check_gguf(path: Path) -> None:
         )
     if len(head) < _GGUF_HEADER_BYTES:
         raise ModelUnavailable(f"The Llama model {path} is truncated ({len(head)} bytes): download it again.")
+    from modelperf.models.gguf_size import GGUFError, expected_size
+
+    try:
+        needed = expected_size(path)
+    except GGUFError as exc:
+        raise ModelUnavailable(f"The Llama model {path} is truncated or damaged ({exc}): download it again.") from None
+    except OSError as exc:
+        raise ModelUnavailable(f"The Llama model {path} is not readable ({exc.strerror}): fix its permissions.") from None
+    size = path.stat().st_size
+    if needed is not None and size < needed:
+        raise ModelUnavailable(f"The Llama model {path} is truncated: its header describes {needed} bytes and the "
+                               f"file has {size}; download it again.")
 
 
 @contextlib.contextmanager

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from modelperf.models.base import Model, ModelUnavailable, UnsupportedOperation
+from modelperf.processes import interrupt_deferred
 
 __all__ = ["ProbeRequest", "ProbeResult", "evaluate_once", "probe_models"]
 
@@ -77,16 +78,25 @@ def probe_models(requests: list[ProbeRequest], timeout: float) -> list[ProbeResu
     """Run every request's child at once (they mostly wait on disk and imports) and collect the results."""
     with tempfile.TemporaryDirectory(prefix="modelperf-probe-") as name:
         folder = Path(name)
-        children = [_start(request, folder) for request in requests]
-        begun = time.monotonic()
-        ended: dict[int, float] = {}
-        while len(ended) < len(children) and time.monotonic() - begun < timeout:
-            for index, child in enumerate(children):
-                if index not in ended and child.poll() is not None:
-                    ended[index] = time.monotonic()
-            time.sleep(_POLL_S)
-        return [_result(request, child, folder, ended.get(index), begun, timeout)
-                for index, (request, child) in enumerate(zip(requests, children))]
+        children: list[subprocess.Popen[bytes]] = []
+        try:
+            for request in requests:
+                with interrupt_deferred():  # a started child is always in the list the clean-up stops
+                    children.append(_start(request, folder))
+            begun = time.monotonic()
+            ended: dict[int, float] = {}
+            while len(ended) < len(children) and time.monotonic() - begun < timeout:
+                for index, child in enumerate(children):
+                    if index not in ended and child.poll() is not None:
+                        ended[index] = time.monotonic()
+                time.sleep(_POLL_S)
+            return [_result(request, child, folder, ended.get(index), begun, timeout)
+                    for index, (request, child) in enumerate(zip(requests, children))]
+        except BaseException:  # Ctrl-C: the children run in sessions of their own and would outlive the session
+            for child in children:
+                if child.poll() is None:
+                    _kill(child)
+            raise
 
 
 def _start(request: ProbeRequest, folder: Path) -> subprocess.Popen[bytes]:

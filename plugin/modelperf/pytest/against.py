@@ -63,6 +63,7 @@ class AgainstController:
         self.base: BaseTree | None = None
         self.runner: AgainstRunner | None = None
         self.base_problem: str | None = None  # why the base side could not be measured at all
+        self.base_faults: list[str] = []  # tests left not compared by a fault on the base side
 
     def _say(self, line: str, red: bool = False) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -193,8 +194,14 @@ class AgainstController:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        """A gate that could measure no base compared nothing: the session must not pass."""
-        if self.base_problem is not None and session.exitstatus == pytest.ExitCode.OK:
+        """A gate that could measure no base compared nothing: the session must not pass. Nor does one
+        that left a test not compared because the base side failed it (an import error there, a crash)."""
+        if self.base_faults and self.base_problem is None:
+            self._note(f"{len(self.base_faults)} test(s) not compared because of the base side "
+                       f"({', '.join(self.base_faults[:5])}): the gate did not judge them, so the session fails; "
+                       f"fix what fails on {self.runner.ref if self.runner else 'the base side'} or choose another "
+                       "--against REF", red=True)
+        if (self.base_problem is not None or self.base_faults) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def _removed(self, session: pytest.Session) -> None:
@@ -217,12 +224,17 @@ class AgainstController:
             except (MarkerError, TypeError) as exc:
                 return TestOutcome("failed", str(exc))
             explicit_min_effect = explicit_min_effect or (name == "latency" and "min_effect" in marker.kwargs)
+        if "accuracy" not in markers and "accuracy" in getattr(item, "fixturenames", ()):
+            # An unmarked user of the `accuracy` fixture (a perplexity test) records figures, as in stored mode.
+            markers["accuracy"] = parse_marker("accuracy", (), {}, item.nodeid)
         skip = item.get_closest_marker("skip")
         if skip is not None:
             return TestOutcome("skipped", str(skip.kwargs.get("reason", skip.args[0] if skip.args else "skipped")))
         return self.runner.measure(item.nodeid, markers, explicit_min_effect)
 
     def _report(self, item: pytest.Item, outcome: TestOutcome) -> None:
+        if outcome.base_fault is not None:
+            self.base_faults.append(item.nodeid)
         hook = item.ihook
         hook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
         keywords: dict[str, Literal[1]] = {name: 1 for name in item.keywords}

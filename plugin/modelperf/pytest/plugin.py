@@ -16,6 +16,7 @@ import pytest
 from modelperf.config import OPTIONS, SettingError, Settings
 from modelperf.markers import MARKERS, marker_help
 from modelperf.models.base import Model, ModelUnavailable
+from modelperf.pytest.ending import END_GUARD_NAME, EndGuard
 from modelperf.pytest.session import SessionHooks
 
 __all__ = ["BENCHMARK_PLUGIN_NAME", "PLUGIN_NAME", "BenchmarkOverride", "get_hooks"]
@@ -39,7 +40,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(option.dest, help=option.help, default=None)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
+    """Before any conftest is read: the rootdir pytest would choose if it knew this plugin's path options."""
+    from modelperf.pytest.rootdir import correct_rootdir
+
+    correct_rootdir(early_config, args)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(EndGuard(config), END_GUARD_NAME)
     for name in MARKERS:
         config.addinivalue_line("markers", marker_help(name))
     try:

@@ -21,6 +21,7 @@ from modelperf.markers import MARKERS, MarkerError, MemoryOptions, parse_marker
 from modelperf.measure.instrument import Instrument, Target
 from modelperf.models.base import Model
 from modelperf.pipeline import SessionPipeline
+from modelperf.pytest.ending import WRITE_FAILED
 from modelperf.records import TestResult
 
 __all__ = ["REGRESSED_LETTER", "REGRESSED_WORD", "SKIP_WITHOUT_FLAG", "SessionHooks", "add_summary_line",
@@ -120,6 +121,8 @@ class SessionHooks:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Try each model the selected tests need in a child process, before this process loads it."""
+        if self.settings.benchmark and not self.pipeline.worker and not self.config.option.collectonly:
+            _check_cache(session.items)  # before any model is probed, converted or scored
         timeout = self.settings.model_probe_timeout
         if not self.settings.benchmark or not timeout or self.config.option.collectonly:
             return  # --collect-only runs no test, so no model needs trying
@@ -235,5 +238,19 @@ class SessionHooks:
         finished = self.pipeline.finish(commit, dirty)
         if finished.interrupted:
             session.exitstatus = pytest.ExitCode.INTERRUPTED
-        elif finished.write_failed and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        elif finished.failed_writes and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = WRITE_FAILED
+            self.pipeline.notes.append(
+                f"the session fails (exit status {int(WRITE_FAILED)}) because {finished.failed_writes} of its files "
+                "could not be written, as said above; fix that and run it again")
+
+
+def _check_cache(items: list[pytest.Item]) -> None:
+    from modelperf.config import SettingError
+    from modelperf.pytest.preflight import check_cache_folder
+
+    if models_needed(items):
+        try:
+            check_cache_folder()
+        except SettingError as exc:
+            raise pytest.UsageError(str(exc)) from None

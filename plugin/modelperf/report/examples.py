@@ -1,5 +1,8 @@
-"""Per-example accuracy output (``--accuracy-output``): one JSON line per example, so anyone can
-recount an accuracy figure or diff two runs' predictions."""
+"""The per-example file of a session's accuracy figures (``--accuracy-output``): one JSON line per example.
+
+It is output, written after the session, so it lives with the other writers of the report layer and
+reads the figures only through the :class:`~modelperf.records.Measurement` they travel in.
+"""
 
 from __future__ import annotations
 

@@ -7,9 +7,9 @@ disagree about what a table holds.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass
+from html import escape
 
 __all__ = ["Table", "markdown_cell"]
 
@@ -51,10 +51,10 @@ class Table:
 
     def html(self) -> str:
         """A ``<table>`` element, every cell escaped; marked rows carry ``class="regressed"``."""
-        cells = ["<tr>" + "".join(f"<th>{_h(c)}</th>" for c in self.headers) + "</tr>"]
+        cells = ["<tr>" + "".join(f"<th>{escape(c)}</th>" for c in self.headers) + "</tr>"]
         for index, row in enumerate(self.rows):
             css = ' class="regressed"' if index in self.marked else ""
-            cells.append(f"<tr{css}>" + "".join(f"<td>{_h(c)}</td>" for c in row) + "</tr>")
+            cells.append(f"<tr{css}>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>")
         return "<table>" + "\n".join(cells) + "</table>"
 
 
@@ -65,7 +65,3 @@ def markdown_cell(text: str) -> str:
 
 def _md_row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(markdown_cell(c) for c in cells) + " |"
-
-
-def _h(text: str) -> str:
-    return html.escape(text, quote=True)

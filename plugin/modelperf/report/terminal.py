@@ -14,7 +14,7 @@ from modelperf.report.table import Table
 from modelperf.units import format_change, format_size, format_value
 from modelperf.vocab import Verdict
 
-__all__ = ["Reporter", "markdown_summary", "models_rows", "results_rows", "terminal_summary"]
+__all__ = ["Reporter", "markdown_summary", "models_rows", "report_link", "results_rows", "terminal_summary"]
 
 _MODEL_HEADERS = ("model", "architecture", "layers", "parameters", "file", "quant", "context", "threads",
                   "repack", "sha256", "source")
@@ -125,10 +125,11 @@ def _tradeoff_table(session: SessionResults) -> Table | None:
     return Table.of(("figure", "distilbert", "llama"), rows(session.models, [r.measurement for r in session.results]))
 
 
-def markdown_summary(session: SessionResults) -> str:
-    """The same tables as markdown, for $GITHUB_STEP_SUMMARY and --summary-markdown."""
+def markdown_summary(session: SessionResults, report_url: str | None = None) -> str:
+    """The same tables as markdown, for $GITHUB_STEP_SUMMARY and --summary-markdown; ``report_url`` (from
+    ``modelperf report --report-url``, the pull request comment) links it to the HTML report."""
     title = "" if session.against is None else f": this change against `{session.against}`"
-    parts = [f"## pytest-modelperf{title} on `{session.hardware_id}`", ""]
+    parts = [f"## pytest-modelperf{title} on `{session.hardware_id}`", "", *report_link(report_url)]
     if session.models:
         parts += Table.of(_MODEL_HEADERS, models_rows(session.models)).markdown() + [""]
     if session.results:
@@ -146,3 +147,11 @@ def markdown_summary(session: SessionResults) -> str:
     for section, lines in session.sections.items():
         parts += ["", f"### {section}", "", "```", *lines, "```"]
     return "\n".join(parts) + "\n"
+
+
+def report_link(url: str | None) -> list[str]:
+    """The lines that point a markdown summary at the HTML report; none without a URL."""
+    if not url:
+        return []
+    return [(f"**[Open the interactive report]({url})**: each figure's history per machine, and the ratios with "
+            "their intervals."), ""]

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from modelperf.report.html import format_commit, format_time, series_by_key
+from modelperf.report.series import series_by_key
 from modelperf.store.history import HistoryRow
 from modelperf.trend import Step, find_steps
-from modelperf.units import format_value
+from modelperf.units import format_commit, format_time, format_value
 
 __all__ = ["ChangePoint", "change_points", "series_change_points"]
 

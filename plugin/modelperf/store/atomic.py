@@ -13,7 +13,7 @@ import secrets
 import stat
 from pathlib import Path
 
-__all__ = ["atomic_write_text"]
+__all__ = ["atomic_write_text", "check_writable", "open_new"]
 
 # rw for everyone, narrowed by the process umask exactly as open() would for a brand-new file.
 _NEW_FILE_MODE = 0o666
@@ -30,7 +30,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     # Same directory as the target: os.replace is only atomic within one filesystem.
     temp = directory / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     old_mode = _existing_mode(path)
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _NEW_FILE_MODE)
+    fd = open_new(temp)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
@@ -44,6 +44,27 @@ def atomic_write_text(path: Path, text: str) -> None:
             os.unlink(temp)
         raise
     _fsync_directory(directory)
+
+
+def open_new(path: Path) -> int:
+    """Create ``path`` (it must not exist) for writing and return its descriptor.
+
+    Every result file is created here, so a test can make a folder read-only or full by replacing
+    this one function: running as root, chmod alone does not stop a write.
+    """
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _NEW_FILE_MODE)
+
+
+def check_writable(directory: Path) -> None:
+    """Raise ``OSError`` unless a file can be created in ``directory``; the probe file is removed again."""
+    probe = Path(directory) / f".modelperf-write-check.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = open_new(probe)
+    try:
+        os.write(fd, b"0")  # a full disk may accept the empty file and refuse its first block
+    finally:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
 
 
 def _existing_mode(path: Path) -> int | None:

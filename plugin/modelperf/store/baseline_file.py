@@ -151,6 +151,12 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
 _OPTIONAL = {"samples", "control", "model", "extra", "environment", "role", "latency", "memory", "accuracy", "info"}
 
 
+def _holds_non_finite(value: Any) -> bool:
+    """A NaN or infinity (Python's json reads them) where numbers belong, said by name rather than by type."""
+    values = value if isinstance(value, list) else [value]
+    return any(isinstance(v, float) and not math.isfinite(v) for v in values)
+
+
 def _record_problem(data: Mapping[str, Any]) -> str | None:
     """Why ``data`` is not a valid stored record, as the end of a sentence; None when it is."""
     for name, (check, expected) in _CHECKS.items():
@@ -158,6 +164,9 @@ def _record_problem(data: Mapping[str, Any]) -> str | None:
             if name in _OPTIONAL:
                 continue
             return f"field {name!r} is missing"
+        if name in ("value", "samples", "control") and _holds_non_finite(data[name]):
+            return (f"field {name!r} holds NaN or an infinity, which no measurement produces: expected "
+                    f"{'a finite number' if name == 'value' else 'a list of finite numbers'}")
         if not check(data[name]):
             shown = repr(data[name])
             shown = shown if len(shown) <= _MAX_SHOWN else shown[: _MAX_SHOWN - 3] + "..."

@@ -26,7 +26,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from modelperf.records import SCHEMA_VERSION, Measurement, TestResult
-from modelperf.store.atomic import atomic_write_text
+from modelperf.store.atomic import atomic_write_text, check_writable
 from modelperf.store.baseline_file import (
     MACHINE_FILE,
     RESAVE_COMMAND,
@@ -149,8 +149,9 @@ class BaselineStore:
         """Fail at session start, in one sentence, when this session could not write its baselines.
 
         A comparing run may still add first records, so a file standing where a folder belongs is
-        an error either way; a ``--baseline-save`` run also creates its folder now, so an unwritable
-        location is found before any test ran rather than after the last one.
+        an error either way; a ``--baseline-save`` run also creates its folder now and writes a probe
+        file into it, so an unwritable location (read-only, full) is found before any test ran rather
+        than after the last one.
         """
         for path in (self.folder, *self.folder.parents):
             if path.exists():
@@ -161,6 +162,10 @@ class BaselineStore:
                 break
         if saving:
             self._make_folder()
+            try:
+                check_writable(self.folder)  # an existing folder on a read-only or full disk, found now
+            except OSError as exc:
+                raise self._unwritable(self.folder, exc) from exc
 
     def baseline_for(self, current: Measurement, *, saving: bool, environment: Mapping[str, Any] | None = None,
                      across: Collection[str] = ()) -> tuple[Measurement | None, str]:

@@ -10,8 +10,10 @@ mode with a busy timeout, and a write that still meets "database is locked" is r
 from __future__ import annotations
 
 import json
+import os
 import random
 import sqlite3
+import sys
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -54,6 +56,8 @@ __all__ = ["SCHEMA_VERSION", "HistoryError", "HistoryRow", "HistoryStore", "RunI
 SCHEMA_VERSION = 2
 # Seconds a SQLite writer waits for another writer's lock before "database is locked".
 _SQLITE_BUSY_TIMEOUT_S = 60
+# A writer's first try: long enough for an ordinary commit of another writer, short enough to say it waits.
+_FIRST_TRY_MS = 1000
 # Whole-transaction retries after a lock error outlives the busy timeout (or hits a WAL snapshot).
 _LOCK_RETRIES = 8
 # Any constant works: it only has to be the same for every writer of one PostgreSQL database.
@@ -177,6 +181,7 @@ class HistoryRow:
     unit: str
     value: float
     samples: tuple[float, ...] = ()  # the run's raw observations, for the spread a plot draws around value
+    model: str | None = None  # "<name>@<weights-sha12>", as Measurement.model
     judgement: Judgement | None = None  # what the session's comparison said of it
     statistic: str = "p10"
     role: str | None = None
@@ -185,7 +190,12 @@ class HistoryRow:
 class HistoryStore:
     """Runs and measurements in a SQLite file or any SQLAlchemy database URL."""
 
-    def __init__(self, url_or_path: str | Path) -> None:
+    def __init__(self, url_or_path: str | Path, *, create: bool = True,
+                 on_wait: Callable[[str], None] | None = None) -> None:
+        """Open the store; ``create``: make its tables in an empty database (a reader passes False).
+        ``on_wait`` gets the sentence saying that a write waits for another writer (default: stderr)."""
+        self._create = create
+        self._on_wait = on_wait or _say_on_stderr
         self._url = to_url(url_or_path)
         # How messages name the store: the path as given, or the URL without its password.
         plain = "://" not in str(url_or_path)
@@ -255,7 +265,7 @@ class HistoryStore:
         m, r = _measurements.c, _runs.c
         query = (
             select(r.run_id, r.started_at, r.hardware_id, r.commit, r.dirty)
-            .add_columns(m.test_id, m.kind, m.metric, m.unit, m.value, m.extra, m.samples)
+            .add_columns(m.test_id, m.kind, m.metric, m.unit, m.value, m.extra, m.samples, m.model)
             .join_from(_measurements, _runs, m.run_id == r.run_id)
             .order_by(r.started_at, r.run_id, m.id)
         )
@@ -284,6 +294,8 @@ class HistoryStore:
             # pysqlite's own BEGIN handling defers the lock and breaks transactional DDL; we
             # emit BEGIN ourselves (below). WAL lets readers run beside the one writer.
             dbapi_connection.isolation_level = None
+            if not self._create:
+                return  # a reader changes nothing in the file, not even its journal mode
             try:
                 dbapi_connection.execute("PRAGMA journal_mode=WAL")
             except sqlite3.Error:
@@ -294,24 +306,41 @@ class HistoryStore:
             # A writer takes the write lock up front, so it waits (busy timeout) instead of
             # failing at the first INSERT after its read snapshot went stale.
             write = conn.get_execution_options().get("modelperf_write", False)
+            busy_ms = int(conn.get_execution_options().get("modelperf_busy_ms", _SQLITE_BUSY_TIMEOUT_S * 1000))
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {busy_ms}")
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
 
     def _transact(self, work: Callable[[Connection], _T], write: bool = False) -> _T:
-        """Run ``work`` in one transaction, retrying it whole while the database is locked."""
+        """Run ``work`` in one transaction, retrying it whole while the database is locked.
+
+        A SQLite writer first tries with a short busy timeout, so that when another writer holds the
+        lock the session says it waits, and for whom, before the long wait starts.
+        """
         for attempt in range(_LOCK_RETRIES + 1):
+            first_try = self._sqlite and write and attempt == 0
             try:
                 with self._engine.connect() as conn:
-                    conn.execution_options(modelperf_write=write)
+                    conn.execution_options(modelperf_write=write, modelperf_busy_ms=(
+                        _FIRST_TRY_MS if first_try else _SQLITE_BUSY_TIMEOUT_S * 1000))
                     with conn.begin():
                         return work(conn)
             except (SQLAlchemyError, sqlite3.Error) as exc:
                 if _is_locked(exc) and attempt < _LOCK_RETRIES:
+                    if first_try:
+                        self._on_wait(self._waiting())
                     time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
                     continue
                 raise self._error(exc) from exc
         raise AssertionError("unreachable: the loop returns or raises")
+
+    def _waiting(self) -> str:
+        holders = _lock_holders(self._url.database or "")
+        who = f"process {', '.join(holders)}" if holders else "another process"
+        return (f"modelperf: the history store {self.display} is locked by {who}, which is writing to it: waiting "
+                f"up to {_SQLITE_BUSY_TIMEOUT_S * (_LOCK_RETRIES + 1) // 60} minutes for it to finish (Ctrl-C stops "
+                "the wait; the baselines are already written)")
 
     def _error(self, exc: BaseException) -> HistoryError:
         if isinstance(exc, HistoryError):
@@ -324,6 +353,11 @@ class HistoryStore:
 
     def _schema_is_current(self, conn: Connection) -> bool:
         if not inspect(conn).has_table("meta"):
+            if not self._create:
+                raise HistoryError(
+                    f"{self.display} is not a pytest-modelperf history store (it has no modelperf tables), so it "
+                    "was left untouched: point --history (or $MODELPERF_HISTORY) at the store a --benchmark session "
+                    "wrote.")
             return False
         return self._stored_version(conn) == SCHEMA_VERSION
 
@@ -334,7 +368,7 @@ class HistoryStore:
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_INIT_LOCK})")
         inspector = inspect(conn)
         if not inspector.has_table("meta"):
-            if inspector.has_table("runs") or inspector.has_table("measurements"):
+            if inspector.get_table_names():  # another program's database: never add tables to it
                 raise HistoryError(
                     f"History store {self.display} holds tables that pytest-modelperf did not write: "
                     "point --history at a new file or database."
@@ -375,6 +409,38 @@ class HistoryStore:
             conn.execute(update(_meta).where(_meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
 
 
+def _say_on_stderr(line: str) -> None:
+    # At a session's end pytest no longer captures stderr: the line reaches the terminal.
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def _lock_holders(database: str) -> list[str]:
+    """The other processes holding a POSIX lock on the SQLite file ``database`` (Linux), as 'PID (command)'."""
+    inodes = set()
+    for path in (database, f"{database}-shm"):  # in WAL mode the write lock lies in the -shm file
+        try:
+            inodes.add(str(os.stat(path).st_ino))
+        except OSError:
+            pass
+    try:
+        locks = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return []
+    # A line: "1: POSIX  ADVISORY  WRITE 12345 08:01:4567 0 EOF"; readers' READ locks are no hold-up.
+    pids = sorted({fields[4] for fields in (line.split() for line in locks)
+                   if len(fields) > 5 and fields[3] == "WRITE" and fields[5].rsplit(":", 1)[-1] in inodes
+                   and fields[4] != str(os.getpid())})
+    holders = []
+    for pid in pids:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            command = ""
+        holders.append(f"{pid} ({command[:80]})" if command else pid)
+    return holders
+
+
 def _is_locked(exc: BaseException) -> bool:
     text = str(getattr(exc, "orig", None) or exc).lower()
     return any(sign in text for sign in _LOCK_SIGNS)
@@ -394,7 +460,8 @@ def _history_row(row: Mapping[Any, Any]) -> HistoryRow:
     measurement, judgement = _measurement_of(row)
     return HistoryRow(row["run_id"], row["started_at"], row["hardware_id"], row["commit"], bool(row["dirty"]),
                       measurement.test_id, measurement.kind, measurement.metric, measurement.unit,
-                      measurement.value, measurement.samples, judgement, measurement.statistic, measurement.role)
+                      measurement.value, measurement.samples, measurement.model, judgement, measurement.statistic,
+                      measurement.role)
 
 
 def _details(measurement: Measurement, judgement: Judgement | None) -> str:

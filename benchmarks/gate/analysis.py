@@ -1,0 +1,221 @@
+"""Figures of a gate benchmark's sessions, read back from their files.
+
+A results directory holds, per session, ``<mode>-<i>.json`` (the session's ``--results-json``),
+``<mode>-<i>.log`` and ``<mode>-<i>.inject.jsonl`` (the processes that ran injected work), and one
+line of ``sessions.jsonl`` (wall time, exit status, command). Per mode this counts the verdicts of
+the latency comparisons and gives the false-alarm or detection rate with its Wilson interval, and per
+test it recomputes the paired comparison from the runs stored in each result with the package's own
+:func:`modelperf.ab.paired.compare_paired`: on the raw figures (what the gate judges) and on figures
+divided by each run's control floor (to see whether the control would have helped).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelperf.ab.paired import Run, compare_paired
+
+from ..studies import Machine
+from .figures import COMPARED, GateFigures, ModeFigures, Rate, TestFigures
+
+__all__ = ["analyze", "load_results"]
+FALSE_ALARM_MODES = ("aa", "neighbour")
+_EFFECT_SLACK = 1e-9  # a min_effect of 0.05 read back from JSON still counts for a factor of 0.05
+
+
+@dataclass
+class _Tally:
+    """One test's figures, gathered session by session."""
+
+    regressed: int = 0
+    improved: int = 0
+    comparisons: int = 0
+    min_effect: float | None = None
+    ratios: list[float] = field(default_factory=list)
+    log_ratios: list[float] = field(default_factory=list)
+    log_ratios_control: list[float] = field(default_factory=list)
+    half_widths: list[float] = field(default_factory=list)
+    half_widths_control: list[float] = field(default_factory=list)
+    passes: list[int] = field(default_factory=list)
+
+    def figures(self, name: str) -> TestFigures:
+        return TestFigures(
+            name, self.regressed, self.improved, self.comparisons, self.min_effect, _median(self.ratios),
+            statistics.fmean(self.log_ratios) if self.log_ratios else None, _sd(self.log_ratios),
+            _sd(self.log_ratios_control), _median(self.half_widths), _median(self.half_widths_control),
+            len(self.log_ratios), statistics.fmean(self.passes) if self.passes else None, max(self.passes, default=None))
+
+
+def load_results(path: Path) -> dict[str, Any] | None:
+    """A session's ``--results-json``, or None when it is missing or not one."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("results"), list) else None
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _sd(values: Sequence[float]) -> float | None:
+    return statistics.stdev(values) if len(values) >= 2 else None
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _runs(against: Mapping[str, Any], side: str, control: bool) -> list[Run] | None:
+    """A side's runs; with ``control``, each divided by its control floor. None when one is unusable."""
+    raw = against.get(side)
+    if not isinstance(raw, list) or not raw:
+        return None
+    try:
+        runs = [Run.from_json(item) for item in raw]
+    except (KeyError, TypeError, ValueError):
+        return None
+    if control:
+        if any(not run.control or run.control <= 0 for run in runs):
+            return None
+        runs = [Run(run.process, run.value / run.control, None, run.rounds) for run in runs if run.control]
+    return runs if all(run.value > 0 for run in runs) else None
+
+
+def _paired(against: Mapping[str, Any], control: bool) -> tuple[float, float] | None:
+    """(log of the paired ratio, half the width of its 95 % interval in log) of one session's runs."""
+    base, change = _runs(against, "base", control), _runs(against, "change", control)
+    if base is None or change is None or len(base) != len(change):
+        return None
+    effect = _number(against.get("min_effect"))
+    comparison = compare_paired(base, change, min_effect=effect if effect is not None else 0.05)
+    if not all(math.isfinite(x) and x > 0 for x in (comparison.ratio, comparison.ratio_low, comparison.ratio_high)):
+        return None
+    return math.log(comparison.ratio), (math.log(comparison.ratio_high) - math.log(comparison.ratio_low)) / 2
+
+
+def _passes(against: Mapping[str, Any]) -> int | None:
+    """How many passes of blocks a test took: its base runs over its distinct worker processes."""
+    runs = against.get("base")
+    if not isinstance(runs, list) or not runs:
+        return None
+    processes = {run.get("process") for run in runs if isinstance(run, dict)}
+    return len(runs) // len(processes) if processes else None
+
+
+def _add(tally: _Tally, result: Mapping[str, Any], against: Mapping[str, Any], verdict: str) -> None:
+    tally.comparisons += 1
+    tally.regressed += verdict == "regressed"
+    tally.improved += verdict == "improved"
+    if (ratio := _number(result.get("ratio"))) is not None:
+        tally.ratios.append(ratio)
+    for control, logs, widths in ((False, tally.log_ratios, tally.half_widths),
+                                  (True, tally.log_ratios_control, tally.half_widths_control)):
+        if (paired := _paired(against, control)) is not None:
+            logs.append(paired[0])
+            widths.append(paired[1])
+    if (passes := _passes(against)) is not None:
+        tally.passes.append(passes)
+    effect = _number(against.get("min_effect"))
+    tally.min_effect = effect if effect is not None else tally.min_effect
+
+
+def _mode(mode: str, paths: Sequence[Path], walls: Sequence[float]) -> ModeFigures:
+    factor = float(mode.removeprefix("slowdown-")) if mode.startswith("slowdown-") else 0.0
+    verdicts: Counter[str] = Counter()
+    skipped = unreadable = excluded = unknown_effect = eligible = detected = 0
+    tallies: dict[str, _Tally] = {}
+    injected: list[int] = []
+    for path in paths:
+        data = load_results(path)
+        if data is None:
+            unreadable += 1
+            continue
+        log = path.with_suffix(".inject.jsonl")
+        if log.exists():
+            injected.append(len({json.loads(line).get("pid") for line in log.read_text().splitlines() if line.strip()}))
+        for result in data["results"]:
+            measurement = result.get("measurement") if isinstance(result, dict) else None
+            if not isinstance(measurement, dict) or "verdict" not in result or not {"test_id", "kind"} <= measurement.keys():
+                skipped += 1
+                continue
+            if measurement["kind"] != "latency":
+                continue
+            verdict = str(result["verdict"])
+            verdicts[verdict] += 1
+            if verdict not in COMPARED:
+                continue
+            extra = measurement.get("extra")
+            against = extra.get("against") if isinstance(extra, dict) else None
+            against = against if isinstance(against, dict) else {}
+            name = str(measurement["test_id"]).rsplit("::", 1)[-1]
+            _add(tallies.setdefault(name, _Tally()), result, against, verdict)
+            effect = _number(against.get("min_effect"))
+            if factor:
+                if effect is None:
+                    unknown_effect += 1
+                elif effect > factor + _EFFECT_SLACK:  # a test that asks for more than the injected share
+                    excluded += 1
+                else:
+                    eligible += 1
+                    detected += verdict == "regressed"
+    comparisons = sum(verdicts[v] for v in COMPARED)
+    alarms = Rate.of_counts(verdicts["regressed"] + verdicts["improved"], comparisons) \
+        if mode in FALSE_ALARM_MODES else None
+    return ModeFigures(mode, factor, len(paths), unreadable, skipped, dict(verdicts), _median(walls), tuple(injected),
+                       alarms, Rate.of_counts(detected, eligible) if factor else None, excluded, unknown_effect,
+                       tuple(t.figures(name) for name, t in sorted(tallies.items())))
+
+
+def _manifest(results: Path) -> list[dict[str, Any]]:
+    """The lines of ``sessions.jsonl`` that parse; a line cut short by an interrupted run is skipped."""
+    manifest = results / "sessions.jsonl"
+    records = []
+    for line in manifest.read_text().splitlines() if manifest.exists() else []:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def analyze(results: Path) -> GateFigures:
+    """Per-mode figures of every ``<mode>-<i>.json`` in ``results``, wall times from ``sessions.jsonl``."""
+    if not results.is_dir():
+        raise FileNotFoundError(f"{results} is not a directory of gate sessions; give the --results-dir of a run.")
+    walls: dict[str, list[float]] = {}
+    records = _manifest(results)
+    for record in records:
+        wall = _number(record.get("wall_s"))
+        if wall is not None and "mode" in record:
+            walls.setdefault(str(record["mode"]), []).append(wall)
+    files: dict[str, list[Path]] = {}
+    for path in sorted(results.glob("*.json")):
+        mode, _, index = path.stem.rpartition("-")
+        if mode and index.isdigit():
+            files.setdefault(mode, []).append(path)
+    modes = tuple(_mode(mode, paths, walls.get(mode, [])) for mode, paths in sorted(files.items()))
+    revisions: list[str] = []
+    machine: Machine | None = None
+    for path in (p for paths in files.values() for p in paths):
+        data = load_results(path)
+        if data is None:
+            continue
+        commit = data.get("commit")
+        if isinstance(commit, str) and commit not in revisions:
+            revisions.append(commit)
+        if machine is None and isinstance(data.get("machine"), dict):
+            machine = Machine.from_info(data["machine"])
+    command = next((tuple(str(a) for a in r["command"]) for r in records if r.get("mode") == "aa"
+                    and isinstance(r.get("command"), list)), ())
+    return GateFigures(results, modes, tuple(revisions), machine, command)

@@ -1,0 +1,203 @@
+"""A/A pairs of stored-baseline sessions: how often an unchanged tree fails a comparison with its own baseline.
+
+Each pair is two fresh ``pytest --benchmark`` processes of the same tree: the first records into an
+empty baseline folder, the second compares with it. Nothing changed between them, so every verdict
+other than ``pass`` is a false alarm. Per kind of figure and model it counts the verdicts; per
+latency test it gives the ratios the pairs reported and the machine drift their controls measured.
+
+    python -m benchmarks.stored_aa --pairs 6                      # raw files: ~/.cache/modelperf/studies/
+    python -m benchmarks.stored_aa --analyze DIR --summary NAME   # docs/studies/NAME.md and .json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelperf.decide import wilson_interval
+
+from . import studies
+from .studies import Machine, Provenance, Summary
+
+__all__ = ["StoredFigures", "analyze", "main", "summary"]
+
+STUDY = "stored-aa"
+_COMMAND = ("-m", "pytest", "--benchmark", "--history", "off", "-p", "no:randomly", "-q")
+
+
+@dataclass(frozen=True)
+class TestRatios:
+    """One latency test over the pairs: its verdicts, the ratios and drifts the comparisons reported."""
+
+    name: str
+    verdicts: Mapping[str, int]
+    ratios: tuple[float, ...]
+    drifts: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class StoredFigures:
+    pairs: int
+    verdicts: Mapping[tuple[str, str], Mapping[str, int]]  # (kind, model family) -> verdict counts
+    tests: tuple[TestRatios, ...]
+    revisions: tuple[str, ...]
+    machine: Machine | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pairs": self.pairs, "revisions": list(self.revisions),
+                "verdicts": {f"{kind}/{family}": dict(counts) for (kind, family), counts in self.verdicts.items()},
+                "latency_tests": {t.name: {"verdicts": dict(t.verdicts), "ratios": list(t.ratios),
+                                           "drifts": list(t.drifts)} for t in self.tests}}
+
+
+def _family(measurement: Mapping[str, Any]) -> str:
+    """``distilbert`` or ``llama``: from the model's name, else from the test's declared role."""
+    extra = measurement.get("extra")
+    role = extra.get("role") if isinstance(extra, dict) else None
+    name = measurement.get("model") or role or "other"
+    return str(name).split("@")[0].split(":")[0]
+
+
+def _pair_files(raw: Path) -> list[Path]:
+    files = sorted(raw.glob("pair-*-compare.json"), key=lambda p: int(p.stem.split("-")[1]))
+    if not files:
+        raise FileNotFoundError(f"{raw} holds no pair-N-compare.json; give the --results-dir of a stored_aa run.")
+    return files
+
+
+def analyze(raw: Path) -> StoredFigures:
+    """Verdict counts and latency ratios of every ``pair-N-compare.json`` in ``raw``."""
+    verdicts: dict[tuple[str, str], Counter[str]] = {}
+    tests: dict[str, tuple[Counter[str], list[float], list[float]]] = {}
+    revisions: list[str] = []
+    machine: Machine | None = None
+    files = _pair_files(raw)
+    for path in files:
+        data = json.loads(path.read_text())
+        if isinstance(data.get("commit"), str) and data["commit"] not in revisions:
+            revisions.append(data["commit"])
+        if machine is None and isinstance(data.get("machine"), dict):
+            machine = Machine.from_info(data["machine"])
+        for result in data["results"]:
+            measurement = result["measurement"]
+            verdict = str(result["verdict"])
+            verdicts.setdefault((str(measurement["kind"]), _family(measurement)), Counter())[verdict] += 1
+            if measurement["kind"] == "latency":
+                counts, ratios, drifts = tests.setdefault(str(measurement["test_id"]).rsplit("::", 1)[-1],
+                                                          (Counter(), [], []))
+                counts[verdict] += 1
+                if isinstance(result.get("ratio"), (int, float)):
+                    ratios.append(float(result["ratio"]))
+                if isinstance(result.get("drift"), (int, float)):
+                    drifts.append(float(result["drift"]))
+    return StoredFigures(
+        len(files), {key: dict(counts) for key, counts in sorted(verdicts.items())},
+        tuple(TestRatios(name, dict(c), tuple(r), tuple(d)) for name, (c, r, d) in sorted(tests.items())),
+        tuple(revisions), machine)
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}".removesuffix(".0")
+
+
+def _row(label: str, counts: Mapping[str, int]) -> tuple[str, ...]:
+    total = sum(counts.values())
+    alarms = counts.get("regressed", 0) + counts.get("improved", 0)
+    low, high = wilson_interval(alarms, total)
+    shown = ", ".join(f"{n} {v}" for v, n in sorted(counts.items(), key=lambda item: -item[1]))
+    return label, str(total), shown, f"{alarms} ({_pct(alarms / total if total else 0)} %, {_pct(low)}-{_pct(high)} %)"
+
+
+def summary(figures: StoredFigures, *, name: str, title: str, made: Provenance, notes: Sequence[str] = ()) -> Summary:
+    """The study summary: verdicts per kind and model, then per latency test its ratios over the pairs."""
+    rows = [_row(f"{kind}, {family}", counts) for (kind, family), counts in figures.verdicts.items()]
+    everything: Counter[str] = Counter()
+    for counts in figures.verdicts.values():
+        everything.update(counts)
+    rows.append(_row("all", everything))
+    alarms = everything.get("regressed", 0) + everything.get("improved", 0)
+    per_test = tuple(
+        (t.name, ", ".join(f"{n} {v}" for v, n in sorted(t.verdicts.items())),
+         f"x{statistics.median(t.ratios):.3f}" if t.ratios else "-",
+         f"x{min(t.ratios):.3f}-x{max(t.ratios):.3f}" if t.ratios else "-",
+         f"x{min(t.drifts):.2f}-x{max(t.drifts):.2f}" if t.drifts else "-") for t in figures.tests)
+    return Summary(
+        name=name, title=title, provenance=made,
+        headline=f"{figures.pairs} save-then-compare pairs of an unchanged tree: {alarms} false alarm{'' if alarms == 1 else 's'} in "
+                 f"{sum(everything.values())} verdicts ({everything.get('inconclusive', 0)} inconclusive).",
+        columns=("figures", "verdicts", "counts", "false alarms (Wilson 95 %)"),
+        rows=tuple(rows), notes=tuple(notes), figures=figures.to_json(),
+        tables=(("Latency tests over the pairs", ("test", "verdicts", "median ratio", "ratio range",
+                                                  "machine drift range"), per_test),))
+
+
+def run_pairs(pairs: int, raw: Path, selection: Sequence[str], extra: Sequence[str]) -> None:
+    """Run ``pairs`` save-then-compare pairs of the current checkout into ``raw``."""
+    done = len(list(raw.glob("pair-*-compare.json")))
+    for number in range(done + 1, done + pairs + 1):
+        baselines = raw / f"pair-{number}.baselines"  # empty at first: the save session records into it
+        for role in ("save", "compare"):
+            out = raw / f"pair-{number}-{role}.json"
+            command = [sys.executable, *_COMMAND, *selection, "--baseline-dir", str(baselines), "--results-json",
+                       str(out), *extra]
+            start = time.perf_counter()
+            with (raw / f"pair-{number}-{role}.log").open("wb") as log:
+                returncode = subprocess.run(command, cwd=studies.REPO, stdout=log, stderr=subprocess.STDOUT,
+                                            check=False).returncode
+            wall = time.perf_counter() - start
+            with (raw / "sessions.jsonl").open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"pair": number, "role": role, "wall_s": wall, "rc": returncode,
+                                         "command": command}) + "\n")
+            print(f"pair {number} {role}: {wall:.0f} s, exit status {returncode}", flush=True)
+            if not out.exists():
+                raise SystemExit(f"pair {number}'s {role} session wrote no results; see {out.with_suffix('.log')}.")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.stored_aa", description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=0, help="save-then-compare pairs to run (default 0)")
+    parser.add_argument("--select", default="tests/suite", help="test selection, shell-quoted (default: tests/suite)")
+    parser.add_argument("--pytest-args", default="", help="more pytest arguments, shell-quoted")
+    parser.add_argument("--results-dir", type=Path,
+                        help="where the raw files go (default: a new folder under ~/.cache/modelperf/studies/)")
+    parser.add_argument("--analyze", type=Path, metavar="DIR", help="only analyse the pairs already in DIR")
+    studies.add_summary_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.analyze is None and args.pairs <= 0:
+        parser.error("nothing to do: give --pairs N to run, or --analyze DIR")
+    try:
+        raw = args.analyze
+        if raw is None:
+            raw = studies.raw_dir(STUDY, args.results_dir)
+            studies.record_start(raw, shlex.join(["python", "-m", "benchmarks.stored_aa", *argv]))
+            run_pairs(args.pairs, raw, shlex.split(args.select), shlex.split(args.pytest_args))
+        figures = analyze(raw)
+        print(json.dumps(figures.to_json()["verdicts"], indent=1))
+        if args.summary:
+            analysis = shlex.join(["python", "-m", "benchmarks.stored_aa", "--analyze", str(raw), "--summary",
+                                   args.summary]) if args.analyze else ""
+            made = studies.provenance(args, raw, revisions=figures.revisions, machine=figures.machine,
+                              analysis_command=analysis)
+            written = studies.write_summary(summary(figures, name=args.summary, made=made, notes=args.note,
+                                            title=args.title or f"Stored baselines, A/A pairs: {raw.name}"),
+                                    args.studies_dir)
+            print("wrote " + ", ".join(str(p) for p in written))
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"stored A/A study: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
