@@ -24,7 +24,7 @@ RUN_IDS = ["aaaa1111" + "0" * 24, "aaaa2222" + "0" * 24, "bbbb3333" + "0" * 24]
 BASELINE_SAVED = "2025-01-02T12:00:00+00:00"  # between the second and the third run
 
 
-def _figures(day: int) -> list[Measurement]:
+def _figures(day: int) -> list[TestResult]:
     """Latency grows 10 % a day (the third run is flagged), memory stays flat."""
     median = 0.010 * 1.1 ** (day - 1)
     verdict = "regressed" if day == 3 else "pass"
@@ -54,9 +54,10 @@ def baseline_dir(tmp_path: Path) -> Path:
     root = tmp_path / "baselines"
     (root / HW).mkdir(parents=True)
     records = {
-        m.key: {**m.to_json(), "commit": "c0ffee2", "dirty": False, "saved_at": BASELINE_SAVED} for m in _figures(2)
+        r.measurement.key: {**r.measurement.to_json(), "commit": "c0ffee2", "dirty": False, "saved_at": BASELINE_SAVED}
+        for r in _figures(2)
     }
-    document = {"schema": 1, "hardware_id": HW, "records": records}
+    document = {"schema": 2, "hardware_id": HW, "records": records}
     (root / HW / "tests__test_models.json").write_text(json.dumps(document), encoding="utf-8")
     return root
 

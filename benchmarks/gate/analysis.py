@@ -5,7 +5,7 @@ A results directory holds, per session, ``<mode>-<i>.json`` (the session's ``--r
 line of ``sessions.jsonl`` (wall time, exit status, command). Per mode this counts the verdicts of
 the latency comparisons and gives the false-alarm or detection rate with its Wilson interval, and per
 test it recomputes the paired comparison from the runs stored in each result with the package's own
-:func:`modelperf.ab.paired.compare_paired`: on the raw figures (what the gate judges) and on figures
+:func:`modelperf.decide.paired.compare_paired`: on the raw figures (what the gate judges) and on figures
 divided by each run's control floor (to see whether the control would have helped).
 """
 
@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelperf.ab.paired import Run, compare_paired
+from modelperf.decide.paired import compare_paired
+from modelperf.records import RunFigure as Run
 
 from ..studies import Machine
 from .figures import COMPARED, GateFigures, ModeFigures, Rate, TestFigures

@@ -25,7 +25,7 @@ from modelperf.measure.latency import (
     pooled,
     scaled_rounds,
 )
-from modelperf.records import Kind, Measurement
+from modelperf.records import Kind, LatencyDetail, Measurement
 
 
 @pytest.mark.parametrize(("seconds", "rounds"), [(1e-6, MAX_ROUNDS), (0.01, MAX_ROUNDS), (0.05, 40), (5.0, MIN_ROUNDS)])
@@ -116,8 +116,10 @@ def test_quietest_control_reports_how_much_slower_a_test_ran() -> None:
 
 
 def test_pooled_keeps_both_runs_samples_and_controls() -> None:
-    first = Measurement("t::a", Kind.LATENCY, "median_s", "s", 2.0, (1.0, 2.0, 3.0), (0.1,), None, {"statistic": "median"})
-    rerun = Measurement("t::a", Kind.LATENCY, "median_s", "s", 5.0, (4.0, 5.0), (0.2, 0.3), None, {"statistic": "median"})
+    first = Measurement("t::a", Kind.LATENCY, "median_s", "s", 2.0, (1.0, 2.0, 3.0), (0.1,), None,
+                        latency=LatencyDetail("median"))
+    rerun = Measurement("t::a", Kind.LATENCY, "median_s", "s", 5.0, (4.0, 5.0), (0.2, 0.3), None,
+                        latency=LatencyDetail("median"))
     both = pooled(first, rerun)
     assert both.samples == (1.0, 2.0, 3.0, 4.0, 5.0) and both.control == (0.1, 0.2, 0.3)
     assert both.value == 3.0 and both.latency is not None and both.latency.remeasured_rounds == 2

@@ -235,5 +235,5 @@ def test_history_keeps_what_each_verdict_was_made_on(pytester: pytest.Pytester, 
     pytester.runpytest(*args, "--history", "h.sqlite").assert_outcomes(passed=2)
     with HistoryStore(str(pytester.path / "h.sqlite")) as store:
         rows = store.series(test="test_1")
-    assert [r.extra["verdict_baseline"] for r in rows] == [pytest.approx(0.9)]
+    assert [r.judgement.reference if r.judgement else None for r in rows] == [pytest.approx(0.9)]
     assert verdict_change(rows[0]) == "-0.6% vs baseline"

@@ -73,9 +73,9 @@ def test_an_unchanged_environment_is_shown_on_the_comparison_line(
     result.assert_outcomes(passed=1)
     [entry] = json.loads((pytester.path / "results.json").read_text())["results"]
     now = metadata.version("torch")
-    assert entry["verdict"] == "pass"
-    assert f" [same python 3.{sys.version_info.minor}, torch {now}, " in entry["line"]
-    assert entry["line"].endswith(", weights stand-in@0123456789ab]") and "torch threads" in entry["line"]
+    assert entry["judgement"]["verdict"] == "pass"
+    assert f" [same python 3.{sys.version_info.minor}, torch {now}, " in entry["judgement"]["line"]
+    assert entry["judgement"]["line"].endswith(", weights stand-in@0123456789ab]") and "torch threads" in entry["judgement"]["line"]
 
 
 @pytest.mark.parametrize("how", ["option", "ini", "env"])

@@ -137,7 +137,7 @@ def test_baseline_save_replaces_the_baseline_and_prints_the_diff(
     # depends on how steady this shared machine is between two runs, so it is not asserted here.)
     pytester.runpytest(*RUN, "--results-json", "again.json")
     [compared] = json.loads((pytester.path / "again.json").read_text())["results"]
-    assert compared["baseline"] == new
+    assert compared["judgement"]["reference"] == new
 
 
 @pytest.mark.parametrize("extra", [(), ("--baseline-save",)])
@@ -278,8 +278,8 @@ def test_a_test_measured_on_a_busy_machine_is_remeasured_before_it_is_saved(
     ])
     records = json.loads(_record_file(pytester).read_text())["records"]
     busy = records["test_lat.py::test_busy::p10_s"]
-    assert busy["extra"]["busy_factor"] == 1.5 and busy["extra"]["remeasured"] > 0
-    assert "remeasured" not in records["test_lat.py::test_work::p10_s"]["extra"]
+    assert busy["latency"]["busy_factor"] == 1.5 and busy["latency"]["remeasured_rounds"] > 0
+    assert records["test_lat.py::test_work::p10_s"]["latency"]["remeasured_rounds"] == 0
 
 
 @pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only")
@@ -333,4 +333,4 @@ def test_benchmark_reached_through_another_fixture_is_measured_with_control_roun
     result.assert_outcomes(passed=2)
     record = json.loads(_record_file(pytester).read_text())["records"]["test_lat.py::test_through_a_fixture::p10_s"]
     assert len(record["control"]) >= MIN_CONTROL_SLOTS * CONTROL_PER_SLOT, "control rounds between the timed rounds"
-    assert record["extra"]["control_version"], "the control's identity is recorded for later comparisons"
+    assert record["latency"]["control_version"], "the control's identity is recorded for later comparisons"

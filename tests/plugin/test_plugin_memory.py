@@ -197,7 +197,7 @@ def test_a_marker_role_is_stored_with_the_figure_and_filled_from_parameters(
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*test_bad_role: role='{size}:memory' names a parameter the test does not have*"])
     records = json.loads(_record_file(pytester).read_text())["records"]
-    assert records["test_mem.py::test_alloc[distilbert]::memray_peak_bytes"]["extra"]["role"] == "distilbert:memory"
+    assert records["test_mem.py::test_alloc[distilbert]::memray_peak_bytes"]["role"] == "distilbert:memory"
 
 
 LAZY_CACHE = """

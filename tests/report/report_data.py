@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from modelperf.records import Kind, Measurement, SessionResults, TestResult
+from modelperf.records import Judgement, LatencyDetail, Measurement, SessionResults, TestResult
 from modelperf.store.history import HistoryStore, RunInfo
+from modelperf.vocab import Kind, Verdict
 
 __all__ = ["AGAINST", "BATCH1", "DECODE", "MACHINES", "RUNS", "STEP_AT", "page_figures", "write_history",
            "write_results"]
@@ -32,14 +33,18 @@ _DISTILBERT = "distilbert@0123456789ab"
 _LLAMA = "llama@ba9876543210"
 
 
-def _latency(rng: np.random.Generator, test: str, model: str, level: float, verdict: str) -> Measurement:
+def _latency(rng: np.random.Generator, test: str, model: str, level: float, verdict: str) -> TestResult:
     run_level = level * float(np.exp(rng.normal(0.0, 0.004)))
     rounds = tuple(float(x) for x in run_level * np.exp(rng.normal(0.0, 0.02, 20)))
-    return Measurement(test, Kind.LATENCY, "p10_s", "s", float(np.percentile(rounds, 10)), rounds, model=model,
-                       extra={"verdict": verdict, "statistic": "p10"})
+    return _judged(Measurement(test, Kind.LATENCY, "p10_s", "s", float(np.percentile(rounds, 10)), rounds,
+                               model=model, latency=LatencyDetail("p10")), verdict)
 
 
-def _figures(rng: np.random.Generator, machine: int, run: int) -> list[Measurement]:
+def _judged(measurement: Measurement, verdict: str) -> TestResult:
+    return TestResult(measurement, Judgement(Verdict(verdict), ""))
+
+
+def _figures(rng: np.random.Generator, machine: int, run: int) -> list[TestResult]:
     slow = 1.0 if machine == 0 else 1.7  # the second machine is slower throughout
     verdict = "recorded" if run == 0 else "pass"
     batch1 = 0.0124 * slow * (1.06 if machine == 0 and run >= STEP_AT else 1.0)
@@ -49,10 +54,10 @@ def _figures(rng: np.random.Generator, machine: int, run: int) -> list[Measureme
     return [
         _latency(rng, BATCH1, _DISTILBERT, batch1, batch1_verdict),
         _latency(rng, DECODE, _LLAMA, 0.031 * slow, verdict),
-        Measurement(MEMORY, Kind.MEMORY, "memray_peak_bytes", "B", peak, (peak,), model=_DISTILBERT,
-                    extra={"verdict": verdict}),
-        Measurement(ACCURACY, Kind.ACCURACY, "accuracy", "fraction", float(correct.mean()),
-                    tuple(float(c) for c in correct), model=_DISTILBERT, extra={"verdict": verdict}),
+        _judged(Measurement(MEMORY, Kind.MEMORY, "memray_peak_bytes", "B", peak, (peak,), model=_DISTILBERT),
+                verdict),
+        _judged(Measurement(ACCURACY, Kind.ACCURACY, "accuracy", "fraction", float(correct.mean()),
+                            tuple(float(c) for c in correct), model=_DISTILBERT), verdict),
     ]
 
 
@@ -72,8 +77,8 @@ def write_results(path: Path) -> Path:
     """A pull request's ``--results-json``: paired latency ratios with intervals, memory and accuracy."""
     def latency(test: str, value: float, ratio: float, low: float, high: float, verdict: str) -> TestResult:
         measured = Measurement(test, Kind.LATENCY, "p10_s", "s", value, (value,) * 5)
-        return TestResult(measured, f"x{ratio:.3f}", verdict, value / ratio, ratio=ratio, ratio_low=low,
-                          ratio_high=high)
+        return TestResult(measured, Judgement(Verdict(verdict), f"x{ratio:.3f}", value / ratio, ratio=ratio,
+                                              ratio_low=low, ratio_high=high))
 
     peak = Measurement(MEMORY, Kind.MEMORY, "memray_peak_bytes", "B", 415.0 * 2**20, (415.0 * 2**20,))
     accuracy = Measurement(ACCURACY, Kind.ACCURACY, "accuracy", "fraction", 0.8725, (1.0,) * 349 + (0.0,) * 51)
@@ -82,8 +87,8 @@ def write_results(path: Path) -> Path:
             latency(BATCH1, 0.0139, 1.121, 1.094, 1.149, "regressed"),
             latency(DECODE, 0.0309, 0.996, 0.982, 1.011, "pass"),
             latency("tests/suite/test_latency.py::test_llama_batch1", 0.0512, 0.941, 0.921, 0.962, "improved"),
-            TestResult(peak, "memory", "pass", 412.0 * 2**20, ratio=415.0 / 412.0),
-            TestResult(accuracy, "accuracy", "pass", 0.87),
+            TestResult(peak, Judgement(Verdict.PASS, "memory", 412.0 * 2**20, ratio=415.0 / 412.0)),
+            TestResult(accuracy, Judgement(Verdict.PASS, "accuracy", 0.87)),
         ),
         hardware_id=MACHINES[0], commit="feedfacecafe", against=AGAINST,
     )

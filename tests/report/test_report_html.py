@@ -17,9 +17,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelperf.cli import main
-from modelperf.records import Kind, Measurement
+from modelperf.records import Judgement, Kind, Measurement, TestResult
 from modelperf.report.vocabulary import HIGHER_IS_BETTER, LOWER_IS_BETTER, describe
 from modelperf.store.history import HistoryStore, RunInfo
+from modelperf.vocab import Verdict
 from tests.report.report_data import AGAINST, MACHINES, page_figures, write_history, write_results
 
 PACKAGE = Path(__file__).parents[2] / "plugin" / "modelperf"
@@ -62,7 +63,8 @@ def test_a_duration_is_shown_in_a_unit_that_keeps_its_number_readable(seconds: f
 
 def _one_run_store(path: Path, test_id: str = "t.py::test_one") -> str:
     with HistoryStore(str(path)) as store:
-        figure = Measurement(test_id, Kind.LATENCY, "p10_s", "s", 0.02, (0.02, 0.021, 0.022), extra={"verdict": "pass"})
+        measured = Measurement(test_id, Kind.LATENCY, "p10_s", "s", 0.02, (0.02, 0.021, 0.022))
+        figure = TestResult(measured, Judgement(Verdict.PASS, ""))
         store.append(RunInfo("a" * 32, "2026-05-01T10:00:00+00:00", MACHINES[0], commit="abc"), [figure])
     return str(path)
 

@@ -13,7 +13,7 @@ from modelperf.vocab import Verdict
 
 
 def _row(kind: Kind, value: float, samples: tuple[float, ...]) -> HistoryRow:
-    return HistoryRow("r", "2026-01-01T00:00:00+00:00", "hw", None, False, "t.py::t", kind, "m", "s", value, {}, samples)
+    return HistoryRow("r", "2026-01-01T00:00:00+00:00", "hw", None, False, "t.py::t", kind, "m", "s", value, samples)
 
 
 @pytest.mark.parametrize(

@@ -101,7 +101,7 @@ class LatencyComparison:
     confirmed: bool = False
     session_spread: float = 0.0
     # False for --against's paired runs: judged on raw figures measured side by side, ``drift``
-    # only reported (modelperf.ab.paired says why).
+    # only reported (modelperf.decide.paired says why).
     corrected: bool = True
 
     def line(self) -> str:

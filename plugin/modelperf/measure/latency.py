@@ -40,7 +40,7 @@ CONTROL_EVERY = 5  # a control slot before every 5th timed round (before every o
 CONTROL_PER_SLOT = 3  # gate benchmark: 1 per slot gave 8 % A/A false alarms, 3 gave 1 %
 MIN_CONTROL_SLOTS = 10  # fewer slots give too noisy a control floor (seen: x0.83 from 4 slots)
 # A run of several (--against) is judged on its raw figure beside its partner run's, measured turn
-# by turn (modelperf.ab.paired says why not corrected); its control only shows that both sides saw
+# by turn (modelperf.decide.paired says why not corrected); its control only shows that both sides saw
 # the same machine. So one slot, before the first round: more slots and their re-warming calls cost
 # a large share of an --against session (docs/concepts/design-measurements.md#against-raw-figures).
 RUN_CONTROL_SLOTS = 1

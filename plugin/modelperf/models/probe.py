@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelperf.models.base import Model, ModelUnavailable, UnsupportedOperation
+from modelperf.models.base import Model, UnsupportedOperation
 from modelperf.processes import interrupt_deferred
 
 __all__ = ["ProbeRequest", "ProbeResult", "evaluate_once", "probe_models"]
@@ -105,7 +105,7 @@ def _start(request: ProbeRequest, folder: Path) -> subprocess.Popen[bytes]:
     # A session of its own, so a hung child and anything it started are killed together. Its output is
     # dropped: a crash speaks through the exit signal, a Python error again in the session's own load.
     return subprocess.Popen(
-        [sys.executable, "-m", "modelperf.models.probe", str(source), str(folder / f"{request.model}-result.json")],
+        [sys.executable, "-m", "modelperf.models.probe_child", str(source), str(folder / f"{request.model}-result.json")],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
@@ -162,25 +162,7 @@ def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _child(request_path: str, result_path: str) -> int:
-    from modelperf.models.registry import load_model
-
-    request = json.loads(Path(request_path).read_text())
-    name = request["model"]
-    result = Path(result_path)
-    result.write_text(json.dumps({"system_info": _system_info(name)}))
-    try:
-        model = load_model(name, request["load_arguments"])
-    except ModelUnavailable as exc:
-        # Not a crash: the session's own load raises the same sentence and reports it as usual.
-        result.write_text(json.dumps({"system_info": _system_info(name), "unavailable": str(exc)}))
-        return 0
-    evaluate_once(model)
-    result.write_text(json.dumps({"system_info": _system_info(name)}))
-    return 0
-
-
-def _system_info(name: str) -> str | None:
+def system_info(name: str) -> str | None:
     if name != "llama":
         return None
     try:
@@ -189,7 +171,3 @@ def _system_info(name: str) -> str | None:
         return bytes(llama_cpp.llama_print_system_info()).decode(errors="replace").strip()
     except Exception:  # noqa: BLE001 - a missing or odd library only loses this line
         return None
-
-
-if __name__ == "__main__":
-    sys.exit(_child(*sys.argv[1:3]))

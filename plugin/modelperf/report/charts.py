@@ -14,12 +14,12 @@ from html import escape
 from typing import Any
 
 from modelperf.records import TestResult
-from modelperf.vocab import Verdict
 from modelperf.report.series import SPREAD_LABEL, spread, verdict, verdict_change
 from modelperf.report.trends import ChangePoint
 from modelperf.report.vocabulary import MetricLabel, describe, short_test
 from modelperf.store.history import HistoryRow
 from modelperf.units import format_commit, format_time
+from modelperf.vocab import Verdict
 
 __all__ = ["RECORDED_NAME", "STEP_NAME", "VERDICT_COLOURS", "against_figure", "plot_time", "trend_figure",
            "value_range"]

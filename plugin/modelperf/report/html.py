@@ -17,7 +17,6 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from modelperf.records import SessionResults
-from modelperf.vocab import Verdict
 from modelperf.report import charts
 from modelperf.report.assets import CSS, SCRIPT
 from modelperf.report.series import SummaryLine, latest_summary, series_by_key, spread, verdict
@@ -26,6 +25,7 @@ from modelperf.report.trends import ChangePoint, change_points
 from modelperf.report.vocabulary import MetricLabel, describe, short_test
 from modelperf.store.history import HistoryRow
 from modelperf.units import format_change, format_commit, format_time
+from modelperf.vocab import Verdict
 
 if TYPE_CHECKING:
     from modelperf.store.baselines import StoredRecord

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from modelperf.vocab import Verdict
 from modelperf.report.series import latest_summary
 from modelperf.report.table import Table, markdown_cell
 from modelperf.report.terminal import report_link
 from modelperf.report.trends import series_change_points
 from modelperf.store.history import HistoryRow
 from modelperf.units import format_change, format_commit, format_time, format_value
+from modelperf.vocab import Verdict
 
 __all__ = ["render_markdown"]
 
