@@ -15,12 +15,9 @@ import random
 import sqlite3
 import sys
 import time
-import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import (
     Boolean,
@@ -43,7 +40,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from modelperf.records import Judgement, Kind, Measurement, TestResult, measurement_from_json
+from modelperf.records import Judgement, Measurement, TestResult, measurement_from_json
+from modelperf.store.history_records import (
+    HistoryRow,
+    RunInfo,
+    details_json,
+    dumps,
+    history_row,
+    measurement_of,
+    measurement_row,
+)
 from modelperf.store.history_url import HistoryError, to_url
 
 if TYPE_CHECKING:
@@ -118,7 +124,7 @@ def _migrate_1_to_2(conn: Connection) -> None:
                                              **{k: flat.get(f"verdict_{k}") for k in ("ratio", "ratio_low",
                                                                                      "ratio_high")},
                                              "reference": flat.get("verdict_baseline")})
-        conn.execute(update(_measurements).where(m.id == row["id"]).values(extra=_details(measurement, judgement)))
+        conn.execute(update(_measurements).where(m.id == row["id"]).values(extra=details_json(measurement, judgement)))
 
 
 def _v1_verdict(word: str) -> str:
@@ -128,63 +134,6 @@ def _v1_verdict(word: str) -> str:
 
 # Steps up from schema N to N + 1, each run inside the locked init transaction.
 _MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_1_to_2}
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """One ``--benchmark`` session: where and on what code it ran."""
-
-    run_id: str
-    started_at: str
-    hardware_id: str
-    machine: dict[str, Any] = field(default_factory=dict)
-    commit: str | None = None
-    dirty: bool = False
-    versions: dict[str, Any] = field(default_factory=dict)
-    label: str | None = None
-
-    @classmethod
-    def new(
-        cls,
-        hardware_id: str,
-        machine: dict[str, Any] | None = None,
-        commit: str | None = None,
-        dirty: bool = False,
-        versions: dict[str, Any] | None = None,
-        label: str | None = None,
-    ) -> RunInfo:
-        """A run that starts now, with a fresh random id."""
-        return cls(
-            run_id=uuid.uuid4().hex,
-            started_at=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
-            hardware_id=hardware_id,
-            machine=dict(machine or {}),
-            commit=commit,
-            dirty=dirty,
-            versions=dict(versions or {}),
-            label=label,
-        )
-
-
-@dataclass(frozen=True)
-class HistoryRow:
-    """One measurement of one run, flattened for trend tables and plots."""
-
-    run_id: str
-    started_at: str
-    hardware_id: str
-    commit: str | None
-    dirty: bool
-    test_id: str
-    kind: Kind
-    metric: str
-    unit: str
-    value: float
-    samples: tuple[float, ...] = ()  # the run's raw observations, for the spread a plot draws around value
-    model: str | None = None  # "<name>@<weights-sha12>", as Measurement.model
-    judgement: Judgement | None = None  # what the session's comparison said of it
-    statistic: str = "p10"
-    role: str | None = None
 
 
 class HistoryStore:
@@ -233,13 +182,13 @@ class HistoryStore:
             "run_id": run.run_id,
             "started_at": run.started_at,
             "hardware_id": run.hardware_id,
-            "machine": _dumps(run.machine),
+            "machine": dumps(run.machine),
             "commit": run.commit,
             "dirty": run.dirty,
-            "versions": _dumps(run.versions),
+            "versions": dumps(run.versions),
             "label": run.label,
         }
-        rows = [_measurement_row(run.run_id, r) for r in results]
+        rows = [measurement_row(run.run_id, r) for r in results]
 
         def write(conn: Connection) -> None:
             conn.execute(insert(_runs), [run_row])
@@ -276,13 +225,13 @@ class HistoryStore:
         if hardware_id is not None:
             query = query.where(r.hardware_id == hardware_id)
         result = self._transact(lambda conn: conn.execute(query).mappings().all())
-        return [_history_row(row) for row in result]
+        return [history_row(row) for row in result]
 
     def measurements(self, run_id: str) -> list[Measurement]:
         """The measurements of one run, in the order they were appended."""
         query = select(_measurements).where(_measurements.c.run_id == run_id)
         result = self._transact(lambda conn: conn.execute(query.order_by(_measurements.c.id)).mappings().all())
-        return [_measurement_of(row)[0] for row in result]
+        return [measurement_of(row)[0] for row in result]
 
     def _create_engine(self) -> Engine:
         if not self._sqlite:
@@ -444,50 +393,3 @@ def _lock_holders(database: str) -> list[str]:
 def _is_locked(exc: BaseException) -> bool:
     text = str(getattr(exc, "orig", None) or exc).lower()
     return any(sign in text for sign in _LOCK_SIGNS)
-
-
-def _measurement_of(row: Mapping[Any, Any]) -> tuple[Measurement, Judgement | None]:
-    """A stored measurement row (schema 2) as its Measurement and judgement."""
-    details = json.loads(row["extra"])
-    judgement = details.pop("judgement", None)
-    data = {**details, **{k: row[k] for k in ("test_id", "kind", "metric", "unit", "value") if k in row},
-            "samples": json.loads(row["samples"]), "control": json.loads(row.get("control") or "[]"),
-            "model": row.get("model")}
-    return Measurement.from_json(data), None if judgement is None else Judgement.from_json(judgement)
-
-
-def _history_row(row: Mapping[Any, Any]) -> HistoryRow:
-    measurement, judgement = _measurement_of(row)
-    return HistoryRow(row["run_id"], row["started_at"], row["hardware_id"], row["commit"], bool(row["dirty"]),
-                      measurement.test_id, measurement.kind, measurement.metric, measurement.unit,
-                      measurement.value, measurement.samples, measurement.model, judgement, measurement.statistic,
-                      measurement.role)
-
-
-def _details(measurement: Measurement, judgement: Judgement | None) -> str:
-    """The details column: the measurement's typed records and info, and its judgement."""
-    data = measurement.to_json()
-    details: dict[str, Any] = {k: data[k] for k in ("role", "latency", "memory", "accuracy", "info") if k in data}
-    if judgement is not None:
-        details["judgement"] = judgement.to_json()
-    return _dumps(details)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)
-
-
-def _measurement_row(run_id: str, result: TestResult | Measurement) -> dict[str, Any]:
-    m, judgement = (result.measurement, result.judgement) if isinstance(result, TestResult) else (result, None)
-    return {
-        "run_id": run_id,
-        "test_id": m.test_id,
-        "kind": m.kind.value,
-        "metric": m.metric,
-        "unit": m.unit,
-        "value": float(m.value),
-        "samples": _dumps(list(m.samples)),
-        "control": _dumps(list(m.control)),
-        "model": m.model,
-        "extra": _details(m, judgement),
-    }

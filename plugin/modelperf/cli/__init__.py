@@ -15,37 +15,37 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from modelperf.config import option
+from modelperf.cli.baselines import cmd_baselines
+from modelperf.cli.common import (
+    DEFAULT_BASELINE_DIR,
+    DEFAULT_HISTORY,
+    HISTORY_ENV,
+    RECORD,
+    SAVE,
+    SHORT_ID,
+    CliError,
+    baseline_root,
+    baseline_store,
+    open_store,
+    require_runs,
+    resolve_run,
+    text,
+)
 from modelperf.records import Measurement, SessionResults
 from modelperf.report.html import ReportError, render_html
 from modelperf.report.markdown import render_markdown
 from modelperf.report.series import series_by_key
-from modelperf.report.table import Table
 from modelperf.report.terminal import markdown_summary
 from modelperf.report.trends import change_points
 from modelperf.store.atomic import atomic_write_text
-from modelperf.store.history import HistoryError, HistoryRow, HistoryStore, RunInfo
+from modelperf.store.history import HistoryError, HistoryRow, HistoryStore
 from modelperf.units import format_change, format_commit, format_time, format_value
 from modelperf.utils import parse_positive_int
 
-if TYPE_CHECKING:
-    from modelperf.store.baselines import BaselineStore, StoredRecord
-
 __all__ = ["DEFAULT_BASELINE_DIR", "DEFAULT_HISTORY", "HISTORY_ENV", "CliError", "build_parser", "main"]
 
-# The plugin's own defaults, so `pytest --benchmark` and `modelperf` read the same store and baselines.
-DEFAULT_HISTORY = str(option("history").default)
-HISTORY_ENV = str(option("history").env)
-DEFAULT_BASELINE_DIR = str(option("baseline_dir").default)
-_RECORD = "run `pytest --benchmark` to record one"
-_SAVE = "run `pytest --benchmark --baseline-save` to create them"
-_SHORT_ID = 8  # characters of a run id shown in tables; any unique prefix works as a reference
 
-
-class CliError(Exception):
-    """A problem with what the user asked for; the message is one sentence with the fix."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--baseline-dir", metavar="DIR", help="compare one RUN with the baselines in DIR (default: none)")
     sub.add_argument("--hardware", metavar="ID", help="resolve latest/previous on this hardware id (default: any)")
 
-    sub = add("baselines", _cmd_baselines, "List stored baselines, or preview what saving a run would change.")
+    sub = add("baselines", cmd_baselines, "List stored baselines, or preview what saving a run would change.")
     sub.add_argument(
         "--baseline-dir",
         default=DEFAULT_BASELINE_DIR,
@@ -140,20 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _open_store(args: argparse.Namespace) -> HistoryStore:
-    """The store named by --history, $MODELPERF_HISTORY or the default; a missing file is an error."""
-    location = args.history or os.environ.get(HISTORY_ENV) or DEFAULT_HISTORY
-    if "://" not in location and not Path(location).exists():
-        # Opening would create an empty database, and a read command should leave no trace.
-        raise CliError(
-            f"There is no history store at {location}: {_RECORD} first, or point --history "
-            f"(or ${HISTORY_ENV}) at an existing store."
-        )
-    return HistoryStore(location, create=False)  # a read never writes tables into a file that is not a store
-
-
 def _cmd_export(args: argparse.Namespace) -> int:
-    with _open_store(args) as source, HistoryStore(args.to) as target:
+    with open_store(args) as source, HistoryStore(args.to) as target:
         present = {run.run_id for run in target.runs()}
         missing = [run for run in source.runs() if run.run_id not in present]  # a re-export adds only new runs
         for run in missing:
@@ -163,25 +151,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _require_runs(store: HistoryStore, hardware: str | None = None) -> list[RunInfo]:
-    runs = store.runs()
-    if not runs:
-        raise CliError(f"History store {store.display} holds no runs: {_RECORD}.")
-    if hardware is None:
-        return runs
-    mine = [r for r in runs if r.hardware_id == hardware]
-    if not mine:
-        known = ", ".join(sorted({r.hardware_id for r in runs}))
-        raise CliError(
-            f"History store {store.display} holds no runs of hardware {hardware!r}: pick one of {known} with --hardware."
-        )
-    return mine
-
-
 def _filtered_rows(store: HistoryStore, args: argparse.Namespace) -> list[HistoryRow]:
     """The rows the filters select; when they select nothing, say which filter matched nothing."""
     hardware = getattr(args, "hardware", None)
-    _require_runs(store, hardware)
+    require_runs(store, hardware)
     test, metric = getattr(args, "test", None), getattr(args, "metric", None)
     rows = store.series(test, metric, hardware)
     if rows:
@@ -198,7 +171,7 @@ def _filtered_rows(store: HistoryStore, args: argparse.Namespace) -> list[Histor
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
-    with _open_store(args) as store:
+    with open_store(args) as store:
         rows = _filtered_rows(store, args)
     blocks = []
     for (hardware, test, metric), points in series_by_key(rows).items():
@@ -208,7 +181,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
             table.append(
                 [
                     format_time(point.started_at),
-                    point.run_id[:_SHORT_ID],
+                    point.run_id[:SHORT_ID],
                     format_commit(point.commit, point.dirty),
                     format_value(point.value, point.unit),
                     format_change(previous, point.value),
@@ -219,7 +192,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
         headers = ["time", "run", "commit", "value", "change", "verdict"]
         # Found over the whole series, even when --limit shows only its end.
         steps = "".join(f"\nchange point: {point.line()}" for point in change_points(points))
-        blocks.append(f"{test}  {metric}  [{hardware}]\n" + _text(headers, shown, "lllrrl") + steps)
+        blocks.append(f"{test}  {metric}  [{hardware}]\n" + text(headers, shown, "lllrrl") + steps)
     print("\n\n".join(blocks))
     return 0
 
@@ -232,8 +205,8 @@ def _cmd_spread(args: argparse.Namespace) -> int:
     from modelperf import decide
     from modelperf.records import Kind
 
-    with _open_store(args) as store:
-        runs = _require_runs(store, args.hardware)
+    with open_store(args) as store:
+        runs = require_runs(store, args.hardware)
         # (hardware, test, metric) -> (commit, dirty) -> log figures: sessions of one code form a group.
         figures: dict[tuple[str, str, str], dict[tuple[str | None, bool], list[float]]] = {}
         for run in runs:
@@ -246,7 +219,7 @@ def _cmd_spread(args: argparse.Namespace) -> int:
                     figures.setdefault(key, {}).setdefault((run.commit, run.dirty), []).append(figure)
     if not figures:
         raise CliError(f"History store {store.display} holds no latency figure with control rounds"
-                       f"{' for tests containing ' + repr(args.test) if args.test else ''}: {_RECORD} first.")
+                       f"{' for tests containing ' + repr(args.test) if args.test else ''}: {RECORD} first.")
     rows: list[list[str]] = []
     largest: dict[str, tuple[float, str]] = {}
     for (hardware, test, metric), groups in sorted(figures.items()):
@@ -256,7 +229,7 @@ def _cmd_spread(args: argparse.Namespace) -> int:
                      f"{spread.sd * 100:.2f} %" if enough else f"- (needs {_SPREAD_MIN_DF - spread.df} more)"])
         if enough and spread.sd > largest.get(hardware, (0.0, ""))[0]:
             largest[hardware] = (spread.sd, test)
-    print(_text(["hardware", "test", "metric", "sessions", "commits", "spread (sd of one session)"], rows, "lllrrr"))
+    print(text(["hardware", "test", "metric", "sessions", "commits", "spread (sd of one session)"], rows, "lllrrr"))
     print("The spread is pooled within sessions of one commit, so real changes between commits stay out of it.")
     if not largest:
         print(f"No test has enough repeated sessions yet ({_SPREAD_MIN_DF + 1} of one commit, or 3 of each of two): "
@@ -283,13 +256,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
     rows: list[HistoryRow] = []
     tradeoff = None
     if session is None or args.history or os.environ.get(HISTORY_ENV) or Path(DEFAULT_HISTORY).exists():
-        with _open_store(args) as store:
+        with open_store(args) as store:
             rows = _filtered_rows(store, args)
             tradeoff = _latest_tradeoff(store)
     baselines = None
     if args.baseline_dir:
-        root = _baseline_root(args.baseline_dir)
-        baselines = {hw: _baseline_store(root, hw).load() for hw in sorted({r.hardware_id for r in rows})}
+        root = baseline_root(args.baseline_dir)
+        baselines = {hw: baseline_store(root, hw).load() for hw in sorted({r.hardware_id for r in rows})}
     if args.html:
         _write(Path(args.html), render_html(rows, baselines, tradeoff=tradeoff, session=session))
         print(f"Wrote the HTML report to {args.html}.")
@@ -333,26 +306,26 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         raise CliError(
             "Compare takes two runs, or one run with --baseline-dir: e.g. `modelperf compare previous latest`."
         )
-    with _open_store(args) as store:
-        runs = _require_runs(store, args.hardware)
+    with open_store(args) as store:
+        runs = require_runs(store, args.hardware)
         # Older run first, whatever the order asked: a change is always the newer run's against the older.
-        chosen = sorted((_resolve_run(store, runs, ref) for ref in refs), key=lambda r: (r.started_at, r.run_id))
+        chosen = sorted((resolve_run(store, runs, ref) for ref in refs), key=lambda r: (r.started_at, r.run_id))
         measured = [{m.key: m for m in store.measurements(run.run_id)} for run in chosen]
     if len(chosen) == 1:
         run = chosen[0]
-        stored = _baseline_store(_baseline_root(args.baseline_dir), run.hardware_id).load()
+        stored = baseline_store(baseline_root(args.baseline_dir), run.hardware_id).load()
         if not stored:
             raise CliError(
-                f"There are no baselines for hardware {run.hardware_id!r} under {args.baseline_dir}: {_SAVE}."
+                f"There are no baselines for hardware {run.hardware_id!r} under {args.baseline_dir}: {SAVE}."
             )
         measured.insert(0, {key: record.measurement for key, record in stored.items()})
-        names = ["baseline", f"run {run.run_id[:_SHORT_ID]}"]
-        reference = f"Change: run {run.run_id[:_SHORT_ID]} against the baselines under {args.baseline_dir}."
+        names = ["baseline", f"run {run.run_id[:SHORT_ID]}"]
+        reference = f"Change: run {run.run_id[:SHORT_ID]} against the baselines under {args.baseline_dir}."
     else:
-        names = [f"run {run.run_id[:_SHORT_ID]}" for run in chosen]
+        names = [f"run {run.run_id[:SHORT_ID]}" for run in chosen]
         old, new = chosen
-        reference = (f"Change: the newer run {new.run_id[:_SHORT_ID]} ({format_time(new.started_at)}) against the "
-                     f"reference, the older run {old.run_id[:_SHORT_ID]} ({format_time(old.started_at)}).")
+        reference = (f"Change: the newer run {new.run_id[:SHORT_ID]} ({format_time(new.started_at)}) against the "
+                     f"reference, the older run {old.run_id[:SHORT_ID]} ({format_time(old.started_at)}).")
     print(_comparison_table(names, measured[0], measured[1]))
     print(reference)
     return 0
@@ -375,110 +348,7 @@ def _comparison_table(names: Sequence[str], left: dict[str, Measurement], right:
                 format_change(a.value if a else None, b.value) if b else "-",
             ]
         )
-    return _text(["test", "metric", *names, "ratio", "change"], rows, "llrrrr")
-
-
-def _resolve_run(store: HistoryStore, runs: Sequence[RunInfo], ref: str) -> RunInfo:
-    """A run from an id, a unique id prefix, ``latest`` or ``previous`` (``runs`` oldest first)."""
-    if ref == "latest":
-        return runs[-1]
-    if ref == "previous":
-        latest = runs[-1]
-        same = [r for r in runs if r.hardware_id == latest.hardware_id]
-        if len(same) < 2:
-            raise CliError(
-                f"History store {store.display} holds only one run of hardware {latest.hardware_id!r}, so there is "
-                f"no previous run: {_RECORD} more."
-            )
-        return same[-2]
-    found = [r for r in runs if r.run_id.startswith(ref.lower())] if ref else []
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        raise CliError(
-            f"History store {store.display} holds no run {ref!r}: `modelperf history` shows run ids, or use latest or previous."
-        )
-    raise CliError(f"Run prefix {ref!r} matches {len(found)} runs in {store.display}: give more characters of the id.")
-
-
-def _baseline_root(folder: str) -> Path:
-    root = Path(folder)
-    if not root.is_dir():
-        raise CliError(f"Baseline directory {folder} does not exist: {_SAVE}, or point --baseline-dir at them.")
-    return root
-
-
-def _baseline_store(root: Path, hardware: str) -> BaselineStore:
-    from modelperf.store.baselines import BaselineStore
-
-    try:
-        return BaselineStore(root, hardware)
-    except ValueError as exc:  # an id that cannot name a folder
-        raise CliError(str(exc)) from None
-
-
-def _cmd_baselines(args: argparse.Namespace) -> int:
-    from modelperf.store.baselines import BaselineStore
-
-    root = _baseline_root(args.baseline_dir)
-    if args.preview_run:
-        return _preview(args, root)
-    known = BaselineStore.list_hardware(root)
-    if not known:
-        raise CliError(f"Baseline directory {args.baseline_dir} holds no baselines: {_SAVE}.")
-    if args.hardware is None:
-        rows = []
-        for hardware in known:
-            records = _baseline_store(root, hardware).load()
-            saved = sorted(r.saved_at for r in records.values()) or ["-"]
-            tests = {r.measurement.test_id for r in records.values()}
-            rows.append([hardware, str(len(records)), str(len(tests)), format_time(saved[0]), format_time(saved[-1])])
-        print(_text(["hardware", "records", "tests", "first saved", "last saved"], rows, "lrrll"))
-        return 0
-    if args.hardware not in known:
-        raise CliError(
-            f"There are no baselines for hardware {args.hardware!r} under {args.baseline_dir}: "
-            f"pick one of {', '.join(known)} with --hardware."
-        )
-    records = _baseline_store(root, args.hardware).load()
-    print(
-        _text(
-            ["test", "metric", "value", "saved", "commit"],
-            [_record_row(r) for _, r in sorted(records.items())],
-            "llrll",
-        )
-    )
-    return 0
-
-
-def _text(headers: Sequence[str], rows: Sequence[Sequence[str]], align: str) -> str:
-    return "\n".join(Table.of(headers, rows, align).text())
-
-
-def _record_row(record: StoredRecord) -> list[str]:
-    m = record.measurement
-    return [
-        m.test_id,
-        m.metric,
-        format_value(m.value, m.unit),
-        format_time(record.saved_at),
-        format_commit(record.commit, record.dirty),
-    ]
-
-
-def _preview(args: argparse.Namespace, root: Path) -> int:
-    with _open_store(args) as store:
-        run = _resolve_run(store, _require_runs(store), args.preview_run)
-        measurements = store.measurements(run.run_id)
-    diff = _baseline_store(root, run.hardware_id).preview(measurements)
-    where = root / run.hardware_id
-    if diff.is_empty:
-        print(f"Saving run {run.run_id[:_SHORT_ID]} as the baseline would change nothing under {where}.")
-        return 0
-    print(f"Saving run {run.run_id[:_SHORT_ID]} as the baseline would change {where}:")
-    for line in diff.lines():
-        print(f"  {line}")
-    return 0
+    return text(["test", "metric", *names, "ratio", "change"], rows, "llrrrr")
 
 
 if __name__ == "__main__":
