@@ -21,6 +21,10 @@ round. The block and the walk take about half the round each: the walk alone ove
 weight streaming where the model call is not, and the mix follows the model from one process to the
 next best (docs/concepts/design-measurements.md#control-workload).
 
+Without torch (a session that installed only the ``llama`` extra) the same block runs in numpy, under
+an identity of its own (``numpy-v1``): its seconds are never compared with the torch block's. Tests of
+a Llama model use llama.cpp's own control (``Llama.latency_control``) either way.
+
 :data:`CONTROL_VERSION` changes whenever the workload does; :func:`control_identity` names the
 version and the walked weights' layout, and control seconds of different identities are never
 compared.
@@ -34,7 +38,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["CONTROL_VERSION", "control_identity", "control_threads", "control_timer", "measure_control"]
+__all__ = ["CONTROL_VERSION", "control_identity", "control_threads", "control_timer", "has_torch", "measure_control"]
 
 # Bump when the workload changes: control seconds of different versions are not comparable.
 CONTROL_VERSION = 1
@@ -72,6 +76,58 @@ def _block(w: dict[str, Any]) -> Any:
     return F.layer_norm(x + F.linear(F.gelu(F.linear(x, w["up"])), w["down"]), (_WIDTH,), *w["ln"])
 
 
+def has_torch() -> bool:
+    """Whether torch is installed; without it the control runs in numpy."""
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+@functools.lru_cache(maxsize=1)
+def _numpy_weights() -> dict[str, Any]:
+    """The block's weights for numpy, seeded as the torch block's are (not the same numbers)."""
+    import numpy as np
+
+    rng = np.random.default_rng(_SEED)
+
+    def dense(rows: int, cols: int) -> Any:
+        return (rng.standard_normal((rows, cols)) / cols**0.5).astype(np.float32)
+
+    return {"x": rng.standard_normal((_SEQ, _WIDTH)).astype(np.float32), "qkv": dense(3 * _WIDTH, _WIDTH),
+            "out": dense(_WIDTH, _WIDTH), "up": dense(_FFN, _WIDTH), "down": dense(_WIDTH, _FFN)}
+
+
+def _numpy_block(w: dict[str, Any]) -> Any:
+    """The encoder block of :func:`_block` in numpy: attention, add & norm, FFN (tanh GELU), add & norm."""
+    import numpy as np
+
+    def norm(x: Any) -> Any:
+        return (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5)
+
+    x = w["x"]
+    head = _WIDTH // _HEADS
+    q, k, v = (x @ w["qkv"].T).reshape(_SEQ, 3, _HEADS, head).transpose(1, 2, 0, 3)
+    scores = q @ k.transpose(0, 2, 1) / head**0.5
+    scores = np.exp(scores - scores.max(-1, keepdims=True))
+    attn = (scores / scores.sum(-1, keepdims=True)) @ v
+    x = norm(x + attn.transpose(1, 0, 2).reshape(_SEQ, _WIDTH) @ w["out"].T)
+    up = x @ w["up"].T
+    gelu = 0.5 * up * (1 + np.tanh(0.7978845608 * (up + 0.044715 * up**3)))
+    return norm(x + gelu @ w["down"].T)
+
+
+def _numpy_timer() -> Callable[[], float]:
+    weights = _numpy_weights()
+
+    def one_round() -> float:
+        start = time.perf_counter()
+        for _ in range(_PASSES):
+            _numpy_block(weights)
+        return time.perf_counter() - start
+
+    return one_round
+
+
 def control_identity(model_weights: Sequence[Any] = ()) -> str:
     """Names the control workload: its version, plus the shapes and dtypes of the model weights it walks.
 
@@ -79,6 +135,8 @@ def control_identity(model_weights: Sequence[Any] = ()) -> str:
     run of the same identity: a change of the model's weight dtypes or shapes is reported as "not
     compared" rather than silently scaled away.
     """
+    if not has_torch():
+        return f"numpy-v{CONTROL_VERSION}"
     if not model_weights:
         return f"v{CONTROL_VERSION}"
     layout = ";".join(f"{tuple(weight.shape)}:{weight.dtype}" for weight in model_weights)
@@ -110,11 +168,13 @@ def control_timer(threads: int | None = None, model_weights: Sequence[Any] = ())
     physical memory layout of the model's weights, which decides much of a memory-bound model's
     speed in a given process (see the module docstring).
     """
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads={threads!r} must be a positive number of threads, or None for torch's setting.")
+    if not has_torch():
+        return _numpy_timer()  # numpy's BLAS threads are its own: ``threads`` steers torch's only
     import torch
     import torch.nn.functional as F
 
-    if threads is not None and threads < 1:
-        raise ValueError(f"threads={threads!r} must be a positive number of threads, or None for torch's setting.")
     weights = _weights()
     walk = _weight_walk(model_weights)
 
@@ -138,7 +198,9 @@ def control_timer(threads: int | None = None, model_weights: Sequence[Any] = ())
 
 
 def control_threads() -> int:
-    """torch's intra-op thread count, which a ``control_timer()`` built now runs at."""
+    """torch's intra-op thread count, which a ``control_timer()`` built now runs at (1 for numpy's block)."""
+    if not has_torch():
+        return 1
     import torch
 
     return int(torch.get_num_threads())

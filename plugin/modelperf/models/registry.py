@@ -28,17 +28,36 @@ class ModelCrashed(ModelUnavailable):
     """The model crashed or hung its probe process; loading it here would end the session."""
 
 
+# The libraries each model needs, and the extra of pytest-modelperf that installs them.
+EXTRAS = {"distilbert": ("torch", "transformers"), "llama": ("llama_cpp",)}
+
+
+def missing_extra(name: str) -> ModelUnavailable | None:
+    """One sentence naming the extra to install when a library model ``name`` needs is missing, else None."""
+    import importlib.util
+
+    missing = [module for module in EXTRAS[name] if importlib.util.find_spec(module) is None]
+    if not missing:
+        return None
+    return ModelUnavailable(
+        f"The {name} model needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not installed: "
+        f"install pytest-modelperf's {name} extra (pip install 'pytest-modelperf[{name}]'), or deselect its tests.")
+
+
 def load_model(name: str, arguments: Mapping[str, Any]) -> Model:
     """Load model ``name`` with the loader's keyword ``arguments`` (the session's and the probe's one path)."""
+    if name not in EXTRAS:
+        raise KeyError(f"unknown model {name!r}: use 'distilbert' or 'llama'")
+    problem = missing_extra(name)
+    if problem is not None:
+        raise problem
     if name == "distilbert":
         from modelperf.models.distilbert import load_distilbert
 
         return load_distilbert(**arguments)
-    if name == "llama":
-        from modelperf.models.llama import load_llama
+    from modelperf.models.llama import load_llama
 
-        return load_llama(**arguments)
-    raise KeyError(f"unknown model {name!r}: use 'distilbert' or 'llama'")
+    return load_llama(**arguments)
 
 
 class ModelRegistry:
