@@ -88,3 +88,14 @@ def test_control_identity_names_the_weights_layout() -> None:
 def test_control_weights_must_be_matrices() -> None:
     with pytest.raises(ValueError, match="control weights must be 2-D torch tensors"):
         control_timer(1, (torch.zeros(3),))
+
+
+def test_without_torch_the_control_runs_in_numpy_under_its_own_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(control, "has_torch", lambda: False)
+    assert control.control_identity() == f"numpy-v{control.CONTROL_VERSION}"
+    assert control.control_identity() != f"v{control.CONTROL_VERSION}"  # never compared with torch's block
+    assert control.control_threads() == 1
+    out = control._numpy_block(control._numpy_weights())
+    assert out.shape == (control._SEQ, control._WIDTH) and bool((abs(out) < 100).all())
+    seconds = control.measure_control(rounds=3)
+    assert len(seconds) == 3 and all(math.isfinite(s) and s > 0 for s in seconds)
