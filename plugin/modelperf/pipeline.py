@@ -15,11 +15,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modelperf import decide
 from modelperf.config import Settings, check_output_files
-from modelperf.judge import Reference, Rules, judge
 from modelperf.markers import LatencyOptions
 from modelperf.measure.instrument import Instrument, MeasureContext, RunPlan, Target, create, session_states
 from modelperf.models.base import Model
@@ -27,6 +25,10 @@ from modelperf.models.registry import ModelRegistry
 from modelperf.records import Measurement, SessionResults, TestResult
 from modelperf.store.baselines import BaselineError, BaselineStore
 from modelperf.vocab import Kind, Verdict
+
+if TYPE_CHECKING:
+    from modelperf import decide
+    from modelperf.judge import Reference, Rules
 
 __all__ = ["Finished", "SessionPipeline", "SetupError", "unsaved"]
 
@@ -81,9 +83,15 @@ class SessionPipeline:
         self._store: BaselineStore | None = None
         self._context = MeasureContext(root / ".modelperf" / "captures", settings.keep_captures,
                                        RunPlan(remeasure_busy=not worker), session_states())
-        self._rules = Rules(session_spread=settings.session_spread)
 
     # ------------------------------------------------------------------ start
+    @property
+    def _rules(self) -> Rules:
+        # The judge (numpy, scipy) loads with the first figure, not with a plain `pytest` run's plugin.
+        from modelperf.judge import Rules
+
+        return Rules(session_spread=self.settings.session_spread)
+
     @property
     def side_by_side(self) -> bool:
         """The two sides of --against are compared with each other, never with stored baselines."""
@@ -137,6 +145,8 @@ class SessionPipeline:
 
     def judged(self, instrument: Instrument, measurements: Sequence[Measurement], role: str | None) -> list[TestResult]:
         """Judge each figure ``instrument`` measured against this session's reference for it."""
+        from modelperf.judge import judge
+
         results = []
         for current in measurements:
             current = replace(current, role=role) if role is not None else current
@@ -154,6 +164,7 @@ class SessionPipeline:
     def _confirmed_latency(self, instrument: Instrument, current: Measurement, baseline: Measurement,
                            options: LatencyOptions) -> tuple[Measurement, decide.LatencyComparison]:
         """The comparison of a latency figure, re-measured first when it looks worse (decide.should_confirm)."""
+        from modelperf import decide
         from modelperf.judge import latency_comparison
 
         comparison = latency_comparison(current, baseline, options, self._rules)
@@ -165,6 +176,8 @@ class SessionPipeline:
         return current, comparison
 
     def _reference(self, current: Measurement) -> Reference:
+        from modelperf.judge import Reference
+
         if self._store is None:
             return Reference(None, "measured for --against")
         baseline, note = self._store.baseline_for(current, saving=self.settings.baseline_save,
