@@ -78,7 +78,8 @@ def judge(current: Measurement, reference: Reference, options: MarkerOptions, ru
         assert isinstance(options, LatencyOptions)
         found = comparison or latency_comparison(current, reference.figure, options, rules)
         return _result(current, Judgement(found.verdict, found.line(), reference.figure.value, found.ratio,
-                                          found.ratio_low, found.ratio_high, found.drift, found.p_value))
+                                          found.ratio_low, found.ratio_high, found.drift, found.p_value,
+                                          found.detectable, found.min_effect))
     assert isinstance(options, AccuracyOptions)
     return _accuracy(current, reference.figure, options)
 

@@ -253,6 +253,13 @@ class Judgement:
     ratio_high: float | None = None
     drift: float | None = None
     p_value: float | None = None
+    detectable: float | None = None
+    min_effect: float | None = None
+
+    @property
+    def underpowered(self) -> bool:
+        """The verdict could not have seen a change of the size its marker asks to catch."""
+        return self.detectable is not None and self.min_effect is not None and self.detectable > 1 + self.min_effect
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -265,7 +272,8 @@ class Judgement:
             return None if data.get(name) is None else float(data[name])
 
         return cls(Verdict(data["verdict"]), str(data.get("line", "")), number("reference"), number("ratio"),
-                   number("ratio_low"), number("ratio_high"), number("drift"), number("p_value"))
+                   number("ratio_low"), number("ratio_high"), number("drift"), number("p_value"),
+                   number("detectable"), number("min_effect"))
 
 
 @dataclass(frozen=True)

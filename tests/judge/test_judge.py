@@ -124,3 +124,37 @@ def test_perplexity_is_judged_by_its_tolerance_with_its_ratio() -> None:
 def test_every_verdict_is_one_of_the_vocabulary_and_carries_a_sentence(scale: float, seed: int) -> None:
     result = judge(_latency(scale, seed=seed), Reference(_latency(1.0)), LatencyOptions())
     assert isinstance(result.verdict, Verdict) and result.line and "\n" not in result.line
+
+
+def test_a_latency_verdict_states_the_smallest_slowdown_it_could_have_caught() -> None:
+    tight = judge(_latency(1.0, seed=3), Reference(_latency(1.0)), LatencyOptions(min_effect=0.10))
+    assert tight.judgement.detectable is not None and tight.judgement.min_effect == 0.10
+    # It can never be below the alarm line, which a change must pass to be called regressed.
+    assert tight.judgement.detectable >= 1 + 0.10 * 0.6
+    assert f"could detect >= x{tight.judgement.detectable:.3f})" in tight.line
+
+
+def _noisy(scale: float, seed: int) -> Measurement:
+    rng = np.random.default_rng(seed)
+    samples = tuple(float(x) for x in 0.010 * scale * np.exp(rng.normal(0.0, 0.25, 20)))
+    return Measurement("t.py::t", Kind.LATENCY, "p10_s", "s", min(samples), samples, (0.002,) * 20,
+                       latency=LatencyDetail("p10", 20))
+
+
+def test_a_noisier_comparison_states_a_larger_detectable_change_and_says_it_is_underpowered() -> None:
+    options = LatencyOptions(min_effect=0.05)
+    tight = judge(_latency(1.0, seed=3), Reference(_latency(1.0)), options).judgement
+    noisy = judge(_noisy(1.0, 4), Reference(_noisy(1.0, 5)), options).judgement
+    assert tight.detectable is not None and noisy.detectable is not None
+    assert noisy.detectable > tight.detectable
+    assert noisy.underpowered and not tight.underpowered
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(1e-4, 0.5), st.one_of(st.none(), st.integers(2, 30)), st.sampled_from([0.03, 0.05, 0.10]))
+def test_the_stated_power_grows_with_the_standard_error(log_se: float, df: int | None, min_effect: float) -> None:
+    from modelperf.decide import detectable_ratio
+
+    smaller = detectable_ratio(log_se, df, min_effect, 0.01)
+    larger = detectable_ratio(log_se * 2, df, min_effect, 0.01)
+    assert smaller is not None and larger is not None and larger > smaller >= 1 + 0.6 * min_effect

@@ -21,6 +21,7 @@ from modelperf.decide.latency import (
     MAX_DRIFT,
     MAX_PASSES,
     MIN_SAMPLES,
+    POWER,
     SCREEN_SHARE,
     SMALLEST_ALPHA,
     LatencyComparison,
@@ -28,6 +29,7 @@ from modelperf.decide.latency import (
     compare_latency,
     confirm,
     control_floor,
+    detectable_ratio,
     latency_verdict,
     reducer,
     should_confirm,
@@ -39,9 +41,10 @@ from modelperf.decide.tolerance import MemoryComparison, PerplexityComparison, c
 from modelperf.vocab import STATISTICS, Verdict
 
 __all__ = [
-    "CONTROL_QUANTILE", "EFFECT_SHARE", "MAX_DRIFT", "MAX_PASSES", "MIN_SAMPLES", "SCREEN_SHARE", "SMALLEST_ALPHA",
+    "CONTROL_QUANTILE", "EFFECT_SHARE", "MAX_DRIFT", "MAX_PASSES", "MIN_SAMPLES", "POWER", "SCREEN_SHARE",
+    "SMALLEST_ALPHA",
     "STATISTICS", "AccuracyComparison", "LatencyComparison", "MemoryComparison", "PerplexityComparison",
     "SessionSpread", "Verdict", "another_pass", "compare_accuracy", "compare_latency", "compare_memory",
-    "compare_paired", "compare_perplexity", "confirm", "control_floor", "corrected_log_figure", "latency_verdict",
+    "compare_paired", "compare_perplexity", "confirm", "control_floor", "corrected_log_figure", "detectable_ratio", "latency_verdict",
     "pooled_spread", "reducer", "run_of", "should_confirm", "undecided", "wilson_interval",
 ]

@@ -41,9 +41,9 @@ from modelperf.records import Measurement
 from modelperf.units import format_value
 from modelperf.vocab import DIRECTIONS, STATISTICS, Verdict
 
-__all__ = ["CONTROL_QUANTILE", "EFFECT_SHARE", "MAX_DRIFT", "MAX_PASSES", "MIN_SAMPLES", "SCREEN_SHARE",
+__all__ = ["CONTROL_QUANTILE", "EFFECT_SHARE", "MAX_DRIFT", "MAX_PASSES", "MIN_SAMPLES", "POWER", "SCREEN_SHARE",
            "SMALLEST_ALPHA", "LatencyComparison", "another_pass", "compare_latency", "confirm", "control_floor",
-           "latency_verdict", "reducer", "should_confirm", "undecided"]
+           "detectable_ratio", "latency_verdict", "reducer", "should_confirm", "undecided"]
 
 # Share of min_effect the point ratio must reach. With FA <= 1 % (z 2.33) and detection >= 95 %
 # (z 1.645) wanted, the best cut is 2.33 / (2.33 + 1.645) = 0.59 of the effect: rounded to 0.6.
@@ -103,6 +103,16 @@ class LatencyComparison:
     # False for --against's paired runs: judged on raw figures measured side by side, ``drift``
     # only reported (modelperf.decide.paired says why).
     corrected: bool = True
+    # The standard error of the log ratio this comparison reached, and the degrees of freedom of its
+    # t distribution (None: the bootstrap's, taken as normal); what its stated power is computed from.
+    log_se: float = math.nan
+    df: int | None = None
+
+    @property
+    def detectable(self) -> float | None:
+        """The smallest slowdown ("times worse") this comparison would have called regressed with 95 %
+        probability at the precision it reached: significant at ``alpha`` and past the alarm line."""
+        return detectable_ratio(self.log_se, self.df, self.min_effect, self.alpha)
 
     def line(self) -> str:
         def show(value: float) -> str:
@@ -113,8 +123,11 @@ class LatencyComparison:
             return f"{figures}: {self.reason}"
         spread = f" with {self.session_spread * 100:.3g} % between sessions" if self.session_spread else ""
         how, drift = ("drift-corrected", "machine drift") if self.corrected else ("side-by-side", "control")
+        detectable = self.detectable
+        power = "" if detectable is None else f", could detect >= x{detectable:.3f}"
         return (f"{figures} ({how} {self.statistic} x{self.ratio:.3f}, 95% CI {self.ratio_low:.3f}-"
-                f"{self.ratio_high:.3f}{spread}, p={self.p_value:.2g}, {drift} x{self.drift:.2f}): {self.reason}")
+                f"{self.ratio_high:.3f}{spread}, p={self.p_value:.2g}, {drift} x{self.drift:.2f}{power}): "
+                f"{self.reason}")
 
     @property
     def drift_beyond_limit(self) -> bool:
@@ -160,6 +173,28 @@ def _bootstrap_ratios(cur: Array, base: Array, controls: tuple[Array, Array] | N
     if session_spread > 0:
         ratios = ratios * np.exp(rng.normal(0.0, math.sqrt(2.0) * session_spread, size=_BOOTSTRAP_RESAMPLES))
     return np.asarray(ratios, dtype=float)
+
+
+# The probability with which a stated minimum detectable effect would be caught.
+POWER = 0.95
+
+
+def detectable_ratio(log_se: float, df: int | None, min_effect: float, alpha: float,
+                     power: float = POWER) -> float | None:
+    """The smallest true ratio (> 1 is worse) that a comparison of standard error ``log_se`` (log
+    scale) calls regressed with probability ``power``: its estimate must be significant at ``alpha``
+    one-sided and past the alarm line ``1 + EFFECT_SHARE * min_effect``. None when the precision is unknown.
+    """
+    if not math.isfinite(log_se) or log_se < 0:
+        return None
+    from scipy import stats
+
+    def quantile(q: float) -> float:
+        return float(stats.norm.ppf(q) if df is None else stats.t.ppf(q, df))
+
+    significant = (quantile(1 - alpha) + quantile(power)) * log_se
+    past_line = math.log(1.0 + min_effect * EFFECT_SHARE) + quantile(power) * log_se
+    return math.exp(max(significant, past_line))
 
 
 def latency_verdict(worse: float, p_worse: float, p_better: float, min_effect: float,
@@ -237,8 +272,9 @@ def _compare_corrected(cur: Array, base: Array, controls: tuple[Array, Array] | 
     # Worse means larger for seconds and smaller for rates; express both as "times worse".
     worse, p_worse, p_better = (ratio, p_up, p_down) if sign == 1 else (1 / ratio, p_down, p_up)
     verdict, reason, p = latency_verdict(worse, p_worse, p_better, common["min_effect"], common["alpha"])
+    log_se = float(np.std(np.log(ratios), ddof=1))
     comparison = LatencyComparison(verdict, ratio=ratio, ratio_low=low, ratio_high=high, p_value=p, reason=reason,
-                                   **common)
+                                   log_se=log_se, **common)
     if comparison.drift_beyond_limit and verdict in (Verdict.REGRESSED, Verdict.IMPROVED):
         now = "slower" if common["drift"] > 1 else "faster"
         return replace(comparison, verdict=Verdict.INCONCLUSIVE, reason=(

@@ -93,7 +93,8 @@ def compare_paired(base: Sequence[RunFigure], change: Sequence[RunFigure], *, mi
     worse, p_worse, p_better = (ratio, p_up, p_down) if direction == "lower" else (1 / ratio, p_down, p_up)
     verdict, reason, p = latency_verdict(worse, p_worse, p_better, min_effect, alpha)
     return LatencyComparison(verdict, ratio=ratio, ratio_low=math.exp(mean - half),
-                                    ratio_high=math.exp(mean + half), p_value=p, reason=reason, **common)
+                             ratio_high=math.exp(mean + half), p_value=p, reason=reason, log_se=error, df=n - 1,
+                             **common)
 
 
 def _drift(base: Sequence[RunFigure], change: Sequence[RunFigure]) -> float:

@@ -14,11 +14,14 @@ from modelperf.report.table import Table
 from modelperf.units import format_change, format_size, format_value
 from modelperf.vocab import Verdict
 
-__all__ = ["Reporter", "markdown_summary", "models_rows", "report_link", "results_rows", "terminal_summary"]
+__all__ = ["Reporter", "markdown_summary", "models_rows", "report_link", "results_rows", "terminal_summary",
+           "underpowered_lines"]
 
 _MODEL_HEADERS = ("model", "architecture", "layers", "parameters", "file", "quant", "context", "threads",
                   "repack", "sha256", "source")
 _RESULT_HEADERS = ("test", "metric", "current", "baseline", "change", "verdict")
+# A latency verdict's stated power: the smallest slowdown it would have caught with 95 % probability.
+_DETECT_HEADER = "could detect (95 %)"
 
 
 class Reporter(Protocol):
@@ -47,8 +50,8 @@ def _short(test_id: str) -> str:
 
 def _result_headers(session: SessionResults) -> tuple[str, ...]:
     if session.against is None:
-        return _RESULT_HEADERS
-    return ("test", "metric", "change", "base", "change/base (95% CI)", "verdict")
+        return (*_RESULT_HEADERS[:-1], _DETECT_HEADER, _RESULT_HEADERS[-1])
+    return ("test", "metric", "change", "base", "change/base (95% CI)", _DETECT_HEADER, "verdict")
 
 
 def _results_title(session: SessionResults) -> str:
@@ -62,9 +65,25 @@ def results_rows(results: Sequence[TestResult]) -> list[list[str]]:
     for r in results:
         m = r.measurement
         change = _verdict_change(r) if r.judgement.ratio is not None else format_change(r.judgement.reference or None, m.value)
+        detectable = r.judgement.detectable
         rows.append([_short(m.test_id), m.metric, format_value(m.value, m.unit), format_value(r.judgement.reference, m.unit),
-                     change, r.verdict.value])
+                     change, "" if detectable is None else f">= x{detectable:.3f}", r.verdict.value])
     return rows
+
+
+def underpowered_lines(results: Sequence[TestResult]) -> list[str]:
+    """The verdicts whose precision could not have caught the change their marker asks to catch."""
+    weak = [r for r in results if r.judgement.underpowered]
+    if not weak:
+        return []
+    lines = [(f"{len(weak)} verdict(s) could not see their minimum effect (95 % power at the precision reached); "
+              "a pass there vouches for less than the marker asks:")]
+    for r in weak:
+        judged = r.judgement
+        assert judged.detectable is not None and judged.min_effect is not None
+        lines.append(f"  {_short(r.measurement.test_id)} [{r.measurement.metric}]: could detect >= "
+                     f"x{judged.detectable:.3f}, min_effect {judged.min_effect * 100:.3g} %")
+    return lines
 
 
 def _verdict_change(r: TestResult) -> str:
@@ -90,6 +109,7 @@ def terminal_summary(session: SessionResults, reporter: Reporter) -> None:
         drift = machine_drift(session.results, session.against)
         lines += [drift] if drift else []
         lines += [_detail(r) for r in session.results if r.verdict is not Verdict.PASS]
+        lines += underpowered_lines(session.results)
         blocks.append(("=", f"modelperf: {_results_title(session)}", lines))
     tradeoff = _tradeoff_table(session)
     if tradeoff:
@@ -141,6 +161,8 @@ def markdown_summary(session: SessionResults, report_url: str | None = None) -> 
         parts += [""] + Table.of(_result_headers(session), results_rows(session.results)).markdown() + [""]
         parts += [f"- `{_short(r.measurement.test_id)}` {r.measurement.metric}: {r.line}"
                   for r in session.results if r.verdict is not Verdict.PASS]
+        weak = underpowered_lines(session.results)
+        parts += ["", *weak] if weak else []
     tradeoff = _tradeoff_table(session)
     if tradeoff:
         parts += ["", "### DistilBERT vs Llama on this hardware", "", "```", *tradeoff.text(), "```"]
