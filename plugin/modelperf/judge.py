@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
 
 from modelperf import decide
 from modelperf.markers import AccuracyOptions, LatencyOptions, MarkerOptions, MemoryOptions
@@ -139,5 +138,5 @@ def _memory(current: Measurement, reference: Reference, options: MemoryOptions, 
         if rules.side_by_side:
             return _result(current, Judgement(Verdict.NOT_COMPARED, reference.why_none))
         return _result(current, Judgement(Verdict.RECORDED, f"{line}; {reference.why_none}"))
-    ratio: Any = current.value / base.value if base is not None and base.value > 0 else None
+    ratio = current.value / base.value if base is not None and base.value > 0 else None
     return _result(current, Judgement(found.verdict, line, None if base is None else base.value, ratio))

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelperf.config import Settings, check_output_files
 from modelperf.markers import LatencyOptions
-from modelperf.measure.instrument import Instrument, MeasureContext, RunPlan, Target, create, session_states
+from modelperf.measure.instrument import Instrument, MeasureContext, RunPlan, Target, create
 from modelperf.models.base import Model
 from modelperf.models.registry import ModelRegistry
 from modelperf.records import Measurement, SessionResults, TestResult
@@ -82,7 +82,7 @@ class SessionPipeline:
         self.against: str | None = None  # the base side's label, once an --against session has one
         self._store: BaselineStore | None = None
         self._context = MeasureContext(root / ".modelperf" / "captures", settings.keep_captures,
-                                       RunPlan(remeasure_busy=not worker), session_states())
+                                       RunPlan(remeasure_busy=not worker))
 
     # ------------------------------------------------------------------ start
     @property

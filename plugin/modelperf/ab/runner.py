@@ -19,7 +19,7 @@ from modelperf import decide
 from modelperf.ab.plan import blocks
 from modelperf.ab.workers import Reply, SideSpec, Worker, WorkerDied
 from modelperf.judge import AGAINST_MIN_EFFECT, Reference, Rules, judge, latency_comparison
-from modelperf.markers import AccuracyOptions, LatencyOptions, MarkerOptions
+from modelperf.markers import MARKERS, LatencyOptions, MarkerOptions
 from modelperf.measure.latency import pool_runs
 from modelperf.processes import interrupt_deferred
 from modelperf.records import LatencyDetail, Measurement, PairedRuns, TestResult
@@ -53,7 +53,7 @@ _RULES = Rules(side_by_side=True)
 
 def _not_compared(change: Measurement, why: str) -> TestResult:
     """The change side's figure alone, with the sentence saying why it has nothing to compare with."""
-    return judge(change, Reference(None, why), AccuracyOptions(), _RULES)
+    return judge(change, Reference(None, why), MARKERS[change.kind.value](), _RULES)
 
 
 def _first_line(text: str) -> str:
@@ -215,7 +215,7 @@ class AgainstRunner:
         base_figures = {} if base is None or base_problem else {(m.kind, m.metric): m for m in _measurements(base)}
         for change in _measurements(replies["change"]):
             found = base_figures.get((change.kind, change.metric))
-            options = markers.get(change.kind.value) or AccuracyOptions()
+            options = markers.get(change.kind.value) or MARKERS[change.kind.value]()
             why = "" if found is not None else (base_problem or f"not compared: the base side has no {change.metric}")
             outcome.results.append(judge(change, Reference(found, why), options, _RULES))
         return outcome

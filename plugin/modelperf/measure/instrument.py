@@ -29,8 +29,7 @@ from modelperf.markers import MarkerOptions
 from modelperf.models.base import Model
 from modelperf.records import Measurement, TestResult
 
-__all__ = ["INSTRUMENTS", "Instrument", "MeasureContext", "Measured", "RunPlan", "Target", "create", "model_key",
-           "session_states"]
+__all__ = ["INSTRUMENTS", "Instrument", "MeasureContext", "Measured", "RunPlan", "Target", "create", "model_key"]
 
 
 @dataclass(frozen=True)
@@ -66,8 +65,8 @@ class MeasureContext:
     capture_dir: Path = Path(".modelperf/captures")
     keep_captures: bool = False
     plan: RunPlan = RunPlan()
-    # Per instrument class, state that outlives one test (latency's quietest control floors).
-    states: Mapping[str, Any] = field(default_factory=dict)
+    # Per marker, state that outlives one test (latency's quietest control floors), filled by create().
+    states: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -161,11 +160,14 @@ def _class_of(marker: str) -> type[Instrument]:
     return found
 
 
-def session_states() -> dict[str, Any]:
-    """A fresh state per instrument that keeps one, for a new session's :class:`MeasureContext`."""
-    return {marker: _class_of(marker).new_state() for marker in INSTRUMENTS}
-
-
 def create(marker: str, target: Target, context: MeasureContext) -> Instrument:
-    """The instrument of ``marker`` for ``target``."""
-    return _class_of(marker)(target, context)
+    """The instrument of ``marker`` for ``target``; its session state is made with the first one.
+
+    ``context.states`` is the session's one mutable mapping: an instrument's module (memray's, for
+    peak memory) is imported only when a test first uses its marker, never at plugin start-up.
+    """
+    cls = _class_of(marker)
+    states = context.states
+    if marker not in states and isinstance(states, dict):
+        states[marker] = cls.new_state()
+    return cls(target, context)

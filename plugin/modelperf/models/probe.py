@@ -29,7 +29,7 @@ from typing import Any
 from modelperf.models.base import Model, UnsupportedOperation
 from modelperf.processes import interrupt_deferred
 
-__all__ = ["ProbeRequest", "ProbeResult", "evaluate_once", "probe_models"]
+__all__ = ["ProbeRequest", "ProbeResult", "evaluate_once", "probe_models", "system_info"]
 
 # What the probe asks of a model: the shortest call that runs its whole forward pass.
 _PROBE_TEXT = "A short sentence to check that the model runs."

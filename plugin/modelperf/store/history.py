@@ -51,6 +51,7 @@ from modelperf.store.history_records import (
     measurement_row,
 )
 from modelperf.store.history_url import HistoryError, to_url
+from modelperf.vocab import Verdict
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -128,8 +129,8 @@ def _migrate_1_to_2(conn: Connection) -> None:
 
 
 def _v1_verdict(word: str) -> str:
-    known = {"recorded", "pass", "regressed", "improved", "inconclusive", "not_compared"}
-    return word if word in known else "pass"
+    """A schema-1 verdict word as a Verdict's value; words the vocabulary no longer has ("unchanged") read as pass."""
+    return word if word in {v.value for v in Verdict} else Verdict.PASS.value
 
 
 # Steps up from schema N to N + 1, each run inside the locked init transaction.
