@@ -118,9 +118,13 @@ class SessionPipeline:
         except (BaselineError, ValueError, ModelUnavailable) as exc:
             raise SetupError(str(exc)) from None
 
-    def probe_models(self, needed: Sequence[str], timeout: float) -> list[Any]:
+    def plan_probes(self, needed: Sequence[str]) -> list[Any]:
+        """The probes ``probe_models`` will run: everything they import is imported here, before they start."""
+        return self.models.probe_requests(needed)
+
+    def probe_models(self, requests: list[Any], timeout: float) -> list[Any]:
         """Try each model in a child process before this process loads it; the probes' lines join the summary."""
-        results = self.models.probe(list(needed), timeout)
+        results = self.models.probe(requests, timeout)
         section = self.sections.setdefault("modelperf: model probes", [])
         for result in results:
             section.append(result.line())

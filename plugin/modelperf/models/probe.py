@@ -76,7 +76,9 @@ def evaluate_once(model: Model) -> None:
 
 def probe_models(requests: list[ProbeRequest], timeout: float) -> list[ProbeResult]:
     """Run every request's child at once (they mostly wait on disk and imports) and collect the results."""
-    with tempfile.TemporaryDirectory(prefix="modelperf-probe-") as name:
+    with interrupt_deferred():  # a Ctrl-C between making the folder and owning it would leave it behind
+        temporary = tempfile.TemporaryDirectory(prefix="modelperf-probe-")
+    with temporary as name:
         folder = Path(name)
         children: list[subprocess.Popen[bytes]] = []
         try:

@@ -17,7 +17,7 @@ from modelperf.config import Settings
 from modelperf.models.base import Model, ModelUnavailable
 
 if TYPE_CHECKING:
-    from modelperf.models.probe import ProbeResult
+    from modelperf.models.probe import ProbeRequest, ProbeResult
 
 __all__ = ["MODEL_NAMES", "ModelCrashed", "ModelRegistry", "load_model"]
 
@@ -110,12 +110,18 @@ class ModelRegistry:
             raise crashed
         return load_model(name, self.arguments(name, **overrides))
 
-    def probe(self, names: Iterable[str], timeout: float) -> list[ProbeResult]:
-        """Try each model in a child process first; a crash or hang marks it so it is never loaded here."""
-        from modelperf.models.probe import ProbeRequest, probe_models
+    def probe_requests(self, names: Iterable[str]) -> list[ProbeRequest]:
+        """What each child process will try, built (and its modules imported) before the probes are announced:
+        a Ctrl-C that lands inside an import gives pytest a traceback it cannot print."""
+        from modelperf.models.probe import ProbeRequest
 
-        requests = [ProbeRequest(name, self.arguments(name), self._describe(name), self._crash_hint(name))
-                    for name in names if name not in self._loaded and name not in self._failed]
+        return [ProbeRequest(name, self.arguments(name), self._describe(name), self._crash_hint(name))
+                for name in names if name not in self._loaded and name not in self._failed]
+
+    def probe(self, requests: list[ProbeRequest], timeout: float) -> list[ProbeResult]:
+        """Try each model in a child process first; a crash or hang marks it so it is never loaded here."""
+        from modelperf.models.probe import probe_models
+
         results = probe_models(requests, timeout)
         for result in results:
             if result.problem is not None:

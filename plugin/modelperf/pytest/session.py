@@ -131,8 +131,9 @@ class SessionHooks:
         needed = models_needed(session.items)
         if not needed:
             return
+        requests = self.pipeline.plan_probes(needed)
         self._say(f"probing {', '.join(needed)} in child processes (load, evaluate once)")
-        results = self.pipeline.probe_models(needed, timeout)
+        results = self.pipeline.probe_models(requests, timeout)
         for result in results:
             if result.problem is not None:
                 self._say(result.line(), red=True)
