@@ -69,6 +69,24 @@ def _across(text: str) -> frozenset[str]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _http_url(text: str) -> str:
+    if not text.startswith(("http://", "https://")) or len(text.split("://", 1)[1].strip("/")) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL: give e.g. http://127.0.0.1:8000")
+    return text
+
+
+def _json_shape(text: str) -> str:
+    import json
+
+    try:
+        json.loads(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not JSON: write e.g. '{{\"text\": \"{{text}}\"}}'") from None
+    if text.count('"{text}"') != 1:
+        raise argparse.ArgumentTypeError(f'{text!r} must hold the string "{{text}}" exactly once, where each text goes')
+    return text
+
+
 _CORES = "auto"  # physical cores less one: hyper-threads and a busy core both stall torch and llama.cpp
 
 OPTIONS: tuple[Option, ...] = (
@@ -122,6 +140,16 @@ OPTIONS: tuple[Option, ...] = (
            str, None, "MODELPERF_RESULTS_JSON", "PATH"),
     Option("summary_markdown", "--summary-markdown", "write the markdown summary to this file "
            "($GITHUB_STEP_SUMMARY gets it too)", str, None, "MODELPERF_SUMMARY_MARKDOWN", "PATH"),
+    Option("serving_url", "--serving-url", "base URL of your own OpenAI-compatible server (vLLM, llama.cpp's "
+           "llama-server, TGI, ...): the llama_server fixture hands it to load tests instead of starting "
+           "llama-cpp-python's server", _http_url, None, "MODELPERF_SERVING_URL", "URL",
+           "start llama-cpp-python's server"),
+    Option("classifier_url", "--classifier-url", "URL your own classification service takes POSTs at: the "
+           "distilbert_server fixture hands it to load tests instead of starting the DistilBERT service",
+           _http_url, None, "MODELPERF_CLASSIFIER_URL", "URL", "start the DistilBERT service"),
+    Option("classifier_shape", "--classifier-shape", "JSON body of one request to --classifier-url, with the "
+           "string \"{text}\" where the text goes", _json_shape, '{"text": "{text}"}', "MODELPERF_CLASSIFIER_SHAPE",
+           "JSON"),
 )
 
 
@@ -174,6 +202,9 @@ class Settings:
     results_json: Path | None
     summary_markdown: Path | None
     explicit: frozenset[str]
+    serving_url: str | None = None
+    classifier_url: str | None = None
+    classifier_shape: str = '{"text": "{text}"}'
 
     @classmethod
     def from_pytest_config(cls, config: Any) -> Settings:

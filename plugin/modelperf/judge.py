@@ -10,11 +10,12 @@ Nothing here measures, stores or knows pytest.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
 from modelperf import decide
-from modelperf.markers import AccuracyOptions, LatencyOptions, MarkerOptions, MemoryOptions
+from modelperf.markers import AccuracyOptions, LatencyOptions, LoadOptions, MarkerOptions, MemoryOptions
 from modelperf.records import Judgement, Kind, Measurement, TestResult
 from modelperf.units import format_size
 from modelperf.vocab import Verdict
@@ -73,6 +74,9 @@ def judge(current: Measurement, reference: Reference, options: MarkerOptions, ru
         if rules.side_by_side:
             return _result(current, Judgement(Verdict.NOT_COMPARED, reference.why_none))
         return _result(current, Judgement(Verdict.RECORDED, _alone(current, reference.why_none)))
+    if current.kind is Kind.LOAD:
+        assert isinstance(options, LoadOptions)
+        return _load(current, reference.figure, options, rules)
     if current.kind is Kind.LATENCY:
         assert isinstance(options, LatencyOptions)
         found = comparison or latency_comparison(current, reference.figure, options, rules)
@@ -93,7 +97,29 @@ def _alone(current: Measurement, why: str) -> str:
         return f"perplexity {current.value:.3f}; {why}"
     if current.kind is Kind.ACCURACY:
         return f"{_accuracy_figure(current)}; {why}"
+    if current.kind is Kind.LOAD:
+        from modelperf.decide.load import figure_text
+
+        return f"{figure_text(current)}; {why}"
     return why
+
+
+def _load(current: Measurement, reference: Measurement, options: LoadOptions, rules: Rules) -> TestResult:
+    """A load test's gated figure against its reference's, per-request bootstrap (see decide.load)."""
+    from modelperf.decide.load import LoadRun, compare_load
+
+    def run(measurement: Measurement) -> LoadRun:
+        detail = measurement.load
+        return LoadRun(measurement.value, measurement.samples, detail.failed if detail else 0,
+                       detail.max_rate if detail else None, detail.failed_rate if detail else None)
+
+    found = compare_load(run(reference), run(current), figure=current.metric, unit=current.unit,
+                         min_effect=options.min_effect, direction=options.gated_direction, alpha=options.alpha,
+                         session_spread=rules.session_spread, side_by_side=rules.side_by_side)
+    ratio = found.ratio if math.isfinite(found.ratio) else None
+    low, high = (found.ratio_low, found.ratio_high) if ratio is not None else (None, None)
+    return _result(current, Judgement(found.verdict, found.line(), reference.value, ratio, low, high,
+                                      p_value=found.p_value, min_effect=found.min_effect))
 
 
 def _accuracy_figure(current: Measurement) -> str:

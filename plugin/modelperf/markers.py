@@ -11,11 +11,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from modelperf.objectives import Objective, parse_duration, parse_slo
 from modelperf.units import parse_size
-from modelperf.vocab import DIRECTIONS, MEMORY_FIGURES, STATISTICS
+from modelperf.vocab import DIRECTIONS, LOAD_FIGURES, LOAD_HIGHER_BETTER, MEMORY_FIGURES, STATISTICS
 
-__all__ = ["MARKERS", "AccuracyOptions", "LatencyOptions", "MarkerError", "MarkerOptions", "MemoryOptions",
-           "parse_marker"]
+__all__ = ["MARKERS", "AccuracyOptions", "LatencyOptions", "LoadOptions", "MarkerError", "MarkerOptions",
+           "MemoryOptions", "parse_marker"]
 
 # The bootstrap behind the latency p-value resolves p down to 1/4001 (decide.SMALLEST_ALPHA).
 _SMALLEST_LATENCY_ALPHA = 0.0005
@@ -109,13 +110,126 @@ class AccuracyOptions:
         _check_role(self.role)
 
 
-MarkerOptions = LatencyOptions | MemoryOptions | AccuracyOptions
+# The figure a load test gates unless its marker names one. The median end-to-end time is moved by
+# both kinds of slowdown a change brings (more tokens per request, slower tokens), exists for a
+# classifier too, and rests on half the requests where a p99 of a short run rests on one or two.
+DEFAULT_LOAD_FIGURE = "e2e_p50"
+_MAX_LOAD_REQUESTS = 100_000  # a bound, not a target: far beyond what a test's minutes can send
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """Send load to a server (`load.run(server)`) and compare one of its figures with the baseline.
+
+    rate: Poisson arrivals per second, or concurrency: clients each sending its next request when
+    the last ends (give one); duration: how long requests are sent, e.g. "20 s" (default); max_requests:
+    at most this many (default 200); slo: objectives such as {"ttft_p99": "500 ms", "tpot_p99": "50 ms"}
+    (figures ttft, tpot, itl, e2e at any percentile; they give goodput); max_rate: search the highest
+    Poisson rate whose objectives hold, from rate (default 1/s), in at most max_runs runs of duration
+    (default 5); tokens: generated tokens per completion request (default 16); figure: the gated figure,
+    e2e|ttft|tpot|itl + _p50|_p90|_p99, goodput or max_rate (default e2e_p50; max_rate in search mode);
+    min_effect: smallest change worth failing for (default 0.10); direction: lower | higher is better
+    (default: by the figure); alpha: significance (default 0.01); seed: of the arrivals (default 0);
+    role: '<model>:max_rate' puts a search's rate in the trade-off table (default none).
+    """
+
+    rate: float | None = None
+    concurrency: int | None = None
+    duration: str | float = "20 s"
+    max_requests: int = 200
+    slo: Mapping[str, str | float] | None = None
+    max_rate: bool = False
+    max_runs: int = 5
+    tokens: int = 16
+    figure: str | None = None
+    min_effect: float = 0.10
+    direction: str | None = None
+    alpha: float = 0.01
+    seed: int = 0
+    role: str | None = None
+
+    def validate(self) -> None:
+        if not isinstance(self.max_rate, bool):
+            raise MarkerError(f"max_rate={self.max_rate!r} must be True (search the highest rate) or False.")
+        if self.max_rate and self.concurrency is not None:
+            raise MarkerError("max_rate=True searches over Poisson rates and takes no concurrency: remove "
+                              "concurrency=..., or max_rate=True to keep a fixed number of clients.")
+        if not self.max_rate and (self.rate is None) == (self.concurrency is None):
+            raise MarkerError("give either rate=... (Poisson arrivals per second, e.g. rate=2.0) or concurrency=... "
+                              "(clients, e.g. concurrency=4), exactly one of them.")
+        if self.rate is not None:
+            _check_range("rate", self.rate, 0.0, 1e6)
+        _check_count("concurrency", self.concurrency, 1)
+        _check_count("max_requests", self.max_requests, 1, _MAX_LOAD_REQUESTS)
+        _check_count("max_runs", self.max_runs, 1, 20)
+        _check_count("tokens", self.tokens, 1, 4096)
+        _check_count("seed", self.seed, 0)
+        _ = self.duration_s, self.objectives  # parsed now, so a bad one fails at setup, not after the load
+        if self.max_rate and not self.objectives:
+            raise MarkerError("max_rate=True needs objectives to hold, e.g. slo={'ttft_p99': '2 s'}.")
+        _check_choice("figure", self.gated_figure, LOAD_FIGURES)
+        if self.gated_figure == "max_rate" and not self.max_rate:
+            raise MarkerError("figure='max_rate' is measured by a search: add max_rate=True and slo={...}.")
+        if self.gated_figure == "goodput" and not self.objectives:
+            raise MarkerError("figure='goodput' is the share of requests meeting the objectives: add slo={...}.")
+        if self.direction is not None:
+            _check_choice("direction", self.direction, DIRECTIONS)
+        _check_range("min_effect", self.min_effect, 0.0, 10.0)
+        _check_range("alpha", self.alpha, _SMALLEST_LATENCY_ALPHA, 0.5)
+        _check_role(self.role)
+
+    @property
+    def duration_s(self) -> float:
+        try:
+            seconds = parse_duration(self.duration, where="duration")
+        except (TypeError, ValueError) as exc:
+            raise MarkerError(str(exc)) from None
+        if seconds <= 0:
+            raise MarkerError(f"duration={self.duration!r} sends nothing: give a time above 0, e.g. '20 s'.")
+        return seconds
+
+    @property
+    def objectives(self) -> tuple[Objective, ...]:
+        if self.slo is None:
+            return ()
+        if not isinstance(self.slo, Mapping):
+            raise MarkerError(f"slo={self.slo!r} is not a mapping: write e.g. slo={{'ttft_p99': '500 ms'}}.")
+        try:
+            return parse_slo(self.slo)
+        except (TypeError, ValueError) as exc:
+            raise MarkerError(str(exc)) from None
+
+    @property
+    def gated_figure(self) -> str:
+        """The figure judged: the marker's, else max_rate in search mode and the median end-to-end time otherwise."""
+        if self.figure is not None:
+            return self.figure
+        return "max_rate" if self.max_rate else DEFAULT_LOAD_FIGURE
+
+    @property
+    def gated_direction(self) -> str:
+        if self.direction is not None:
+            return self.direction
+        return "higher" if self.gated_figure in LOAD_HIGHER_BETTER else "lower"
+
+
+MarkerOptions = LatencyOptions | MemoryOptions | AccuracyOptions | LoadOptions
 
 MARKERS: dict[str, type[Any]] = {
     "latency": LatencyOptions,
     "peak_memory": MemoryOptions,
     "accuracy": AccuracyOptions,
+    "load": LoadOptions,
 }
+
+
+def _check_count(name: str, value: object, low: int, high: int | None = None) -> None:
+    """None passes (an option not given); otherwise a whole number from ``low`` up to ``high``."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        upper = f" and at most {high:,}" if high is not None else ""
+        raise MarkerError(f"{name}={value!r} must be a whole number of at least {low}{upper}.")
 
 
 def _check_role(role: object) -> None:

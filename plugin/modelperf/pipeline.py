@@ -161,6 +161,8 @@ class SessionPipeline:
                 assert isinstance(options, LatencyOptions)
                 current, comparison = self._confirmed_latency(instrument, current, reference.figure, options)
             result = judge(current, reference, options, self._rules, comparison)
+            if current.kind is Kind.LOAD and result.regressed and reference.figure is not None:
+                result = self._confirmed_load(instrument, result, reference)
             section = instrument.after_verdict(result)
             results.append(replace(result, section=section) if section else result)
         return results
@@ -178,6 +180,17 @@ class SessionPipeline:
                 current = pooled
                 comparison = decide.confirm(comparison, latency_comparison(pooled, baseline, options, self._rules))
         return current, comparison
+
+    def _confirmed_load(self, instrument: Instrument, first: TestResult, reference: Reference) -> TestResult:
+        """A load figure that looks worse is run once more and judged on both runs' requests together."""
+        from modelperf.judge import judge
+
+        pooled = instrument.remeasure(first.measurement)
+        if pooled is None:
+            return first
+        again = judge(pooled, reference, instrument.target.options, self._rules)
+        line = f"{again.line} [re-measured: a second run, judged on both runs' requests]"
+        return replace(again, judgement=replace(again.judgement, line=line))
 
     def _reference(self, current: Measurement) -> Reference:
         from modelperf.judge import Reference

@@ -1,8 +1,8 @@
 """The record types that flow from measuring to judging, storing and reporting.
 
 A :class:`Measurement` is plain data: a headline figure, the samples behind it, and one typed
-detail record for its kind (:class:`LatencyDetail`, :class:`MemoryDetail`, :class:`AccuracyDetail`)
-holding everything another module reads. ``info`` holds what a test attached for people to read
+detail record for its kind (:class:`LatencyDetail`, :class:`MemoryDetail`, :class:`AccuracyDetail`,
+:class:`LoadDetail`) holding everything another module reads. ``info`` holds what a test attached for people to read
 (``benchmark.extra_info``); nothing decides on it. A :class:`TestResult` is one measurement with
 its :class:`Judgement`, and :class:`SessionResults` is everything a finished session hands to the
 reports and writers. All of them round-trip through JSON unchanged, which is how a worker process
@@ -19,11 +19,13 @@ from typing import Any
 
 from modelperf.vocab import Kind, Verdict
 
-__all__ = ["SCHEMA_VERSION", "AccuracyDetail", "Judgement", "Kind", "LatencyDetail", "Measurement", "MemoryDetail",
-           "PairedRuns", "RunFigure", "SessionResults", "TestResult", "Verdict", "measurement_from_json"]
+__all__ = ["SCHEMA_VERSION", "AccuracyDetail", "Judgement", "Kind", "LatencyDetail", "LoadDetail", "LoadObjective",
+           "LoadPercentiles", "Measurement", "MemoryDetail", "PairedRuns", "RunFigure", "SessionResults", "TestResult",
+           "Verdict", "measurement_from_json"]
 
 # Bump when the JSON layout of a stored Measurement changes; readers refuse newer versions and
-# read every older one (1: details as free-form "extra" keys; 2: typed detail records).
+# read every older one (1: details as free-form "extra" keys; 2: typed detail records). A detail added
+# later (``load``) is one more optional key: a schema-2 reader of the other kinds never sees it.
 SCHEMA_VERSION = 2
 
 
@@ -124,6 +126,76 @@ class AccuracyDetail:
 
 
 @dataclass(frozen=True)
+class LoadPercentiles:
+    """One latency figure of a load run over its completed requests (seconds)."""
+
+    p50: float
+    p90: float
+    p99: float
+    count: int
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> LoadPercentiles | None:
+        if data is None:
+            return None
+        return cls(float(data["p50"]), float(data["p90"]), float(data["p99"]), int(data["count"]))
+
+
+@dataclass(frozen=True)
+class LoadObjective:
+    """One objective of a load run, e.g. ``ttft_p99`` at most 0.5 s, and what the run observed."""
+
+    key: str
+    limit_s: float
+    observed_s: float | None  # None: no request finished (JSON has no infinity)
+    held: bool
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LoadObjective:
+        observed = data.get("observed_s")
+        return cls(str(data["key"]), float(data["limit_s"]), None if observed is None else float(observed),
+                   bool(data["held"]))
+
+
+@dataclass(frozen=True)
+class LoadDetail:
+    """A load run's figures: its pattern, bounds, the four latency figures' percentiles, throughput,
+    objectives and goodput, and for a max-rate search its bracket. ``failed`` requests count as
+    infinitely slow wherever the gated figure's samples are compared."""
+
+    pattern: str  # e.g. "Poisson 2/s (seed 0)", "4 concurrent client(s)", "max-rate search from 1/s"
+    server: str  # what was loaded: the endpoint's URL and tokens per request
+    duration_s: float
+    sent: int
+    completed: int
+    failed: int
+    requests_per_s: float
+    output_tokens_per_s: float
+    ttft: LoadPercentiles | None = None
+    tpot: LoadPercentiles | None = None
+    itl: LoadPercentiles | None = None
+    e2e: LoadPercentiles | None = None
+    goodput: float | None = None
+    objectives: tuple[LoadObjective, ...] = ()
+    max_rate: float | None = None  # a search's highest rate that held, and the lowest above it that did not
+    failed_rate: float | None = None
+    trials: int = 0
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LoadDetail:
+        def number(name: str) -> float | None:
+            return None if data.get(name) is None else float(data[name])
+
+        return cls(str(data["pattern"]), str(data.get("server", "")), float(data["duration_s"]), int(data["sent"]),
+                   int(data["completed"]), int(data["failed"]), float(data["requests_per_s"]),
+                   float(data["output_tokens_per_s"]), ttft=LoadPercentiles.from_json(data.get("ttft")),
+                   tpot=LoadPercentiles.from_json(data.get("tpot")), itl=LoadPercentiles.from_json(data.get("itl")),
+                   e2e=LoadPercentiles.from_json(data.get("e2e")), goodput=number("goodput"),
+                   objectives=tuple(LoadObjective.from_json(o) for o in data.get("objectives", ())),
+                   max_rate=number("max_rate"), failed_rate=number("failed_rate"), trials=int(data.get("trials", 0)))
+
+
+@dataclass(frozen=True)
 class Measurement:
     """One figure for one test, with the raw data behind it.
 
@@ -146,6 +218,7 @@ class Measurement:
     latency: LatencyDetail | None = None
     memory: MemoryDetail | None = None
     accuracy: AccuracyDetail | None = None
+    load: LoadDetail | None = None
     info: Mapping[str, Any] = field(default_factory=dict)  # for display only: nothing decides on it
 
     @property
@@ -164,7 +237,7 @@ class Measurement:
         data["samples"] = list(self.samples)
         data["control"] = list(self.control)
         data["info"] = dict(self.info)
-        for name in ("role", "latency", "memory", "accuracy"):
+        for name in ("role", "latency", "memory", "accuracy", "load"):
             if data[name] is None:
                 del data[name]
         return data
@@ -172,7 +245,7 @@ class Measurement:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Measurement:
         """A Measurement of the current layout (see :func:`measurement_from_json` for older ones)."""
-        latency, memory, accuracy = data.get("latency"), data.get("memory"), data.get("accuracy")
+        latency, memory, accuracy, load = (data.get(name) for name in ("latency", "memory", "accuracy", "load"))
         return cls(
             test_id=str(data["test_id"]), kind=Kind(data["kind"]), metric=str(data["metric"]),
             unit=str(data["unit"]), value=float(data["value"]),
@@ -182,6 +255,7 @@ class Measurement:
             latency=None if latency is None else LatencyDetail.from_json(latency),
             memory=None if memory is None else MemoryDetail.from_json(memory),
             accuracy=None if accuracy is None else AccuracyDetail.from_json(accuracy),
+            load=None if load is None else LoadDetail.from_json(load),
             info=dict(data.get("info", {})),
         )
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["DIRECTIONS", "MEMORY_FIGURES", "MIN_PROCESS_PAIRS", "STATISTICS", "Kind", "Verdict"]
+__all__ = ["DIRECTIONS", "LOAD_FIGURES", "LOAD_HIGHER_BETTER", "MEMORY_FIGURES", "MIN_PROCESS_PAIRS", "STATISTICS",
+           "Kind", "Verdict"]
 
 
 class Kind(str, Enum):
@@ -17,6 +18,7 @@ class Kind(str, Enum):
     LATENCY = "latency"
     MEMORY = "peak_memory"
     ACCURACY = "accuracy"
+    LOAD = "load"
 
 
 class Verdict(str, Enum):
@@ -39,3 +41,8 @@ MEMORY_FIGURES = ("memray", "rss")
 # --against judges a latency test by a t-test over worker-process pairs: fewer than this leave it
 # one degree of freedom or none, so --against-processes refuses fewer and the judge says so.
 MIN_PROCESS_PAIRS = 3
+# The figures of a load test the `load` marker can gate: each latency figure at p50/p90/p99 over the
+# run's requests, the share of requests meeting every objective, and the highest rate that held them.
+LOAD_FIGURES = (*(f"{metric}_p{q}" for metric in ("e2e", "ttft", "tpot", "itl") for q in (50, 90, 99)),
+                "goodput", "max_rate")
+LOAD_HIGHER_BETTER = ("goodput", "max_rate")  # the others are times: lower is better

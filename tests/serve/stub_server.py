@@ -2,6 +2,9 @@
 
 It streams one chunk per token like llama-cpp-python's server; a prompt containing ``FAIL``
 answers 500 and one containing ``HANG`` never answers, so the client's error paths can be run.
+
+``python stub_server.py PORT`` runs it as a server process of its own (the plugin's load tests use it
+as a stand-in for a model's server); ``$MODELPERF_STUB_TOKEN_GAP_S`` sets its time per token there.
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -20,9 +25,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from modelperf.serve.process import free_port
+from modelperf.serve.process import exit_with_parent, free_port
 
 TOKEN_GAP_S = 0.002  # short, so a test of a few dozen requests takes well under a second
+GAP_ENV = "MODELPERF_STUB_TOKEN_GAP_S"
 
 
 @dataclass
@@ -32,7 +38,7 @@ class StubState:
     bodies: list[dict[str, object]] = field(default_factory=list)
 
 
-def _app(state: StubState) -> Starlette:
+def _app(state: StubState, gap_s: float = TOKEN_GAP_S) -> Starlette:
     async def models(request: Request) -> JSONResponse:
         return JSONResponse({"data": [{"id": "stub"}]})
 
@@ -52,7 +58,7 @@ def _app(state: StubState) -> Starlette:
                     await asyncio.sleep(30)
                 yield b": ping\n\n"  # an SSE comment, as sse-starlette sends
                 for index in range(count):
-                    await asyncio.sleep(TOKEN_GAP_S)
+                    await asyncio.sleep(gap_s)
                     yield f"data: {json.dumps({'choices': [{'text': f' t{index}', 'index': 0}]})}\n\n".encode()
                 usage = {"choices": [], "usage": {"completion_tokens": count}}
                 yield f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode()
@@ -88,3 +94,14 @@ def stub_server() -> Iterator[tuple[str, StubState]]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def main() -> None:
+    exit_with_parent()
+    gap = float(os.environ.get(GAP_ENV) or TOKEN_GAP_S)
+    uvicorn.run(_app(StubState(), gap), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
+                lifespan="off", timeout_graceful_shutdown=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from modelperf.objectives import parse_slo
 from modelperf.serve.arrivals import Limits
 from modelperf.serve.figures import LoadRun, LoadSummary, RequestRecord, percentile, summarize
 from modelperf.serve.queueing import mg1_mean_wait, utilisation
 from modelperf.serve.search import search_max_rate
-from modelperf.serve.slo import parse_slo
 
 LIMITS = Limits(100, 60.0)
 

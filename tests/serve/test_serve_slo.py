@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelperf.serve.slo import Metric, Objective, parse_duration, parse_objective_key, parse_slo
+from modelperf.objectives import Metric, Objective, parse_duration, parse_objective_key, parse_slo
 
 UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "MS": 1e-3, "s": 1.0, "sec": 1.0, "seconds": 1.0, "min": 60.0}
 numbers = st.decimals(min_value=0, max_value=10_000, places=3, allow_nan=False, allow_infinity=False)

@@ -150,6 +150,7 @@ INSTRUMENTS: dict[str, str] = {
     "latency": "modelperf.measure.latency:LatencyInstrument",
     "peak_memory": "modelperf.measure.memory_instrument:MemoryInstrument",
     "accuracy": "modelperf.measure.accuracy:AccuracyInstrument",
+    "load": "modelperf.measure.load:LoadInstrument",
 }
 
 

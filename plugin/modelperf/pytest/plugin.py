@@ -175,6 +175,43 @@ def accuracy(request: pytest.FixtureRequest) -> Iterator[Any]:
                     "accuracy.evaluate(model, data) or accuracy.record(result).", pytrace=False)
 
 
+def _served(request: pytest.FixtureRequest, name: str) -> Any:
+    from modelperf.pytest.serving import get_servers
+
+    hooks = get_hooks(request.config)
+    return get_servers(request.config, hooks.settings, hooks.pipeline.root).get(name)
+
+
+@pytest.fixture(scope="session")
+def llama_server(request: pytest.FixtureRequest) -> Any:
+    """The Llama model behind llama-cpp-python's OpenAI-compatible server (own process, the `llama` fixture's
+    settings), or behind ``--serving-url``; hand it to ``load.run(...)``."""
+    return _served(request, "llama")
+
+
+@pytest.fixture(scope="session")
+def distilbert_server(request: pytest.FixtureRequest) -> Any:
+    """DistilBERT behind the dynamic-batching classification service (own process), or behind
+    ``--classifier-url``; hand it to ``load.run(...)``."""
+    return _served(request, "distilbert")
+
+
+@pytest.fixture
+def load(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Runner for ``@pytest.mark.load``: ``load.run(llama_server)`` sends the marker's load and records its figures."""
+    from modelperf.pytest.serving import LoadFixture
+
+    if request.node.get_closest_marker("load") is None:
+        pytest.fail(f"{request.node.nodeid}: the `load` fixture needs @pytest.mark.load(...) on the test, e.g. "
+                    "@pytest.mark.load(rate=1.0, duration='20 s').", pytrace=False)
+    instrument = get_hooks(request.config).instrument(request.node, "load")
+    runner = LoadFixture(instrument.fixture_value(None), request.node)
+    yield runner
+    if not runner.ran and request.node.stash.get(_BODY_PASSED, False):
+        pytest.fail(f"{request.node.nodeid}: @pytest.mark.load test sent no load; call load.run(llama_server) "
+                    "(or another served model).", pytrace=False)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield

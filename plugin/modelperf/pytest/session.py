@@ -34,7 +34,7 @@ SKIP_ON_WORKER = ("latency is not measured in pytest-xdist workers, whose parall
 REGRESSED_LETTER, REGRESSED_WORD = "R", "REGRESSED"
 MODEL_FIXTURES = ("distilbert", "llama")
 # Fixtures that load or measure models: a test using any of them is a model test.
-_NEEDS_FLAG = (*MODEL_FIXTURES, "load_model")
+_NEEDS_FLAG = (*MODEL_FIXTURES, "load_model", "llama_server", "distilbert_server", "load")
 _RESULTS = pytest.StashKey[list[TestResult]]()
 _INSTRUMENTS = pytest.StashKey[dict[str, Instrument]]()
 _LINES = pytest.StashKey[list[tuple[str, str]]]()
@@ -170,6 +170,9 @@ class SessionHooks:
         if item.get_closest_marker("latency") and "benchmark" not in getattr(item, "fixturenames", ()):
             pytest.fail(f"{item.nodeid}: @pytest.mark.latency needs the `benchmark` fixture; add it to the "
                         "test's arguments and time the call with benchmark(...).", pytrace=False)
+        if item.get_closest_marker("load") and "load" not in getattr(item, "fixturenames", ()):
+            pytest.fail(f"{item.nodeid}: @pytest.mark.load needs the `load` fixture; add it and a served model to "
+                        "the test's arguments and call load.run(llama_server).", pytrace=False)
         results: list[TestResult] = []
         item.stash[_RESULTS] = results
         instruments = item.stash.get(_INSTRUMENTS, {})

@@ -5,7 +5,8 @@
 - :mod:`~modelperf.serve.client`: the load client (Poisson arrivals or fixed concurrency, streamed
   tokens timed on the client side), bounded in requests and seconds;
 - :mod:`~modelperf.serve.figures`: per-request records and the run's summary;
-  :mod:`~modelperf.serve.slo`: objectives such as ``{"ttft_p99": "500 ms"}``;
+  :mod:`~modelperf.objectives` (below the serving layer, as the `load` marker reads them too): objectives
+  such as ``{"ttft_p99": "500 ms"}``;
   :mod:`~modelperf.serve.search`: the highest rate whose objectives hold;
   :mod:`~modelperf.serve.queueing`: the M/G/1 prediction a single-request server must meet.
 

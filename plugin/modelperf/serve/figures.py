@@ -14,8 +14,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from modelperf.objectives import Metric, Objective
 from modelperf.serve.arrivals import Limits
-from modelperf.serve.slo import Metric, Objective
 
 __all__ = [
     "LoadRun",
@@ -23,6 +23,7 @@ __all__ = [
     "ObjectiveResult",
     "Percentiles",
     "RequestRecord",
+    "figure_values",
     "percentile",
     "summarize",
 ]
@@ -218,3 +219,16 @@ def summarize(run: LoadRun, objectives: Sequence[Objective] = ()) -> LoadSummary
         mean_gap_s=mean_gap,
         gap_cv=cv,
     )
+
+
+def figure_values(records: Sequence[RequestRecord], figure: str, objectives: Sequence[Objective] = ()) -> list[float]:
+    """The per-request values behind a load figure such as ``e2e_p50`` or ``goodput``: each completed
+    request's time (every gap of every request for ``itl_*``), or 1/0 per sent request for whether it
+    met every objective. Failed requests give no time: a comparison counts them itself."""
+    if figure == "goodput":
+        return [1.0 if _meets(record, objectives) else 0.0 for record in records]
+    metric = Metric(figure.split("_", 1)[0])
+    done = [record for record in records if record.ok]
+    if metric is Metric.ITL:
+        return [gap for record in done for gap in record.itl_s]
+    return [value for record in done if (value := _request_value(record, metric, 50.0)) is not None]

@@ -13,20 +13,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelperf.models.base import ModelUnavailable
-from modelperf.serve.process import ExternalServer, ServerProcess, free_port, python_module
+from modelperf.serve.process import ExternalServer, ServerFailed, ServerProcess, free_port, python_module
 
 if TYPE_CHECKING:
-    from modelperf.serve.endpoints import ClassifierEndpoint, CompletionEndpoint
+    from modelperf.serve.endpoints import ClassifierEndpoint, CompletionEndpoint, Endpoint
 
 __all__ = [
     "ClassifierServerConfig",
     "LlamaServerConfig",
+    "Served",
     "ServingUnavailable",
     "classifier_endpoint",
     "classifier_server",
     "completion_endpoint",
     "external_server",
     "llama_server",
+    "served_model_id",
 ]
 
 # What llama_cpp.server imports (its "server" extra), and what the classifier service needs.
@@ -126,3 +128,52 @@ def classifier_endpoint(server: ServerProcess) -> ClassifierEndpoint:
     from modelperf.serve.endpoints import ClassifierEndpoint
 
     return ClassifierEndpoint(server.base_url + "/v1/classify", '{"text": "{text}"}')
+
+
+@dataclass(frozen=True)
+class Served:
+    """A model behind a running server, as the ``llama_server`` and ``distilbert_server`` fixtures hand
+    it to a test: what the load client sends requests to, and the server to check when they fail."""
+
+    name: str  # the model fixture it serves: llama or distilbert
+    url: str  # the server's base URL (completions), or the classifier's POST URL
+    server: ServerProcess | ExternalServer
+    completion: bool = True  # OpenAI-compatible streaming completions; False: a classifier
+    model: str = "llama"  # the model id completion requests name
+    shape: str = '{"text": "{text}"}'  # a classifier's JSON body, "{text}" where the text goes
+
+    @property
+    def label(self) -> str:
+        return f"the {self.name} server at {self.url}"
+
+    @property
+    def log_path(self) -> Path | None:
+        return self.server.log_path if isinstance(self.server, ServerProcess) else None
+
+    def endpoint(self, tokens: int) -> Endpoint:
+        """The endpoint the load client sends to, ``tokens`` generated tokens per completion request."""
+        from modelperf.serve.endpoints import ClassifierEndpoint, CompletionEndpoint
+
+        if self.completion:
+            return CompletionEndpoint(self.url, model=self.model, max_tokens=tokens)
+        return ClassifierEndpoint(self.url, self.shape)
+
+    def check(self) -> None:
+        """ServerFailed, naming the model and the log, if a server this session started has exited."""
+        if isinstance(self.server, ServerProcess):
+            self.server.raise_if_exited()
+
+
+def served_model_id(base_url: str, timeout_s: float = 10.0) -> str:
+    """The first model id an OpenAI-compatible server lists at ``/v1/models`` (vLLM refuses any other)."""
+    import httpx
+
+    url = base_url.rstrip("/").removesuffix("/v1") + "/v1/models"
+    try:
+        with httpx.Client(timeout=timeout_s, trust_env=False) as client:
+            listed = client.get(url).raise_for_status().json().get("data") or []
+        return str(listed[0]["id"])
+    except (httpx.HTTPError, ValueError, LookupError, TypeError, AttributeError) as exc:
+        raise ServerFailed(f"the server at {base_url} did not list a model at {url} ({type(exc).__name__}): give "
+                           "--serving-url the base URL of an OpenAI-compatible server, e.g. "
+                           "http://127.0.0.1:8000.") from None

@@ -1,0 +1,201 @@
+"""The ``load`` marker's instrument: bounded load against a served model, as typed Measurements.
+
+The test body sends the load itself, through what the ``load`` fixture hands it (this module's
+:class:`LoadRunner`): ``load.run(llama_server)`` runs the marker's arrival pattern (Poisson at
+``rate``, or ``concurrency`` clients) for ``duration`` or ``max_requests``, or with ``max_rate=True``
+searches the highest Poisson rate whose objectives hold. The gated figure becomes one
+:class:`~modelperf.records.Measurement` (its per-request values as samples, every other figure in its
+:class:`~modelperf.records.LoadDetail`); the judge compares it like every other figure.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import ClassVar
+
+from modelperf.markers import LoadOptions
+from modelperf.measure.instrument import Instrument, MeasureContext, Target
+from modelperf.models.base import Model
+from modelperf.records import Kind, LoadDetail, LoadObjective, LoadPercentiles, Measurement
+from modelperf.serve.arrivals import Concurrency, Limits, Pattern, Poisson
+from modelperf.serve.figures import LoadRun, LoadSummary, Percentiles, figure_values, percentile, summarize
+from modelperf.serve.search import RateSearch
+from modelperf.serve.servers import Served
+
+__all__ = ["LoadError", "LoadInstrument", "LoadRunner"]
+
+# Each request may take this many times the run's send window (at least 10 s, at most a minute)
+# before it is cut off and counted as failed: an overloaded server's queue drains, a hung one does not.
+_TIMEOUT_PER_DURATION = 2.0
+_MIN_TIMEOUT_S, _MAX_TIMEOUT_S = 10.0, 60.0
+_SEARCH_START = 1.0  # requests/s a max-rate search starts from when the marker gives no rate
+
+
+class LoadError(Exception):
+    """A load run that gave no figure (no request completed, a search that found no rate); one sentence."""
+
+
+def _percentiles(found: Percentiles | None) -> LoadPercentiles | None:
+    return None if found is None else LoadPercentiles(found.p50, found.p90, found.p99, found.count)
+
+
+def _objectives(summary: LoadSummary) -> tuple[LoadObjective, ...]:
+    return tuple(LoadObjective(r.objective.key, r.objective.limit_s,
+                               r.observed_s if math.isfinite(r.observed_s) else None, r.held)
+                 for r in summary.objectives)
+
+
+def _detail(run: LoadRun, summary: LoadSummary, pattern: str) -> LoadDetail:
+    return LoadDetail(pattern, run.target, run.limits.duration_s, summary.sent, summary.completed, summary.failed,
+                      summary.requests_per_s, summary.output_tokens_per_s, _percentiles(summary.ttft),
+                      _percentiles(summary.tpot), _percentiles(summary.itl), _percentiles(summary.e2e),
+                      summary.goodput, _objectives(summary))
+
+
+class LoadRunner:
+    """What a ``@pytest.mark.load`` test gets from the ``load`` fixture: ``run(server)`` sends the load."""
+
+    def __init__(self, instrument: LoadInstrument) -> None:
+        self._instrument = instrument
+        self.options = instrument.options
+        self.summary: LoadSummary | None = None
+        self.search: RateSearch | None = None
+        self._served: Served | None = None
+        self._next_prompt = 0
+
+    @property
+    def limits(self) -> Limits:
+        duration = self.options.duration_s
+        timeout = min(_MAX_TIMEOUT_S, max(_MIN_TIMEOUT_S, _TIMEOUT_PER_DURATION * duration))
+        return Limits(self.options.max_requests, duration, timeout)
+
+    def pattern(self, rate: float | None = None) -> Pattern:
+        if rate is not None or self.options.concurrency is None:
+            return Poisson(rate if rate is not None else float(self.options.rate or _SEARCH_START), self.options.seed)
+        return Concurrency(self.options.concurrency)
+
+    def run(self, server: Served) -> LoadSummary | RateSearch:
+        """Send the marker's load to ``server`` (a ``llama_server`` or ``distilbert_server`` fixture's value);
+        returns the run's summary, or the search with ``max_rate=True``. One run per test."""
+        if self._served is not None:
+            raise LoadError("load.run() was called twice in one test: a load test measures one run; split it in two.")
+        if not isinstance(server, Served):
+            raise LoadError(f"load.run() takes a served model (the llama_server or distilbert_server fixture), "
+                            f"not {type(server).__name__}.")
+        self._served = server
+        if self.options.max_rate:
+            return self._search(server)
+        run, summary = self._once(server, self.pattern())
+        self.summary = summary
+        self._instrument.record(self._measurement(run, summary, run.pattern))
+        return summary
+
+    def _once(self, server: Served, pattern: Pattern) -> tuple[LoadRun, LoadSummary]:
+        from modelperf.serve.client import run_load_sync
+
+        endpoint = server.endpoint(self.options.tokens)
+        run = run_load_sync(endpoint, pattern, self.limits, start_prompt=self._next_prompt)
+        self._next_prompt += len(run.requests)
+        summary = summarize(run, self.options.objectives)
+        if summary.completed == 0:
+            server.check()  # a crashed server is the reason: say so, with its log
+            first = next((r.error for r in run.requests if r.error), "no request was sent")
+            raise LoadError(f"no request to {server.label} completed ({summary.sent} sent; the first error: {first}); "
+                            + (f"see the server's log {server.log_path}." if server.log_path else
+                               "check that the server answers."))
+        return run, summary
+
+    def _search(self, server: Served) -> RateSearch:
+        from modelperf.serve.search import search_max_rate
+
+        runs: dict[float, tuple[LoadRun, LoadSummary]] = {}
+
+        def run_at(rate: float) -> LoadSummary:
+            runs[rate] = self._once(server, self.pattern(rate))
+            return runs[rate][1]
+
+        start = float(self.options.rate or _SEARCH_START)
+        search = search_max_rate(run_at, start=start, max_runs=self.options.max_runs)
+        self.search = search
+        if search.max_rate is None:
+            keys = ", ".join(o.key for o in self.options.objectives)
+            tried = ", ".join(f"{t.rate:.3g}/s" for t in search.trials)
+            raise LoadError(f"no arrival rate held the objectives ({keys}) at {server.label}; tried {tried}: lower "
+                            "the starting rate=..., loosen slo=... or give max_runs=... more runs.")
+        run, summary = runs[search.max_rate]
+        self.summary = summary
+        pattern = f"max-rate search from {start:g}/s, {len(search.trials)} runs of {self.limits.duration_s:g} s"
+        measurement = self._measurement(run, summary, pattern)
+        detail = replace(measurement.load or _detail(run, summary, pattern), max_rate=search.max_rate,
+                         failed_rate=search.failed_rate, trials=len(search.trials))
+        if self.options.gated_figure == "max_rate":
+            measurement = replace(measurement, value=search.max_rate, samples=(), unit="req/s")
+        self._instrument.record(replace(measurement, load=detail, info={
+            **measurement.info, "trials": [[t.rate, t.held, t.sent, t.completed] for t in search.trials]}))
+        return search
+
+    def _measurement(self, run: LoadRun, summary: LoadSummary, pattern: str) -> Measurement:
+        figure = self.options.gated_figure
+        if figure == "max_rate":  # filled in by the search
+            values, value, unit = [], 0.0, "req/s"
+        else:
+            values = figure_values(run.requests, figure, self.options.objectives)
+            if not values:
+                raise LoadError(f"the run at {run.target} gave no {figure} values (a classifier streams no tokens): "
+                                "gate e2e_p50 or another figure it has.")
+            unit = "fraction" if figure == "goodput" else "s"
+            value = sum(values) / len(values) if figure == "goodput" else percentile(values, float(figure[-2:]))
+        target = self._instrument.target
+        info = {"mean_gap_s": summary.mean_gap_s, "gap_cv": summary.gap_cv,
+                "send_times_s": [round(r.sent_s, 6) for r in run.requests]}
+        return Measurement(target.test_id, Kind.LOAD, figure, unit, float(value), tuple(values), (),
+                           None, load=_detail(run, summary, pattern), info=info)
+
+    def again(self, first: Measurement) -> Measurement | None:
+        """``first`` pooled with a second run of the same load (not for a search, which is its own repeat)."""
+        served = self._served
+        if served is None or self.options.max_rate or first.load is None:
+            return None
+        try:
+            run, summary = self._once(served, self.pattern())
+        except LoadError:
+            return None  # the second run failed outright: the first run's verdict stands
+        second = self._measurement(run, summary, run.pattern)
+        samples = first.samples + second.samples
+        figure = first.metric
+        value = sum(samples) / len(samples) if figure == "goodput" else percentile(samples, float(figure[-2:]))
+        detail = replace(first.load, sent=first.load.sent + summary.sent,
+                         completed=first.load.completed + summary.completed,
+                         failed=first.load.failed + summary.failed,
+                         pattern=f"{first.load.pattern}, run twice")
+        return replace(first, value=value, samples=samples, load=detail)
+
+
+class LoadInstrument(Instrument):
+    """Bounded load against a served model, run by the test body through :class:`LoadRunner`."""
+
+    marker: ClassVar[str] = "load"
+
+    def __init__(self, target: Target, context: MeasureContext) -> None:
+        super().__init__(target, context)
+        assert isinstance(target.options, LoadOptions)
+        self.options = target.options
+        self.runner = LoadRunner(self)
+        self._measurements: list[Measurement] = []
+
+    def fixture_value(self, upstream: object = None) -> LoadRunner:
+        return self.runner
+
+    def record(self, measurement: Measurement) -> None:
+        self._measurements.append(measurement)
+
+    def start(self, models: Mapping[str, Model]) -> None:
+        """Nothing to start: the body sends the load when it calls ``load.run(server)``."""
+
+    def stop(self, failed: bool) -> tuple[Measurement, ...]:
+        return () if failed else tuple(self._measurements)
+
+    def remeasure(self, first: Measurement) -> Measurement | None:
+        return self.runner.again(first)
