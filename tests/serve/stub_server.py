@@ -29,6 +29,7 @@ from modelperf.serve.process import exit_with_parent, free_port
 
 TOKEN_GAP_S = 0.002  # short, so a test of a few dozen requests takes well under a second
 GAP_ENV = "MODELPERF_STUB_TOKEN_GAP_S"
+MARKER_ENV = "MODELPERF_TEST_MARKER"  # tests/faults' interrupt tests: a file written at the first request
 
 
 @dataclass
@@ -45,6 +46,9 @@ def _app(state: StubState, gap_s: float = TOKEN_GAP_S) -> Starlette:
     async def completions(request: Request) -> Response:
         body = await request.json()
         state.bodies.append(body)
+        if MARKER_ENV in os.environ and not os.path.exists(os.environ[MARKER_ENV]):
+            with open(os.environ[MARKER_ENV], "w") as marker:  # a test waits for the first request to interrupt
+                marker.write("first request")
         prompt = str(body.get("prompt", ""))
         if "FAIL" in prompt:
             return JSONResponse({"error": "the stub was told to fail"}, status_code=500)

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from modelperf.records import SessionResults, TestResult
+from modelperf.report.load import LOAD_TITLE, load_table
 from modelperf.report.table import Table
 from modelperf.units import format_change, format_size, format_value
 from modelperf.vocab import Verdict
@@ -111,6 +112,9 @@ def terminal_summary(session: SessionResults, reporter: Reporter) -> None:
         lines += [_detail(r) for r in session.results if r.verdict is not Verdict.PASS]
         lines += underpowered_lines(session.results)
         blocks.append(("=", f"modelperf: {_results_title(session)}", lines))
+    load = load_table(session.results)
+    if load:
+        blocks.append(("=", LOAD_TITLE, load.text()))
     tradeoff = _tradeoff_table(session)
     if tradeoff:
         blocks.append(("=", "modelperf: DistilBERT vs Llama on this hardware", tradeoff.text()))
@@ -163,6 +167,9 @@ def markdown_summary(session: SessionResults, report_url: str | None = None) -> 
                   for r in session.results if r.verdict is not Verdict.PASS]
         weak = underpowered_lines(session.results)
         parts += ["", *weak] if weak else []
+    load = load_table(session.results)
+    if load:
+        parts += ["", f"### {LOAD_TITLE.removeprefix('modelperf: ')}", "", *load.markdown()]
     tradeoff = _tradeoff_table(session)
     if tradeoff:
         parts += ["", "### DistilBERT vs Llama on this hardware", "", "```", *tradeoff.text(), "```"]

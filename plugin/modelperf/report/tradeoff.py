@@ -19,11 +19,12 @@ __all__ = ["MODELS", "ROLES", "TRADEOFF_ROWS", "collect", "interval", "plot", "r
 
 MODELS = ("distilbert", "llama")  # the plugin's two model fixtures, one column each
 # The figures a test can give the table, as the figure part of its marker's role ("llama:decode").
-ROLES = ("load", "memory", "batch1", "throughput", "decode", "accuracy")
+ROLES = ("load", "memory", "batch1", "throughput", "decode", "accuracy", "max_rate")
 
 TRADEOFF_ROWS = ("architecture", "layers", "parameters", "file size", "context window", "load time",
                  "peak memory (memray)", "peak memory (RSS growth)", "batch-1 latency p50", "batch-1 latency p95",
-                 "throughput", "decode", "sentiment accuracy (95% CI)")
+                 "throughput", "decode", "sentiment accuracy (95% CI)",
+                 "requests/s held at p99 <= objective")
 
 
 def collect(measurements: Sequence[Measurement]) -> dict[str, dict[str, Measurement]]:
@@ -75,6 +76,11 @@ def _column(info: Mapping[str, Any] | None, figures: dict[str, Measurement]) -> 
         n = len(accuracy.samples)
         low, high = wilson_interval(int(sum(accuracy.samples)), n)
         cells[12] = f"{accuracy.value:.3f} ({low:.3f}-{high:.3f}, n={n})"
+    served = figures.get("max_rate")
+    if served and served.load is not None and served.load.max_rate is not None:
+        from modelperf.report.load import objectives_text
+
+        cells[13] = f"{served.load.max_rate:.3g}/s ({objectives_text(served.load)}, Poisson arrivals, own server)"
     return cells
 
 

@@ -1,0 +1,67 @@
+"""decide.load: a load figure against its reference, by a bootstrap over both runs' requests."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from modelperf.decide.load import LoadRun, compare_load, figure_spread
+from modelperf.vocab import Verdict
+
+
+def _run(scale: float, n: int = 60, seed: int = 0, failed: int = 0) -> LoadRun:
+    draw = random.Random(seed)
+    samples = tuple(scale * (0.5 + draw.expovariate(2.0)) for _ in range(n))
+    ordered = sorted(samples)
+    return LoadRun(ordered[n // 2], samples, failed)
+
+
+@pytest.mark.parametrize("figure", ["e2e_p50", "ttft_p90", "tpot_p99"])
+def test_the_same_requests_pass(figure: str) -> None:
+    found = compare_load(_run(1.0), _run(1.0), figure=figure, unit="s", session_spread=0.03)
+    assert found.verdict is Verdict.PASS and found.ratio == pytest.approx(1.0)
+
+
+def test_three_times_slower_requests_regress_and_faster_ones_improve() -> None:
+    assert compare_load(_run(1.0), _run(3.0, seed=1), figure="e2e_p50", unit="s").verdict is Verdict.REGRESSED
+    assert compare_load(_run(3.0), _run(1.0, seed=1), figure="e2e_p50", unit="s").verdict is Verdict.IMPROVED
+
+
+def test_failed_requests_count_as_infinitely_slow() -> None:
+    # The completed requests are the same; 40 % of the current run's never finished.
+    found = compare_load(_run(1.0), _run(1.0, failed=40), figure="e2e_p90", unit="s")
+    assert found.verdict is Verdict.REGRESSED
+
+
+def test_the_verdict_line_says_which_spread_it_used() -> None:
+    stored = compare_load(_run(1.0), _run(1.0, seed=1), figure="e2e_p99", unit="s", session_spread=0.03)
+    assert "bootstrap over 60+60 requests" in stored.line() and "widened by 12 % between sessions" in stored.line()
+    paired = compare_load(_run(1.0), _run(1.0, seed=1), figure="e2e_p99", unit="s", side_by_side=True)
+    assert "side by side" in paired.line()
+
+
+def test_a_tail_gets_a_wider_between_session_spread_than_a_median() -> None:
+    assert figure_spread("e2e_p50", 0.03) < figure_spread("e2e_p90", 0.03) < figure_spread("ttft_p99", 0.03)
+    median = compare_load(_run(1.0), _run(1.0, seed=1), figure="e2e_p50", unit="s", session_spread=0.03)
+    tail = compare_load(_run(1.0), _run(1.0, seed=1), figure="e2e_p99", unit="s", session_spread=0.03)
+    assert tail.ratio_high - tail.ratio_low > median.ratio_high - median.ratio_low
+
+
+def test_goodput_is_higher_is_better() -> None:
+    good = LoadRun(0.9, (1.0,) * 54 + (0.0,) * 6)
+    bad = LoadRun(0.5, (1.0,) * 30 + (0.0,) * 30)
+    found = compare_load(good, bad, figure="goodput", unit="fraction", direction="higher")
+    assert found.verdict is Verdict.REGRESSED and "lower" in found.reason
+
+
+@pytest.mark.parametrize(("current", "verdict"), [
+    (LoadRun(2.0, (), max_rate=2.0, failed_rate=2.4), Verdict.PASS),  # brackets overlap
+    (LoadRun(1.0, (), max_rate=1.0, failed_rate=1.2), Verdict.REGRESSED),  # fails where the baseline held
+    (LoadRun(4.0, (), max_rate=4.0, failed_rate=4.8), Verdict.IMPROVED),  # holds where the baseline failed
+    (LoadRun(0.0, (), max_rate=None, failed_rate=0.5), Verdict.INCONCLUSIVE),
+])
+def test_max_rates_are_compared_by_their_brackets(current: LoadRun, verdict: Verdict) -> None:
+    baseline = LoadRun(2.0, (), max_rate=2.0, failed_rate=2.4)
+    found = compare_load(baseline, current, figure="max_rate", unit="req/s", direction="higher")
+    assert found.verdict is verdict and "brackets" in found.line()

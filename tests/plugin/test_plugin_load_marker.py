@@ -1,0 +1,215 @@
+"""``@pytest.mark.load`` as users meet it: inner sessions whose load tests run against a stand-in server.
+
+The stand-in (tests/serve/stub_server.py, run as a process of its own) streams tokens with no model
+behind them, a fixed time apart; ``$MODELPERF_STUB_TOKEN_GAP_S`` makes it slower. Either the test
+starts it by hand and hands its URL to ``--serving-url``, as a team points the plugin at its own
+server, or the inner conftest has ``llama_server`` start it in place of llama-cpp-python's server, so
+the plugin's own start, logging and stopping are what runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import statistics
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Imported here, not first by an inner session: pytester drops the modules an inner session imported,
+# and numpy cannot be imported twice in one process.
+import modelperf.judge  # noqa: F401
+import modelperf.measure.load  # noqa: F401
+from modelperf.serve.process import ServerProcess, free_port
+
+STUB = Path(__file__).parents[1] / "serve" / "stub_server.py"
+FAKE = Path(__file__).parents[1] / "serve" / "fake_server.py"
+RUN = ("--benchmark", "--history", "off", "--baseline-dir", "baselines", "-p", "no:randomly")
+GAP_ENV = "MODELPERF_STUB_TOKEN_GAP_S"
+
+LOAD_TEST = """
+    import pytest
+
+    @pytest.mark.load(rate={rate}, duration="{duration}", max_requests={requests}, tokens={tokens}{extra})
+    def test_llama_under_load(llama_server, load):
+        load.run(llama_server)
+"""
+# The inner conftest: `llama_server` starts the stand-in (copied beside it, so its command line names
+# the session's folder) where it would start llama-cpp-python's server.
+STARTS_STAND_IN = """
+    import os
+    import sys
+    from pathlib import Path
+
+    from modelperf.serve import servers
+    from modelperf.serve.process import ServerProcess, free_port
+
+    ARGS = {args!r}
+    _original = servers.llama_server
+
+    def _stand_in(config, log_dir):
+        port = free_port()
+        script = Path(__file__).with_name("{script}")
+        return ServerProcess("the llama server (stand-in)", [sys.executable, str(script), str(port), *ARGS],
+                             log_dir / f"llama-server-{{port}}.log", port=port, health_path="/v1/models",
+                             startup_timeout_s=30)
+
+    def pytest_configure(config):
+        servers.llama_server = _stand_in
+
+    def pytest_unconfigure(config):
+        servers.llama_server = _original
+"""
+
+
+def load_test(rate: float = 30.0, duration: str = "1 s", requests: int = 60, tokens: int = 4, extra: str = "") -> str:
+    return LOAD_TEST.format(rate=rate, duration=duration, requests=requests, tokens=tokens, extra=extra)
+
+
+def starts_stand_in(pytester: pytest.Pytester, script: Path = STUB, args: tuple[str, ...] = ()) -> None:
+    (pytester.path / script.name).write_text(script.read_text())
+    pytester.makeconftest(STARTS_STAND_IN.format(args=args, script=script.name))
+
+
+def stand_in(tmp_path: Path, gap_s: float) -> ServerProcess:
+    port = free_port()
+    return ServerProcess("the stand-in server", [sys.executable, str(STUB), str(port)],
+                         tmp_path / f"stand-in-{port}.log", port=port, health_path="/v1/models",
+                         startup_timeout_s=30, env={GAP_ENV: str(gap_s)})
+
+
+@pytest.fixture
+def results(pytester: pytest.Pytester) -> Iterator[Path]:
+    yield pytester.path / "results.json"
+
+
+def _load_results(path: Path) -> list[dict[str, object]]:
+    data = json.loads(path.read_text())
+    return [r for r in data["results"] if r["measurement"]["kind"] == "load"]
+
+
+def test_load_figures_are_recorded_then_compared_and_a_slower_server_regresses(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, results: Path
+) -> None:
+    pytester.makepyfile(test_served=load_test(extra=", min_effect=0.5"))
+    with stand_in(tmp_path, 0.002) as server:
+        first = pytester.runpytest(*RUN, "--serving-url", server.base_url, "--results-json", str(results))
+        first.assert_outcomes(passed=1)
+        [recorded] = _load_results(results)
+        measurement = recorded["measurement"]
+        assert measurement["metric"] == "e2e_p50" and measurement["unit"] == "s"  # type: ignore[index]
+        detail = measurement["load"]  # type: ignore[index]
+        assert detail["pattern"] == "Poisson 30/s (seed 0)" and detail["failed"] == 0
+        assert detail["e2e"]["count"] == detail["sent"] == len(measurement["samples"])  # type: ignore[index]
+        assert detail["ttft"]["p50"] <= detail["e2e"]["p50"] and detail["tpot"]["p50"] > 0
+        first.stdout.fnmatch_lines(["*e2e_p50*recorded*", "*under load (p50 / p90 / p99*",
+                                    "*test_llama_under_load*Poisson 30/s*"])
+        # The same server again, named through the environment: the figure is compared and holds.
+        monkeypatch.setenv("MODELPERF_SERVING_URL", server.base_url)
+        pytester.runpytest(*RUN).assert_outcomes(passed=1)
+    # A server five times slower per token, named in the ini file: the gated figure regresses.
+    with stand_in(tmp_path, 0.010) as slower:
+        monkeypatch.delenv("MODELPERF_SERVING_URL")
+        pytester.makeini(f"[pytest]\nserving_url = {slower.base_url}\n")
+        slow = pytester.runpytest(*RUN)
+    assert slow.ret == pytest.ExitCode.TESTS_FAILED
+    slow.stdout.fnmatch_lines(["*spread: bootstrap over * requests' per-request values, widened by 3 % between "
+                               "sessions*slower*", "*REGRESSED*test_llama_under_load*e2e_p50*"])
+
+
+def test_one_load_test_sends_at_the_poisson_rate_it_claims(pytester: pytest.Pytester, tmp_path: Path,
+                                                           results: Path) -> None:
+    # 300 arrivals from seed 0 at 100/s: their drawn gaps have mean 1.025/r and CV 0.99; what is checked
+    # is that the client, sending them to a real server, keeps to them.
+    pytester.makepyfile(test_served=load_test(rate=100.0, duration="3 s", requests=300, tokens=2))
+    with stand_in(tmp_path, 0.001) as server:
+        pytester.runpytest(*RUN, "--serving-url", server.base_url, "--results-json",
+                           str(results)).assert_outcomes(passed=1)
+    [recorded] = _load_results(results)
+    sends = recorded["measurement"]["info"]["send_times_s"]  # type: ignore[index]
+    gaps = [b - a for a, b in itertools.pairwise(sorted(sends))]
+    mean = statistics.fmean(gaps)
+    assert len(sends) >= 250
+    assert abs(mean * 100.0 - 1.0) < 0.05, f"mean gap {mean * 1e3:.2f} ms"
+    assert 0.9 < statistics.stdev(gaps) / mean < 1.1
+
+
+def test_the_plugin_starts_the_server_keeps_its_log_and_stops_it(pytester: pytest.Pytester) -> None:
+    starts_stand_in(pytester)
+    pytester.makepyfile(test_served=load_test() + """
+    def test_the_same_server_again(llama_server):
+        assert llama_server.url.startswith("http://127.0.0.1:")
+    """)
+    result = pytester.runpytest(*RUN)
+    result.assert_outcomes(passed=2)
+    [log] = (pytester.path / ".modelperf" / "servers").glob("llama-server-*.log")  # one server for both tests
+    port = int(log.stem.rsplit("-", 1)[1])
+    import socket
+
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0, "the server still listens after the session"
+
+
+def test_a_server_that_crashes_at_start_fails_its_tests_in_one_sentence_naming_it_and_its_log(
+    pytester: pytest.Pytester,
+) -> None:
+    starts_stand_in(pytester, FAKE, ("crash",))
+    pytester.makepyfile(test_served=load_test() + load_test().replace("test_llama_under_load", "test_second"))
+    result = pytester.runpytest(*RUN)
+    result.assert_outcomes(errors=2)  # at set-up, where the fixture failed, as a model that cannot load does
+    result.stdout.fnmatch_lines(["*the llama server (stand-in) exited with status 3 before it became healthy "
+                                 "(its last log line: fatal: the weights are corrupt): see its log *llama-server-*"
+                                 ".log."])
+    assert len(list((pytester.path / ".modelperf" / "servers").glob("*.log"))) == 1  # not retried by each test
+
+
+def test_misused_load_tests_say_what_to_add(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_misused="""
+        import pytest
+
+        def test_fixture_without_marker(load):
+            pass
+
+        @pytest.mark.load(rate=1.0)
+        def test_marker_without_fixture():
+            pass
+
+        @pytest.mark.load(rate=1.0)
+        def test_never_runs(load):
+            pass
+
+        @pytest.mark.load(rate=1.0, duration="soon")
+        def test_bad_duration(load):
+            pass
+    """)
+    result = pytester.runpytest(*RUN)
+    result.stdout.fnmatch_lines_random([
+        "*test_fixture_without_marker: the `load` fixture needs @pytest.mark.load(...)*",
+        "*test_marker_without_fixture: @pytest.mark.load needs the `load` fixture*",
+        "*test_never_runs: @pytest.mark.load test sent no load; call load.run(llama_server)*",
+        "*test_bad_duration: @pytest.mark.load: Cannot read the duration 'soon' given in duration*",
+    ])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_against_runs_each_sides_own_server_and_a_slower_change_fails(pytester: pytest.Pytester) -> None:
+    # The stand-in's time per token is a constant of the inner conftest: the base commit's is 2 ms, the
+    # working tree's 8 ms, and each side's worker starts the server its own tree describes.
+    starts_stand_in(pytester)
+    conftest = pytester.path / "conftest.py"
+    conftest.write_text(conftest.read_text().replace("startup_timeout_s=30)",
+                                                     "startup_timeout_s=30, env={'%s': GAP})" % GAP_ENV)
+                        + "\nGAP = '0.002'\n")
+    pytester.makepyfile(test_served=load_test(extra=", min_effect=0.5"))
+    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], cwd=pytester.path, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=pytester.path, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "base"], cwd=pytester.path, check=True)
+    conftest.write_text(conftest.read_text().replace("GAP = '0.002'", "GAP = '0.008'"))
+    result = pytester.runpytest(*RUN, "--against", "HEAD", "--against-processes", "3")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*test_llama_under_load*e2e_p50*regressed*",
+                                 "*spread: bootstrap over * requests' per-request values, side by side*"])
