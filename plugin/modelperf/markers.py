@@ -119,18 +119,18 @@ _MAX_LOAD_REQUESTS = 100_000  # a bound, not a target: far beyond what a test's 
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """Send load to a server (`load.run(server)`) and compare one of its figures with the baseline.
+    """Send load to a served model (`load.run(llama_server)`) and compare one of its figures with the baseline.
 
-    rate: Poisson arrivals per second, or concurrency: clients each sending its next request when
-    the last ends (give one); duration: how long requests are sent, e.g. "20 s" (default); max_requests:
-    at most this many (default 200); slo: objectives such as {"ttft_p99": "500 ms", "tpot_p99": "50 ms"}
-    (figures ttft, tpot, itl, e2e at any percentile; they give goodput); max_rate: search the highest
-    Poisson rate whose objectives hold, from rate (default 1/s), in at most max_runs runs of duration
-    (default 5); tokens: generated tokens per completion request (default 16); figure: the gated figure,
-    e2e|ttft|tpot|itl + _p50|_p90|_p99, goodput or max_rate (default e2e_p50; max_rate in search mode);
-    min_effect: smallest change worth failing for (default 0.10); direction: lower | higher is better
-    (default: by the figure); alpha: significance (default 0.01); seed: of the arrivals (default 0);
-    role: '<model>:max_rate' puts a search's rate in the trade-off table (default none).
+    rate: Poisson arrivals per second (with max_rate, the search's first rate; default 1/s there);
+    concurrency: clients each sending its next request as soon as its last one ends, instead of rate;
+    duration: how long requests are sent, e.g. "20 s"; max_requests: the most requests one run sends;
+    slo: objectives such as {"ttft_p99": "500 ms", "tpot_p99": "50 ms"} (ttft, tpot, itl or e2e at a
+    percentile), which give goodput; max_rate: search the highest Poisson rate whose objectives hold;
+    max_runs: the most runs of the search, each of duration; tokens: tokens generated per completion
+    request; figure: the gated figure, e2e, ttft, tpot or itl with _p50, _p90 or _p99, goodput or max_rate
+    (default e2e_p50; max_rate in search mode); min_effect: smallest change worth failing for; direction:
+    lower | higher is better (default: by the figure); alpha: significance level of the comparison; seed:
+    of the Poisson arrivals; role: '<model>:max_rate' puts a search's rate in the trade-off table.
     """
 
     rate: float | None = None

@@ -21,7 +21,7 @@ import pytest
 
 # Imported here, not first by an inner session: pytester drops the modules an inner session imported,
 # and numpy cannot be imported twice in one process.
-import modelperf.judge  # noqa: F401
+import modelperf.judge
 import modelperf.measure.load  # noqa: F401
 from modelperf.serve.process import ServerProcess, free_port
 
@@ -116,8 +116,8 @@ def test_load_figures_are_recorded_then_compared_and_a_slower_server_regresses(
         pytester.makeini(f"[pytest]\nserving_url = {slower.base_url}\n")
         slow = pytester.runpytest(*RUN)
     assert slow.ret == pytest.ExitCode.TESTS_FAILED
-    slow.stdout.fnmatch_lines(["*spread: bootstrap over * requests' per-request values, widened by 3 % between "
-                               "sessions*slower*", "*REGRESSED*test_llama_under_load*e2e_p50*"])
+    said = "*spread: bootstrap over * requests' per-request values, widened by 3 % between sessions*slower*"
+    slow.stdout.fnmatch_lines([said, "*REGRESSED*test_llama_under_load*e2e_p50*"])
 
 
 def test_one_load_test_sends_at_the_poisson_rate_it_claims(pytester: pytest.Pytester, tmp_path: Path,
@@ -160,9 +160,9 @@ def test_a_server_that_crashes_at_start_fails_its_tests_in_one_sentence_naming_i
     pytester.makepyfile(test_served=load_test() + load_test().replace("test_llama_under_load", "test_second"))
     result = pytester.runpytest(*RUN)
     result.assert_outcomes(errors=2)  # at set-up, where the fixture failed, as a model that cannot load does
-    result.stdout.fnmatch_lines(["*the llama server (stand-in) exited with status 3 before it became healthy "
-                                 "(its last log line: fatal: the weights are corrupt): see its log *llama-server-*"
-                                 ".log."])
+    sentence = ("*the llama server (stand-in) exited with status 3 before it became healthy (its last log line: "
+                "fatal: the weights are corrupt): see its log *llama-server-*.log.")
+    result.stdout.fnmatch_lines([sentence])
     assert len(list((pytester.path / ".modelperf" / "servers").glob("*.log"))) == 1  # not retried by each test
 
 
@@ -201,7 +201,7 @@ def test_against_runs_each_sides_own_server_and_a_slower_change_fails(pytester: 
     starts_stand_in(pytester)
     conftest = pytester.path / "conftest.py"
     conftest.write_text(conftest.read_text().replace("startup_timeout_s=30)",
-                                                     "startup_timeout_s=30, env={'%s': GAP})" % GAP_ENV)
+                                                     f"startup_timeout_s=30, env={{'{GAP_ENV}': GAP}})")
                         + "\nGAP = '0.002'\n")
     pytester.makepyfile(test_served=load_test(extra=", min_effect=0.5"))
     git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
@@ -213,3 +213,13 @@ def test_against_runs_each_sides_own_server_and_a_slower_change_fails(pytester: 
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*test_llama_under_load*e2e_p50*regressed*",
                                  "*spread: bootstrap over * requests' per-request values, side by side*"])
+
+
+def test_ctrl_c_in_the_middle_of_a_load_test_leaves_no_server_process(pytester: pytest.Pytester) -> None:
+    from tests.faults.test_interrupts import _interrupted
+
+    starts_stand_in(pytester)  # the stand-in writes $MODELPERF_TEST_MARKER at its first request
+    pytester.makepyfile(test_served=load_test(rate=5.0, duration="60 s", requests=300))
+    ended = _interrupted(pytester, RUN, "load", timeout=60)  # checks the process table for the session's folder
+    assert ended.status == pytest.ExitCode.INTERRUPTED, ended.output + ended.errors
+    assert list((pytester.path / ".modelperf" / "servers").glob("llama-server-*.log")), "no server was started"

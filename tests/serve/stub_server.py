@@ -39,6 +39,11 @@ class StubState:
     bodies: list[dict[str, object]] = field(default_factory=list)
 
 
+def _write_marker(path: str) -> None:
+    with open(path, "w") as marker:
+        marker.write("first request")
+
+
 def _app(state: StubState, gap_s: float = TOKEN_GAP_S) -> Starlette:
     async def models(request: Request) -> JSONResponse:
         return JSONResponse({"data": [{"id": "stub"}]})
@@ -46,9 +51,9 @@ def _app(state: StubState, gap_s: float = TOKEN_GAP_S) -> Starlette:
     async def completions(request: Request) -> Response:
         body = await request.json()
         state.bodies.append(body)
-        if MARKER_ENV in os.environ and not os.path.exists(os.environ[MARKER_ENV]):
-            with open(os.environ[MARKER_ENV], "w") as marker:  # a test waits for the first request to interrupt
-                marker.write("first request")
+        marker = os.environ.get(MARKER_ENV)
+        if marker and not os.path.exists(marker):
+            _write_marker(marker)  # a test waits for the first request to interrupt the session
         prompt = str(body.get("prompt", ""))
         if "FAIL" in prompt:
             return JSONResponse({"error": "the stub was told to fail"}, status_code=500)
