@@ -65,7 +65,7 @@ STARTS_STAND_IN = """
 """
 
 
-def load_test(rate: float = 30.0, duration: str = "1 s", requests: int = 60, tokens: int = 4, extra: str = "") -> str:
+def load_test(rate: float = 40.0, duration: str = "0.6 s", requests: int = 60, tokens: int = 4, extra: str = "") -> str:
     return LOAD_TEST.format(rate=rate, duration=duration, requests=requests, tokens=tokens, extra=extra)
 
 
@@ -102,11 +102,11 @@ def test_load_figures_are_recorded_then_compared_and_a_slower_server_regresses(
         measurement = recorded["measurement"]
         assert measurement["metric"] == "e2e_p50" and measurement["unit"] == "s"  # type: ignore[index]
         detail = measurement["load"]  # type: ignore[index]
-        assert detail["pattern"] == "Poisson 30/s (seed 0)" and detail["failed"] == 0
+        assert detail["pattern"] == "Poisson 40/s (seed 0)" and detail["failed"] == 0
         assert detail["e2e"]["count"] == detail["sent"] == len(measurement["samples"])  # type: ignore[index]
         assert detail["ttft"]["p50"] <= detail["e2e"]["p50"] and detail["tpot"]["p50"] > 0
         first.stdout.fnmatch_lines(["*e2e_p50*recorded*", "*under load (p50 / p90 / p99*",
-                                    "*test_llama_under_load*Poisson 30/s*"])
+                                    "*test_llama_under_load*Poisson 40/s*"])
         # The same server again, named through the environment: the figure is compared and holds.
         monkeypatch.setenv("MODELPERF_SERVING_URL", server.base_url)
         pytester.runpytest(*RUN).assert_outcomes(passed=1)
@@ -122,9 +122,10 @@ def test_load_figures_are_recorded_then_compared_and_a_slower_server_regresses(
 
 def test_one_load_test_sends_at_the_poisson_rate_it_claims(pytester: pytest.Pytester, tmp_path: Path,
                                                            results: Path) -> None:
-    # 300 arrivals from seed 0 at 100/s: their drawn gaps have mean 1.025/r and CV 0.99; what is checked
-    # is that the client, sending them to a real server, keeps to them.
-    pytester.makepyfile(test_served=load_test(rate=100.0, duration="3 s", requests=300, tokens=2))
+    # Seed 0's first 300 expected arrivals (rate x duration) hold 293 requests whose drawn gaps have mean
+    # 1.025/r and CV 0.99; what is checked is that the client, sending them to a real server, keeps to them.
+    # 60/s rather than faster: a busy machine's late wake-ups of a few ms stay small beside the gaps.
+    pytester.makepyfile(test_served=load_test(rate=60.0, duration="5 s", requests=300, tokens=2))
     with stand_in(tmp_path, 0.001) as server:
         pytester.runpytest(*RUN, "--serving-url", server.base_url, "--results-json",
                            str(results)).assert_outcomes(passed=1)
@@ -133,7 +134,7 @@ def test_one_load_test_sends_at_the_poisson_rate_it_claims(pytester: pytest.Pyte
     gaps = [b - a for a, b in itertools.pairwise(sorted(sends))]
     mean = statistics.fmean(gaps)
     assert len(sends) >= 250
-    assert abs(mean * 100.0 - 1.0) < 0.05, f"mean gap {mean * 1e3:.2f} ms"
+    assert abs(mean * 60.0 - 1.0) < 0.05, f"mean gap {mean * 1e3:.2f} ms"
     assert 0.9 < statistics.stdev(gaps) / mean < 1.1
 
 
