@@ -81,16 +81,37 @@ class SessionPipeline:
         self.dirty = False
         self.against: str | None = None  # the base side's label, once an --against session has one
         self._store: BaselineStore | None = None
+        self._spreads: decide.SpreadTable | None = None
         self._context = MeasureContext(root / ".modelperf" / "captures", settings.keep_captures,
                                        RunPlan(remeasure_busy=not worker))
 
     # ------------------------------------------------------------------ start
-    @property
-    def _rules(self) -> Rules:
+    def _rules(self, current: Measurement, reference: Measurement | None) -> Rules:
         # The judge (numpy, scipy) loads with the first figure, not with a plain `pytest` run's plugin.
         from modelperf.judge import Rules
 
-        return Rules(session_spread=self.settings.session_spread)
+        stored_latency = current.kind is Kind.LATENCY and reference is not None and self._store is not None
+        return Rules(spreads=self._spread_table() if stored_latency else None)
+
+    def _spread_table(self) -> decide.SpreadTable:
+        """Each stored latency comparison's between-session spread: the one set, or per test from the
+        history (read once, with the session's first stored latency comparison)."""
+        if self._spreads is None:
+            from modelperf import decide
+            from modelperf.store.history import HistoryError
+            from modelperf.store.spreads import read_spreads
+
+            settings = self.settings
+            if "session_spread" in settings.explicit:
+                self._spreads = decide.SpreadTable(configured=settings.session_spread)
+                return self._spreads
+            try:
+                history = read_spreads(settings.history, self.hardware_id)
+            except HistoryError as exc:
+                history = None
+                self.notes.append(f"between-session spreads: {exc} Stored comparisons used the defaults.")
+            self._spreads = decide.SpreadTable(default=settings.session_spread, history=history)
+        return self._spreads
 
     @property
     def side_by_side(self) -> bool:
@@ -160,7 +181,7 @@ class SessionPipeline:
             if current.kind is Kind.LATENCY and reference.figure is not None:
                 assert isinstance(options, LatencyOptions)
                 current, comparison = self._confirmed_latency(instrument, current, reference.figure, options)
-            result = judge(current, reference, options, self._rules, comparison)
+            result = judge(current, reference, options, self._rules(current, reference.figure), comparison)
             section = instrument.after_verdict(result)
             results.append(replace(result, section=section) if section else result)
         return results
@@ -171,12 +192,13 @@ class SessionPipeline:
         from modelperf import decide
         from modelperf.judge import latency_comparison
 
-        comparison = latency_comparison(current, baseline, options, self._rules)
+        rules = self._rules(current, baseline)
+        comparison = latency_comparison(current, baseline, options, rules)
         if decide.should_confirm(comparison):
             pooled = instrument.remeasure(current)
             if pooled is not None:
                 current = pooled
-                comparison = decide.confirm(comparison, latency_comparison(pooled, baseline, options, self._rules))
+                comparison = decide.confirm(comparison, latency_comparison(pooled, baseline, options, rules))
         return current, comparison
 
     def _reference(self, current: Measurement) -> Reference:
