@@ -23,6 +23,7 @@ from modelperf.utils import (
     parse_spread,
     parse_threads,
 )
+from modelperf.vocab import MALLOC_MODES
 
 __all__ = ["OPTIONS", "Option", "SettingError", "Settings", "check_output_files", "option"]
 
@@ -69,6 +70,13 @@ def _across(text: str) -> frozenset[str]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _malloc_mode(text: str) -> str:
+    mode = str(text).strip().lower()
+    if mode not in MALLOC_MODES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(MALLOC_MODES)}")
+    return mode
+
+
 _CORES = "auto"  # physical cores less one: hyper-threads and a busy core both stall torch and llama.cpp
 
 OPTIONS: tuple[Option, ...] = (
@@ -111,6 +119,13 @@ OPTIONS: tuple[Option, ...] = (
            "itself one session, widen their interval by it. Measured 0.01-0.04 per test on a shared 2-core VM; "
            "lower it only on a machine where repeated sessions agree more closely", parse_spread, "0.03",
            "MODELPERF_SESSION_SPREAD", "FRACTION"),
+    Option("malloc_thresholds", "--malloc-thresholds", "the allocator latency is measured under: 'process' keeps "
+           "the process's own (glibc's dynamic thresholds, or whatever MALLOC_* or LD_PRELOAD set), raised to their "
+           "steady state before the first test of a stored-baseline session so that no test depends on what ran "
+           "before it; 'fixed' fixes glibc's mmap and trim thresholds during latency tests, which also makes "
+           "figures independent of test order but spares growing buffers the page faults they pay in a real "
+           "process, so such a change reads smaller than it is", _malloc_mode, "process",
+           "MODELPERF_MALLOC_THRESHOLDS", "process|fixed"),
     Option("keep_captures", "--keep-captures", "keep memray capture files of passing memory tests too"),
     Option("accuracy_dataset", "--accuracy-dataset", "sentiment dataset (GLUE TSV or JSONL)",
            str, None, "MODELPERF_ACCURACY_DATASET", "PATH", "the in-repo set"),
@@ -174,6 +189,7 @@ class Settings:
     results_json: Path | None
     summary_markdown: Path | None
     explicit: frozenset[str]
+    malloc_thresholds: str = "process"
 
     @classmethod
     def from_pytest_config(cls, config: Any) -> Settings:

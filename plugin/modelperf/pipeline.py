@@ -82,8 +82,11 @@ class SessionPipeline:
         self.against: str | None = None  # the base side's label, once an --against session has one
         self._store: BaselineStore | None = None
         self._spreads: decide.SpreadTable | None = None
+        fixed = settings.malloc_thresholds == "fixed"
+        # Under --against both sides run the same tests in the same order: no settling needed.
         self._context = MeasureContext(root / ".modelperf" / "captures", settings.keep_captures,
-                                       RunPlan(remeasure_busy=not worker))
+                                       RunPlan(remeasure_busy=not worker), fixed_malloc=fixed,
+                                       settle_malloc=not fixed and not self.side_by_side)
 
     # ------------------------------------------------------------------ start
     def _rules(self, current: Measurement, reference: Measurement | None) -> Rules:
@@ -125,6 +128,7 @@ class SessionPipeline:
         from modelperf.store.hardware import KEY_FIELDS, hardware_id, machine_info
 
         self.machine = machine_info()
+        self.machine["allocator"] = self._allocator_line()
         self.environment = run_environment(self.machine, self.settings.distilbert_threads, self.settings.llama_threads)
         try:
             self.hardware_id = hardware_id(self.machine, self.settings.baseline_key or KEY_FIELDS)
@@ -138,6 +142,13 @@ class SessionPipeline:
                 self.models.check_explicit()
         except (BaselineError, ValueError, ModelUnavailable) as exc:
             raise SetupError(str(exc)) from None
+
+    def _allocator_line(self) -> str:
+        """What serves malloc while latency is measured, for the reports and each stored record."""
+        from modelperf.measure.allocator import describe_allocator
+
+        context = self._context
+        return describe_allocator(self.settings.malloc_thresholds, settle=context.settle_malloc).line()
 
     def plan_probes(self, needed: Sequence[str]) -> list[Any]:
         """The probes ``probe_models`` will run: everything they import is imported here, before they start."""
