@@ -36,6 +36,7 @@ from .check import run_check
 from .plan import DEFAULT_SELECT, Mode, parse_slowdown
 from .sessions import RunOptions, run_all
 from .summary import gate_summary, print_report
+from .truth import run_truth
 
 __all__ = ["main", "parser"]
 
@@ -64,6 +65,16 @@ def parser() -> argparse.ArgumentParser:
     runs.add_argument("--dry-run", action="store_true", help="print the commands it would run, run nothing")
     runs.add_argument("--check-injection", type=float, metavar="FACTOR",
                       help="only time the injected slowdown of FACTOR in one process at REV and print the ratio")
+    truth = p.add_argument_group("true size (benchmarks/gate/truth.py)")
+    truth.add_argument("--truth", type=int, metavar="N",
+                       help="only compare N --against sessions of a user's project with its calls alternated in one "
+                            "process (DistilBERT: more sentences in a batch; Llama: more tokens), and print both")
+    truth.add_argument("--truth-extra", type=int, default=2, metavar="K",
+                       help="sentences and tokens the change adds (default 2; 1 is about +5 %%)")
+    truth.add_argument("--truth-rounds", type=int, default=60, metavar="R",
+                       help="rounds of each call in the one-process alternation (default 60)")
+    truth.add_argument("--truth-stored", action="store_true",
+                       help="also run a stored-baseline pair (save at the base, compare the change) per session")
     out = p.add_argument_group("analysis")
     out.add_argument("--analyze", type=Path, metavar="DIR", help="only analyse the sessions already in DIR")
     out.add_argument("--out", type=Path, help="also write all the figures as JSON to this file")
@@ -99,6 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.check_injection is not None:
             return run_check(args.rev, args.check_injection)
+        if args.truth is not None:
+            results = raw_dir("truth", args.results_dir)
+            return run_truth(args.truth, args.truth_extra, args.truth_rounds, args.truth_stored, results, args.dry_run)
         if args.analyze is not None:
             _summarize(args, args.analyze)
             return 0

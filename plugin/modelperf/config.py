@@ -23,6 +23,7 @@ from modelperf.utils import (
     parse_spread,
     parse_threads,
 )
+from modelperf.vocab import MALLOC_MODES
 
 __all__ = ["OPTIONS", "Option", "SettingError", "Settings", "check_output_files", "option"]
 
@@ -85,6 +86,11 @@ def _json_shape(text: str) -> str:
     if text.count('"{text}"') != 1:
         raise argparse.ArgumentTypeError(f'{text!r} must hold the string "{{text}}" exactly once, where each text goes')
     return text
+def _malloc_mode(text: str) -> str:
+    mode = str(text).strip().lower()
+    if mode not in MALLOC_MODES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(MALLOC_MODES)}")
+    return mode
 
 
 _CORES = "auto"  # physical cores less one: hyper-threads and a busy core both stall torch and llama.cpp
@@ -129,6 +135,13 @@ OPTIONS: tuple[Option, ...] = (
            "itself one session, widen their interval by it. Measured 0.01-0.04 per test on a shared 2-core VM; "
            "lower it only on a machine where repeated sessions agree more closely", parse_spread, "0.03",
            "MODELPERF_SESSION_SPREAD", "FRACTION"),
+    Option("malloc_thresholds", "--malloc-thresholds", "the allocator latency is measured under: 'process' keeps "
+           "the process's own (glibc's dynamic thresholds, or whatever MALLOC_* or LD_PRELOAD set), raised to their "
+           "steady state before the first test of a stored-baseline session so that no test depends on what ran "
+           "before it; 'fixed' fixes glibc's mmap and trim thresholds during latency tests, which also makes "
+           "figures independent of test order but spares growing buffers the page faults they pay in a real "
+           "process, so such a change reads smaller than it is", _malloc_mode, "process",
+           "MODELPERF_MALLOC_THRESHOLDS", "process|fixed"),
     Option("keep_captures", "--keep-captures", "keep memray capture files of passing memory tests too"),
     Option("accuracy_dataset", "--accuracy-dataset", "sentiment dataset (GLUE TSV or JSONL)",
            str, None, "MODELPERF_ACCURACY_DATASET", "PATH", "the in-repo set"),
@@ -205,6 +218,7 @@ class Settings:
     serving_url: str | None = None
     classifier_url: str | None = None
     classifier_shape: str = '{"text": "{text}"}'
+    malloc_thresholds: str = "process"
 
     @classmethod
     def from_pytest_config(cls, config: Any) -> Settings:

@@ -29,10 +29,11 @@ AGAINST_MIN_EFFECT = 0.05
 
 @dataclass(frozen=True)
 class Rules:
-    """Session-wide judging settings: the between-session spread of stored baselines, and whether the
-    reference was measured side by side (``--against``) rather than stored."""
+    """Session-wide judging settings: the between-session spread of each stored latency comparison (none:
+    the two sessions are trusted to be alike), and whether the reference was measured side by side
+    (``--against``) rather than stored."""
 
-    session_spread: float = 0.0
+    spreads: decide.SpreadTable | None = None
     side_by_side: bool = False
 
 
@@ -54,9 +55,10 @@ def latency_comparison(current: Measurement, reference: Measurement, options: La
         return decide.compare_paired(paired.base, paired.change, min_effect=options.min_effect,
                                      statistic=options.statistic, direction=options.direction, alpha=options.alpha,
                                      unit=current.unit)
+    spread = (decide.SessionSpread(0.0) if rules.spreads is None
+              else rules.spreads.for_figure(current.test_id, options.statistic))
     return decide.compare_latency(reference, current, min_effect=options.min_effect, statistic=options.statistic,
-                                  direction=options.direction, alpha=options.alpha,
-                                  session_spread=rules.session_spread)
+                                  direction=options.direction, alpha=options.alpha, session_spread=spread)
 
 
 def judge(current: Measurement, reference: Reference, options: MarkerOptions, rules: Rules = Rules(),
@@ -82,7 +84,8 @@ def judge(current: Measurement, reference: Reference, options: MarkerOptions, ru
         found = comparison or latency_comparison(current, reference.figure, options, rules)
         return _result(current, Judgement(found.verdict, found.line(), reference.figure.value, found.ratio,
                                           found.ratio_low, found.ratio_high, found.drift, found.p_value,
-                                          found.detectable, found.min_effect))
+                                          found.detectable, found.min_effect,
+                                          found.session_spread if found.corrected else None))
     assert isinstance(options, AccuracyOptions)
     return _accuracy(current, reference.figure, options)
 
@@ -113,9 +116,13 @@ def _load(current: Measurement, reference: Measurement, options: LoadOptions, ru
         return LoadRun(measurement.value, measurement.samples, detail.failed if detail else 0,
                        detail.max_rate if detail else None, detail.failed_rate if detail else None)
 
+    # A load figure's own spread comes from its requests; the between-session part is the session's base
+    # spread (set, or the default), which decide.load widens for tail percentiles.
+    spreads = rules.spreads
+    between = 0.0 if spreads is None else spreads.configured if spreads.configured is not None else spreads.default
     found = compare_load(run(reference), run(current), figure=current.metric, unit=current.unit,
                          min_effect=options.min_effect, direction=options.gated_direction, alpha=options.alpha,
-                         session_spread=rules.session_spread, side_by_side=rules.side_by_side)
+                         session_spread=between, side_by_side=rules.side_by_side)
     ratio = found.ratio if math.isfinite(found.ratio) else None
     low, high = (found.ratio_low, found.ratio_high) if ratio is not None else (None, None)
     return _result(current, Judgement(found.verdict, found.line(), reference.value, ratio, low, high,

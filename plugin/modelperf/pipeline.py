@@ -81,16 +81,40 @@ class SessionPipeline:
         self.dirty = False
         self.against: str | None = None  # the base side's label, once an --against session has one
         self._store: BaselineStore | None = None
+        self._spreads: decide.SpreadTable | None = None
+        fixed = settings.malloc_thresholds == "fixed"
+        # Under --against both sides run the same tests in the same order: no settling needed.
         self._context = MeasureContext(root / ".modelperf" / "captures", settings.keep_captures,
-                                       RunPlan(remeasure_busy=not worker))
+                                       RunPlan(remeasure_busy=not worker), fixed_malloc=fixed,
+                                       settle_malloc=not fixed and not self.side_by_side)
 
     # ------------------------------------------------------------------ start
-    @property
-    def _rules(self) -> Rules:
+    def _rules(self, current: Measurement, reference: Measurement | None) -> Rules:
         # The judge (numpy, scipy) loads with the first figure, not with a plain `pytest` run's plugin.
         from modelperf.judge import Rules
 
-        return Rules(session_spread=self.settings.session_spread)
+        stored = current.kind in (Kind.LATENCY, Kind.LOAD) and reference is not None and self._store is not None
+        return Rules(spreads=self._spread_table() if stored else None)
+
+    def _spread_table(self) -> decide.SpreadTable:
+        """Each stored latency comparison's between-session spread: the one set, or per test from the
+        history (read once, with the session's first stored latency comparison)."""
+        if self._spreads is None:
+            from modelperf import decide
+            from modelperf.store.history import HistoryError
+            from modelperf.store.spreads import read_spreads
+
+            settings = self.settings
+            if "session_spread" in settings.explicit:
+                self._spreads = decide.SpreadTable(configured=settings.session_spread)
+                return self._spreads
+            try:
+                history = read_spreads(settings.history, self.hardware_id)
+            except HistoryError as exc:
+                history = None
+                self.notes.append(f"between-session spreads: {exc} Stored comparisons used the defaults.")
+            self._spreads = decide.SpreadTable(default=settings.session_spread, history=history)
+        return self._spreads
 
     @property
     def side_by_side(self) -> bool:
@@ -104,6 +128,7 @@ class SessionPipeline:
         from modelperf.store.hardware import KEY_FIELDS, hardware_id, machine_info
 
         self.machine = machine_info()
+        self.machine["allocator"] = self._allocator_line()
         self.environment = run_environment(self.machine, self.settings.distilbert_threads, self.settings.llama_threads)
         try:
             self.hardware_id = hardware_id(self.machine, self.settings.baseline_key or KEY_FIELDS)
@@ -117,6 +142,13 @@ class SessionPipeline:
                 self.models.check_explicit()
         except (BaselineError, ValueError, ModelUnavailable) as exc:
             raise SetupError(str(exc)) from None
+
+    def _allocator_line(self) -> str:
+        """What serves malloc while latency is measured, for the reports and each stored record."""
+        from modelperf.measure.allocator import describe_allocator
+
+        context = self._context
+        return describe_allocator(self.settings.malloc_thresholds, settle=context.settle_malloc).line()
 
     def plan_probes(self, needed: Sequence[str]) -> list[Any]:
         """The probes ``probe_models`` will run: everything they import is imported here, before they start."""
@@ -160,7 +192,7 @@ class SessionPipeline:
             if current.kind is Kind.LATENCY and reference.figure is not None:
                 assert isinstance(options, LatencyOptions)
                 current, comparison = self._confirmed_latency(instrument, current, reference.figure, options)
-            result = judge(current, reference, options, self._rules, comparison)
+            result = judge(current, reference, options, self._rules(current, reference.figure), comparison)
             if current.kind is Kind.LOAD and result.regressed and reference.figure is not None:
                 result = self._confirmed_load(instrument, result, reference)
             section = instrument.after_verdict(result)
@@ -173,12 +205,13 @@ class SessionPipeline:
         from modelperf import decide
         from modelperf.judge import latency_comparison
 
-        comparison = latency_comparison(current, baseline, options, self._rules)
+        rules = self._rules(current, baseline)
+        comparison = latency_comparison(current, baseline, options, rules)
         if decide.should_confirm(comparison):
             pooled = instrument.remeasure(current)
             if pooled is not None:
                 current = pooled
-                comparison = decide.confirm(comparison, latency_comparison(pooled, baseline, options, self._rules))
+                comparison = decide.confirm(comparison, latency_comparison(pooled, baseline, options, rules))
         return current, comparison
 
     def _confirmed_load(self, instrument: Instrument, first: TestResult, reference: Reference) -> TestResult:
@@ -188,7 +221,7 @@ class SessionPipeline:
         pooled = instrument.remeasure(first.measurement)
         if pooled is None:
             return first
-        again = judge(pooled, reference, instrument.target.options, self._rules)
+        again = judge(pooled, reference, instrument.target.options, self._rules(pooled, reference.figure))
         line = f"{again.line} [re-measured: a second run, judged on both runs' requests]"
         return replace(again, judgement=replace(again.judgement, line=line))
 

@@ -329,6 +329,7 @@ class Judgement:
     p_value: float | None = None
     detectable: float | None = None
     min_effect: float | None = None
+    session_spread: float | None = None  # the between-session spread a stored latency comparison used
 
     @property
     def underpowered(self) -> bool:
@@ -347,7 +348,7 @@ class Judgement:
 
         return cls(Verdict(data["verdict"]), str(data.get("line", "")), number("reference"), number("ratio"),
                    number("ratio_low"), number("ratio_high"), number("drift"), number("p_value"),
-                   number("detectable"), number("min_effect"))
+                   number("detectable"), number("min_effect"), number("session_spread"))
 
 
 @dataclass(frozen=True)

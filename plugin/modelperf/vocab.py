@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["DIRECTIONS", "LOAD_FIGURES", "LOAD_HIGHER_BETTER", "MEMORY_FIGURES", "MIN_PROCESS_PAIRS", "STATISTICS",
-           "Kind", "Verdict"]
+__all__ = ["DIRECTIONS", "LOAD_FIGURES", "LOAD_HIGHER_BETTER", "MALLOC_MODES", "MEMORY_FIGURES", "MIN_PROCESS_PAIRS",
+           "STATISTICS", "Kind", "Verdict"]
 
 
 class Kind(str, Enum):
@@ -38,6 +38,8 @@ STATISTICS = ("p10", "median", "mean", "p90", "p99")
 DIRECTIONS = ("lower", "higher")
 # Which peak-memory figure a peak_memory test asserts: memray's high-water mark or the RSS growth.
 MEMORY_FIGURES = ("memray", "rss")
+# --malloc-thresholds: the process's own allocator settings (the default), or glibc's thresholds fixed.
+MALLOC_MODES = ("process", "fixed")
 # --against judges a latency test by a t-test over worker-process pairs: fewer than this leave it
 # one degree of freedom or none, so --against-processes refuses fewer and the judge says so.
 MIN_PROCESS_PAIRS = 3

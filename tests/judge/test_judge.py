@@ -158,3 +158,18 @@ def test_the_stated_power_grows_with_the_standard_error(log_se: float, df: int |
     smaller = detectable_ratio(log_se, df, min_effect, 0.01)
     larger = detectable_ratio(log_se * 2, df, min_effect, 0.01)
     assert smaller is not None and larger is not None and larger > smaller >= 1 + 0.6 * min_effect
+
+
+def test_a_stored_latency_verdict_uses_its_own_tests_spread_and_says_where_it_came_from() -> None:
+    from modelperf.decide import PooledSpread, SpreadTable
+
+    history = {("t.py::t", "p10"): PooledSpread(0.04, 10, 12)}
+    rules = Rules(spreads=SpreadTable(default=0.03, history=history))
+    result = judge(_latency(1.0, seed=2), Reference(_latency(1.0)), LatencyOptions(), rules)
+    assert result.judgement.session_spread is not None and result.judgement.session_spread > 0.04
+    assert "from 12 sessions of this test in the history" in result.line
+    plain = judge(_latency(1.0, seed=2), Reference(_latency(1.0)), LatencyOptions())
+    assert plain.judgement.session_spread == 0.0 and "between sessions" not in plain.line
+    # The stated power is that of the interval the spread widened.
+    assert result.judgement.detectable is not None and plain.judgement.detectable is not None
+    assert result.judgement.detectable > plain.judgement.detectable

@@ -283,13 +283,26 @@ def test_a_test_measured_on_a_busy_machine_is_remeasured_before_it_is_saved(
 
 
 @pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only")
-def test_the_summary_names_the_allocator_set_up_once(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("ini", "lines"), [
+    ("", ["*latency measured under glibc * malloc; its own dynamic thresholds, raised to their steady state*"]),
+    ("malloc_thresholds = fixed", ["*latency measured under glibc * malloc; thresholds fixed during latency tests*",
+                                   "*modelperf: measurement set-up*",
+                                   "latency tests ran with glibc malloc's thresholds fixed*"]),
+])
+def test_the_summary_names_the_allocator_latency_ran_under(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ini: str, lines: list[str]
+) -> None:
     monkeypatch.delenv(SLOWDOWN, raising=False)
+    pytester.makeini(f"[pytest]\n{ini}\n")
     pytester.makepyfile(test_lat=_with_second_latency_test("test_again"))
-    result = pytester.runpytest(*RUN)
+    result = pytester.runpytest(*RUN, "--results-json", "results.json")
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["*modelperf: measurement set-up*", "latency tests ran with glibc malloc's thresholds fixed*"])
-    assert result.stdout.str().count("thresholds fixed") == 1
+    result.stdout.fnmatch_lines(lines)
+    out = result.stdout.str()
+    assert out.count("latency measured under") == 1
+    assert out.count("latency tests ran with glibc malloc's thresholds fixed") == (1 if ini else 0)  # set-up once
+    machine = json.loads((pytester.path / "results.json").read_text())["machine"]
+    assert machine["allocator"].startswith("glibc ")
 
 
 def test_a_baseline_of_another_control_workload_is_not_compared(

@@ -214,6 +214,8 @@ def test_relative_baseline_dir_from_ini_is_under_the_rootdir(pytester: pytest.Py
         ("", {"MODELPERF_BASELINE_KEY": "no_such_field"}, "environment variable MODELPERF_BASELINE_KEY"),
         ("session_spread = 3%", {}, "ini key 'session_spread'"),
         ("", {"MODELPERF_SESSION_SPREAD": "1.5"}, "environment variable MODELPERF_SESSION_SPREAD"),
+        ("malloc_thresholds = adaptive", {}, "ini key 'malloc_thresholds'"),
+        ("", {"MODELPERF_MALLOC_THRESHOLDS": "none"}, "environment variable MODELPERF_MALLOC_THRESHOLDS"),
     ],
 )
 def test_bad_ini_or_env_value_is_one_usage_sentence_naming_its_source(

@@ -13,7 +13,8 @@ from modelperf.store.baseline_file import StoredRecord
 from modelperf.store.comparable import ACROSS, environment_note, parse_across, run_environment, why_not_compared
 
 ENV: dict[str, Any] = {"python": "3.11", "torch": "2.13.0", "transformers": "5.24.0", "llama_cpp_python": "0.3.16",
-                       "numpy": "2.4.6", "torch_threads": 3, "llama_threads": 3}
+                       "numpy": "2.4.6", "torch_threads": 3, "llama_threads": 3,
+                       "allocator": "glibc 2.36 malloc; its own dynamic thresholds"}
 
 
 def _measurement(model: str = "distilbert@aaaa", control: str = "v1") -> Measurement:
@@ -26,7 +27,7 @@ def _stored(environment: dict[str, Any] | None = None, **kwargs: str) -> StoredR
 
 
 def test_run_environment_takes_versions_from_the_machine_and_the_threads_given() -> None:
-    machine = {**{k: v for k, v in ENV.items() if "threads" not in k}, "cpu_model": "x"}
+    machine = {**{k: v for k, v in ENV.items() if "threads" not in k}, "cpu_model": "x"}  # allocator: the session's
     assert run_environment(machine, 3, 3) == ENV
 
 
@@ -68,3 +69,11 @@ def test_parse_across_round_trips(names: set[str], separator: str) -> None:
 def test_parse_across_refuses_anything_else(text: str) -> None:
     with pytest.raises(ValueError, match="--compare-across takes weights and/or threads"):
         parse_across(text)
+
+
+def test_a_change_of_allocator_is_compared_and_named() -> None:
+    then = {**ENV, "allocator": "glibc 2.36 malloc; thresholds fixed during latency tests"}
+    assert why_not_compared(_stored(then), _measurement(), ENV) is None
+    note = environment_note(_stored(then), _measurement(), ENV)
+    assert note.startswith("changed since the baseline: allocator glibc 2.36 malloc; thresholds fixed during latency "
+                           "tests -> glibc 2.36 malloc; its own dynamic thresholds; same python 3.11")

@@ -197,46 +197,38 @@ def _cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
-# Fewer degrees of freedom than this (sessions less commits) give an sd that could be half or twice the truth.
-_SPREAD_MIN_DF = 4
-
-
 def _cmd_spread(args: argparse.Namespace) -> int:
     from modelperf import decide
-    from modelperf.records import Kind
+    from modelperf.store.spreads import group_figures
 
     with open_store(args) as store:
         runs = require_runs(store, args.hardware)
-        # (hardware, test, metric) -> (commit, dirty) -> log figures: sessions of one code form a group.
-        figures: dict[tuple[str, str, str], dict[tuple[str | None, bool], list[float]]] = {}
-        for run in runs:
-            for measurement in store.measurements(run.run_id):
-                if measurement.kind is not Kind.LATENCY or (args.test and args.test not in measurement.test_id):
-                    continue
-                figure = decide.corrected_log_figure(measurement)
-                if figure is not None:
-                    key = (run.hardware_id, measurement.test_id, measurement.metric)
-                    figures.setdefault(key, {}).setdefault((run.commit, run.dirty), []).append(figure)
+        figures = group_figures(((run, store.measurements(run.run_id)) for run in runs), args.test)
     if not figures:
         raise CliError(f"History store {store.display} holds no latency figure with control rounds"
                        f"{' for tests containing ' + repr(args.test) if args.test else ''}: {RECORD} first.")
     rows: list[list[str]] = []
     largest: dict[str, tuple[float, str]] = {}
-    for (hardware, test, metric), groups in sorted(figures.items()):
+    for (hardware, test, statistic), groups in sorted(figures.items()):
         spread = decide.pooled_spread(list(groups.values()))
-        enough = spread.df >= _SPREAD_MIN_DF
-        rows.append([hardware, test, metric, str(spread.sessions), str(len(groups)),
-                     f"{spread.sd * 100:.2f} %" if enough else f"- (needs {_SPREAD_MIN_DF - spread.df} more)"])
+        used = decide.SpreadTable(history={(test, statistic): spread}).for_figure(test, statistic).value
+        enough = spread.enough
+        rows.append([hardware, test, statistic, str(spread.sessions), str(len(groups)),
+                     f"{spread.sd * 100:.2f} %" if enough else f"- (needs {decide.MIN_SPREAD_DF - spread.df} more)",
+                     f"{used * 100:.2f} %"])
         if enough and spread.sd > largest.get(hardware, (0.0, ""))[0]:
             largest[hardware] = (spread.sd, test)
-    print(text(["hardware", "test", "metric", "sessions", "commits", "spread (sd of one session)"], rows, "lllrrr"))
-    print("The spread is pooled within sessions of one commit, so real changes between commits stay out of it.")
+    print(text(["hardware", "test", "statistic", "sessions", "commits", "spread (sd of one session)",
+                "a stored verdict uses"], rows, "lllrrrr"))
+    print("The spread is pooled within sessions of one commit, so real changes between commits stay out of it. "
+          "A stored comparison uses its test's own: the upper 80 % bound of that sd, or a default until "
+          f"{decide.MIN_SPREAD_DF + 1} sessions of one commit exist.")
     if not largest:
-        print(f"No test has enough repeated sessions yet ({_SPREAD_MIN_DF + 1} of one commit, or 3 of each of two): "
-              "run `pytest --benchmark` a few more times without changing the code, then ask again.")
+        print(f"No test has enough repeated sessions yet ({decide.MIN_SPREAD_DF + 1} of one commit, or 3 of each of "
+              "two): run `pytest --benchmark` a few more times without changing the code, then ask again.")
     for hardware, (sd, test) in sorted(largest.items()):
         print(f"{hardware}: largest {sd * 100:.2f} % ({test}); `--session-spread {math.ceil(sd * 200) / 200:.3f}` "
-              "or more keeps stored comparisons on this machine honest.")
+              "would set that one value for every test instead.")
     return 0
 
 

@@ -36,15 +36,25 @@ from modelperf.decide.latency import (
     undecided,
 )
 from modelperf.decide.paired import compare_paired, run_of
-from modelperf.decide.spread import SessionSpread, corrected_log_figure, pooled_spread
+from modelperf.decide.spread import (
+    MIN_SPREAD_DF,
+    TAIL_SPREADS,
+    PooledSpread,
+    SessionSpread,
+    SpreadTable,
+    corrected_log_figure,
+    pooled_spread,
+    upper_spread,
+)
 from modelperf.decide.tolerance import MemoryComparison, PerplexityComparison, compare_memory, compare_perplexity
 from modelperf.vocab import STATISTICS, Verdict
 
 __all__ = [
-    "CONTROL_QUANTILE", "EFFECT_SHARE", "MAX_DRIFT", "MAX_PASSES", "MIN_SAMPLES", "POWER", "SCREEN_SHARE",
-    "SMALLEST_ALPHA",
-    "STATISTICS", "AccuracyComparison", "LatencyComparison", "MemoryComparison", "PerplexityComparison",
-    "SessionSpread", "Verdict", "another_pass", "compare_accuracy", "compare_latency", "compare_memory",
-    "compare_paired", "compare_perplexity", "confirm", "control_floor", "corrected_log_figure", "detectable_ratio", "latency_verdict",
-    "pooled_spread", "reducer", "run_of", "should_confirm", "undecided", "wilson_interval",
+    "CONTROL_QUANTILE", "EFFECT_SHARE", "MAX_DRIFT", "MAX_PASSES", "MIN_SAMPLES", "MIN_SPREAD_DF", "POWER",
+    "SCREEN_SHARE", "SMALLEST_ALPHA", "STATISTICS", "TAIL_SPREADS", "AccuracyComparison", "LatencyComparison",
+    "MemoryComparison", "PerplexityComparison", "PooledSpread", "SessionSpread", "SpreadTable", "Verdict",
+    "another_pass", "compare_accuracy", "compare_latency", "compare_memory", "compare_paired",
+    "compare_perplexity", "confirm", "control_floor", "corrected_log_figure", "detectable_ratio",
+    "latency_verdict", "pooled_spread", "reducer", "run_of", "should_confirm", "undecided", "upper_spread",
+    "wilson_interval",
 ]

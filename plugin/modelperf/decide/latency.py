@@ -36,6 +36,7 @@ import numpy as np
 
 from modelperf.decide._checks import Array
 from modelperf.decide._checks import require as _require
+from modelperf.decide.spread import SessionSpread
 from modelperf.figures import CONTROL_QUANTILE, control_floor, reducer
 from modelperf.records import Measurement
 from modelperf.units import format_value
@@ -100,6 +101,7 @@ class LatencyComparison:
     reason: str = ""
     confirmed: bool = False
     session_spread: float = 0.0
+    spread_source: str = ""  # where session_spread came from (SessionSpread.source), for the line
     # False for --against's paired runs: judged on raw figures measured side by side, ``drift``
     # only reported (modelperf.decide.paired says why).
     corrected: bool = True
@@ -121,13 +123,13 @@ class LatencyComparison:
         figures = f"median {show(self.baseline_median)} -> {show(self.current_median)}"
         if not math.isfinite(self.ratio):
             return f"{figures}: {self.reason}"
-        spread = f" with {self.session_spread * 100:.3g} % between sessions" if self.session_spread else ""
+        spread = SessionSpread(self.session_spread, self.spread_source).phrase()
         how, drift = ("drift-corrected", "machine drift") if self.corrected else ("side-by-side", "control")
         detectable = self.detectable
         power = "" if detectable is None else f", could detect >= x{detectable:.3f}"
         return (f"{figures} ({how} {self.statistic} x{self.ratio:.3f}, 95% CI {self.ratio_low:.3f}-"
-                f"{self.ratio_high:.3f}{spread}, p={self.p_value:.2g}, {drift} x{self.drift:.2f}{power}): "
-                f"{self.reason}")
+                f"{self.ratio_high:.3f}, p={self.p_value:.2g}, {drift} x{self.drift:.2f}{power}"
+                f"{'; ' + spread if spread else ''}): {self.reason}")
 
     @property
     def drift_beyond_limit(self) -> bool:
@@ -220,7 +222,7 @@ def compare_latency(
     statistic: str = "p10",
     direction: str = "lower",
     alpha: float = 0.01,
-    session_spread: float = 0.0,
+    session_spread: float | SessionSpread = 0.0,
 ) -> LatencyComparison:
     """Compare two latency measurements after correcting both for machine drift.
 
@@ -229,16 +231,18 @@ def compare_latency(
     side has no control, neither is corrected and ``drift`` is 1.0. INCONCLUSIVE when a side has
     fewer than :data:`MIN_SAMPLES` rounds, or when a regression or improvement comes with more
     machine drift than :data:`MAX_DRIFT`. ``session_spread`` is the between-session sd of the
-    corrected figure (see the module's docstring); 0 trusts the two sessions to be alike.
+    corrected figure (see the module's docstring), with where it came from when it is a
+    :class:`~modelperf.decide.spread.SessionSpread`; 0 trusts the two sessions to be alike.
     """
+    spread = session_spread if isinstance(session_spread, SessionSpread) else SessionSpread(session_spread)
     _require(statistic in STATISTICS, f"statistic={statistic!r} is unknown; use one of {', '.join(STATISTICS)}.")
     _require(direction in DIRECTIONS,
              f"direction={direction!r} is unknown; use 'lower' (seconds) or 'higher' (e.g. tokens/s).")
     _require(0.0 < min_effect < 10.0, f"min_effect={min_effect!r} must lie in (0, 10), e.g. 0.10 for 10 %.")
     _require(SMALLEST_ALPHA < alpha < 1.0,
              f"alpha={alpha!r} must lie in ({SMALLEST_ALPHA:.2g}, 1), the bootstrap's resolution; e.g. 0.01.")
-    _require(0.0 <= session_spread < 1.0,
-             f"session_spread={session_spread!r} must lie in [0, 1), e.g. 0.03 for 3 % between sessions.")
+    _require(0.0 <= spread.value < 1.0,
+             f"session_spread={spread.value!r} must lie in [0, 1), e.g. 0.03 for 3 % between sessions.")
     base = _positive_array(baseline.samples, "baseline samples", baseline.test_id)
     cur = _positive_array(current.samples, "current samples", current.test_id)
     base_ctl = _positive_array(baseline.control, "baseline control samples", baseline.test_id)
@@ -249,7 +253,7 @@ def compare_latency(
         "baseline_median": float(np.median(base)) if base.size else math.nan,
         "current_median": float(np.median(cur)) if cur.size else math.nan,
         "min_effect": min_effect, "statistic": statistic, "direction": direction, "unit": current.unit,
-        "alpha": alpha, "drift": drift, "session_spread": session_spread,
+        "alpha": alpha, "drift": drift, "session_spread": spread.value, "spread_source": spread.source,
     }
     if min(base.size, cur.size) < MIN_SAMPLES:
         reason = (f"too few rounds ({base.size} baseline, {cur.size} current; at least {MIN_SAMPLES} a side) "

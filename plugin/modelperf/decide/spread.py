@@ -1,8 +1,18 @@
-"""How far one session's latency figure strays from another's of the same code, from the history."""
+"""How far one session's latency figure strays from another's of the same code, and the spread a verdict uses.
+
+A stored comparison sets one session's figure against another's, so its interval must hold the
+between-session spread of that figure (:func:`~modelperf.decide.latency.compare_latency`). That
+spread differs by test and by statistic: on the 2-core VM the Llama tests' lower deciles moved
+1.4-2.6 % (sd) between sessions and DistilBERT's 2-6 %, and tail percentiles more. So each figure
+gets its own (:class:`SpreadTable`): the spread measured for its test and statistic in the history,
+pooled within sessions of one code, once there are enough sessions; a default until then, larger
+for tail percentiles; or the one value the user set.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,17 +21,89 @@ from modelperf.figures import control_floor, reducer
 from modelperf.records import Measurement
 from modelperf.vocab import STATISTICS
 
-__all__ = ["SessionSpread", "corrected_log_figure", "pooled_spread"]
+__all__ = ["MIN_SPREAD_DF", "SPREAD_CONFIDENCE", "SPREAD_FLOOR", "TAIL_SPREADS", "PooledSpread", "SessionSpread",
+           "SpreadTable", "corrected_log_figure", "pooled_spread", "upper_spread"]
+
+# Fewer degrees of freedom than this (sessions less groups) give an sd that could be half or twice the truth.
+MIN_SPREAD_DF = 4
+# A verdict uses this upper confidence bound of the pooled sd, not the sd itself: from few sessions the
+# estimate is as likely to fall short as to overshoot, and falling short makes false alarms.
+SPREAD_CONFIDENCE = 0.80
+# Sessions that agree closer than this were more likely run back to back than on a machine that steady.
+SPREAD_FLOOR = 0.005
+# Defaults for tail percentiles until the history has enough sessions. In 24 A/A sessions of the suite
+# (docs/studies/stored-aa-2026-12-04*), the largest pooled p90 spread was 6.5 % and p99's reached 10 %
+# (47 % for a 20-round cold load), while p10's median was 1.9 %; and one A/A pair moved the inter-token
+# p90 by 13.5 % (log). With 7 %, that move is 1.4 sd of the difference of two sessions: noise, not a change.
+TAIL_SPREADS: Mapping[str, float] = {"p90": 0.07, "p99": 0.10}
 
 
 @dataclass(frozen=True)
-class SessionSpread:
+class PooledSpread:
     """How far one session's corrected figure strays from another's of the same code: the pooled sd
     (log scale) over groups of sessions, and its degrees of freedom (sessions less groups)."""
 
     sd: float
     df: int
     sessions: int
+
+    @property
+    def enough(self) -> bool:
+        """True when the history holds enough repeated sessions to trust the estimate."""
+        return self.df >= MIN_SPREAD_DF and math.isfinite(self.sd)
+
+
+@dataclass(frozen=True)
+class SessionSpread:
+    """The between-session spread one comparison used (sd of one session, log scale) and where it came from."""
+
+    value: float
+    source: str = ""
+
+    def phrase(self) -> str:
+        """``"with 7 % between sessions, the default for p90 ..."``, or "" for no spread."""
+        if self.value <= 0 and not self.source:
+            return ""
+        return f"with {self.value * 100:.2g} % between sessions" + (f", {self.source}" if self.source else "")
+
+
+def upper_spread(pooled: PooledSpread, confidence: float = SPREAD_CONFIDENCE) -> float:
+    """The upper ``confidence`` bound of the sd behind ``pooled`` (chi-square on its degrees of freedom)."""
+    from scipy import stats
+
+    if pooled.df <= 0 or not math.isfinite(pooled.sd):
+        return math.nan
+    return pooled.sd * math.sqrt(pooled.df / float(stats.chi2.ppf(1.0 - confidence, pooled.df)))
+
+
+@dataclass(frozen=True)
+class SpreadTable:
+    """The between-session spread of every stored comparison in a session, by test and statistic.
+
+    ``configured``: a spread the user set, used for every figure. ``default``: the spread of a figure
+    whose history is too short, raised to :data:`TAIL_SPREADS` for tail percentiles. ``history``: the
+    pooled spread of each (test id, statistic) read from the history; None when there is no history to read.
+    """
+
+    default: float = 0.03
+    configured: float | None = None
+    history: Mapping[tuple[str, str], PooledSpread] | None = None
+
+    def for_figure(self, test_id: str, statistic: str) -> SessionSpread:
+        """The spread a comparison of ``test_id``'s ``statistic`` uses, with the words saying where it came from."""
+        if self.configured is not None:
+            return SessionSpread(self.configured, "set by --session-spread")
+        default = max(self.default, TAIL_SPREADS.get(statistic, 0.0))
+        if self.history is None:
+            return SessionSpread(default, f"the default for {statistic} (no history to estimate it from)")
+        pooled = self.history.get((test_id, statistic))
+        if pooled is None or not pooled.enough:
+            held = 0 if pooled is None else pooled.sessions
+            return SessionSpread(default, f"the default for {statistic} until {MIN_SPREAD_DF + 1} sessions of one "
+                                          f"commit exist (the history holds {held} of this test)")
+        value = max(upper_spread(pooled), SPREAD_FLOOR)
+        return SessionSpread(value, f"the upper {SPREAD_CONFIDENCE * 100:.0f} % bound from {pooled.sessions} "
+                                    f"sessions of this test in the history (sd {pooled.sd * 100:.2g} %)")
 
 
 def corrected_log_figure(measurement: Measurement) -> float | None:
@@ -36,7 +118,7 @@ def corrected_log_figure(measurement: Measurement) -> float | None:
     return float(math.log(float(reduce(samples)) / float(control_floor(control))))
 
 
-def pooled_spread(groups: list[list[float]]) -> SessionSpread:
+def pooled_spread(groups: list[list[float]]) -> PooledSpread:
     """Pooled within-group sd of ``groups`` of log figures (each group: sessions of one code).
 
     Pooling within groups keeps real changes between commits out of the estimate; a group of one
@@ -49,5 +131,4 @@ def pooled_spread(groups: list[list[float]]) -> SessionSpread:
             squares += float(np.sum((values - values.mean()) ** 2))
             df += len(group) - 1
     sessions = sum(len(group) for group in groups)
-    return SessionSpread(math.sqrt(squares / df) if df else math.nan, df, sessions)
-
+    return PooledSpread(math.sqrt(squares / df) if df else math.nan, df, sessions)

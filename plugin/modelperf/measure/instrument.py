@@ -65,6 +65,10 @@ class MeasureContext:
     capture_dir: Path = Path(".modelperf/captures")
     keep_captures: bool = False
     plan: RunPlan = RunPlan()
+    # glibc malloc during latency tests: its thresholds fixed (--malloc-thresholds fixed), or left its own
+    # and, where figures must not depend on test order (stored baselines), settled before the first one.
+    fixed_malloc: bool = False
+    settle_malloc: bool = False
     # Per marker, state that outlives one test (latency's quietest control floors), filled by create().
     states: dict[str, Any] = field(default_factory=dict)
 

@@ -331,7 +331,7 @@ class LatencyInstrument(Instrument):
     """Latency through pytest-benchmark's fixture, the control workload between its rounds.
 
     The fixture times the rounds (see :meth:`fixture_value`); this adds the control slots, re-measures a test that ran on a busy
-    machine, and keeps glibc's malloc steady from :meth:`start` to :meth:`close`.
+    machine, and sets glibc's malloc up as the session asks (:mod:`modelperf.measure.allocator`).
     """
 
     marker: ClassVar[str] = "latency"
@@ -363,11 +363,14 @@ class LatencyInstrument(Instrument):
         return found
 
     def start(self, models: Mapping[str, Model]) -> None:
-        from modelperf.measure.allocator import steady_malloc
+        from modelperf.measure.allocator import settle_malloc, steady_malloc
 
-        fixed = self._malloc.enter_context(steady_malloc())
-        if fixed:
-            self.notes.append((SETUP_SECTION, fixed))
+        if self.context.fixed_malloc:
+            fixed = self._malloc.enter_context(steady_malloc())
+            if fixed:
+                self.notes.append((SETUP_SECTION, fixed))
+        elif self.context.settle_malloc:
+            settle_malloc()
         self._model = model_key(models)
         timer, self._identity, threads = choose_control(models)
         self._timer = timer

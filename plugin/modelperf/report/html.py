@@ -21,6 +21,7 @@ from modelperf.report import charts
 from modelperf.report.assets import CSS, SCRIPT
 from modelperf.report.series import SummaryLine, latest_summary, series_by_key, spread, verdict
 from modelperf.report.table import Table
+from modelperf.report.terminal import allocator_line
 from modelperf.report.trends import ChangePoint, change_points
 from modelperf.report.vocabulary import MetricLabel, describe, short_test
 from modelperf.store.history import HistoryRow
@@ -112,6 +113,8 @@ def _header(title: str, rows: Sequence[HistoryRow], session: SessionResults | No
         side = f"against {session.against}" if session.against else "against the stored baselines"
         facts.append(f"session on {session.hardware_id} at commit {format_commit(session.commit, session.dirty)}, "
                      f"{side}")
+        allocator = allocator_line(session)
+        facts += [allocator] if allocator else []
     links = [("#session", "This change")] if session is not None else []
     links += [("#latest", "Latest runs"), ("#trends", "Trends")] if rows else []
     nav = "".join(f'<a href="{href}">{text}</a>' for href, text in links)

@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from modelperf.records import SessionResults, TestResult
+from modelperf.records import Kind, SessionResults, TestResult
 from modelperf.report.load import LOAD_TITLE, load_table
 from modelperf.report.table import Table
 from modelperf.units import format_change, format_size, format_value
 from modelperf.vocab import Verdict
 
-__all__ = ["Reporter", "markdown_summary", "models_rows", "report_link", "results_rows", "terminal_summary",
+__all__ = ["Reporter", "allocator_line", "markdown_summary", "models_rows", "report_link", "results_rows", "terminal_summary",
            "underpowered_lines"]
 
 _MODEL_HEADERS = ("model", "architecture", "layers", "parameters", "file", "quant", "context", "threads",
@@ -109,6 +109,8 @@ def terminal_summary(session: SessionResults, reporter: Reporter) -> None:
         lines = Table.of(_result_headers(session), results_rows(session.results)).text()
         drift = machine_drift(session.results, session.against)
         lines += [drift] if drift else []
+        allocator = allocator_line(session)
+        lines += [allocator] if allocator else []
         lines += [_detail(r) for r in session.results if r.verdict is not Verdict.PASS]
         lines += underpowered_lines(session.results)
         blocks.append(("=", f"modelperf: {_results_title(session)}", lines))
@@ -141,6 +143,14 @@ def machine_drift(results: Sequence[TestResult], against: str | None = None) -> 
             f"range x{drifts[0]:.3f}-x{drifts[-1]:.3f} over {len(drifts)} latency tests; verdicts are drift-corrected")
 
 
+def allocator_line(session: SessionResults) -> str | None:
+    """Which allocator served malloc while latency was measured (the session's machine info), if it measured latency."""
+    allocator = session.machine.get("allocator")
+    if not allocator or not any(r.measurement.kind is Kind.LATENCY for r in session.results):
+        return None
+    return f"latency measured under {allocator}"
+
+
 def _tradeoff_table(session: SessionResults) -> Table | None:
     from modelperf.report.tradeoff import rows
 
@@ -160,8 +170,9 @@ def markdown_summary(session: SessionResults, report_url: str | None = None) -> 
         regressed = sum(r.regressed for r in session.results)
         parts.append(f"**{len(session.results)} measurements, {regressed} confirmed regressions.**")
         drift = machine_drift(session.results, session.against)
-        if drift:
-            parts += ["", drift]
+        allocator = allocator_line(session)
+        for line in filter(None, (drift, allocator)):
+            parts += ["", line]
         parts += [""] + Table.of(_result_headers(session), results_rows(session.results)).markdown() + [""]
         parts += [f"- `{_short(r.measurement.test_id)}` {r.measurement.metric}: {r.line}"
                   for r in session.results if r.verdict is not Verdict.PASS]

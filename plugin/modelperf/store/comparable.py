@@ -36,7 +36,7 @@ def parse_across(text: str) -> frozenset[str]:
 def run_environment(machine: Mapping[str, Any], torch_threads: int, llama_threads: int) -> dict[str, Any]:
     """What a session's figures depend on besides the hardware: library versions and thread counts."""
     return {**{name: machine.get(name) for name in VERSION_FIELDS},
-            "torch_threads": torch_threads, "llama_threads": llama_threads}
+            "torch_threads": torch_threads, "llama_threads": llama_threads, "allocator": machine.get("allocator")}
 
 
 def _threads_of(model: str | None) -> tuple[str, ...]:
@@ -67,7 +67,7 @@ def environment_changes(stored: StoredRecord, current: Measurement,
                         environment: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """What changed between a compared pair ("torch 2.12.0 -> 2.13.0"), and what stayed ("python 3.11")."""
     names = {name: name for name in VERSION_FIELDS} | {k: _THREADS[k] for k in _threads_of(current.model)}
-    changed = _changes(stored.environment, environment, tuple(names), names)
+    changed = _changes(stored.environment, environment, (*names, "allocator"), {**names, "allocator": "allocator"})
     same = [f"{label} {environment.get(name)}" for name, label in names.items()
             if environment.get(name) is not None and stored.environment.get(name) == environment.get(name)]
     if stored.measurement.model != current.model:

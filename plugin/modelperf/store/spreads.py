@@ -1,0 +1,67 @@
+"""The between-session spread of each latency figure, read from the history store.
+
+``modelperf spread`` prints it and a stored-baseline session judges with it: both group the history's
+latency figures the same way here. Sessions count as repeats of one code when they share the commit,
+the dirty flag, the weights and the control workload; the spread is pooled within those groups
+(:func:`modelperf.decide.pooled_spread`), so a real change between commits never counts as noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from modelperf import decide
+from modelperf.records import Kind, Measurement
+from modelperf.store.history import HistoryStore, RunInfo
+
+__all__ = ["NEWEST_RUNS", "FigureKey", "Groups", "group_figures", "read_spreads"]
+
+# A session reads the spreads from this many of the hardware's newest runs: enough for a pooled sd of
+# tens of degrees of freedom, recent enough to be the machine as it is now, and quick to read.
+NEWEST_RUNS = 60
+
+FigureKey = tuple[str, str, str]  # (hardware id, test id, statistic)
+Groups = dict[FigureKey, dict[tuple[object, ...], list[float]]]
+
+
+def _repeat_key(run: RunInfo, measurement: Measurement) -> tuple[object, ...]:
+    """What sessions of one code share: figures of other weights or another control are not repeats."""
+    control = measurement.latency.control_version if measurement.latency is not None else None
+    return run.commit, run.dirty, measurement.model, control
+
+
+def group_figures(runs: Iterable[tuple[RunInfo, list[Measurement]]], test: str | None = None) -> Groups:
+    """The corrected log figure of every stored-mode latency measurement, grouped by figure and code.
+
+    ``--against``'s figures (paired runs) are left out: a side's run is not a session's figure.
+    """
+    groups: Groups = {}
+    for run, measurements in runs:
+        for measurement in measurements:
+            paired = measurement.latency is not None and measurement.latency.paired is not None
+            if measurement.kind is not Kind.LATENCY or paired or (test and test not in measurement.test_id):
+                continue
+            figure = decide.corrected_log_figure(measurement)
+            if figure is not None:
+                key = (run.hardware_id, measurement.test_id, measurement.statistic)
+                groups.setdefault(key, {}).setdefault(_repeat_key(run, measurement), []).append(figure)
+    return groups
+
+
+def read_spreads(history: str | None, hardware_id: str) -> dict[tuple[str, str], decide.PooledSpread] | None:
+    """The pooled between-session spread of each (test id, statistic) of ``hardware_id`` in ``history``.
+
+    None when there is no history (``--history off``); empty when the store does not exist yet.
+    Raises :class:`~modelperf.store.history.HistoryError` when it exists and cannot be read.
+    """
+    if history is None:
+        return None
+    if "://" not in history and not Path(history).exists():
+        return {}  # a first session: nothing to read, and nothing created before the session writes it
+    with HistoryStore(history, create=False) as store:
+        runs = store.runs(hardware_id)[-NEWEST_RUNS:]
+        figures = group_figures((run, store.measurements(run.run_id)) for run in runs)
+    return {(test, statistic): decide.pooled_spread(list(groups.values()))
+            for (_, test, statistic), groups in figures.items()}
+
