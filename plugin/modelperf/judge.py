@@ -52,7 +52,7 @@ def latency_comparison(current: Measurement, reference: Measurement, options: La
     if paired is not None:
         return decide.compare_paired(paired.base, paired.change, min_effect=options.min_effect,
                                      statistic=options.statistic, direction=options.direction, alpha=options.alpha,
-                                     unit=current.unit)
+                                     unit=current.unit, processes=paired.processes)
     return decide.compare_latency(reference, current, min_effect=options.min_effect, statistic=options.statistic,
                                   direction=options.direction, alpha=options.alpha,
                                   session_spread=rules.session_spread)

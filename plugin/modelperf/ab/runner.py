@@ -233,23 +233,25 @@ class AgainstRunner:
                 outcome.results = [_not_compared(m, self._missing_base(test_id)) for m in _measurements(reply)]
             return outcome
         runs: dict[str, list[Reply]] = {"base": [], "change": []}
-        first = self._blocks(test_id, scale, runs, mirrored=False)
-        if first is not None:
-            return first
-        sides = self._sides_pooled(runs, options)
-        comparison = latency_comparison(sides[1], sides[0], options, _RULES) if sides else None
-        passes, pooled = 1, comparison
-        while pooled is not None and decide.another_pass(pooled, passes):
-            self.progress(f"{test_id}: x{pooled.ratio:.3f} after {passes} pass{'es' if passes > 1 else ''} of "
-                          f"{self.processes} blocks; measuring {self.processes} more before the verdict")
-            failed = self._blocks(test_id, scale, runs, mirrored=passes % 2 == 1)
+        design = decide.Design(self.processes, options.alpha)
+        comparison, sides = None, None
+        for block in range(design.max_blocks):
+            # Block k runs process k % processes of each side; every other pass mirrors the ABBA order.
+            index, order = blocks(self.processes, mirrored=(block // self.processes) % 2 == 1)[block % self.processes]
+            failed = self._block(test_id, scale, runs, index, order)
             if failed is not None:
                 return failed
-            passes += 1
+            if block + 1 < design.first_look:
+                continue
             sides = self._sides_pooled(runs, options)
-            pooled = latency_comparison(sides[1], sides[0], options, _RULES) if sides else None
-        if comparison is not None and pooled is not None and passes > 1:
-            comparison = decide.confirm(comparison, pooled, remeasurements=passes - 1)
+            if sides is None:  # some run measured nothing: no verdict, however many blocks follow
+                break
+            comparison = latency_comparison(sides[1], sides[0], options, _RULES)
+            if comparison.look is None or comparison.look.final:
+                break
+            if (block + 1) % self.processes == 0:
+                self.progress(f"{test_id}: x{comparison.ratio:.3f} after {block + 1} of up to {design.max_blocks} "
+                              "blocks, a close call; measuring more before the verdict")
         outcome = self._outcome(runs["change"][0])
         outcome.lines = [line for reply in runs["change"] for line in reply.lines]
         if comparison is None or sides is None:  # some run measured nothing (benchmark() not called there)
@@ -261,19 +263,19 @@ class AgainstRunner:
         outcome.results = [judge(change, Reference(base), options, _RULES, comparison)]
         return outcome
 
-    def _blocks(self, test_id: str, scale: float, runs: dict[str, list[Reply]], mirrored: bool) -> TestOutcome | None:
-        """Run one pass of blocks into ``runs``; an outcome (a failure, a skip) ends the test early."""
-        for index, order in blocks(self.processes, mirrored):
-            replies = self._paced(test_id, scale, index, order, self._seconds_per_call(runs))
-            for side in order:
-                runs[side].append(replies[side])
-            change, base = runs["change"][-1], runs["base"][-1]
-            if change.outcome != "passed":
-                return self._outcome(change)
-            if base.outcome != "passed":
-                outcome = self._outcome(change)
-                outcome.results = [_not_compared(m, self._base_failed(base)) for m in _measurements(change)]
-                return outcome
+    def _block(self, test_id: str, scale: float, runs: dict[str, list[Reply]], index: int,
+               order: tuple[str, str]) -> TestOutcome | None:
+        """Run one block into ``runs``; an outcome (a failure, a skip) ends the test early."""
+        replies = self._paced(test_id, scale, index, order, self._seconds_per_call(runs))
+        for side in order:
+            runs[side].append(replies[side])
+        change, base = runs["change"][-1], runs["base"][-1]
+        if change.outcome != "passed":
+            return self._outcome(change)
+        if base.outcome != "passed":
+            outcome = self._outcome(change)
+            outcome.results = [_not_compared(m, self._base_failed(base)) for m in _measurements(change)]
+            return outcome
         return None
 
     @staticmethod
@@ -336,6 +338,7 @@ class AgainstRunner:
             return None
         figures = {side: tuple(decide.run_of(m[0], i % self.processes, options.statistic)
                                for i, m in enumerate(measured)) for side, measured in sides.items()}
-        paired = PairedRuns(self.ref, options.min_effect, options.statistic, figures["base"], figures["change"])
+        paired = PairedRuns(self.ref, options.min_effect, options.statistic, figures["base"], figures["change"],
+                            self.processes)
         base, change = (pool_runs([m[0] for m in sides[side]]) for side in ("base", "change"))
         return base, replace(change, latency=replace(change.latency or LatencyDetail(), paired=paired))

@@ -7,6 +7,7 @@ is one readable sentence; :mod:`modelperf.judge` turns those into the verdicts o
 - :mod:`~modelperf.decide.latency`: one run against a stored baseline, drift-corrected by the
   control workload, with a bootstrap interval; the re-measurement rules.
 - :mod:`~modelperf.decide.paired`: ``--against``'s interleaved blocks of runs, judged over process pairs.
+- :mod:`~modelperf.decide.sequential`: ``--against``'s looks after each block, with alpha spending.
 - :mod:`~modelperf.decide.spread`: the between-session spread of a test's figure, from the history.
 - :mod:`~modelperf.decide.accuracy`: per-example accuracy (Wilson interval, McNemar's exact test).
 - :mod:`~modelperf.decide.tolerance`: peak memory and perplexity, deterministic, by a tolerance.
@@ -19,13 +20,11 @@ from modelperf.decide.latency import (
     CONTROL_QUANTILE,
     EFFECT_SHARE,
     MAX_DRIFT,
-    MAX_PASSES,
     MIN_SAMPLES,
     POWER,
     SCREEN_SHARE,
     SMALLEST_ALPHA,
     LatencyComparison,
-    another_pass,
     compare_latency,
     confirm,
     control_floor,
@@ -33,18 +32,17 @@ from modelperf.decide.latency import (
     latency_verdict,
     reducer,
     should_confirm,
-    undecided,
 )
 from modelperf.decide.paired import compare_paired, run_of
+from modelperf.decide.sequential import MAX_PASSES, Design, Look, Stop
 from modelperf.decide.spread import SessionSpread, corrected_log_figure, pooled_spread
 from modelperf.decide.tolerance import MemoryComparison, PerplexityComparison, compare_memory, compare_perplexity
 from modelperf.vocab import STATISTICS, Verdict
 
 __all__ = [
     "CONTROL_QUANTILE", "EFFECT_SHARE", "MAX_DRIFT", "MAX_PASSES", "MIN_SAMPLES", "POWER", "SCREEN_SHARE",
-    "SMALLEST_ALPHA",
-    "STATISTICS", "AccuracyComparison", "LatencyComparison", "MemoryComparison", "PerplexityComparison",
-    "SessionSpread", "Verdict", "another_pass", "compare_accuracy", "compare_latency", "compare_memory",
-    "compare_paired", "compare_perplexity", "confirm", "control_floor", "corrected_log_figure", "detectable_ratio", "latency_verdict",
-    "pooled_spread", "reducer", "run_of", "should_confirm", "undecided", "wilson_interval",
+    "SMALLEST_ALPHA", "STATISTICS", "AccuracyComparison", "Design", "LatencyComparison", "Look", "MemoryComparison",
+    "PerplexityComparison", "SessionSpread", "Stop", "Verdict", "compare_accuracy", "compare_latency",
+    "compare_memory", "compare_paired", "compare_perplexity", "confirm", "control_floor", "corrected_log_figure",
+    "detectable_ratio", "latency_verdict", "pooled_spread", "reducer", "run_of", "should_confirm", "wilson_interval",
 ]
