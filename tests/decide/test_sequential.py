@@ -54,10 +54,11 @@ def _z_bounds(looks: tuple[float, ...]) -> np.ndarray:
     return np.asarray([stats.norm.isf(level) for level in nominal_levels(looks, ALPHA)])
 
 
-def test_the_levels_are_small_early_and_near_alpha_at_the_cap() -> None:
+def test_no_alarm_before_the_first_pass_then_levels_small_early_and_near_alpha_at_the_cap() -> None:
     design = Design(6, ALPHA)
     levels = [design.level(blocks) for blocks in range(design.first_look, design.max_blocks + 1)]
-    assert levels[0] < ALPHA / 10 and ALPHA / 2 < levels[-1] < ALPHA
+    assert levels[:3] == [0.0, 0.0, 0.0]  # blocks 3 to 5: equivalence stops only
+    assert 0 < levels[3] < ALPHA / 10 and ALPHA / 2 < levels[-1] < ALPHA
     assert design.max_blocks == 6 * MAX_PASSES
 
 
@@ -96,8 +97,9 @@ def _simulate(effect: float, block_sd: float, pair_sd: float, seed: int, process
     return code, used
 
 
-# Block noise alone (the noisiest shipped test's 4 %), a process pair's offset dominating, and a mix.
-NOISE = [(0.04, 0.0), (0.005, 0.03), (0.02, 0.01)]
+# Block noise alone (the noisiest shipped test's 4 %, and a busy machine's 10 %, where the alarm line
+# no longer helps), a process pair's offset dominating, and a mix.
+NOISE = [(0.04, 0.0), (0.1, 0.0), (0.005, 0.03), (0.02, 0.01)]
 
 
 @pytest.mark.parametrize(("block_sd", "pair_sd"), NOISE)
@@ -121,16 +123,18 @@ def test_a_slowdown_of_the_minimum_effect_is_caught_and_measured_longer_than_no_
     assert used.mean() > unchanged.mean()
 
 
-def _runs(ratios: list[float]) -> tuple[list[Run], list[Run]]:
-    base = [Run(i % 6, 1.0, 0.1, 10) for i in range(len(ratios))]
-    return base, [Run(i % 6, ratio, 0.1, 10) for i, ratio in enumerate(ratios)]
+def _runs(ratios: list[float], processes: int = 6) -> tuple[list[Run], list[Run]]:
+    base = [Run(i % processes, 1.0, 0.1, 10) for i in range(len(ratios))]
+    return base, [Run(i % processes, ratio, 0.1, 10) for i, ratio in enumerate(ratios)]
 
 
-def test_a_three_times_slower_change_regresses_at_the_first_look() -> None:
-    comparison = compare_paired(*_runs([3.0, 3.02, 2.98]), min_effect=0.05, processes=6)
+def test_a_three_times_slower_change_regresses_at_the_end_of_the_first_pass() -> None:
+    early = compare_paired(*_runs([3.0, 3.02, 2.98]), min_effect=0.05, processes=6)
+    assert early.verdict is Verdict.PASS and early.look is not None and not early.look.final
+    comparison = compare_paired(*_runs([3.0, 3.02, 2.98], processes=3), min_effect=0.05, processes=3)
     assert comparison.verdict is Verdict.REGRESSED and comparison.look is not None
     assert comparison.look.final and comparison.look.blocks == 3
-    assert "3 of up to 36 blocks, look 1: past the sequential boundary" in comparison.line()
+    assert "3 of up to 18 blocks, look 1: past the sequential boundary" in comparison.line()
 
 
 def test_an_unchanged_quiet_test_passes_at_the_first_look_and_states_what_it_ruled_out() -> None:

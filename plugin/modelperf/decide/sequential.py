@@ -5,8 +5,10 @@ A test's blocks (one run of a base process beside one run of a change process, s
 process pairs has its :data:`~modelperf.vocab.MIN_PROCESS_PAIRS` pairs. At each look one of three
 things happens:
 
-- **regressed / improved**: the one-sided t-test over the pairs is significant at this look's
-  *nominal level* and the ratio is past the alarm line (0.6 of ``min_effect``, as everywhere);
+- **regressed / improved**, from the end of the first pass over the processes on: the one-sided
+  t-test over the pairs is significant at this look's *nominal level* and the ratio is past the
+  alarm line (0.6 of ``min_effect``, as everywhere). Not before: a t-test of 3 to 5 pairs at the tiny
+  level of an early look needs a t of 10 to 60, so those looks would spend alpha and catch nothing;
 - **pass, equivalent**: the ``1 - 2 * FUTILITY`` interval of the ratio lies inside
   ``(1 / (1 + min_effect), 1 + min_effect)``: a change as large as the minimum effect, either way, is
   ruled out (a two one-sided tests equivalence check at ``FUTILITY`` each);
@@ -16,8 +18,8 @@ things happens:
 The nominal levels come from a group-sequential design with Lan-DeMets alpha spending: the marker's
 ``alpha`` (one-sided, for each direction) is spent over the looks by the Hwang-Shih-DeCani function
 with gamma -4 (:func:`hsd_spending`, O'Brien-Fleming-like: little early, most at the cap, so a close
-call loses little power against a single test at the cap), the information time of a look being its
-share of the cap's blocks. The boundaries are the standard recursive numerical integration of the
+call loses little power against a single test at the cap) over the looks from the first pass's end,
+the information time of a look being its share of the cap's blocks. The boundaries are the standard recursive numerical integration of the
 score process (Jennison & Turnbull, *Group Sequential Methods*, 2000, ch. 19; Lan & DeMets,
 Biometrika 70, 1983; Hwang, Shih & DeCani, Statistics in Medicine 9, 1990), and each z boundary is
 used as a nominal one-sided p for the t-test of the look (Jennison & Turnbull §3.8). The equivalence
@@ -68,7 +70,7 @@ def hsd_spending(t: float, alpha: float, gamma: float = SPENDING_GAMMA) -> float
     t = min(max(t, 0.0), 1.0)
     if gamma == 0:
         return alpha * t
-    return alpha * (1.0 - math.exp(-gamma * t)) / (1.0 - math.exp(-gamma))
+    return min(alpha, alpha * (1.0 - math.exp(-gamma * t)) / (1.0 - math.exp(-gamma)))  # never past alpha by rounding
 
 
 @lru_cache(maxsize=64)
@@ -136,11 +138,14 @@ class Design:
         return MIN_PROCESS_PAIRS
 
     def level(self, blocks: int) -> float:
-        """The nominal one-sided level of the look after ``blocks`` blocks."""
+        """The nominal one-sided level of the look after ``blocks`` blocks; 0 (no alarm possible) before
+        the first pass is complete."""
         if not self.first_look <= blocks <= self.max_blocks:
             raise ValueError(f"no look after {blocks} blocks: looks run from {self.first_look} to {self.max_blocks}.")
-        looks = range(self.first_look, self.max_blocks + 1)
-        return nominal_levels(tuple(b / self.max_blocks for b in looks), self.alpha, SPENDING_GAMMA)[blocks - self.first_look]
+        if blocks < self.processes:
+            return 0.0
+        looks = range(self.processes, self.max_blocks + 1)
+        return nominal_levels(tuple(b / self.max_blocks for b in looks), self.alpha, SPENDING_GAMMA)[blocks - self.processes]
 
 
 class Stop(IntEnum):
