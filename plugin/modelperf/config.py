@@ -69,6 +69,12 @@ def _across(text: str) -> frozenset[str]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _start_mode(text: str) -> str:
+    if text not in ("fork", "spawn"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a way to start workers: give 'fork' or 'spawn'.")
+    return text
+
+
 _CORES = "auto"  # physical cores less one: hyper-threads and a busy core both stall torch and llama.cpp
 
 OPTIONS: tuple[Option, ...] = (
@@ -98,6 +104,10 @@ OPTIONS: tuple[Option, ...] = (
            "differs from one process to the next: the verdict treats the process as its unit; at least 3)",
            parse_process_count,
            6, "MODELPERF_AGAINST_PROCESSES", "N"),
+    Option("against_start", "--against-start", "how --against starts its worker processes: 'fork' them from one "
+           "fork server per session that imported pytest, torch, transformers and llama_cpp once, or 'spawn' each "
+           "as a fresh interpreter that imports them itself", _start_mode, "fork", "MODELPERF_AGAINST_START",
+           "fork|spawn"),
     Option("baseline_dir", "--baseline-dir", "directory of hardware-keyed baselines (relative to the rootdir)",
            str, "baselines", "MODELPERF_BASELINE_DIR", "DIR"),
     Option("baseline_save", "--baseline-save", "write or replace this hardware's baselines with this run's figures"),
@@ -162,6 +172,7 @@ class Settings:
     model_probe_timeout: float
     against: str | None
     against_processes: int
+    against_start: str
     baseline_dir: Path
     baseline_save: bool
     baseline_key: tuple[str, ...] | None
