@@ -172,7 +172,6 @@ class Settings:
     model_probe_timeout: float
     against: str | None
     against_processes: int
-    against_start: str
     baseline_dir: Path
     baseline_save: bool
     baseline_key: tuple[str, ...] | None
@@ -185,6 +184,7 @@ class Settings:
     results_json: Path | None
     summary_markdown: Path | None
     explicit: frozenset[str]
+    against_start: str = "fork"  # last, with a default: settings made by hand in tests need not name it
 
     @classmethod
     def from_pytest_config(cls, config: Any) -> Settings:

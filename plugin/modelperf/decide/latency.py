@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -41,11 +41,20 @@ from modelperf.records import Measurement
 from modelperf.units import format_value
 from modelperf.vocab import DIRECTIONS, STATISTICS, Verdict
 
-if TYPE_CHECKING:
-    from modelperf.decide.sequential import Look
+
+class SequentialLook(Protocol):
+    """What a comparison needs of the look it was made at (:class:`modelperf.decide.sequential.Look`)."""
+
+    @property
+    def detectable(self) -> float | None: ...
+
+    @property
+    def final(self) -> bool: ...
+
+    def text(self) -> str: ...
 
 __all__ = ["CONTROL_QUANTILE", "EFFECT_SHARE", "MAX_DRIFT", "MIN_SAMPLES", "POWER", "SCREEN_SHARE",
-           "SMALLEST_ALPHA", "LatencyComparison", "compare_latency", "confirm", "control_floor",
+           "SMALLEST_ALPHA", "LatencyComparison", "SequentialLook", "compare_latency", "confirm", "control_floor",
            "detectable_ratio", "latency_verdict", "reducer", "should_confirm"]
 
 # Share of min_effect the point ratio must reach. With FA <= 1 % (z 2.33) and detection >= 95 %
@@ -106,7 +115,7 @@ class LatencyComparison:
     log_se: float = math.nan
     df: int | None = None
     # --against's sequential design: the look this comparison was made at (None: a single test).
-    look: Look | None = None
+    look: SequentialLook | None = None
 
     @property
     def detectable(self) -> float | None:
