@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["RUN", "STRUCTURAL", "Session", "commit", "git", "run_against", "spin", "write"]
+__all__ = ["RUN", "STRUCTURAL", "Session", "commit", "git", "run_against", "session_env", "spin", "write"]
 
 # Three processes a side, the fewest the t-test accepts: the first pass is then the first look.
 RUN = ("--benchmark", "--against-processes", "3", "-p", "no:randomly", "-p", "no:cacheprovider", "--history", "off")
@@ -86,9 +86,15 @@ class Session:
         return next((line for line in self.output.splitlines() if line.startswith(f"{test} ")), "")
 
 
+def session_env() -> dict[str, str]:
+    """This environment, less what would make an inner session an xdist worker's (whose latency the
+    plugin does not measure) when this test runs in one."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST", "PYTEST_CURRENT_TEST"))}
+
+
 def run_against(cwd: Path, *args: str, ref: str = "HEAD", env: Mapping[str, str] | None = None) -> Session:
     """``python -m pytest RUN --against ref args`` in ``cwd``, as a user runs it."""
     done = subprocess.run([sys.executable, "-m", "pytest", *RUN, "--against", ref, *args], cwd=cwd,
-                          env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                          env={**session_env(), **(env or {})}, capture_output=True, text=True,
                           timeout=_SESSION_TIMEOUT_S, check=False)
     return Session(done.returncode, done.stdout + done.stderr)

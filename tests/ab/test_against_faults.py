@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.ab.helpers import RUN, commit, git, run_against, spin, write
+from tests.ab.helpers import RUN, commit, git, run_against, session_env, spin, write
 
 
 def test_a_missing_ref_is_one_sentence_and_the_change_is_still_measured(tmp_path: Path) -> None:
     write(tmp_path, {"test_spin.py": spin(5000)})
     commit(tmp_path)
-    session = run_against(tmp_path, ref="no-such-branch")
+    # Each worker a fresh interpreter here: the one session of these tests that measures without the fork server.
+    session = run_against(tmp_path, "--against-start", "spawn", ref="no-such-branch")
     assert session.ret == pytest.ExitCode.TESTS_FAILED  # a gate that compared nothing is not green
     session.lines.fnmatch_lines([("*--against no-such-branch: no such commit, branch or tag in *; check the name, or "
                                   "fetch it first (in CI: check out with fetch-depth: 0).*"),
@@ -59,8 +60,7 @@ def test_an_unknown_way_to_start_workers_is_a_usage_error(pytester: pytest.Pytes
     result.stderr.fnmatch_lines(["*'thread' is not a way to start workers: give 'fork' or 'spawn'.*"])
 
 
-@pytest.mark.parametrize("start", ["fork", "spawn"])
-def test_a_cancelled_session_stops_its_workers_and_removes_the_base_worktree(tmp_path: Path, start: str) -> None:
+def test_a_cancelled_session_stops_its_workers_and_removes_the_base_worktree(tmp_path: Path) -> None:
     # A CI job that is cancelled gets SIGTERM; nothing of the session may be left behind: no worktree,
     # no worker, no fork server.
     started, pids = tmp_path / "started", tmp_path / "pids"
@@ -78,8 +78,7 @@ def test_a_cancelled_session_stops_its_workers_and_removes_the_base_worktree(tmp
             benchmark(sum, range(10))
     """})
     commit(repo)
-    session = subprocess.Popen([sys.executable, "-m", "pytest", *RUN, "--against", "HEAD", "--against-start", start],
-                               cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    session = subprocess.Popen([sys.executable, "-m", "pytest", *RUN, "--against", "HEAD"], cwd=repo, env=session_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 240
         while not started.exists() and session.poll() is None and time.monotonic() < deadline:
@@ -92,5 +91,5 @@ def test_a_cancelled_session_stops_its_workers_and_removes_the_base_worktree(tmp
     assert session.returncode == pytest.ExitCode.INTERRUPTED, output
     assert len(git(repo, "worktree", "list").splitlines()) == 1  # only the repository's own
     worker, parent = (int(pid) for pid in pids.read_text().split()[:2])
-    for pid in (worker, parent) if start == "fork" else (worker,):  # the worker, and the fork server it came from
+    for pid in (worker, parent):  # the worker, and the fork server it was forked from
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2], pid
