@@ -97,8 +97,11 @@ NOTHING = """
             benchmark(sum, range(5000))
 """
 
-# Each timed call logs its process, side and start/end times, in a file outside both trees.
-TURNS = """
+# Each timed call logs its side, process and start/end times, in a file outside both trees. A call
+# of 0.12 s is longer than a turn (TURN_S), so every round hands the turn over, and "slow"
+# (REWARM_BELOW_S): the first block's two runs warm up and tell the controller its time per call, the
+# later blocks' runs do not warm up. Sleeping, not computing: the schedule is the point, not the CPU.
+PACED = """
     import os, time
     import pytest
 
@@ -106,30 +109,12 @@ TURNS = """
 
     def work():
         start = time.perf_counter()
-        deadline = start + 0.06  # one call longer than a turn, so every round hands the turn over
-        while time.perf_counter() < deadline:
-            pass
+        time.sleep(0.12)
         with open({log!r}, "a") as out:
             out.write(f"{{SIDE}} {{os.getpid()}} {{start}} {{time.perf_counter()}}\\n")
 
     @pytest.mark.latency{mark}
-    def test_turns(benchmark):
-        benchmark(work)
-"""
-
-# Each call logs its process. A call of 0.12 s is "slow" (REWARM_BELOW_S): the first block's two runs
-# warm up and tell the controller its time per call; the later blocks' runs do not warm up.
-SLOW = """
-    import os, time
-    import pytest
-
-    def work():
-        with open({log!r}, "a") as out:
-            out.write(f"{{os.getpid()}}\\n")
-        time.sleep(0.12)  # how long a call takes is all this test needs, not what it computes
-
-    @pytest.mark.latency{mark}
-    def test_slow(benchmark):
+    def test_paced(benchmark):
         benchmark(work)
 """
 
@@ -172,7 +157,7 @@ def _changed(folder: Path) -> Session:
     repo = folder / "repo"
     repo.mkdir()
     _sentiment(repo)
-    turns, slow = folder / "turns.log", folder / "slow.log"
+    paced = folder / "paced.log"
     write(repo, {
         "test_same.py": spin(20000),
         "test_slower.py": spin(20000, mark="").replace("test_spin", "test_slower"),
@@ -186,8 +171,7 @@ def _changed(folder: Path) -> Session:
         "test_ppl_worse.py": PERPLEXITY.format(name="ppl_worse", scale=1.0),
         "test_rec.py": UNMARKED,
         "test_nothing.py": NOTHING.format(call=True, mark=STRUCTURAL),  # the base times the call
-        "test_turns.py": TURNS.format(side="base", log=str(turns), mark=STRUCTURAL),
-        "test_slow.py": SLOW.format(log=str(slow), mark=STRUCTURAL),
+        "test_paced.py": PACED.format(side="base", log=str(paced), mark=STRUCTURAL),
         "test_broken.py": spin(5000).replace("test_spin", "test_broken") + "\nthis is not python\n",
     })
     commit(repo)
@@ -201,7 +185,7 @@ def _changed(folder: Path) -> Session:
         "test_mem_grow.py": MEMORY.format(name="mem_grow", mib=48),
         "test_ppl_worse.py": PERPLEXITY.format(name="ppl_worse", scale=1.5),  # scores the text otherwise
         "test_nothing.py": NOTHING.format(call=False, mark=STRUCTURAL),  # the change never times it
-        "test_turns.py": TURNS.format(side="change", log=str(turns), mark=STRUCTURAL),
+        "test_paced.py": PACED.format(side="change", log=str(paced), mark=STRUCTURAL),
         "test_broken.py": spin(5000).replace("test_spin", "test_broken"),  # the change mends it
     })
     # Its own TMPDIR: a failing session keeps its workers' logs there, for people to read.

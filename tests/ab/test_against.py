@@ -124,10 +124,15 @@ def test_a_base_side_whose_test_module_fails_to_import_fails_the_gate(changed: S
     ])
 
 
+def _paced_calls(folder: Path) -> list[tuple[float, float, str, str]]:
+    """(start, end, side, process) of every timed call of test_paced, in order."""
+    return sorted((float(start), float(end), side, pid) for side, pid, start, end in
+                  (line.split() for line in (folder / "paced.log").read_text().splitlines()))
+
+
 def test_the_two_sides_take_turns_and_never_run_at_once(changed: Shared) -> None:
     _, folder = changed
-    calls = sorted((float(start), float(end), side, pid) for side, pid, start, end in
-                   (line.split() for line in (folder / "turns.log").read_text().splitlines()))
+    calls = _paced_calls(folder)
     assert {side for *_, side, _ in calls} == {"base", "change"}
     for (_, end, side, pid), (start, _, next_side, next_pid) in itertools.pairwise(calls):
         assert end <= start or pid == next_pid, f"{side} {pid} and {next_side} {next_pid} ran at the same time"
@@ -138,7 +143,7 @@ def test_the_two_sides_take_turns_and_never_run_at_once(changed: Shared) -> None
 
 def test_only_the_first_run_of_a_slow_test_makes_a_warm_up_call(changed: Shared) -> None:
     _, folder = changed
-    calls_per_process = sorted(Counter((folder / "slow.log").read_text().split()).values())
+    calls_per_process = sorted(Counter(pid for *_, pid in _paced_calls(folder)).values())
     # 20 rounds for a call over 0.1 s, a third of them in each of 3 runs a side; one pass of 3 blocks,
     # where the sequential design stops a test that did not change.
     rounds = 7
