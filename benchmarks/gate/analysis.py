@@ -44,7 +44,7 @@ class _Tally:
     log_ratios_control: list[float] = field(default_factory=list)
     half_widths: list[float] = field(default_factory=list)
     half_widths_control: list[float] = field(default_factory=list)
-    passes: list[int] = field(default_factory=list)
+    passes: list[float] = field(default_factory=list)
 
     def figures(self, name: str) -> TestFigures:
         return TestFigures(
@@ -103,13 +103,15 @@ def _paired(against: Mapping[str, Any], control: bool) -> tuple[float, float] | 
     return math.log(comparison.ratio), (math.log(comparison.ratio_high) - math.log(comparison.ratio_low)) / 2
 
 
-def _passes(against: Mapping[str, Any]) -> int | None:
-    """How many passes of blocks a test took: its base runs over its distinct worker processes."""
+def _passes(against: Mapping[str, Any]) -> float | None:
+    """How many passes of blocks a test took: its base runs over the worker processes a side (the
+    sequential design stops where its verdict is sure, often within a pass; older files name no
+    process count, so their distinct processes stand in)."""
     runs = against.get("base")
     if not isinstance(runs, list) or not runs:
         return None
-    processes = {run.get("process") for run in runs if isinstance(run, dict)}
-    return len(runs) // len(processes) if processes else None
+    processes = against.get("processes") or len({run.get("process") for run in runs if isinstance(run, dict)})
+    return len(runs) / int(processes) if processes else None
 
 
 def _add(tally: _Tally, result: Mapping[str, Any], against: Mapping[str, Any], verdict: str) -> None:

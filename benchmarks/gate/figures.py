@@ -55,7 +55,7 @@ class TestFigures:
     median_half_width_control: float | None
     sessions_with_runs: int
     mean_passes: float | None  # passes of blocks a test took (a re-measurement adds one)
-    max_passes: int | None
+    max_passes: float | None
 
     def to_json(self) -> dict[str, Any]:
         return {key: value for key, value in self.__dict__.items() if key != "name"}

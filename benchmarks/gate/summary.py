@@ -66,7 +66,7 @@ def print_report(figures: GateFigures) -> None:
                   f"{_fmt(t.min_effect, '.2f'):>7} {_fmt(t.median_ratio, '.4f'):>9} {_fmt(t.log_ratio_sd, '.4f'):>7} "
                   f"{_fmt(t.log_ratio_control_sd, '.4f'):>10} {_fmt(t.median_half_width, '.4f'):>7} "
                   f"{_fmt(t.median_half_width_control, '.4f'):>10} "
-                  f"{_fmt(t.mean_passes, '.2f'):>5} max {_fmt(t.max_passes, 'd')}")
+                  f"{_fmt(t.mean_passes, '.2f'):>5} max {_fmt(t.max_passes, '.2f')}")
     if figures.wall_ratio is not None:
         print(f"\nwall time, median --against A/A session / median single-side session: {figures.wall_ratio:.2f}")
 
@@ -119,7 +119,7 @@ def _spread(mode: ModeFigures) -> tuple[tuple[str, ...], tuple[tuple[str, ...], 
     """Per test of one mode: how far a session's paired ratio wanders, raw and divided by the control."""
     rows = tuple((t.name, _fmt(t.log_ratio_sd, ".4f"), _fmt(t.log_ratio_control_sd, ".4f"),
                   _fmt(t.median_half_width, ".4f"), _fmt(t.median_half_width_control, ".4f"),
-                  _fmt(t.mean_passes, ".2f"), _fmt(t.max_passes, "d")) for t in mode.tests)
+                  _fmt(t.mean_passes, ".2f"), _fmt(t.max_passes, ".2f")) for t in mode.tests)
     return ("test", "sd of log ratio over sessions", "same, runs / control", "median 95 % half-width (log)",
             "same, runs / control", "mean passes", "max passes"), rows
 

@@ -86,11 +86,19 @@ def _json_shape(text: str) -> str:
     if text.count('"{text}"') != 1:
         raise argparse.ArgumentTypeError(f'{text!r} must hold the string "{{text}}" exactly once, where each text goes')
     return text
+
+
 def _malloc_mode(text: str) -> str:
     mode = str(text).strip().lower()
     if mode not in MALLOC_MODES:
         raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(MALLOC_MODES)}")
     return mode
+
+
+def _start_mode(text: str) -> str:
+    if text not in ("fork", "spawn"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a way to start workers: give 'fork' or 'spawn'.")
+    return text
 
 
 _CORES = "auto"  # physical cores less one: hyper-threads and a busy core both stall torch and llama.cpp
@@ -122,6 +130,10 @@ OPTIONS: tuple[Option, ...] = (
            "differs from one process to the next: the verdict treats the process as its unit; at least 3)",
            parse_process_count,
            6, "MODELPERF_AGAINST_PROCESSES", "N"),
+    Option("against_start", "--against-start", "how --against starts its worker processes: 'fork' them from one "
+           "fork server per session that imported pytest, torch, transformers and llama_cpp once, or 'spawn' each "
+           "as a fresh interpreter that imports them itself", _start_mode, "fork", "MODELPERF_AGAINST_START",
+           "fork|spawn"),
     Option("baseline_dir", "--baseline-dir", "directory of hardware-keyed baselines (relative to the rootdir)",
            str, "baselines", "MODELPERF_BASELINE_DIR", "DIR"),
     Option("baseline_save", "--baseline-save", "write or replace this hardware's baselines with this run's figures"),
@@ -219,6 +231,7 @@ class Settings:
     classifier_url: str | None = None
     classifier_shape: str = '{"text": "{text}"}'
     malloc_thresholds: str = "process"
+    against_start: str = "fork"  # last, with a default: settings made by hand in tests need not name it
 
     @classmethod
     def from_pytest_config(cls, config: Any) -> Settings:

@@ -14,14 +14,12 @@ from hypothesis import strategies as st
 from modelperf import decide
 from modelperf.decide import (
     Verdict,
-    another_pass,
     compare_accuracy,
     compare_latency,
     compare_memory,
     compare_perplexity,
     confirm,
     should_confirm,
-    undecided,
     wilson_interval,
 )
 from modelperf.records import AccuracyDetail, Kind, LatencyDetail, Measurement
@@ -235,36 +233,6 @@ def test_confirm_keeps_a_clear_pass() -> None:
 ])
 def test_should_confirm_regressions_and_screened_passes(verdict: Verdict, ratio: float, expected: bool) -> None:
     assert should_confirm(_with_ratio(verdict, ratio)) is expected
-
-
-def _interval(verdict: Verdict, ratio: float, low: float, high: float,
-              direction: str = "lower") -> decide.LatencyComparison:
-    return replace(_comparison(verdict), ratio=ratio, ratio_low=low, ratio_high=high, direction=direction)
-
-
-# min_effect 0.1: screen line x1.03, alarm line x1.06.
-@pytest.mark.parametrize(("comparison", "expected"), [
-    (_interval(Verdict.PASS, 1.04, 1.00, 1.08), True),  # leans worse, the interval reaches the alarm line
-    (_interval(Verdict.PASS, 1.04, 1.03, 1.05), False),  # worse, but clearly short of the alarm line
-    (_interval(Verdict.PASS, 1.02, 0.96, 1.08), False),  # does not lean worse
-    (_interval(Verdict.REGRESSED, 1.08, 1.065, 1.10), False),
-    (_interval(Verdict.PASS, 1 / 1.04, 1 / 1.08, 1.0, direction="higher"), True),  # a rate that fell
-    (_interval(Verdict.PASS, 1.04, 1 / 1.08, 1.0, direction="higher"), False),  # a rate that rose
-    (_interval(Verdict.PASS, math.nan, math.nan, math.nan), False),
-])
-def test_undecided_only_while_more_blocks_could_still_show_the_minimum_effect(
-        comparison: decide.LatencyComparison, expected: bool) -> None:
-    assert undecided(comparison) is expected
-
-
-def test_another_pass_confirms_a_first_pass_then_goes_on_while_undecided_up_to_the_limit() -> None:
-    leaning = _interval(Verdict.PASS, 1.04, 1.00, 1.08)
-    clear = _with_ratio(Verdict.PASS, 1.0)
-    assert another_pass(_with_ratio(Verdict.REGRESSED, 1.2), 1)
-    assert not another_pass(clear, 1)
-    assert [another_pass(leaning, passes) for passes in range(2, decide.MAX_PASSES + 1)] == (
-        [True] * (decide.MAX_PASSES - 2) + [False])
-    assert not another_pass(_with_ratio(Verdict.REGRESSED, 1.2), 2)  # a pooled regression is final
 
 
 def test_confirm_says_how_many_re_measurements_it_took() -> None:

@@ -213,10 +213,10 @@ AGAINST_TEST = WAIT + """
 def test_ctrl_c_during_an_against_session_is_one_sentence_and_leaves_nothing(
     pytester: pytest.Pytester, phase: str, ready: str
 ) -> None:
-    from tests.plugin.test_against import _commit
+    from tests.ab.helpers import commit
 
     pytester.makepyfile(test_spin=AGAINST_TEST)
-    _commit(pytester)
+    commit(pytester.path)
     ended = _interrupted(pytester, ("--benchmark", "--against-processes", "3", "--history", "off", "--against",
                                     "HEAD"), phase, ready=ready)
     _assert_one_sentence(ended, "during the tests")

@@ -3,8 +3,8 @@
 Block ``k`` runs base process ``k`` beside change process ``k``, the two taking turns on the
 machine round by round (:meth:`modelperf.ab.runner.AgainstRunner._paced`); even blocks give the
 base the first turn, odd blocks the change, so a drift over the minute of a test (a neighbour
-starting, a CPU warming up) touches both sides alike. A re-measurement starts with the change,
-mirroring the first pass.
+starting, a CPU warming up) touches both sides alike. A test that needs more blocks than one pass
+(:mod:`modelperf.decide.sequential`) goes on with the same processes, every other pass mirrored.
 """
 
 from __future__ import annotations

@@ -13,9 +13,11 @@ import itertools
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from modelperf import decide
+from modelperf.ab.forkserver import MODEL_MODULES, PRELOAD, ForkServer, ForkServerError, preloadable
 from modelperf.ab.plan import blocks
 from modelperf.ab.workers import Reply, SideSpec, Worker, WorkerDied
 from modelperf.judge import AGAINST_MIN_EFFECT, Reference, Rules, judge, latency_comparison
@@ -66,7 +68,7 @@ class AgainstRunner:
     """Both sides' workers, and the measuring of one test on them."""
 
     def __init__(self, change: SideSpec, base: SideSpec | None, processes: int, ref: str,
-                 progress: Callable[[str], None]) -> None:
+                 progress: Callable[[str], None], fork: bool = True, models: Sequence[str] = ()) -> None:
         self.specs = {"change": change, **({"base": base} if base is not None else {})}
         self.processes = processes
         self.ref = ref
@@ -76,16 +78,51 @@ class AgainstRunner:
         self.import_errors: dict[str, str] = {}  # side -> its collection errors, when some test file failed
         self.tests: dict[str, tuple[str, ...]] = {}
         self._fault: str | None = None  # the base side's fault in the test being measured
+        self._fork = fork
+        self._models = tuple(models)  # the models the selected tests load: their libraries are preloaded
+        self.server: ForkServer | None = None  # every worker of both sides is forked from it, when it runs
 
     # ------------------------------------------------------------------ workers
+    def _start_server(self) -> None:
+        """The session's fork server, when asked for; a server that cannot start leaves each worker to start alone."""
+        if not self._fork:
+            return
+        change = self.specs["change"]
+        # A module of the project itself is imported by each side from its own tree, never preloaded.
+        roots = [Path(root) for spec in self.specs.values() for root in spec.source_roots] or [change.root]
+        with interrupt_deferred():  # a Ctrl-C waits until the started server is kept, so close() ends it
+            modules = [*PRELOAD, *(name for model in self._models for name in MODEL_MODULES.get(model, ()))]
+            self.server = ForkServer(preloadable(roots, modules), change.log_dir / "fork-server.log")
+        try:
+            self.server.wait_ready()
+        except ForkServerError as exc:
+            self.progress(f"{exc}; starting each worker as a fresh interpreter instead")
+            self._close_server(urgent=True)
+
+    def _close_server(self, urgent: bool = False) -> None:
+        if self.server is not None:
+            if urgent:
+                self.server.process.kill()
+            self.server.close()
+            self.server = None
+
+    def _new_worker(self, side: str, index: int, preload: bool = True) -> Worker:
+        try:
+            return Worker(self.specs[side], index, preload=preload, server=self.server)
+        except ForkServerError as exc:
+            self.progress(f"{exc}; starting each worker as a fresh interpreter from now on")
+            self._close_server(urgent=True)
+            return Worker(self.specs[side], index, preload=preload)
+
     def start(self) -> None:
         """Start every long-lived worker at once (their imports and loads overlap), then wait for all."""
-        for side, spec in self.specs.items():
+        self._start_server()
+        for side in self.specs:
             for index in range(self.processes):  # kept as soon as started, so close() reaches every one
                 # Long-lived workers load their models while the others start: all at once, not one
                 # after another inside the first test of each model (12 serial loads: about a minute).
                 with interrupt_deferred():  # a Ctrl-C waits until the started process is kept
-                    self.workers[side][index] = Worker(spec, index, preload=True)
+                    self.workers[side][index] = self._new_worker(side, index)
         for side in list(self.specs):
             for index, worker in enumerate(self.workers[side]):
                 assert worker is not None
@@ -110,7 +147,7 @@ class AgainstRunner:
             if worker is not None:
                 worker.close()  # its pipes
             with interrupt_deferred():
-                worker = self.workers[side][index] = Worker(self.specs[side], index, preload=True)  # a dead one's
+                worker = self.workers[side][index] = self._new_worker(side, index)  # a dead one's
             worker.wait_ready()
         return worker
 
@@ -133,6 +170,7 @@ class AgainstRunner:
             worker.quit()
         for worker in alive:
             worker.close()
+        self._close_server(urgent)
 
     # ------------------------------------------------------------------ one test
     def has(self, side: str, test_id: str) -> bool:
@@ -169,7 +207,7 @@ class AgainstRunner:
     def _fresh(self, side: str, test_id: str) -> Reply:
         """Run a test in a new process of ``side`` (memory: no earlier test's allocations in the figure)."""
         with interrupt_deferred():
-            worker = Worker(self.specs[side], self.processes)  # its log is replaced by the next fresh worker's
+            worker = self._new_worker(side, self.processes, preload=False)  # its log is the next fresh worker's
         try:
             worker.wait_ready()
             return worker.run(test_id, 1.0)
@@ -233,23 +271,27 @@ class AgainstRunner:
                 outcome.results = [_not_compared(m, self._missing_base(test_id)) for m in _measurements(reply)]
             return outcome
         runs: dict[str, list[Reply]] = {"base": [], "change": []}
-        first = self._blocks(test_id, scale, runs, mirrored=False)
-        if first is not None:
-            return first
-        sides = self._sides_pooled(runs, options)
-        comparison = latency_comparison(sides[1], sides[0], options, _RULES) if sides else None
-        passes, pooled = 1, comparison
-        while pooled is not None and decide.another_pass(pooled, passes):
-            self.progress(f"{test_id}: x{pooled.ratio:.3f} after {passes} pass{'es' if passes > 1 else ''} of "
-                          f"{self.processes} blocks; measuring {self.processes} more before the verdict")
-            failed = self._blocks(test_id, scale, runs, mirrored=passes % 2 == 1)
+        design = decide.Design(self.processes, options.alpha)
+        comparison, sides = None, None
+        for block in range(design.max_blocks):
+            # Block k runs process k % processes of each side; every other pass mirrors the ABBA order.
+            index, order = blocks(self.processes, mirrored=(block // self.processes) % 2 == 1)[block % self.processes]
+            failed = self._block(test_id, scale, runs, index, order)
             if failed is not None:
                 return failed
-            passes += 1
+            if not all(_measurements(runs[side][-1]) for side in runs):
+                break  # a run measured nothing (benchmark() not called there): no verdict, however many follow
+            if block + 1 < design.first_look:
+                continue
             sides = self._sides_pooled(runs, options)
-            pooled = latency_comparison(sides[1], sides[0], options, _RULES) if sides else None
-        if comparison is not None and pooled is not None and passes > 1:
-            comparison = decide.confirm(comparison, pooled, remeasurements=passes - 1)
+            if sides is None:
+                break
+            comparison = latency_comparison(sides[1], sides[0], options, _RULES)
+            if comparison.look is None or comparison.look.final:
+                break
+            if (block + 1) % self.processes == 0:
+                self.progress(f"{test_id}: x{comparison.ratio:.3f} after {block + 1} of up to {design.max_blocks} "
+                              "blocks, a close call; measuring more before the verdict")
         outcome = self._outcome(runs["change"][0])
         outcome.lines = [line for reply in runs["change"] for line in reply.lines]
         if comparison is None or sides is None:  # some run measured nothing (benchmark() not called there)
@@ -261,19 +303,19 @@ class AgainstRunner:
         outcome.results = [judge(change, Reference(base), options, _RULES, comparison)]
         return outcome
 
-    def _blocks(self, test_id: str, scale: float, runs: dict[str, list[Reply]], mirrored: bool) -> TestOutcome | None:
-        """Run one pass of blocks into ``runs``; an outcome (a failure, a skip) ends the test early."""
-        for index, order in blocks(self.processes, mirrored):
-            replies = self._paced(test_id, scale, index, order, self._seconds_per_call(runs))
-            for side in order:
-                runs[side].append(replies[side])
-            change, base = runs["change"][-1], runs["base"][-1]
-            if change.outcome != "passed":
-                return self._outcome(change)
-            if base.outcome != "passed":
-                outcome = self._outcome(change)
-                outcome.results = [_not_compared(m, self._base_failed(base)) for m in _measurements(change)]
-                return outcome
+    def _block(self, test_id: str, scale: float, runs: dict[str, list[Reply]], index: int,
+               order: tuple[str, str]) -> TestOutcome | None:
+        """Run one block into ``runs``; an outcome (a failure, a skip) ends the test early."""
+        replies = self._paced(test_id, scale, index, order, self._seconds_per_call(runs))
+        for side in order:
+            runs[side].append(replies[side])
+        change, base = runs["change"][-1], runs["base"][-1]
+        if change.outcome != "passed":
+            return self._outcome(change)
+        if base.outcome != "passed":
+            outcome = self._outcome(change)
+            outcome.results = [_not_compared(m, self._base_failed(base)) for m in _measurements(change)]
+            return outcome
         return None
 
     @staticmethod
@@ -336,6 +378,7 @@ class AgainstRunner:
             return None
         figures = {side: tuple(decide.run_of(m[0], i % self.processes, options.statistic)
                                for i, m in enumerate(measured)) for side, measured in sides.items()}
-        paired = PairedRuns(self.ref, options.min_effect, options.statistic, figures["base"], figures["change"])
+        paired = PairedRuns(self.ref, options.min_effect, options.statistic, figures["base"], figures["change"],
+                            self.processes)
         base, change = (pool_runs([m[0] for m in sides[side]]) for side in ("base", "change"))
         return base, replace(change, latency=replace(change.latency or LatencyDetail(), paired=paired))

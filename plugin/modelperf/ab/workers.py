@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from modelperf.ab.forkserver import ForkedProcess, ForkServer
+
 __all__ = ["PRELOAD_ENV", "READY_TIMEOUT_S", "RUN_TIMEOUT_S", "TURN_S", "WORKER_ENV", "Reply", "SideSpec", "Worker",
            "WorkerDied", "describe_exit", "read_command", "send_reply"]
 
@@ -82,7 +84,8 @@ class Worker:
     """One worker process of one side."""
 
     def __init__(self, spec: SideSpec, index: int, environ: Mapping[str, str] | None = None, *,
-                 preload: bool = False) -> None:
+                 preload: bool = False, server: ForkServer | None = None) -> None:
+        """Start the worker: forked from ``server`` when one is given, else a fresh ``python -m pytest``."""
         self.spec, self.index = spec, index
         self.log_path = spec.log_dir / f"{spec.name}-{index}.log"
         self.tests: tuple[str, ...] = ()
@@ -99,12 +102,25 @@ class Worker:
         env["PYTHONPATH"] = os.pathsep.join([*paths, *filter(None, [env.get("PYTHONPATH")])])
         env.pop("GITHUB_STEP_SUMMARY", None)  # only the controller writes the job's summary
         spec.log_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "pytest", *spec.pytest_args], cwd=spec.root, env=env, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, pass_fds=(commands_read, replies_write), start_new_session=True)
-        os.close(commands_read)
-        os.close(replies_write)
+        self.process: subprocess.Popen[bytes] | ForkedProcess
+        try:
+            if server is not None:
+                del env[WORKER_ENV]  # the fork server names the descriptors as the child has them
+                self.process = server.spawn(spec.pytest_args, spec.root, env, paths, self.log_path,
+                                            (commands_read, replies_write), WORKER_ENV)
+            else:
+                with open(self.log_path, "wb") as log:
+                    self.process = subprocess.Popen(
+                        [sys.executable, "-m", "pytest", *spec.pytest_args], cwd=spec.root, env=env,
+                        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                        pass_fds=(commands_read, replies_write), start_new_session=True)
+        except BaseException:
+            os.close(commands_write)
+            os.close(replies_read)
+            raise
+        finally:
+            os.close(commands_read)
+            os.close(replies_write)
         self._commands: IO[str] = os.fdopen(commands_write, "w", encoding="utf-8")
         self._replies: IO[str] = os.fdopen(replies_read, "r", encoding="utf-8")
 

@@ -7,6 +7,7 @@ is one readable sentence; :mod:`modelperf.judge` turns those into the verdicts o
 - :mod:`~modelperf.decide.latency`: one run against a stored baseline, drift-corrected by the
   control workload, with a bootstrap interval; the re-measurement rules.
 - :mod:`~modelperf.decide.paired`: ``--against``'s interleaved blocks of runs, judged over process pairs.
+- :mod:`~modelperf.decide.sequential`: ``--against``'s looks after each block, with alpha spending.
 - :mod:`~modelperf.decide.spread`: the between-session spread of a test's figure, from the history.
 - :mod:`~modelperf.decide.accuracy`: per-example accuracy (Wilson interval, McNemar's exact test).
 - :mod:`~modelperf.decide.tolerance`: peak memory and perplexity, deterministic, by a tolerance.
@@ -19,13 +20,11 @@ from modelperf.decide.latency import (
     CONTROL_QUANTILE,
     EFFECT_SHARE,
     MAX_DRIFT,
-    MAX_PASSES,
     MIN_SAMPLES,
     POWER,
     SCREEN_SHARE,
     SMALLEST_ALPHA,
     LatencyComparison,
-    another_pass,
     compare_latency,
     confirm,
     control_floor,
@@ -33,9 +32,9 @@ from modelperf.decide.latency import (
     latency_verdict,
     reducer,
     should_confirm,
-    undecided,
 )
 from modelperf.decide.paired import compare_paired, run_of
+from modelperf.decide.sequential import MAX_PASSES, Design, Look, Stop
 from modelperf.decide.spread import (
     MIN_SPREAD_DF,
     TAIL_SPREADS,
@@ -51,10 +50,9 @@ from modelperf.vocab import STATISTICS, Verdict
 
 __all__ = [
     "CONTROL_QUANTILE", "EFFECT_SHARE", "MAX_DRIFT", "MAX_PASSES", "MIN_SAMPLES", "MIN_SPREAD_DF", "POWER",
-    "SCREEN_SHARE", "SMALLEST_ALPHA", "STATISTICS", "TAIL_SPREADS", "AccuracyComparison", "LatencyComparison",
-    "MemoryComparison", "PerplexityComparison", "PooledSpread", "SessionSpread", "SpreadTable", "Verdict",
-    "another_pass", "compare_accuracy", "compare_latency", "compare_memory", "compare_paired",
-    "compare_perplexity", "confirm", "control_floor", "corrected_log_figure", "detectable_ratio",
-    "latency_verdict", "pooled_spread", "reducer", "run_of", "should_confirm", "undecided", "upper_spread",
-    "wilson_interval",
+    "SCREEN_SHARE", "SMALLEST_ALPHA", "STATISTICS", "TAIL_SPREADS", "AccuracyComparison", "Design", "LatencyComparison",
+    "Look", "MemoryComparison", "PerplexityComparison", "PooledSpread", "SessionSpread", "SpreadTable", "Stop",
+    "Verdict", "compare_accuracy", "compare_latency", "compare_memory", "compare_paired", "compare_perplexity",
+    "confirm", "control_floor", "corrected_log_figure", "detectable_ratio", "latency_verdict", "pooled_spread",
+    "reducer", "run_of", "should_confirm", "upper_spread", "wilson_interval",
 ]

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -42,20 +42,27 @@ from modelperf.records import Measurement
 from modelperf.units import format_value
 from modelperf.vocab import DIRECTIONS, STATISTICS, Verdict
 
-__all__ = ["CONTROL_QUANTILE", "EFFECT_SHARE", "MAX_DRIFT", "MAX_PASSES", "MIN_SAMPLES", "POWER", "SCREEN_SHARE",
-           "SMALLEST_ALPHA", "LatencyComparison", "another_pass", "compare_latency", "confirm", "control_floor",
-           "detectable_ratio", "latency_verdict", "reducer", "should_confirm", "undecided"]
+
+class SequentialLook(Protocol):
+    """What a comparison needs of the look it was made at (:class:`modelperf.decide.sequential.Look`)."""
+
+    @property
+    def detectable(self) -> float | None: ...
+
+    @property
+    def final(self) -> bool: ...
+
+    def text(self) -> str: ...
+
+__all__ = ["CONTROL_QUANTILE", "EFFECT_SHARE", "MAX_DRIFT", "MIN_SAMPLES", "POWER", "SCREEN_SHARE",
+           "SMALLEST_ALPHA", "LatencyComparison", "SequentialLook", "compare_latency", "confirm", "control_floor",
+           "detectable_ratio", "latency_verdict", "reducer", "should_confirm"]
 
 # Share of min_effect the point ratio must reach. With FA <= 1 % (z 2.33) and detection >= 95 %
 # (z 1.645) wanted, the best cut is 2.33 / (2.33 + 1.645) = 0.59 of the effect: rounded to 0.6.
 EFFECT_SHARE = 0.6
 # A first run worse by this share of min_effect is re-measured before its verdict is final.
 SCREEN_SHARE = 0.3
-# --against measures a test that still leans worse after its re-measurement, with a 95 % interval
-# that reaches the alarm line, in further passes, up to this many in all: with 2, the noisiest test
-# (Llama decode) missed a third of 5 % slowdowns, and 4 catch nearly all at little cost where nothing
-# changed (docs/concepts/design-measurements.md#against-passes).
-MAX_PASSES = 4
 # p10 first: the default. Lower deciles ignore interference, which only ever adds time. p90 and p99
 # are what serving teams set targets on (tail latency of tokens or requests); they follow interference,
 # so gate on them with more rounds and a larger min_effect.
@@ -109,11 +116,16 @@ class LatencyComparison:
     # t distribution (None: the bootstrap's, taken as normal); what its stated power is computed from.
     log_se: float = math.nan
     df: int | None = None
+    # --against's sequential design: the look this comparison was made at (None: a single test).
+    look: SequentialLook | None = None
 
     @property
     def detectable(self) -> float | None:
         """The smallest slowdown ("times worse") this comparison would have called regressed with 95 %
-        probability at the precision it reached: significant at ``alpha`` and past the alarm line."""
+        probability at the precision it reached: significant at ``alpha`` and past the alarm line.
+        Under ``--against``, the look's own figure (see :mod:`modelperf.decide.paired`)."""
+        if self.look is not None:
+            return self.look.detectable
         return detectable_ratio(self.log_se, self.df, self.min_effect, self.alpha)
 
     def line(self) -> str:
@@ -127,8 +139,9 @@ class LatencyComparison:
         how, drift = ("drift-corrected", "machine drift") if self.corrected else ("side-by-side", "control")
         detectable = self.detectable
         power = "" if detectable is None else f", could detect >= x{detectable:.3f}"
+        look = "" if self.look is None else f"; {self.look.text()}"
         return (f"{figures} ({how} {self.statistic} x{self.ratio:.3f}, 95% CI {self.ratio_low:.3f}-"
-                f"{self.ratio_high:.3f}, p={self.p_value:.2g}, {drift} x{self.drift:.2f}{power}"
+                f"{self.ratio_high:.3f}, p={self.p_value:.2g}, {drift} x{self.drift:.2f}{power}{look}"
                 f"{'; ' + spread if spread else ''}): {self.reason}")
 
     @property
@@ -305,27 +318,6 @@ def should_confirm(comparison: LatencyComparison) -> bool:
 def _leans_worse(comparison: LatencyComparison) -> bool:
     return (comparison.verdict is Verdict.PASS
             and comparison.times_worse[0] >= 1 + SCREEN_SHARE * comparison.min_effect)
-
-
-def undecided(pooled: LatencyComparison) -> bool:
-    """True when a re-measured comparison passes yet leans worse, and its 95 % interval still reaches
-    the alarm line: more blocks could still show the minimum effect. One that is clearly below the
-    line, a regression, or anything not finite is decided.
-    """
-    if not math.isfinite(pooled.ratio) or not _leans_worse(pooled):
-        return False
-    return pooled.times_worse[1] >= 1 + pooled.min_effect * EFFECT_SHARE
-
-
-def another_pass(pooled: LatencyComparison, passes: int) -> bool:
-    """After ``passes`` passes of ``--against``'s blocks whose pooled comparison is ``pooled``: measure one more?
-
-    After the first, when it should be confirmed; after later ones, while it is :func:`undecided`,
-    up to :data:`MAX_PASSES` in all.
-    """
-    if passes <= 1:
-        return should_confirm(pooled)
-    return passes < MAX_PASSES and undecided(pooled)
 
 
 def confirm(first: LatencyComparison, pooled: LatencyComparison, remeasurements: int = 1) -> LatencyComparison:

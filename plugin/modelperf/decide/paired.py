@@ -21,6 +21,13 @@ floor widened the spread of the session's ratio in almost every shipped test
 code: a change to it would move every corrected ratio.
 Each run still times a few control rounds; their change/base ratio (``drift``) is reported, near 1
 when both sides saw the same machine.
+
+Given the number of processes a side, the comparison is a look of ``--against``'s sequential design
+(:mod:`modelperf.decide.sequential`): judged at the look's nominal level, and said to end the
+sequence or not. Its stated power (``detectable``) is that of the look: the smallest slowdown the
+look's t-test would call regressed with 95 % probability at its precision and level; after a stop for
+equivalence, the upper end of the interval that ruled the minimum effect out (a slowdown that large
+would have kept the sequence going).
 """
 
 from __future__ import annotations
@@ -32,7 +39,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from modelperf.decide.latency import LatencyComparison, latency_verdict
+from modelperf.decide.latency import LatencyComparison, detectable_ratio, latency_verdict
+from modelperf.decide.sequential import FUTILITY, Design, Look, Stop, stop_rule
 from modelperf.figures import control_floor, reducer
 from modelperf.records import Measurement, RunFigure
 from modelperf.vocab import MIN_PROCESS_PAIRS, Verdict
@@ -60,12 +68,15 @@ def _pair_means(base: Sequence[RunFigure], change: Sequence[RunFigure]) -> list[
 
 
 def compare_paired(base: Sequence[RunFigure], change: Sequence[RunFigure], *, min_effect: float, statistic: str = "p10",
-                   direction: str = "lower", alpha: float = 0.01, unit: str = "s") -> LatencyComparison:
+                   direction: str = "lower", alpha: float = 0.01, unit: str = "s",
+                   processes: int = 0) -> LatencyComparison:
     """Compare the change's runs with the base's, block by block (``base[k]`` ran beside ``change[k]``).
 
     ``ratio`` is change/base of the runs' figures (a geometric mean over process pairs), with the
     95 % t interval over the pairs; ``drift`` is the change's control floor over the base's (median
-    over blocks), near 1 when both sides ran on the same machine at the same time.
+    over blocks), near 1 when both sides ran on the same machine at the same time. ``processes``:
+    the worker processes a side of the sequential design these blocks come from (its ``look`` says
+    whether the sequence ends here); 0 judges them as one fixed-size test at ``alpha``.
     """
     if len(base) != len(change):
         raise ValueError(f"{len(base)} base runs and {len(change)} change runs do not pair up block by block.")
@@ -91,10 +102,28 @@ def compare_paired(base: Sequence[RunFigure], change: Sequence[RunFigure], *, mi
         half = 0.0
     ratio = math.exp(mean)
     worse, p_worse, p_better = (ratio, p_up, p_down) if direction == "lower" else (1 / ratio, p_down, p_up)
-    verdict, reason, p = latency_verdict(worse, p_worse, p_better, min_effect, alpha)
+    look = _look(math.log(worse), error, n - 1, len(base), processes, alpha, min_effect)
+    verdict, reason, p = latency_verdict(worse, p_worse, p_better, min_effect, alpha if look is None else look.level)
     return LatencyComparison(verdict, ratio=ratio, ratio_low=math.exp(mean - half),
                              ratio_high=math.exp(mean + half), p_value=p, reason=reason, log_se=error, df=n - 1,
-                             **common)
+                             look=look, **common)
+
+
+def _look(worse: float, error: float, df: int, blocks: int, processes: int, alpha: float,
+          min_effect: float) -> Look | None:
+    """The sequential design's look after ``blocks`` blocks (None without a design)."""
+    if processes < MIN_PROCESS_PAIRS:
+        return None
+    design = Design(processes, alpha)
+    at = min(blocks, design.max_blocks)  # more blocks than the cap (a hand-made file): judged at the cap
+    level = design.level(at)
+    stop = Stop(int(stop_rule(worse, error, df, level, min_effect)))
+    detectable: float | None
+    if stop is Stop.EQUIVALENT:
+        detectable = math.exp(max(worse, 0.0) + float(stats.t.isf(FUTILITY, df)) * error)
+    else:
+        detectable = detectable_ratio(error, df, min_effect, level)
+    return Look(at - design.first_look + 1, blocks, design.max_blocks, level, stop, detectable)
 
 
 def _drift(base: Sequence[RunFigure], change: Sequence[RunFigure]) -> float:

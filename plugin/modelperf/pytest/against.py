@@ -26,12 +26,13 @@ from modelperf.ab.runner import AgainstRunner, TestOutcome
 from modelperf.ab.workers import SideSpec
 from modelperf.config import OPTIONS
 from modelperf.markers import MARKERS, MarkerError, MarkerOptions, parse_marker
+from modelperf.pytest.session import models_needed
 
 __all__ = ["SECTION", "AgainstController"]
 
 SECTION = "modelperf: --against"
 # Settings a worker must not inherit: the controller alone compares, stores and writes files.
-_NOT_FORWARDED = {"against", "against_processes", "benchmark", "baseline_dir", "baseline_save", "baseline_key",
+_NOT_FORWARDED = {"against", "against_processes", "against_start", "benchmark", "baseline_dir", "baseline_save", "baseline_key",
                   "compare_across", "history", "results_json", "summary_markdown", "accuracy_output",
                   "model_probe_timeout"}
 _PATH_SETTINGS = {"llama_model", "accuracy_dataset"}  # relative to this directory; workers run elsewhere
@@ -157,7 +158,9 @@ class AgainstController:
             self.pipeline.against = label
             self._say(f"--against {label}: starting {processes} worker processes per side "
                       f"(base in {base.root if base else '-'}; logs in {change.log_dir})")
-            self.runner = AgainstRunner(change, base, processes, label, self._say)
+            self.runner = AgainstRunner(change, base, processes, label, self._say,
+                                        fork=self.settings.against_start == "fork",
+                                        models=models_needed(session.items))
             started = time.monotonic()
             self.runner.start()
             self._say(f"workers ready in {time.monotonic() - started:.0f} s")

@@ -1,0 +1,72 @@
+"""Offline simulation of ``--against``'s sequential design: false alarms, detection and blocks used.
+
+Draws seeded sequences of blocks (a block's log ratio is the true effect, its process pair's own
+offset and the block's noise) and runs the plugin's own look rule (:func:`modelperf.decide.sequential.stop_rule`)
+after every block, as :func:`modelperf.decide.compare_paired` does. Prints, per noise setting and
+effect, how often the sequence ended regressed, improved or equivalent, and its mean blocks.
+
+Run: ``python benchmarks/sequential_simulation.py [--sequences 20000] [--passes 6]`` (seconds; prints only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import numpy as np
+
+from modelperf.decide.sequential import MAX_PASSES, Design, Stop, stop_rule
+
+__all__ = ["main", "simulate"]
+
+# (block sd, pair sd): the noisiest shipped test's block spread (Llama decode, 4 %), a mix, a quiet
+# test, a process pair's offset dominating, and a busy machine.
+NOISE = ((0.04, 0.0), (0.02, 0.01), (0.01, 0.0), (0.005, 0.02), (0.1, 0.0))
+EFFECTS = (0.0, 0.03, 0.05, 0.10)
+
+
+def simulate(effect: float, block_sd: float, pair_sd: float, *, sequences: int, processes: int, passes: int,
+             alpha: float = 0.01, min_effect: float = 0.05, seed: int = 1) -> tuple[float, float, float, float]:
+    """(regressed, improved, equivalent) shares and mean blocks over ``sequences`` simulated tests."""
+    rng = np.random.default_rng(seed)
+    design = Design(processes, alpha, passes)
+    blocks = design.max_blocks
+    values = (math.log1p(effect) + rng.normal(0.0, pair_sd, (sequences, processes))[:, np.arange(blocks) % processes]
+              + rng.normal(0.0, block_sd, (sequences, blocks)))
+    code, used = np.zeros(sequences, dtype=int), np.full(sequences, blocks)
+    sums, counts = np.zeros((sequences, processes)), np.zeros(processes)
+    for block in range(blocks):
+        sums[:, block % processes] += values[:, block]
+        counts[block % processes] += 1
+        if block + 1 < design.first_look:
+            continue
+        pairs = min(block + 1, processes)
+        means = sums[:, :pairs] / counts[:pairs]
+        found = stop_rule(means.mean(axis=1), means.std(axis=1, ddof=1) / math.sqrt(pairs), pairs - 1,
+                          design.level(block + 1), min_effect)
+        new = (code == Stop.GO_ON) & (found != Stop.GO_ON)
+        code[new], used[new] = found[new], block + 1
+    return (float((code == Stop.REGRESSED).mean()), float((code == Stop.IMPROVED).mean()),
+            float((code == Stop.EQUIVALENT).mean()), float(used.mean()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sequences", type=int, default=20000)
+    parser.add_argument("--processes", type=int, default=6)
+    parser.add_argument("--passes", type=int, default=MAX_PASSES)
+    args = parser.parse_args(argv)
+    print(f"{args.processes} processes a side, up to {args.passes} passes, alpha 0.01, min_effect 5 %, "
+          f"{args.sequences} sequences a row")
+    print("block sd  pair sd  effect  regressed  improved  equivalent  mean blocks")
+    for block_sd, pair_sd in NOISE:
+        for effect in EFFECTS:
+            regressed, improved, equivalent, used = simulate(
+                effect, block_sd, pair_sd, sequences=args.sequences, processes=args.processes, passes=args.passes)
+            print(f"{block_sd:8.3f}  {pair_sd:7.3f}  {effect:+6.0%}  {regressed:9.4f}  {improved:8.4f}  "
+                  f"{equivalent:10.3f}  {used:11.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,159 @@
+"""--against's sequential design: the alpha spending, its boundaries, and the error rates of the whole
+procedure, checked by seeded simulation (statistical properties, not timings)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from modelperf.decide import Verdict, compare_paired
+from modelperf.decide.sequential import MAX_PASSES, Design, Stop, hsd_spending, nominal_levels, stop_rule
+from modelperf.records import RunFigure as Run
+from modelperf.vocab import MIN_PROCESS_PAIRS
+
+ALPHA = 0.01
+SEQUENCES = 20000
+# Four standard errors of a rate of 1 % over 20000 sequences: a sound procedure stays below this excess.
+TOLERANCE = 4 * math.sqrt(ALPHA * (1 - ALPHA) / SEQUENCES)
+
+
+@given(st.floats(0.0, 1.0), st.floats(0.0, 1.0), st.sampled_from([-4.0, -2.0, 0.0, 1.0]))
+def test_the_spending_grows_from_nothing_to_alpha(a: float, b: float, gamma: float) -> None:
+    low, high = sorted((a, b))
+    assert 0.0 <= hsd_spending(low, ALPHA, gamma) <= hsd_spending(high, ALPHA, gamma) <= ALPHA
+    assert hsd_spending(0.0, ALPHA, gamma) == 0.0
+    assert hsd_spending(1.0, ALPHA, gamma) == pytest.approx(ALPHA)
+
+
+def test_one_look_is_a_plain_test_at_alpha() -> None:
+    assert nominal_levels((1.0,), ALPHA) == pytest.approx((ALPHA,))
+
+
+@pytest.mark.parametrize("looks", [(0.25, 0.5, 0.75, 1.0), tuple(b / 24 for b in range(3, 25))])
+def test_the_boundaries_spend_alpha_over_the_looks_of_a_normal_score(looks: tuple[float, ...]) -> None:
+    # A standard normal score process sampled at the looks, under no change: the share of paths that
+    # cross a boundary somewhere must be alpha, and the share by each look what the spending allots.
+    rng = np.random.default_rng(7)
+    times = np.asarray(looks)
+    steps = rng.normal(0.0, 1.0, (400_000, times.size)) * np.sqrt(np.diff(np.concatenate(([0.0], times))))
+    z = np.cumsum(steps, axis=1) / np.sqrt(times)
+    crossed = z > _z_bounds(looks)
+    first = np.where(crossed.any(axis=1), crossed.argmax(axis=1), -1)
+    assert (first >= 0).mean() == pytest.approx(ALPHA, abs=0.0006)
+    middle = len(looks) // 2
+    assert ((first >= 0) & (first <= middle)).mean() == pytest.approx(hsd_spending(looks[middle], ALPHA), abs=0.0005)
+
+
+def _z_bounds(looks: tuple[float, ...]) -> np.ndarray:
+    from scipy import stats
+
+    return np.asarray([stats.norm.isf(level) for level in nominal_levels(looks, ALPHA)])
+
+
+def test_no_alarm_before_the_first_pass_then_levels_small_early_and_near_alpha_at_the_cap() -> None:
+    design = Design(6, ALPHA)
+    levels = [design.level(blocks) for blocks in range(design.first_look, design.max_blocks + 1)]
+    assert levels[:3] == [0.0, 0.0, 0.0]  # blocks 3 to 5: equivalence stops only
+    assert 0 < levels[3] < ALPHA / 10 and ALPHA / 2 < levels[-1] < ALPHA
+    assert design.max_blocks == 6 * MAX_PASSES
+
+
+def test_a_look_outside_the_design_is_refused() -> None:
+    with pytest.raises(ValueError, match="no look after 2 blocks"):
+        Design(6, ALPHA).level(MIN_PROCESS_PAIRS - 1)
+
+
+def _simulate(effect: float, block_sd: float, pair_sd: float, seed: int, processes: int = 6,
+              min_effect: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """The whole procedure on SEQUENCES simulated tests: (the Stop code each ended with, the blocks it took).
+
+    A block's log ratio is the effect, its process pair's own offset (sd ``pair_sd``, the same for
+    every block of that pair) and the block's noise; each look averages the blocks of a pair first
+    and runs :func:`stop_rule` on the pairs, as :func:`modelperf.decide.compare_paired` does.
+    """
+    rng = np.random.default_rng(seed)
+    design = Design(processes, ALPHA)
+    pair = rng.normal(0.0, pair_sd, (SEQUENCES, processes))
+    blocks = effect + pair[:, np.arange(design.max_blocks) % processes] + rng.normal(
+        0.0, block_sd, (SEQUENCES, design.max_blocks))
+    code = np.zeros(SEQUENCES, dtype=int)
+    used = np.full(SEQUENCES, design.max_blocks)
+    sums, counts = np.zeros((SEQUENCES, processes)), np.zeros(processes)
+    for block in range(design.max_blocks):
+        sums[:, block % processes] += blocks[:, block]
+        counts[block % processes] += 1
+        if block + 1 < design.first_look:
+            continue
+        pairs = min(block + 1, processes)
+        means = sums[:, :pairs] / counts[:pairs]
+        found = stop_rule(means.mean(axis=1), means.std(axis=1, ddof=1) / math.sqrt(pairs), pairs - 1,
+                          design.level(block + 1), min_effect)
+        new = (code == Stop.GO_ON) & (found != Stop.GO_ON)
+        code[new], used[new] = found[new], block + 1
+    return code, used
+
+
+# Block noise alone (the noisiest shipped test's 4 %, and a busy machine's 10 %, where the alarm line
+# no longer helps), a process pair's offset dominating, and a mix.
+NOISE = [(0.04, 0.0), (0.1, 0.0), (0.005, 0.03), (0.02, 0.01)]
+
+
+@pytest.mark.parametrize(("block_sd", "pair_sd"), NOISE)
+def test_no_change_raises_a_false_alarm_of_either_sign_at_most_alpha_of_the_time(block_sd: float,
+                                                                                 pair_sd: float) -> None:
+    code, _ = _simulate(0.0, block_sd, pair_sd, seed=11)
+    assert (code == Stop.REGRESSED).mean() <= ALPHA + TOLERANCE
+    assert (code == Stop.IMPROVED).mean() <= ALPHA + TOLERANCE
+
+
+def test_a_quiet_test_that_did_not_change_stops_at_its_first_look() -> None:
+    code, used = _simulate(0.0, 0.01, 0.0, seed=12)
+    assert (code == Stop.EQUIVALENT).mean() > 0.99
+    assert np.median(used) == MIN_PROCESS_PAIRS
+
+
+def test_a_slowdown_of_the_minimum_effect_is_caught_and_measured_longer_than_no_change() -> None:
+    code, used = _simulate(math.log1p(0.05), 0.02, 0.01, seed=13)
+    assert (code == Stop.REGRESSED).mean() > 0.95
+    _, unchanged = _simulate(0.0, 0.02, 0.01, seed=13)
+    assert used.mean() > unchanged.mean()
+
+
+def _runs(ratios: list[float], processes: int = 6) -> tuple[list[Run], list[Run]]:
+    base = [Run(i % processes, 1.0, 0.1, 10) for i in range(len(ratios))]
+    return base, [Run(i % processes, ratio, 0.1, 10) for i, ratio in enumerate(ratios)]
+
+
+def test_a_three_times_slower_change_regresses_at_the_end_of_the_first_pass() -> None:
+    early = compare_paired(*_runs([3.0, 3.02, 2.98]), min_effect=0.05, processes=6)
+    assert early.verdict is Verdict.PASS and early.look is not None and not early.look.final
+    comparison = compare_paired(*_runs([3.0, 3.02, 2.98], processes=3), min_effect=0.05, processes=3)
+    assert comparison.verdict is Verdict.REGRESSED and comparison.look is not None
+    assert comparison.look.final and comparison.look.blocks == 3
+    assert "3 of up to 18 blocks, look 1: past the sequential boundary" in comparison.line()
+
+
+def test_an_unchanged_quiet_test_passes_at_the_first_look_and_states_what_it_ruled_out() -> None:
+    comparison = compare_paired(*_runs([1.001, 0.999, 1.0005]), min_effect=0.05, processes=6)
+    assert comparison.verdict is Verdict.PASS and comparison.look is not None and comparison.look.final
+    assert comparison.look.stop is Stop.EQUIVALENT
+    assert comparison.detectable is not None and comparison.detectable < 1.05
+    assert "its 98 % interval inside the minimum effect" in comparison.line()
+
+
+def test_a_close_call_goes_on_and_is_decided_at_the_cap() -> None:
+    ratios = [1.04, 1.0, 1.07, 0.99, 1.05, 1.02]
+    interim = compare_paired(*_runs(ratios), min_effect=0.05, processes=6)
+    assert interim.look is not None and not interim.look.final and interim.verdict is Verdict.PASS
+    capped = compare_paired(*_runs(ratios * MAX_PASSES), min_effect=0.05, processes=6)
+    assert capped.look is not None and capped.look.final and capped.look.blocks == 6 * MAX_PASSES
+    assert "look 34: the cap" in capped.line()
+
+
+def test_without_a_design_the_blocks_are_one_test_at_alpha() -> None:
+    comparison = compare_paired(*_runs([1.04, 1.0, 1.07, 0.99, 1.05, 1.02]), min_effect=0.05)
+    assert comparison.look is None and "blocks" not in comparison.line()
