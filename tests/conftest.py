@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
 
 # Imported before any pytester run, for every test file: pytester drops the modules an inner session
@@ -14,6 +16,12 @@ import pytest
 import scipy.stats  # noqa: F401
 
 import modelperf.store.history  # noqa: F401
+
+# A shell starts a background job (`pytest -n auto &` in a script) with SIGINT ignored, and every process
+# inherits that: the sessions that the Ctrl-C tests interrupt would carry on. Tests start their processes
+# with Python's usual handler, as a terminal's pytest has.
+if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # What pytest-xdist sets in each worker's environment. pytest-benchmark disables itself in any session
 # that sees PYTEST_XDIST_WORKER, so an inner session (pytester, or a process a test starts) would time
@@ -32,3 +40,4 @@ def _process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
     monkeypatch.setenv("PYTHONPYCACHEPREFIX", str(_PYCACHE))
+
