@@ -1,6 +1,43 @@
 """Shared set-up of the plugin's own tests."""
 
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
 # Imported before any pytester run, for every test file: pytester drops the modules an inner session
-# imported, and SQLAlchemy 2.1's compiled parts fail ('InternalTraversal' object is not callable) once
-# imported a second time in one process. An inner session with a history store imports it.
+# imported and the next inner session imports them again. Modules with C parts fail the second time:
+# SQLAlchemy 2.1 ('InternalTraversal' object is not callable), numpy.fft (pulled in by scipy.stats,
+# which the judge imports). Hypothesis's pytest plugin imports hypothesis in every session's summary,
+# which costs about a second each time it is not already loaded.
+import hypothesis  # noqa: F401
+import pytest
+import scipy.stats  # noqa: F401
+
 import modelperf.store.history  # noqa: F401
+
+# A shell starts a background job (`pytest -n auto &` in a script) with SIGINT ignored, and every process
+# inherits that: the sessions that the Ctrl-C tests interrupt would carry on. Tests start their processes
+# with Python's usual handler, as a terminal's pytest has.
+if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+# What pytest-xdist sets in each worker's environment. pytest-benchmark disables itself in any session
+# that sees PYTEST_XDIST_WORKER, so an inner session (pytester, or a process a test starts) would time
+# nothing when this suite runs with `-n`.
+_XDIST_ENV = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID")
+# Bytecode of the Python processes the tests start (inner sessions, --against workers, servers): with
+# PYTHONDONTWRITEBYTECODE set, as on some CI images, each one compiled pytest's rewrite of the plugin
+# and of hypothesis again, about half a second a process. The cache lives in the checkout (git ignores
+# it), so no test writes beside the installed packages.
+_PYCACHE = Path(__file__).resolve().parent.parent / ".pytest-pycache"
+
+
+@pytest.fixture(autouse=True)
+def _process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _XDIST_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+    monkeypatch.setenv("PYTHONPYCACHEPREFIX", str(_PYCACHE))
+

@@ -21,7 +21,7 @@ from modelperf.models.repack import cpu_has_amx, model_params, repack_choice, re
 llama_cpp = pytest.importorskip("llama_cpp")
 
 WINDOW = 64  # small windows keep each perplexity to a couple of hundred tokens (about a second)
-TEXT_TOKENS = 3 * WINDOW + 20  # three whole windows and a remainder that is dropped
+TEXT_TOKENS = 2 * WINDOW + 20  # the two whole windows llama-perplexity needs, and a remainder that is dropped
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +114,8 @@ def _reference_perplexity(path: Path, text: str, n_ctx: int) -> float:
     return float(np.exp(nll / count))
 
 
-def test_perplexity_of_a_bos_adding_gguf_matches_llama_perplexitys_procedure(
-    gguf_path: Path, tmp_path: Path
+def test_perplexity_of_a_bos_adding_gguf_matches_llama_perplexitys_procedure(  # type: ignore[no-untyped-def]
+    gguf_path: Path, tmp_path: Path, model
 ) -> None:
     gguf = pytest.importorskip("gguf")
     from modelperf.models.llama import load_llama
@@ -124,14 +124,15 @@ def test_perplexity_of_a_bos_adding_gguf_matches_llama_perplexitys_procedure(
     shutil.copyfile(gguf_path, bos_path)
     field = gguf.GGUFReader(str(bos_path), "r+").fields["tokenizer.ggml.add_bos_token"]
     field.parts[field.data[0]][0] = True  # written through the reader's memory map
-    model = load_llama(str(bos_path), 1, 256)
-    assert model.llm.metadata["tokenizer.ggml.add_bos_token"] == "true"
-    text = _text(model, TEXT_TOKENS)
-    result = model.perplexity(text, window=WINDOW)
+    bos_model = load_llama(str(bos_path), 1, 256)
+    assert bos_model.llm.metadata["tokenizer.ggml.add_bos_token"] == "true"
+    text = _text(bos_model, TEXT_TOKENS)
+    result = bos_model.perplexity(text, window=WINDOW)
     assert result.chunks == (TEXT_TOKENS + 1) // WINDOW  # BOS counts as a token of the text, as in llama.cpp
     assert result.value == pytest.approx(_reference_perplexity(bos_path, text, WINDOW), rel=1e-6)
-    # Without BOS the windows start one token earlier and the figure differs: the test can fail.
-    plain = load_llama(str(gguf_path), 1, 256).perplexity(text, window=WINDOW)
+    # Without BOS (the embedded GGUF, loaded as the module's model) the windows start one token earlier
+    # and the figure differs: the test can fail.
+    plain = model.perplexity(text, window=WINDOW)
     assert plain.value != pytest.approx(result.value, rel=1e-4)
 
 
