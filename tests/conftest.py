@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-from pathlib import Path
-
 # Imported before any pytester run, for every test file: pytester drops the modules an inner session
 # imported and the next inner session imports them again. Modules with C parts fail the second time:
 # SQLAlchemy 2.1 ('InternalTraversal' object is not callable), numpy.fft (pulled in by scipy.stats,
 # which the judge imports). Hypothesis's pytest plugin imports hypothesis in every session's summary,
-# which costs about a second each time it is not already loaded.
+# which costs about a second each time it is not already loaded. httpx maps httpcore's errors to its own
+# by class: an httpcore imported again by an inner session raises errors the first httpx cannot map, so a
+# refused connection during a server's health check escapes as httpcore.ConnectError.
+import contextlib
+import signal
+import threading
+from pathlib import Path
+
 import hypothesis  # noqa: F401
 import pytest
 import scipy.stats  # noqa: F401
 
 import modelperf.store.history  # noqa: F401
+
+with contextlib.suppress(ImportError):  # the [serve] extra
+    import httpcore  # noqa: F401  (httpx imports it only when its first client is made)
+    import httpx  # noqa: F401
 
 # A shell starts a background job (`pytest -n auto &` in a script) with SIGINT ignored, and every process
 # inherits that: the sessions that the Ctrl-C tests interrupt would carry on. Tests start their processes

