@@ -1,7 +1,8 @@
 """Inner ``--against`` sessions shared by the tests of this package: each scenario is one session over
 one tiny repository, and every test asserts one behaviour of it (a session costs seconds; an assertion
-costs nothing). Under pytest-xdist the workers share each session too: the first to need it runs it,
-under a file lock in the run's common temporary folder, and the others read what it printed."""
+costs nothing). Under pytest-xdist the workers share each session too: each is run once, under a file
+lock in the run's common temporary folder, by a worker that needs it while no other is running it, and
+the others read what it printed."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from tests.ab.helpers import STRUCTURAL, Session, commit, run_against, spin, write
 
@@ -124,13 +125,15 @@ def _sentiment(root: Path) -> None:
     (root / "data.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _shared(factory: pytest.TempPathFactory, name: str, run: Callable[[Path], Session]) -> tuple[Session, Path]:
-    """``run(folder)`` once per test run, however many xdist workers ask: (its session, its folder)."""
+def _shared(factory: pytest.TempPathFactory, name: str, run: Callable[[Path], Session], *,
+            wait: bool = True) -> tuple[Session, Path]:
+    """``run(folder)`` once per test run, however many xdist workers ask: (its session, its folder).
+    Without ``wait``, raises :class:`filelock.Timeout` at once where another worker is running it now."""
     root = factory.getbasetemp()
     if "PYTEST_XDIST_WORKER" in os.environ:
         root = root.parent  # the folder all workers of this run share
     folder, done = root / f"ab-{name}", root / f"ab-{name}.json"
-    with FileLock(str(root / f"ab-{name}.lock")):
+    with FileLock(str(root / f"ab-{name}.lock"), timeout=-1 if wait else 0):
         if not done.exists():
             shutil.rmtree(folder, ignore_errors=True)  # what an interrupted attempt left
             folder.mkdir()
@@ -140,17 +143,41 @@ def _shared(factory: pytest.TempPathFactory, name: str, run: Callable[[Path], Se
     return Session(int(found["ret"]), str(found["output"])), folder
 
 
+def _all_shared(factory: pytest.TempPathFactory) -> dict[str, tuple[Session, Path]]:
+    """Every shared session of this package. A worker first runs those no other worker is running, and
+    waits only for the rest: under xdist the sessions run side by side, none with a worker idle on its lock."""
+    runs: dict[str, Callable[[Path], Session]] = {"changed": _changed, "clean": _clean}
+    found: dict[str, tuple[Session, Path]] = {}
+    for name, run in runs.items():
+        try:
+            found[name] = _shared(factory, name, run, wait=False)
+        except Timeout:
+            continue  # another worker runs it now: take the next one meanwhile
+    return {name: found.get(name) or _shared(factory, name, run) for name, run in runs.items()}
+
+
 @pytest.fixture(scope="package")
-def changed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Session, Path]:
+def shared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Session, Path]]:
+    return _all_shared(tmp_path_factory)
+
+
+@pytest.fixture(scope="package")
+def changed(shared: dict[str, tuple[Session, Path]]) -> tuple[Session, Path]:
     """One session where the change differs from the base in every way a test can: (its result, its folder)."""
-    return _shared(tmp_path_factory, "changed", _changed)
+    return shared["changed"]
 
 
 @pytest.fixture(scope="package")
-def clean(tmp_path_factory: pytest.TempPathFactory) -> tuple[Session, Path]:
+def clean(shared: dict[str, tuple[Session, Path]]) -> tuple[Session, Path]:
     """A session started in a subdirectory of its repository where nothing measured changed:
     (its result, its folder, where its TMPDIR pointed: ``tmp``)."""
-    return _shared(tmp_path_factory, "clean", _clean)
+    return shared["clean"]
+
+
+# Ten times the work, at an alpha of 0.2: with 3 pairs (2 degrees of freedom) the first look's level then
+# needs a t near 12 (near 60 at the default alpha), which a tenfold slowdown reaches on a busy machine, so
+# the verdict comes at the first look rather than after more passes of blocks.
+_SLOWER = "(alpha=0.2)"
 
 
 def _changed(folder: Path) -> Session:
@@ -160,7 +187,7 @@ def _changed(folder: Path) -> Session:
     paced = folder / "paced.log"
     write(repo, {
         "test_same.py": spin(20000),
-        "test_slower.py": spin(20000, mark="").replace("test_spin", "test_slower"),
+        "test_slower.py": spin(20000, mark=_SLOWER).replace("test_spin", "test_slower"),
         "test_kept.py": "def test_kept():\n    assert True\n",
         "test_crash_base.py": CRASH.format(name="crash_base", crash=True),
         "test_crash_change.py": CRASH.format(name="crash_change", crash=False),
@@ -176,9 +203,7 @@ def _changed(folder: Path) -> Session:
     })
     commit(repo)
     write(repo, {  # the working tree: the change
-        # Ten times the work: with 3 pairs (2 degrees of freedom) an early look's level needs a t near 60,
-        # which a tenfold slowdown reaches on a busy machine and a threefold one may not.
-        "test_slower.py": spin(200000, mark="").replace("test_spin", "test_slower"),
+        "test_slower.py": spin(200000, mark=_SLOWER).replace("test_spin", "test_slower"),
         "test_crash_base.py": CRASH.format(name="crash_base", crash=False),
         "test_crash_change.py": CRASH.format(name="crash_change", crash=True),
         "test_acc_worse.py": ACCURACY.format(name="acc_worse", wrong=30),
