@@ -129,12 +129,12 @@ def test_a_hung_probe_is_stopped_at_its_time_limit_with_a_sentence(
     _standin(pytester, monkeypatch, "hang")
     pytester.makepyfile(test_inner="def test_llama(llama):\n    llama.generate('Hi', 1)\n")
     started = time.monotonic()
-    result = pytester.runpytest_subprocess(*RUN, "--llama-model", "model.gguf", "--model-probe-timeout", "3")
+    result = pytester.runpytest_subprocess(*RUN, "--llama-model", "model.gguf", "--model-probe-timeout", "1")
     # The stand-in sleeps an hour; the whole session ending within a minute shows it was stopped.
     assert time.monotonic() - started < 60
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([
-        ("modelperf: llama: The Llama model model.gguf did not finish loading and evaluating once within 3 s in "
+        ("modelperf: llama: The Llama model model.gguf did not finish loading and evaluating once within 1 s in "
         "the probe process, which was stopped: raise --model-probe-timeout*"),
     ])
 
@@ -252,7 +252,8 @@ def test_model_tests_under_xdist_report_their_results_without_internal_errors(py
             distilbert.classify(["A fine film."])
     """)
     # No probe: the crossing from worker to controller is the point, and the probe has tests of its own.
-    result = pytester.runpytest_subprocess(*RUN, "-n", "2", "--model-probe-timeout", "0", "--results-json",
+    # One worker is enough for that crossing; each more would load torch and the model again.
+    result = pytester.runpytest_subprocess(*RUN, "-n", "1", "--model-probe-timeout", "0", "--results-json",
                                            "results.json", "-rs")
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     result.assert_outcomes(passed=1, skipped=1)
