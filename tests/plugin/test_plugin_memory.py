@@ -166,7 +166,9 @@ def test_a_regressed_test_shows_its_own_outcome_word_and_fails_the_session(
     def test_plain_failure():
         assert False, "an ordinary failure keeps pytest's own word"
 """)
-    result = pytester.runpytest_subprocess(*RUN, *workers)
+    # Without workers the session runs in this process: the report flip is the same code either way.
+    run = pytester.runpytest_subprocess if workers else pytester.runpytest
+    result = run(*RUN, *workers)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.assert_outcomes(failed=2)
     if not workers:  # xdist prints its own progress lines; the short summary below is the same
