@@ -186,7 +186,8 @@ def option(dest: str) -> Option:
 def _resolve(config: Any, option: Option) -> tuple[Any, bool]:
     """(value, explicit): explicit when the user set it anywhere rather than taking the default."""
     given = config.getoption(option.dest)
-    if given not in (None, False):
+    # Compared by identity: 0 == False, and a given 0 (--model-probe-timeout 0) is a setting, not its absence.
+    if given is not None and given is not False:
         return given, True
     for where, raw in ((f"ini key {option.dest!r}", config.getini(option.dest)),
                        (f"environment variable {option.env}", os.environ.get(option.env or "", ""))):

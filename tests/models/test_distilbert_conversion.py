@@ -20,12 +20,20 @@ def source_dir():
         pytest.skip(str(exc))
 
 
-def test_converted_distilbert_matches_bert_hidden_states(source_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv("MODELPERF_CACHE", str(tmp_path))
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """One fresh cache for the module: the first test converts into it, the second finds the conversion there."""
+    folder = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MODELPERF_CACHE", str(folder))
+        yield folder
+
+
+def test_converted_distilbert_matches_bert_hidden_states(source_dir, cache):
     from modelperf.models.distilbert import embedded_checkpoint
 
     converted = embedded_checkpoint()
-    assert converted.parent == tmp_path
+    assert converted.parent == cache
     bert = transformers.BertModel.from_pretrained(str(source_dir), local_files_only=True).eval()
     distil = transformers.DistilBertModel.from_pretrained(str(converted), local_files_only=True).eval()
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(converted), local_files_only=True)
@@ -38,11 +46,11 @@ def test_converted_distilbert_matches_bert_hidden_states(source_dir, tmp_path, m
     assert torch.allclose(actual[mask], expected[mask], atol=1e-4), (actual[mask] - expected[mask]).abs().max()
 
 
-def test_conversion_is_cached_by_source_hash(source_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv("MODELPERF_CACHE", str(tmp_path))
+def test_conversion_is_cached_by_source_hash(source_dir, cache):
     from modelperf.models.distilbert import embedded_checkpoint
 
-    first = embedded_checkpoint()
+    first = embedded_checkpoint()  # converted by the test above, or here when this test runs alone
+    assert first.parent == cache
     stamp = (first / "model.safetensors").stat().st_mtime_ns
     assert embedded_checkpoint() == first
     assert (first / "model.safetensors").stat().st_mtime_ns == stamp

@@ -9,6 +9,7 @@ computation written here from llama.cpp's description, straight on ``llama_cpp``
 from __future__ import annotations
 
 import shutil
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -96,8 +97,10 @@ def _reference_perplexity(path: Path, text: str, n_ctx: int) -> float:
     # No weight repacking on an Intel AMX CPU: llama.cpp's repacked AMX path kills the process at the
     # first batch there (the plugin's own loads avoid it the same way, with --llama-repack auto).
     with model_params(**repack_fields(repack_choice("auto", cpu_has_amx())[0])):
-        llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, n_threads=1, logits_all=True,
-                              verbose=False)
+        # One batch thread as the plugin's loads use: llama_cpp's default is every core, which on a busy
+        # machine spins threads that wait on each other.
+        llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, n_threads=1, n_threads_batch=1,
+                              logits_all=True, verbose=False)
     bos = llm.token_bos()
     tokens = [bos, *llm.tokenize(text.encode(), add_bos=False, special=False)]
     first, nll, count = n_ctx // 2, 0.0, 0
@@ -114,16 +117,35 @@ def _reference_perplexity(path: Path, text: str, n_ctx: int) -> float:
     return float(np.exp(nll / count))
 
 
+GGUF_BOOL = 7  # the value type of a boolean in GGUF's key-value header
+
+
+def _set_add_bos(path: Path) -> None:
+    """Turn on the file's ``tokenizer.ggml.add_bos_token`` in place.
+
+    A GGUF key is a little-endian u64 length and its bytes, then a u32 value type and, for a boolean,
+    one byte. Written here rather than through ``gguf.GGUFReader``, which parses every field (the
+    tokenizer's arrays take seconds) to change one byte in the header.
+    """
+    key = b"tokenizer.ggml.add_bos_token"
+    needle = struct.pack("<Q", len(key)) + key
+    with path.open("r+b") as file:
+        header = file.read(1 << 20)  # the key comes before the tokenizer's token arrays
+        assert header.count(needle) == 1, "the GGUF has no single add_bos_token key"
+        at = header.index(needle) + len(needle)
+        assert struct.unpack_from("<I", header, at) == (GGUF_BOOL,) and header[at + 4] == 0, "add_bos_token is not false"
+        file.seek(at + 4)
+        file.write(b"\x01")
+
+
 def test_perplexity_of_a_bos_adding_gguf_matches_llama_perplexitys_procedure(  # type: ignore[no-untyped-def]
     gguf_path: Path, tmp_path: Path, model
 ) -> None:
-    gguf = pytest.importorskip("gguf")
     from modelperf.models.llama import load_llama
 
     bos_path = tmp_path / "adds-bos.gguf"
     shutil.copyfile(gguf_path, bos_path)
-    field = gguf.GGUFReader(str(bos_path), "r+").fields["tokenizer.ggml.add_bos_token"]
-    field.parts[field.data[0]][0] = True  # written through the reader's memory map
+    _set_add_bos(bos_path)
     bos_model = load_llama(str(bos_path), 1, 256)
     assert bos_model.llm.metadata["tokenizer.ggml.add_bos_token"] == "true"
     text = _text(bos_model, TEXT_TOKENS)

@@ -9,6 +9,7 @@ DistilBERT side is the real embedded model, so the test shows the other model's 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import textwrap
 import time
@@ -40,6 +41,8 @@ STANDIN = {
             def __init__(self, model_path, **kwargs):
                 if os.environ.get("STANDIN_LLAMA") == "hang":
                     time.sleep(3600)
+                if os.environ.get("STANDIN_LLAMA") == "raise":
+                    raise RuntimeError("stand-in load error")
                 os.kill(os.getpid(), signal.SIGSEGV)
     """,
     "llama_cpp.py": """
@@ -79,7 +82,8 @@ def _standin(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, mode: s
     for name, text in STANDIN.items():
         (package / name).write_text(textwrap.dedent(text))
     (pytester.path / "model.gguf").write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\x00" * 16)
-    monkeypatch.setenv("PYTHONPATH", str(package.parent))
+    # In front of the path the session was given, which may name the plugin's source to test.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(package.parent), os.environ.get("PYTHONPATH")])))
     monkeypatch.setenv("STANDIN_LLAMA", mode)
 
 
@@ -129,22 +133,24 @@ def test_a_hung_probe_is_stopped_at_its_time_limit_with_a_sentence(
     _standin(pytester, monkeypatch, "hang")
     pytester.makepyfile(test_inner="def test_llama(llama):\n    llama.generate('Hi', 1)\n")
     started = time.monotonic()
-    result = pytester.runpytest_subprocess(*RUN, "--llama-model", "model.gguf", "--model-probe-timeout", "3")
+    result = pytester.runpytest_subprocess(*RUN, "--llama-model", "model.gguf", "--model-probe-timeout", "1")
     # The stand-in sleeps an hour; the whole session ending within a minute shows it was stopped.
     assert time.monotonic() - started < 60
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([
-        ("modelperf: llama: The Llama model model.gguf did not finish loading and evaluating once within 3 s in "
+        ("modelperf: llama: The Llama model model.gguf did not finish loading and evaluating once within 1 s in "
         "the probe process, which was stopped: raise --model-probe-timeout*"),
     ])
 
 
 def test_probe_timeout_zero_skips_the_probe(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    _standin(pytester, monkeypatch, "segv")
+    # The stand-in raises when constructed: with no probe, the session's own load meets the error.
+    _standin(pytester, monkeypatch, "raise")
     pytester.makepyfile(test_inner="def test_plain():\n    pass\n\ndef test_llama(llama):\n    pass\n")
-    result = pytester.runpytest_subprocess(*RUN, "-k", "plain", "--model-probe-timeout", "0")
-    result.assert_outcomes(passed=1, deselected=1)
+    result = pytester.runpytest_subprocess(*RUN, "--llama-model", "model.gguf", "--model-probe-timeout", "0")
+    result.assert_outcomes(passed=1, errors=1)
     assert "probing" not in result.stdout.str()
+    assert "stand-in load error" in result.stdout.str()
 
 
 @pytest.mark.parametrize("value", ["maybe", "yes", ""])
@@ -252,7 +258,8 @@ def test_model_tests_under_xdist_report_their_results_without_internal_errors(py
             distilbert.classify(["A fine film."])
     """)
     # No probe: the crossing from worker to controller is the point, and the probe has tests of its own.
-    result = pytester.runpytest_subprocess(*RUN, "-n", "2", "--model-probe-timeout", "0", "--results-json",
+    # One worker is enough for that crossing; each more would load torch and the model again.
+    result = pytester.runpytest_subprocess(*RUN, "-n", "1", "--model-probe-timeout", "0", "--results-json",
                                            "results.json", "-rs")
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     result.assert_outcomes(passed=1, skipped=1)

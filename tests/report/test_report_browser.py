@@ -36,27 +36,40 @@ def _browser() -> str:
     return found
 
 
-@pytest.fixture
-def page(tmp_path: Path) -> Iterator[tuple[Any, list[str], str]]:
-    """The report opened in Chromium: (page, every URL it requested, the file's URL)."""
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Path]]:
+    """One Chromium and one report for the module: (the browser, the report file). Each test opens its own page."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright drives the browser: pip install -e .[dev]")
     browser_path = _browser()
-    report = tmp_path / "report.html"
-    argv = ["report", "--history", write_history(tmp_path / "h.sqlite"), "--results",
-            str(write_results(tmp_path / "results.json")), "--html", str(report)]
+    folder = tmp_path_factory.mktemp("report")
+    report = folder / "report.html"
+    argv = ["report", "--history", write_history(folder / "h.sqlite"), "--results",
+            str(write_results(folder / "results.json")), "--html", str(report)]
     assert main(argv) == 0
-    requested: list[str] = []
     with sync_api.sync_playwright() as playwright:
         # Playwright gives the browser a fresh temporary profile (--user-data-dir) of its own.
-        browser = playwright.chromium.launch(executable_path=browser_path, args=FLAGS)
+        launched = playwright.chromium.launch(executable_path=browser_path, args=FLAGS)
         try:
-            opened = browser.new_page(viewport={"width": 1400, "height": 1000})
-            opened.on("request", lambda request: requested.append(request.url))
-            opened.goto(report.as_uri())
-            opened.wait_for_selector("body[data-ready=true]", timeout=WAIT_MS)
-            yield opened, requested, report.as_uri()
+            yield launched, report
         finally:
-            browser.close()
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: tuple[Any, Path]) -> Iterator[tuple[Any, list[str], str]]:
+    """The report opened in a fresh page: (page, every URL it requested, the file's URL)."""
+    launched, report = browser
+    # A context of its own per test: no cache, storage or filter state carries over from another test's page.
+    context = launched.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        opened = context.new_page()
+        requested: list[str] = []
+        opened.on("request", lambda request: requested.append(request.url))
+        opened.goto(report.as_uri())
+        opened.wait_for_selector("body[data-ready=true]", timeout=WAIT_MS)
+        yield opened, requested, report.as_uri()
+    finally:
+        context.close()
 
 
 def _hover_point(page: Any, plot: str, index: int) -> str:

@@ -10,35 +10,20 @@ from __future__ import annotations
 import json
 import multiprocessing
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from modelperf.records import Kind, Measurement
 from modelperf.store.baselines import BaselineStore
+from tests.store.writers import HW, ROUNDS, save
 
-HW = "x86_64-test-2c2t-8g-12345678"
 WRITERS = 8
-ROUNDS = 3  # each writer saves three times, so the saves interleave rather than run one after another
 SESSIONS = 4  # whole pytest sessions: about a second of start-up each, on a machine of 2 cores
-
-
-def _measurement(test: str, value: float) -> Measurement:
-    return Measurement(f"tests/test_a.py::{test}", Kind.LATENCY, "p10_s", "s", value, (value,) * 5, (0.5,) * 5)
-
-
-def _save(root: str, test: str, value: float, barrier: Any) -> None:
-    store = BaselineStore(Path(root), HW)
-    store.load()  # what a session reads at its start
-    barrier.wait()
-    for round_ in range(ROUNDS):
-        store.save([_measurement(test, value + round_)], machine={"arch": "x86_64"}, commit=None, dirty=False)
 
 
 def _run_writers(root: Path, jobs: list[tuple[str, float]]) -> None:
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(len(jobs))
-    processes = [context.Process(target=_save, args=(str(root), test, value, barrier)) for test, value in jobs]
+    processes = [context.Process(target=save, args=(str(root), test, value, barrier)) for test, value in jobs]
     for process in processes:
         process.start()
     for process in processes:

@@ -19,13 +19,12 @@ from sqlalchemy import create_engine, text
 
 from modelperf.records import Kind, Measurement
 from modelperf.store import history
-from modelperf.store.history import HistoryError, HistoryStore, RunInfo
+from modelperf.store.history import HistoryError, HistoryStore
 from modelperf.vocab import Verdict
 from tests.postgres import postgres_server, postgres_url  # noqa: F401
+from tests.store.writers import MEASUREMENTS_PER_RUN, RUNS_PER_WRITER, latency_measurement, run_info, write_runs
 
 WRITERS = 8
-RUNS_PER_WRITER = 3
-MEASUREMENTS_PER_RUN = 20
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -35,32 +34,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
-def _measurement(test_id: str, metric: str = "median", value: float = 0.5, **extra: Any) -> Measurement:
-    return Measurement(
-        test_id=test_id,
-        kind=Kind.LATENCY,
-        metric=metric,
-        unit="s",
-        value=value,
-        samples=(value, value * 1.1, value * 0.9),
-        control=(0.01, 0.011),
-        model="distilbert@0123456789ab",
-        info=dict(extra),
-    )
-
-
-def _run(hardware_id: str = "x86_64-linux-abc", started_at: str | None = None) -> RunInfo:
-    run = RunInfo.new(
-        hardware_id,
-        machine={"cpu": "test", "cores": 2},
-        commit="deadbeef",
-        dirty=True,
-        versions={"torch": "2.13.0"},
-        label="nightly",
-    )
-    if started_at is None:
-        return run
-    return RunInfo(**{**run.__dict__, "started_at": started_at})
+_measurement = latency_measurement
+_run = run_info
 
 
 def _schema_version(url: str) -> str:
@@ -217,22 +192,11 @@ def test_unreachable_server_is_one_sentence(tmp_path: Path) -> None:
         HistoryStore(url)
 
 
-def _write_runs(url: str, writer: int, barrier: Any) -> None:
-    """One writer process: opens its own store and appends its runs as fast as it can."""
-    barrier.wait()
-    with HistoryStore(url) as store:
-        for round_ in range(RUNS_PER_WRITER):
-            measurements = [
-                _measurement(f"w{writer}::r{round_}::t{i}", value=float(i)) for i in range(MEASUREMENTS_PER_RUN)
-            ]
-            store.append(_run(f"hw-{writer}"), measurements)
-
-
 def test_concurrent_writer_processes_lose_nothing(store_url: str) -> None:
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(WRITERS)
     # All writers also race to create the tables of a fresh store.
-    workers = [context.Process(target=_write_runs, args=(store_url, n, barrier)) for n in range(WRITERS)]
+    workers = [context.Process(target=write_runs, args=(store_url, n, barrier)) for n in range(WRITERS)]
     for worker in workers:
         worker.start()
     for worker in workers:
