@@ -1,8 +1,9 @@
 """``@pytest.mark.latency`` against stored baselines, seen from the outside.
 
 Inner tests sum a range for about a millisecond (no model), and an environment variable repeats
-that work, so a slowdown is injected without touching the test code. The injected slowdown is 2x, far
-beyond any noise, so no assertion depends on how fast or steady this machine is.
+that work, so a slowdown is injected without touching the test code. The injected slowdown that must
+fail is 8x: under a parallel test run (`pytest -n auto`) a baseline recorded while the other worker was
+busy read 2x work as x1.19, so 2x is not far enough beyond a shared machine's noise.
 
 The plugin's control workload runs torch. Torch is imported here, before any inner session, because
 pytester's in-process runs drop the modules a run imported, and torch cannot be imported twice into
@@ -96,7 +97,7 @@ def test_first_run_records_a_baseline_for_this_hardware(
     assert 0 < record["value"] < 1
 
 
-@pytest.mark.parametrize(("slowdown", "outcome"), [("1", "passed"), ("2", "failed")])
+@pytest.mark.parametrize(("slowdown", "outcome"), [("1", "passed"), ("8", "failed")])
 def test_latency_marker_fails_only_when_clearly_slower_than_baseline(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, slowdown: str, outcome: str
 ) -> None:
