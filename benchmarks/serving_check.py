@@ -104,6 +104,26 @@ def _by_prompt(run: LoadRun) -> dict[int, float]:
     return {index: _median(values) for index, values in seen.items()}
 
 
+def _service_by_prompt(run: LoadRun) -> dict[int, float]:
+    """Median end-to-end time of each prompt in ``run`` (served alone: its service time)."""
+    seen: dict[int, list[float]] = defaultdict(list)
+    for record in run.requests:
+        if record.e2e_s is not None:
+            seen[record.prompt_index].append(record.e2e_s)
+    return {index: _median(values) for index, values in seen.items()}
+
+
+def _replayed_mean_wait(loaded: LoadRun, service: dict[int, float]) -> float:
+    """Mean wait of a single first-come-first-served server fed ``loaded``'s actual send times, each request
+    taking its prompt's unloaded service time (Lindley: W[n+1] = max(0, W[n] + S[n] - A[n+1]))."""
+    requests = sorted(loaded.requests, key=lambda r: r.sent_s)
+    waits, wait = [], 0.0
+    for previous, current in itertools.pairwise(requests):
+        wait = max(0.0, wait + service[previous.prompt_index] - (current.sent_s - previous.sent_s))
+        waits.append(wait)
+    return statistics.fmean([0.0, *waits]) if requests else float("nan")
+
+
 def _no_queueing(server: ServerProcess, args: argparse.Namespace, threads: int) -> LoadRun:
     endpoint = completion_endpoint(server, max_tokens=args.tokens)
     last = len(COMPLETION_PROMPTS) - 1
@@ -143,6 +163,16 @@ def _queueing(server: ServerProcess, args: argparse.Namespace, alone: LoadRun) -
           f"mean {summary.mean_gap_s or float('nan'):.3f} s (1/rate = {1 / rate:.3f} s), CV {summary.gap_cv or 0:.2f}")
     print(f"   mean wait before the first token: measured {measured:.3f} s, M/G/1 (Pollaczek-Khinchine) "
           f"{predicted:.3f} s (measured / predicted = {measured / predicted:.3f})")
+    # A run of a few minutes holds a few dozen arrivals: their realised rate and burstiness move the mean
+    # wait far more than any server effect. Two predictions that take the realised arrivals into account:
+    # P-K at the realised rate, and a first-come-first-served replay (Lindley's recursion) of the very
+    # arrivals sent, each request served for its prompt's unloaded time.
+    realised = 1 / summary.mean_gap_s if summary.mean_gap_s else rate
+    at_realised = mg1_mean_wait(realised, service)
+    replayed = _replayed_mean_wait(loaded, _service_by_prompt(alone))
+    print(f"   P-K at the realised rate {realised:.3f}/s (utilisation {utilisation(realised, service):.0%}): "
+          f"{at_realised:.3f} s (measured / predicted = {measured / at_realised:.3f}); first-come-first-served "
+          f"replay of the arrivals sent: {replayed:.3f} s (measured / replayed = {measured / replayed:.3f})")
     if summary.ttft is not None:
         print(f"   TTFT under load: p50 {summary.ttft.p50:.3f} s, p90 {summary.ttft.p90:.3f} s, "
               f"p99 {summary.ttft.p99:.3f} s")
