@@ -17,7 +17,7 @@ import numpy as np
 
 from modelperf.decide.sequential import MAX_PASSES, Design, Stop, stop_rule
 
-__all__ = ["main", "simulate"]
+__all__ = ["main", "sequences_ended", "simulate"]
 
 # (block sd, pair sd): the noisiest shipped test's block spread (Llama decode, 4 %), a mix, a quiet
 # test, a process pair's offset dominating, and a busy machine.
@@ -25,13 +25,19 @@ NOISE = ((0.04, 0.0), (0.02, 0.01), (0.01, 0.0), (0.005, 0.02), (0.1, 0.0))
 EFFECTS = (0.0, 0.03, 0.05, 0.10)
 
 
-def simulate(effect: float, block_sd: float, pair_sd: float, *, sequences: int, processes: int, passes: int,
-             alpha: float = 0.01, min_effect: float = 0.05, seed: int = 1) -> tuple[float, float, float, float]:
-    """(regressed, improved, equivalent) shares and mean blocks over ``sequences`` simulated tests."""
+def sequences_ended(log_effect: float, block_sd: float, pair_sd: float, *, sequences: int, processes: int,
+                    passes: int = MAX_PASSES, alpha: float = 0.01, min_effect: float = 0.05,
+                    seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """The whole procedure on ``sequences`` simulated tests: (the Stop code each ended with, the blocks it took).
+
+    A block's log ratio is ``log_effect``, its process pair's own offset (sd ``pair_sd``, the same for
+    every block of that pair) and the block's noise; each look averages the blocks of a pair first
+    and runs :func:`stop_rule` on the pairs, as :func:`modelperf.decide.compare_paired` does.
+    """
     rng = np.random.default_rng(seed)
     design = Design(processes, alpha, passes)
     blocks = design.max_blocks
-    values = (math.log1p(effect) + rng.normal(0.0, pair_sd, (sequences, processes))[:, np.arange(blocks) % processes]
+    values = (log_effect + rng.normal(0.0, pair_sd, (sequences, processes))[:, np.arange(blocks) % processes]
               + rng.normal(0.0, block_sd, (sequences, blocks)))
     code, used = np.zeros(sequences, dtype=int), np.full(sequences, blocks)
     sums, counts = np.zeros((sequences, processes)), np.zeros(processes)
@@ -46,6 +52,14 @@ def simulate(effect: float, block_sd: float, pair_sd: float, *, sequences: int, 
                           design.level(block + 1), min_effect)
         new = (code == Stop.GO_ON) & (found != Stop.GO_ON)
         code[new], used[new] = found[new], block + 1
+    return code, used
+
+
+def simulate(effect: float, block_sd: float, pair_sd: float, *, sequences: int, processes: int, passes: int,
+             alpha: float = 0.01, min_effect: float = 0.05, seed: int = 1) -> tuple[float, float, float, float]:
+    """(regressed, improved, equivalent) shares and mean blocks over ``sequences`` simulated tests."""
+    code, used = sequences_ended(math.log1p(effect), block_sd, pair_sd, sequences=sequences, processes=processes,
+                                 passes=passes, alpha=alpha, min_effect=min_effect, seed=seed)
     return (float((code == Stop.REGRESSED).mean()), float((code == Stop.IMPROVED).mean()),
             float((code == Stop.EQUIVALENT).mean()), float(used.mean()))
 

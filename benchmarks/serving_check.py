@@ -24,13 +24,14 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 from modelperf.serve.arrivals import Concurrency, Limits, Poisson
 from modelperf.serve.client import run_load_sync
-from modelperf.serve.figures import LoadRun, summarize
+from modelperf.serve.figures import LoadRun, RequestRecord, summarize
 from modelperf.serve.process import ServerProcess
 from modelperf.serve.prompts import COMPLETION_PROMPTS
 from modelperf.serve.queueing import mg1_mean_wait, utilisation
@@ -95,21 +96,12 @@ def _in_process(threads: int, tokens: int, requests: int) -> tuple[list[float], 
     return ttft, gaps, library
 
 
-def _by_prompt(run: LoadRun) -> dict[int, float]:
-    """Median TTFT of each prompt in ``run``."""
+def _median_by_prompt(run: LoadRun, figure: Callable[[RequestRecord], float | None]) -> dict[int, float]:
+    """Median ``figure`` (a request's TTFT, or its end-to-end time) of each prompt in ``run``."""
     seen: dict[int, list[float]] = defaultdict(list)
     for record in run.requests:
-        if record.ttft_s is not None:
-            seen[record.prompt_index].append(record.ttft_s)
-    return {index: _median(values) for index, values in seen.items()}
-
-
-def _service_by_prompt(run: LoadRun) -> dict[int, float]:
-    """Median end-to-end time of each prompt in ``run`` (served alone: its service time)."""
-    seen: dict[int, list[float]] = defaultdict(list)
-    for record in run.requests:
-        if record.e2e_s is not None:
-            seen[record.prompt_index].append(record.e2e_s)
+        if (value := figure(record)) is not None:
+            seen[record.prompt_index].append(value)
     return {index: _median(values) for index, values in seen.items()}
 
 
@@ -148,7 +140,7 @@ def _no_queueing(server: ServerProcess, args: argparse.Namespace, threads: int) 
 def _queueing(server: ServerProcess, args: argparse.Namespace, alone: LoadRun) -> None:
     service = [e2e for r in alone.requests if (e2e := r.e2e_s) is not None]
     rate = args.load / statistics.fmean(service)
-    unloaded = _by_prompt(alone)
+    unloaded = _median_by_prompt(alone, lambda r: r.ttft_s)
     limits = Limits(max_requests=100_000, duration_s=args.load_seconds, request_timeout_s=600.0)
     after = len(alone.requests) % len(COMPLETION_PROMPTS)  # continue the turn: no prompt twice in a row
     loaded = run_load_sync(completion_endpoint(server, max_tokens=args.tokens), Poisson(rate, args.seed), limits,
@@ -169,7 +161,7 @@ def _queueing(server: ServerProcess, args: argparse.Namespace, alone: LoadRun) -
     # arrivals sent, each request served for its prompt's unloaded time.
     realised = 1 / summary.mean_gap_s if summary.mean_gap_s else rate
     at_realised = mg1_mean_wait(realised, service)
-    replayed = _replayed_mean_wait(loaded, _service_by_prompt(alone))
+    replayed = _replayed_mean_wait(loaded, _median_by_prompt(alone, lambda r: r.e2e_s))
     print(f"   P-K at the realised rate {realised:.3f}/s (utilisation {utilisation(realised, service):.0%}): "
           f"{at_realised:.3f} s (measured / predicted = {measured / at_realised:.3f}); first-come-first-served "
           f"replay of the arrivals sent: {replayed:.3f} s (measured / replayed = {measured / replayed:.3f})")

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from benchmarks.sequential_simulation import sequences_ended
 from modelperf.decide import Verdict, compare_paired
-from modelperf.decide.sequential import MAX_PASSES, Design, Stop, hsd_spending, nominal_levels, stop_rule
+from modelperf.decide.sequential import MAX_PASSES, Design, Stop, hsd_spending, nominal_levels
 from modelperf.records import RunFigure as Run
 from modelperf.vocab import MIN_PROCESS_PAIRS
 
@@ -69,32 +70,9 @@ def test_a_look_outside_the_design_is_refused() -> None:
 
 def _simulate(effect: float, block_sd: float, pair_sd: float, seed: int, processes: int = 6,
               min_effect: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """The whole procedure on SEQUENCES simulated tests: (the Stop code each ended with, the blocks it took).
-
-    A block's log ratio is the effect, its process pair's own offset (sd ``pair_sd``, the same for
-    every block of that pair) and the block's noise; each look averages the blocks of a pair first
-    and runs :func:`stop_rule` on the pairs, as :func:`modelperf.decide.compare_paired` does.
-    """
-    rng = np.random.default_rng(seed)
-    design = Design(processes, ALPHA)
-    pair = rng.normal(0.0, pair_sd, (SEQUENCES, processes))
-    blocks = effect + pair[:, np.arange(design.max_blocks) % processes] + rng.normal(
-        0.0, block_sd, (SEQUENCES, design.max_blocks))
-    code = np.zeros(SEQUENCES, dtype=int)
-    used = np.full(SEQUENCES, design.max_blocks)
-    sums, counts = np.zeros((SEQUENCES, processes)), np.zeros(processes)
-    for block in range(design.max_blocks):
-        sums[:, block % processes] += blocks[:, block]
-        counts[block % processes] += 1
-        if block + 1 < design.first_look:
-            continue
-        pairs = min(block + 1, processes)
-        means = sums[:, :pairs] / counts[:pairs]
-        found = stop_rule(means.mean(axis=1), means.std(axis=1, ddof=1) / math.sqrt(pairs), pairs - 1,
-                          design.level(block + 1), min_effect)
-        new = (code == Stop.GO_ON) & (found != Stop.GO_ON)
-        code[new], used[new] = found[new], block + 1
-    return code, used
+    """The whole procedure on SEQUENCES simulated tests, as the benchmark runs it (``effect`` is a log ratio)."""
+    return sequences_ended(effect, block_sd, pair_sd, sequences=SEQUENCES, processes=processes, alpha=ALPHA,
+                           min_effect=min_effect, seed=seed)
 
 
 # Block noise alone (the noisiest shipped test's 4 %, and a busy machine's 10 %, where the alarm line
