@@ -101,16 +101,19 @@ NOTHING = """
 # Each timed call logs its side, process and start/end times, in a file outside both trees. A call
 # of 0.12 s is longer than a turn (TURN_S), so every round hands the turn over, and "slow"
 # (REWARM_BELOW_S): the first block's two runs warm up and tell the controller its time per call, the
-# later blocks' runs do not warm up. Sleeping, not computing: the schedule is the point, not the CPU.
+# later blocks' runs do not warm up. Sleeping, not computing: the schedule is the point, not the CPU;
+# the virtual clock (see tests/ab/helpers.py) is told the same time.
 PACED = """
     import os, time
     import pytest
+    import vclock
 
     SIDE = {side!r}
 
     def work():
         start = time.perf_counter()
         time.sleep(0.12)
+        vclock.spend(0.12)
         with open({log!r}, "a") as out:
             out.write(f"{{SIDE}} {{os.getpid()}} {{start}} {{time.perf_counter()}}\\n")
 
@@ -175,8 +178,8 @@ def clean(shared: dict[str, tuple[Session, Path]]) -> tuple[Session, Path]:
 
 
 # Ten times the work, at an alpha of 0.2: with 3 pairs (2 degrees of freedom) the first look's level then
-# needs a t near 12 (near 60 at the default alpha), which a tenfold slowdown reaches on a busy machine, so
-# the verdict comes at the first look rather than after more passes of blocks.
+# needs a t near 12 (near 60 at the default alpha), which a tenfold slowdown reaches at once, so the
+# verdict comes at the first look rather than after more passes of blocks.
 _SLOWER = "(alpha=0.2)"
 
 

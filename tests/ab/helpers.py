@@ -1,11 +1,11 @@
 """Inner ``--against`` sessions as users run them: a tiny git repository, a commit as the base, the
 working tree as the change, and ``python -m pytest --benchmark --against HEAD`` in a subprocess.
 
-The inner tests time pure-Python loops whose length is a constant in the test file, so "making the
-change slower" is editing that constant: a 3x longer loop is a regression on any machine, while the
-unchanged file is the same code on both sides. Tests about anything but the latency verdict mark
-their loop with a 50 % minimum effect, which no scheduling noise reaches. How often the gate raises
-false alarms is a rate over many sessions, measured by ``python -m benchmarks.gate``.
+The inner tests are timed on a virtual clock (tests/ab/clock/vclock.py): a timed call declares its
+cost, a constant in the test file, so "making the change slower" is editing that constant, and the
+verdicts do not depend on what else the machine runs. Tests about anything but the latency verdict
+mark their call with a 50 % minimum effect. How often the gate is right on real timings is a rate
+over many sessions, measured by ``python -m benchmarks.gate``.
 """
 
 from __future__ import annotations
@@ -20,22 +20,25 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["RUN", "STRUCTURAL", "Session", "commit", "git", "run_against", "session_env", "spin", "write"]
+__all__ = ["CLOCK_ADDOPTS", "CLOCK_DIR", "RUN", "STRUCTURAL", "Session", "commit", "git", "run_against", "session_env", "spin", "write"]
 
 # Three processes a side, the fewest the t-test accepts: the first pass is then the first look.
 RUN = ("--benchmark", "--against-processes", "3", "-p", "no:randomly", "-p", "no:cacheprovider", "--history", "off")
 _SESSION_TIMEOUT_S = 600  # a whole inner session on a busy 2-core machine
 
+# The virtual clock: its folder goes on the inner sessions' path, and pytest-benchmark times with it.
+CLOCK_DIR = Path(__file__).parent / "clock"
+CLOCK_ADDOPTS = "--benchmark-timer vclock.now"
+
+# A call of LOOPS loop iterations at 40 ns each, on the virtual clock.
 SPIN = """
     import pytest
+    import vclock
 
     LOOPS = {loops}
 
     def work():
-        total = 0
-        for i in range(LOOPS):
-            total += i * i
-        return total
+        vclock.spend(LOOPS * 4e-8)
 
     @pytest.mark.latency{mark}
     def test_spin(benchmark):
@@ -88,8 +91,12 @@ class Session:
 
 def session_env() -> dict[str, str]:
     """This environment, less what would make an inner session an xdist worker's (whose latency the
-    plugin does not measure) when this test runs in one."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST", "PYTEST_CURRENT_TEST"))}
+    plugin does not measure) when this test runs in one, and with the virtual clock: on the path, and
+    pytest-benchmark's timer in every process of the session (workers read PYTEST_ADDOPTS too)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST", "PYTEST_CURRENT_TEST"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CLOCK_DIR), env.get("PYTHONPATH")]))
+    env["PYTEST_ADDOPTS"] = " ".join(filter(None, [env.get("PYTEST_ADDOPTS"), CLOCK_ADDOPTS]))
+    return env
 
 
 def run_against(cwd: Path, *args: str, ref: str = "HEAD", env: Mapping[str, str] | None = None) -> Session:
