@@ -3,7 +3,8 @@
 A results directory holds, per session, ``<mode>-<i>.json`` (the session's ``--results-json``),
 ``<mode>-<i>.log`` and ``<mode>-<i>.inject.jsonl`` (the processes that ran injected work), and one
 line of ``sessions.jsonl`` (wall time, exit status, command). Per mode this counts the verdicts of
-the latency comparisons and gives the false-alarm or detection rate with its Wilson interval, and per
+the latency comparisons (of the load test's gated figure, for the ``load-`` modes) and gives the
+false-alarm or detection rate with its Wilson interval, and per
 test it recomputes the paired comparison from the runs stored in each result with the package's own
 :func:`modelperf.decide.paired.compare_paired`: on the raw figures (what the gate judges) and on figures
 divided by each run's control floor (to see whether the control would have helped).
@@ -26,8 +27,8 @@ from modelperf.records import RunFigure as Run
 from ..studies import Machine
 from .figures import COMPARED, GateFigures, ModeFigures, Rate, TestFigures
 
-__all__ = ["analyze", "load_results"]
-FALSE_ALARM_MODES = ("aa", "neighbour")
+__all__ = ["analyze", "load_results", "verdict_of"]
+FALSE_ALARM_MODES = ("aa", "neighbour", "load-aa")
 _EFFECT_SLACK = 1e-9  # a min_effect of 0.05 read back from JSON still counts for a factor of 0.05
 
 
@@ -61,6 +62,18 @@ def load_results(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and isinstance(data.get("results"), list) else None
+
+
+def _judged(result: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A result's verdict and ratio: beside its measurement (schema 1) or in its judgement (schema 2)."""
+    judgement = result.get("judgement")
+    return judgement if isinstance(judgement, dict) else result
+
+
+def verdict_of(result: Mapping[str, Any]) -> str | None:
+    """A result's verdict, in either layout of ``--results-json``; None where it has none."""
+    verdict = _judged(result).get("verdict")
+    return None if verdict is None else str(verdict)
 
 
 def _median(values: Sequence[float]) -> float | None:
@@ -118,7 +131,7 @@ def _add(tally: _Tally, result: Mapping[str, Any], against: Mapping[str, Any], v
     tally.comparisons += 1
     tally.regressed += verdict == "regressed"
     tally.improved += verdict == "improved"
-    if (ratio := _number(result.get("ratio"))) is not None:
+    if (ratio := _number(_judged(result).get("ratio"))) is not None:
         tally.ratios.append(ratio)
     for control, logs, widths in ((False, tally.log_ratios, tally.half_widths),
                                   (True, tally.log_ratios_control, tally.half_widths_control)):
@@ -127,12 +140,20 @@ def _add(tally: _Tally, result: Mapping[str, Any], against: Mapping[str, Any], v
             widths.append(paired[1])
     if (passes := _passes(against)) is not None:
         tally.passes.append(passes)
-    effect = _number(against.get("min_effect"))
+    effect = _min_effect(result, against)
     tally.min_effect = effect if effect is not None else tally.min_effect
 
 
+def _min_effect(result: Mapping[str, Any], against: Mapping[str, Any]) -> float | None:
+    """The test's minimum effect: from its paired runs (latency), else from its judgement (load)."""
+    effect = _number(against.get("min_effect"))
+    return effect if effect is not None else _number(_judged(result).get("min_effect"))
+
+
 def _mode(mode: str, paths: Sequence[Path], walls: Sequence[float]) -> ModeFigures:
-    factor = float(mode.removeprefix("slowdown-")) if mode.startswith("slowdown-") else 0.0
+    kind = "load" if mode.startswith("load-") else "latency"
+    name = mode.removeprefix("load-")
+    factor = float(name.removeprefix("slowdown-")) if name.startswith("slowdown-") else 0.0
     verdicts: Counter[str] = Counter()
     skipped = unreadable = excluded = unknown_effect = eligible = detected = 0
     tallies: dict[str, _Tally] = {}
@@ -147,12 +168,12 @@ def _mode(mode: str, paths: Sequence[Path], walls: Sequence[float]) -> ModeFigur
             injected.append(len({json.loads(line).get("pid") for line in log.read_text().splitlines() if line.strip()}))
         for result in data["results"]:
             measurement = result.get("measurement") if isinstance(result, dict) else None
-            if not isinstance(measurement, dict) or "verdict" not in result or not {"test_id", "kind"} <= measurement.keys():
+            verdict = verdict_of(result) if isinstance(result, dict) else None
+            if not isinstance(measurement, dict) or verdict is None or not {"test_id", "kind"} <= measurement.keys():
                 skipped += 1
                 continue
-            if measurement["kind"] != "latency":
+            if measurement["kind"] != kind:
                 continue
-            verdict = str(result["verdict"])
             verdicts[verdict] += 1
             if verdict not in COMPARED:
                 continue
@@ -161,7 +182,7 @@ def _mode(mode: str, paths: Sequence[Path], walls: Sequence[float]) -> ModeFigur
             against = against if isinstance(against, dict) else {}
             name = str(measurement["test_id"]).rsplit("::", 1)[-1]
             _add(tallies.setdefault(name, _Tally()), result, against, verdict)
-            effect = _number(against.get("min_effect"))
+            effect = _min_effect(result, against)
             if factor:
                 if effect is None:
                     unknown_effect += 1

@@ -12,6 +12,9 @@ hold the same code except for what a mode injects:
   session (half the median A/A wall time so far, or ``--neighbour-after S``) to its end.
 - Single side (``--single N``): plain ``pytest --benchmark`` sessions of the same selection, for the
   wall-time cost of ``--against``.
+- Load (``--load-aa N``, ``--load-slowdown 0.10:N``): sessions of one load test (``--load-select``, by
+  default Llama near capacity), A/A or with the change side's served requests asking for FACTOR more
+  generated tokens each (:mod:`benchmarks.gate.more_tokens`); counted on the load test's gated figure.
 
 Modes run round-robin. The raw files go to ``--results-dir`` (default: a new folder under
 ``~/.cache/modelperf/studies/``), never into the repository; running again into the same folder adds
@@ -33,7 +36,7 @@ from modelperf.ab.git import AgainstError
 from ..studies import add_summary_arguments, provenance, raw_dir, record_start, write_summary
 from .analysis import analyze
 from .check import run_check
-from .plan import DEFAULT_SELECT, Mode, parse_slowdown
+from .plan import DEFAULT_LOAD_SELECT, DEFAULT_SELECT, Mode, parse_load_slowdown, parse_slowdown
 from .sessions import RunOptions, run_all
 from .summary import gate_summary, print_report
 from .truth import run_truth
@@ -54,6 +57,12 @@ def parser() -> argparse.ArgumentParser:
     runs.add_argument("--neighbour-after", type=float, metavar="SECONDS",
                       help="start the neighbour this long into a session (default: half the median A/A wall time)")
     runs.add_argument("--single", type=int, default=0, metavar="N", help="plain single-side sessions (default 0)")
+    runs.add_argument("--load-aa", type=int, default=0, metavar="N", help="A/A sessions of the load test (default 0)")
+    runs.add_argument("--load-slowdown", type=parse_load_slowdown, action="append", default=[], metavar="FACTOR:N",
+                      help="N sessions of the load test whose change side asks FACTOR more generated tokens per "
+                           "request (e.g. 0.10:10); repeatable")
+    runs.add_argument("--load-select", default=DEFAULT_LOAD_SELECT,
+                      help=f"the load modes' test selection, shell-quoted (default: {DEFAULT_LOAD_SELECT})")
     runs.add_argument("--select", default=DEFAULT_SELECT, help=f"test selection, shell-quoted (default: {DEFAULT_SELECT})")
     runs.add_argument("--suite", action="store_true", help="select the whole tests/suite instead")
     runs.add_argument("--against-processes", type=int, metavar="P", help="passed through to pytest")
@@ -83,7 +92,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _modes(args: argparse.Namespace) -> list[Mode]:
-    modes = [Mode("aa", args.aa), Mode("single", args.single), *args.slowdown, Mode("neighbour", args.neighbour)]
+    modes = [Mode("aa", args.aa), Mode("single", args.single), *args.slowdown, Mode("neighbour", args.neighbour),
+             Mode("load-aa", args.load_aa), *args.load_slowdown]
     return [m for m in modes if m.sessions > 0]
 
 
@@ -118,12 +128,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         modes = _modes(args)
         if not modes:
-            p.error("nothing to run: give --aa, --slowdown, --neighbour or --single (or --analyze DIR)")
+            p.error("nothing to run: give --aa, --slowdown, --neighbour, --single, --load-aa or --load-slowdown "
+                    "(or --analyze DIR)")
         if args.neighbour and not args.aa and args.neighbour_after is None:
             p.error("--neighbour needs --aa sessions to time itself by, or --neighbour-after SECONDS")
         options = RunOptions(args.rev, tuple(shlex.split("tests/suite" if args.suite else args.select)),
                              tuple(shlex.split(args.pytest_args)), args.against_processes, args.timeout,
-                             args.neighbour_after, args.dry_run)
+                             args.neighbour_after, args.dry_run, tuple(shlex.split(args.load_select)))
         if args.dry_run:
             run_all(options, modes, args.results_dir or Path("<results dir>"))
             return 0

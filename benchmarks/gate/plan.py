@@ -9,7 +9,8 @@ from pathlib import Path
 
 from . import slowdown
 
-__all__ = ["DEFAULT_SELECT", "Mode", "Session", "parse_slowdown", "plan_session", "schedule", "sessions_done"]
+__all__ = ["DEFAULT_LOAD_SELECT", "DEFAULT_SELECT", "Mode", "Session", "parse_load_slowdown", "parse_slowdown",
+           "plan_session", "schedule", "sessions_done"]
 
 # 9 latency tests of the shipped suite, DistilBERT and Llama, short and long calls: DistilBERT batch 1
 # short and long and batch 32, Llama classification, prefill of 128 tokens, a 32-token decode, the p90
@@ -17,29 +18,44 @@ __all__ = ["DEFAULT_SELECT", "Mode", "Session", "parse_slowdown", "plan_session"
 # and time to first token (a prefill again). The cold loads and the p90 test ask for a 20 % minimum
 # effect, so they count for false alarms but not for detecting 5 or 10 %.
 DEFAULT_SELECT = 'tests/suite/test_latency.py -k "not 512 and not time_to_first_token"'
+# The load modes' one test: Llama at about 70 % of what its one-request-at-a-time server holds, where
+# a slower request also waits longer behind the others, as a deployed model's users would feel it.
+DEFAULT_LOAD_SELECT = "tests/suite/test_load.py -k test_llama_near_capacity"
 _MAX_FACTOR = 10.0
 
 
 @dataclass(frozen=True)
 class Mode:
-    """A kind of session: ``aa``, ``single``, ``neighbour`` or ``slowdown-<factor>``, and how many to run."""
+    """A kind of session: ``aa``, ``single``, ``neighbour`` or ``slowdown-<factor>`` (latency tests), or
+    ``load-aa`` or ``load-slowdown-<factor>`` (a load test; the factor is the share more generated tokens
+    per request), and how many to run."""
 
     name: str
     sessions: int
     factor: float = 0.0
 
+    @property
+    def kind(self) -> str:
+        """The kind of result the mode's sessions are judged by: ``latency`` or ``load``."""
+        return "load" if self.name.startswith("load-") else "latency"
 
-def parse_slowdown(text: str) -> Mode:
+
+def parse_slowdown(text: str, option: str = "--slowdown", prefix: str = "") -> Mode:
     """``FACTOR:SESSIONS`` of ``--slowdown``, e.g. ``0.05:10``."""
     try:
         factor, count = text.split(":")
-        mode = Mode(f"slowdown-{float(factor):.2f}", int(count), float(factor))
+        mode = Mode(f"{prefix}slowdown-{float(factor):.2f}", int(count), float(factor))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--slowdown takes FACTOR:SESSIONS, e.g. 0.05:10, not {text!r}") from None
+        raise argparse.ArgumentTypeError(f"{option} takes FACTOR:SESSIONS, e.g. 0.05:10, not {text!r}") from None
     if not 0 < mode.factor <= _MAX_FACTOR or mode.sessions < 0:
-        raise argparse.ArgumentTypeError(f"--slowdown {text!r}: FACTOR must lie in (0, {_MAX_FACTOR:g}] and "
+        raise argparse.ArgumentTypeError(f"{option} {text!r}: FACTOR must lie in (0, {_MAX_FACTOR:g}] and "
                                          "SESSIONS be 0 or more, e.g. 0.05:10")
     return mode
+
+
+def parse_load_slowdown(text: str) -> Mode:
+    """``FACTOR:SESSIONS`` of ``--load-slowdown``, e.g. ``0.10:10``: a ``load-slowdown-<factor>`` mode."""
+    return parse_slowdown(text, "--load-slowdown", "load-")
 
 
 def schedule(modes: Sequence[Mode], done: Mapping[str, int] | None = None) -> Iterator[tuple[Mode, int]]:
@@ -103,6 +119,7 @@ def plan_session(mode: Mode, index: int, *, python: str, rev: str, tree: Path, r
             command += ["--against-processes", str(against_processes)]
     env = {slowdown.LOG_ENV: str(results.with_suffix(".inject.jsonl"))}
     if mode.factor:
-        env |= {"PYTEST_PLUGINS": slowdown.__name__, slowdown.FACTOR_ENV: repr(mode.factor),
-                slowdown.TREE_ENV: str(tree)}
+        # Latency: kernel work after each adapter call; load: more tokens asked of the served model.
+        share = slowdown.TOKENS_ENV if mode.kind == "load" else slowdown.FACTOR_ENV
+        env |= {"PYTEST_PLUGINS": slowdown.__name__, share: repr(mode.factor), slowdown.TREE_ENV: str(tree)}
     return Session(mode, index, (*command, *selection, *extra), results, env)

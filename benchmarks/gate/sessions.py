@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from .analysis import load_results
+from .analysis import load_results, verdict_of
 from .plan import Mode, Session, plan_session, schedule, sessions_done
 from .worktrees import ChangeTree, open_change_tree
 
@@ -53,6 +53,10 @@ class RunOptions:
     timeout_s: float
     neighbour_after_s: float | None
     dry_run: bool
+    load_selection: tuple[str, ...] = ()  # the load modes' tests
+
+    def selection_of(self, mode: Mode) -> tuple[str, ...]:
+        return self.load_selection if mode.kind == "load" else self.selection
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -104,13 +108,13 @@ def run_session(command: Sequence[str], cwd: Path, log: Path, env: Mapping[str, 
     return Outcome(time.perf_counter() - start, returncode, started)
 
 
-def verdict_counts(path: Path) -> Counter[str] | None:
-    """The verdicts of a session's latency results, or None when it wrote none."""
+def verdict_counts(path: Path, kind: str = "latency") -> Counter[str] | None:
+    """The verdicts of a session's results of ``kind`` (latency or load), or None when it wrote none."""
     data = load_results(path)
     if data is None:
         return None
-    return Counter(str(r.get("verdict")) for r in data["results"]
-                   if isinstance(r, dict) and (r.get("measurement") or {}).get("kind") == "latency")
+    return Counter(str(verdict_of(r)) for r in data["results"]
+                   if isinstance(r, dict) and (r.get("measurement") or {}).get("kind") == kind)
 
 
 def _environment(session: Session, tree: ChangeTree) -> dict[str, str]:
@@ -145,7 +149,7 @@ def _dry_run(options: RunOptions, modes: Sequence[Mode], results: Path) -> None:
     print(f"# git worktree add --detach {tree} {options.rev}  (modelperf.ab.git.check_out)")
     for mode, index in schedule(modes):
         session = plan_session(mode, index, python=sys.executable, rev=options.rev, tree=tree, results_dir=results,
-                               selection=options.selection, extra=options.extra,
+                               selection=options.selection_of(mode), extra=options.extra,
                                against_processes=options.against_processes)
         env = " ".join(f"{k}={shlex.quote(v)}" for k, v in session.env.items())
         neighbour = " (a busy neighbour from halfway through)" if mode.name == "neighbour" else ""
@@ -166,7 +170,7 @@ def run_all(options: RunOptions, modes: Sequence[Mode], results: Path) -> None:
         for mode, index in schedule(modes, sessions_done(results)):
             # tree.sha, not the name given: both sides hold the same commit even if the branch moves.
             session = plan_session(mode, index, python=sys.executable, rev=tree.sha, tree=tree.path,
-                                   results_dir=results, selection=options.selection, extra=options.extra,
+                                   results_dir=results, selection=options.selection_of(mode), extra=options.extra,
                                    against_processes=options.against_processes)
             after = _neighbour_after(options, mode, aa_walls)
             try:
@@ -177,7 +181,7 @@ def run_all(options: RunOptions, modes: Sequence[Mode], results: Path) -> None:
             if mode.name == "aa" and outcome.returncode in (0, 1):  # 1: a test failed (a regressed verdict)
                 aa_walls.append(outcome.wall_s)
             _record(results, session, outcome, tree)
-            counts = verdict_counts(session.results)
+            counts = verdict_counts(session.results, mode.kind)
             head = f"{mode.name:>14} {index:>3}  {outcome.wall_s:7.0f} s  rc={outcome.returncode}"
             if counts is None:
                 failures += 1

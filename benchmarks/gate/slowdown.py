@@ -24,6 +24,10 @@ process of the session inherits that environment (the controller and both sides'
 plugin installs the slowdown only in ``--against`` workers whose working directory lies in the change
 tree; the base side runs in the worktree that ``--against`` checks out elsewhere. Each fixed count is
 logged as one JSON line to :data:`LOG_ENV` when set, to see which processes ran the injected work.
+
+The load modes set :data:`TOKENS_ENV` instead: the same processes then ask their served model for a
+share more generated tokens per request (:mod:`benchmarks.gate.more_tokens`); the model's server runs
+in a process of its own, where a wrapped adapter method would never be called.
 """
 
 from __future__ import annotations
@@ -46,10 +50,12 @@ import pytest
 
 from modelperf.ab.workers import WORKER_ENV
 
-__all__ = ["CALIBRATION_CALLS", "FACTOR_ENV", "LOG_ENV", "TARGETS", "TREE_ENV", "Kernel", "Settings", "Slowdown",
+__all__ = ["CALIBRATION_CALLS", "FACTOR_ENV", "LOG_ENV", "TARGETS", "TOKENS_ENV", "TREE_ENV", "Kernel", "Settings",
+           "Slowdown",
            "argument_shape", "install", "kernel_unit", "matmul_kernel", "pytest_configure", "settings_from"]
 
 FACTOR_ENV = "MODELPERF_GATE_SLOWDOWN"  # the injected share, e.g. "0.05"
+TOKENS_ENV = "MODELPERF_GATE_MORE_TOKENS"  # the share more tokens each served request asks for, e.g. "0.10"
 TREE_ENV = "MODELPERF_GATE_SLOWDOWN_TREE"  # the change tree: only processes working in it are slowed
 LOG_ENV = "MODELPERF_GATE_INJECT_LOG"  # a JSONL file that gets one line per fixed count
 CALIBRATION_CALLS = 5
@@ -196,30 +202,39 @@ class Slowdown:
 class Settings:
     """What the environment asks of this process."""
 
-    factor: float
+    factor: float  # 0: no kernel work (a load mode)
     log: Path | None
+    tokens: float = 0.0  # the share more tokens each served request asks for; 0: as many as the test says
+
+
+def _share(name: str, text: str) -> float:
+    if not text:
+        return 0.0
+    try:
+        share = float(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r} is not a number; give the injected share, e.g. 0.05.") from None
+    if not 0 < share <= _MAX_FACTOR:
+        raise ValueError(f"{name}={text!r} must lie in (0, {_MAX_FACTOR:g}], e.g. 0.05 for +5 %.")
+    return share
 
 
 def settings_from(environ: Mapping[str, str], cwd: Path) -> Settings | None:
     """The slowdown this process must install, or None: not asked for, a base-side or controller process."""
-    text = environ.get(FACTOR_ENV, "").strip()
+    asked = {name: environ.get(name, "").strip() for name in (FACTOR_ENV, TOKENS_ENV)}
     # Only --against workers measure; the controller need not import the models.
-    if not text or WORKER_ENV not in environ:
+    if not any(asked.values()) or WORKER_ENV not in environ:
         return None
     tree = environ.get(TREE_ENV)
     if not tree:
-        raise ValueError(f"{FACTOR_ENV} is set but {TREE_ENV} is not; set it to the change side's tree, as "
+        named = next(name for name, text in asked.items() if text)
+        raise ValueError(f"{named} is set but {TREE_ENV} is not; set it to the change side's tree, as "
                          "python -m benchmarks.gate does.")
     if not cwd.resolve().is_relative_to(Path(tree).resolve()):
         return None
-    try:
-        factor = float(text)
-    except ValueError:
-        raise ValueError(f"{FACTOR_ENV}={text!r} is not a number; give the injected share, e.g. 0.05.") from None
-    if not 0 < factor <= _MAX_FACTOR:
-        raise ValueError(f"{FACTOR_ENV}={text!r} must lie in (0, {_MAX_FACTOR:g}], e.g. 0.05 for +5 %.")
+    factor, tokens = (_share(name, text) for name, text in asked.items())
     log = environ.get(LOG_ENV)
-    return Settings(factor, Path(log) if log else None)
+    return Settings(factor, Path(log) if log else None, tokens)
 
 
 def install(settings: Settings, targets: Mapping[str, tuple[str, tuple[str, ...]]] = TARGETS) -> Slowdown:
@@ -236,5 +251,9 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = settings_from(os.environ, Path.cwd())
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
-    if settings is not None:
+    if settings is not None and settings.tokens:
+        from .more_tokens import ask_more_tokens
+
+        ask_more_tokens(settings.tokens, settings.log)
+    if settings is not None and settings.factor:
         install(settings)

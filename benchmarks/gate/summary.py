@@ -11,7 +11,7 @@ from .figures import GateFigures, ModeFigures, Rate, TestFigures
 
 __all__ = ["gate_summary", "headline", "print_report"]
 
-_ORDER = ("aa", "neighbour", "single")  # then the slowdowns, by factor
+_ORDER = ("aa", "neighbour", "single", "load-aa")  # then the slowdowns, by factor; the load modes last
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -28,21 +28,26 @@ def _rate_text(rate: Rate) -> str:
 
 
 def _ordered(figures: GateFigures) -> list[ModeFigures]:
-    return sorted(figures.modes, key=lambda m: (_ORDER.index(m.mode) if m.mode in _ORDER else len(_ORDER), m.factor))
+    return sorted(figures.modes, key=lambda m: (_kind(m) == "load",
+                                                _ORDER.index(m.mode) if m.mode in _ORDER else len(_ORDER), m.factor))
+
+
+def _kind(mode: ModeFigures) -> str:
+    return "load" if mode.mode.startswith("load-") else "latency"
 
 
 def _label(mode: ModeFigures) -> str:
     if mode.factor:
-        return f"+{_pct(mode.factor)} % injected"
-    return {"aa": "A/A", "neighbour": "A/A with a busy neighbour", "single": "single side (plain --benchmark)"}.get(
-        mode.mode, mode.mode)
+        return f"load, +{_pct(mode.factor)} % tokens" if _kind(mode) == "load" else f"+{_pct(mode.factor)} % injected"
+    return {"aa": "A/A", "neighbour": "A/A with a busy neighbour", "single": "single side (plain --benchmark)",
+            "load-aa": "load A/A"}.get(mode.mode, mode.mode)
 
 
 def print_report(figures: GateFigures) -> None:
     """Per mode: verdict counts, the rate with its interval, and a line per test."""
     for f in figures.modes:
         print(f"\n== {f.mode}: {f.sessions} sessions, median wall {_fmt(f.median_wall_s, '.0f')} s")
-        print(f"   latency comparisons {f.comparisons}: regressed {f.verdicts.get('regressed', 0)}, "
+        print(f"   {_kind(f)} comparisons {f.comparisons}: regressed {f.verdicts.get('regressed', 0)}, "
               f"improved {f.verdicts.get('improved', 0)}, inconclusive {f.verdicts.get('inconclusive', 0)}, "
               f"pass {f.verdicts.get('pass', 0)}; not compared {sum(f.not_compared.values())} {f.not_compared or ''}")
         if f.skipped_results or f.unreadable_sessions:
@@ -82,7 +87,7 @@ def headline(figures: GateFigures) -> str:
             parts.append(f"{_label(mode)}: {mode.detection.count} of {mode.detection.of} detected")
     if figures.wall_ratio is not None:
         parts.append(f"--against took {figures.wall_ratio:.2f}x the wall time of a single-side run")
-    return ("; ".join(parts) or "no latency comparisons") + "."
+    return ("; ".join(parts) or "no comparisons") + "."
 
 
 def _mode_row(mode: ModeFigures, wall_ratio: float | None) -> tuple[str, ...]:

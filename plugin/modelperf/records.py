@@ -183,6 +183,9 @@ class LoadDetail:
     max_rate: float | None = None  # a search's highest rate that held, and the lowest above it that did not
     failed_rate: float | None = None
     trials: int = 0
+    # Under --against, the run's phases, each a share of its duration and requests, alternating with the
+    # other side's (ABBA); the figures pool every phase's requests. 1: one uninterrupted run.
+    phases: int = 1
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> LoadDetail:
@@ -195,7 +198,8 @@ class LoadDetail:
                    tpot=LoadPercentiles.from_json(data.get("tpot")), itl=LoadPercentiles.from_json(data.get("itl")),
                    e2e=LoadPercentiles.from_json(data.get("e2e")), goodput=number("goodput"),
                    objectives=tuple(LoadObjective.from_json(o) for o in data.get("objectives", ())),
-                   max_rate=number("max_rate"), failed_rate=number("failed_rate"), trials=int(data.get("trials", 0)))
+                   max_rate=number("max_rate"), failed_rate=number("failed_rate"), trials=int(data.get("trials", 0)),
+                   phases=int(data.get("phases", 1)))
 
 
 @dataclass(frozen=True)

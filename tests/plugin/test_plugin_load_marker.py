@@ -202,7 +202,8 @@ def test_misused_load_tests_say_what_to_add(pytester: pytest.Pytester) -> None:
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
-def test_against_runs_each_sides_own_server_and_a_slower_change_fails(pytester: pytest.Pytester) -> None:
+def test_against_alternates_the_sides_phases_abba_and_a_slower_change_fails(pytester: pytest.Pytester,
+                                                                           results: Path) -> None:
     # The stand-in's time per token is a constant of the inner conftest: the base commit's is 2 ms, the
     # working tree's 8 ms, and each side's worker starts the server its own tree describes.
     starts_stand_in(pytester)
@@ -210,16 +211,40 @@ def test_against_runs_each_sides_own_server_and_a_slower_change_fails(pytester: 
     conftest.write_text(conftest.read_text().replace("startup_timeout_s=30)",
                                                      f"startup_timeout_s=30, env={{'{GAP_ENV}': GAP}})")
                         + "\nGAP = '0.002'\n")
-    pytester.makepyfile(test_served=load_test(extra=", min_effect=0.5"))
+    # A search beside it: its two trials a side alternate whole, base, change, change, base.
+    pytester.makepyfile(test_served=load_test(extra=", min_effect=0.5") + """
+    @pytest.mark.load(max_rate=True, rate=20.0, duration="0.3 s", max_runs=2, max_requests=20, tokens=4,
+                      slo={"e2e_p99": "5 s"})
+    def test_search(llama_server, load):
+        load.run(llama_server)
+    """)
     git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
     subprocess.run([*git, "init", "-q"], cwd=pytester.path, check=True)
     subprocess.run([*git, "add", "-A"], cwd=pytester.path, check=True)
     subprocess.run([*git, "commit", "-q", "-m", "base"], cwd=pytester.path, check=True)
     conftest.write_text(conftest.read_text().replace("GAP = '0.002'", "GAP = '0.008'"))
-    result = pytester.runpytest(*RUN, "--against", "HEAD", "--against-processes", "3")
+    result = pytester.runpytest(*RUN, "--against", "HEAD", "--against-processes", "3", "--results-json", str(results))
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*test_llama_under_load*e2e_p50*regressed*",
                                  "*spread: bootstrap over * requests' per-request values, side by side*"])
+    fixed, search = sorted(_load_results(results), key=lambda r: str(r["measurement"]["test_id"]))  # type: ignore[index]
+    measurement = fixed["measurement"]
+    detail = measurement["load"]  # type: ignore[index]
+    assert detail["phases"] == 2 and detail["pattern"] == (
+        "Poisson 40/s (seeds 0-1), 2 phases alternating with the other side's")
+    # Each phase sends its share of the requests: the pooled figure has every phase's, up to the marker's 60.
+    assert detail["sent"] == len(measurement["samples"]) <= 60  # type: ignore[index]
+    assert search["measurement"]["load"]["trials"] == search["measurement"]["load"]["phases"] == 2  # type: ignore[index]
+    for recorded in (fixed, search):
+        # When each side's phases ran, on the machine's clock: base, change, change, base, one after another.
+        info = recorded["measurement"]["info"]  # type: ignore[index]
+        phases = sorted([(*times, "base") for times in info["base_phase_times"]]
+                        + [(*times, "change") for times in info["phase_times"]])
+        assert [side for _, _, side in phases] == ["base", "change", "change", "base"]
+        assert all(began < ended for began, ended, _ in phases)
+        assert all(ended <= began for (_, ended, _), (began, _, _) in itertools.pairwise(phases)), phases
+    # One server on the change side for both of its phases (the base's lives in its own checkout).
+    assert len(list((pytester.path / ".modelperf" / "servers").glob("llama-server-*.log"))) == 1
 
 
 def test_ctrl_c_in_the_middle_of_a_load_test_leaves_no_server_process(pytester: pytest.Pytester) -> None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from modelperf.objectives import parse_slo
 from modelperf.serve.arrivals import Limits
-from modelperf.serve.figures import LoadRun, LoadSummary, RequestRecord, percentile, summarize
+from modelperf.serve.figures import LoadRun, LoadSummary, RequestRecord, joined, percentile, summarize
 from modelperf.serve.queueing import mg1_mean_wait, utilisation
 from modelperf.serve.search import search_max_rate
 
@@ -121,3 +121,21 @@ def test_pollaczek_khinchine_matches_the_textbook_queues() -> None:
     assert mg1_mean_wait(3.5, exponential) == pytest.approx(0.7 / (5.0 - 3.5))
     with pytest.raises(ValueError, match="no steady state"):
         mg1_mean_wait(5.0, deterministic)
+
+
+def test_joined_phases_keep_every_request_in_order_and_count_sending_time_only() -> None:
+    first = LoadRun("stub", "Poisson 2/s (seed 0)", Limits(3, 1.5), (streamed(0, 0.0, 0.2, 0.1, 3),
+                                                                    streamed(1, 0.8, 1.0, 0.1, 3)), 2.0)
+    second = LoadRun("stub", "Poisson 2/s (seed 1)", Limits(3, 1.5), (streamed(0, 0.0, 0.3, 0.1, 3),
+                                                                     failed(1, 0.5)), 1.0)
+    run = joined([first, second], "two phases")
+    assert run.pattern == "two phases" and run.wall_s == 3.0
+    assert (run.limits.max_requests, run.limits.duration_s) == (6, 3.0)
+    assert [r.index for r in run.requests] == [0, 1, 2, 3]
+    # The second phase's times follow the first's end (2 s in); each request's own figures are unchanged.
+    assert [r.sent_s for r in run.requests] == pytest.approx([0.0, 0.8, 2.0, 2.5])
+    assert [r.e2e_s for r in run.requests[:3]] == pytest.approx([r.e2e_s for r in (*first.requests, second.requests[0])])
+    summary = summarize(run)
+    assert (summary.sent, summary.completed, summary.failed) == (4, 3, 1)
+    assert summary.requests_per_s == pytest.approx(3 / (2.0 + 0.3 + 0.2 + 0.001))
+    assert joined([first], "one").requests == first.requests

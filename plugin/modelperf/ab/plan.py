@@ -5,11 +5,17 @@ machine round by round (:meth:`modelperf.ab.runner.AgainstRunner._paced`); even 
 base the first turn, odd blocks the change, so a drift over the minute of a test (a neighbour
 starting, a CPU warming up) touches both sides alike. A test that needs more blocks than one pass
 (:mod:`modelperf.decide.sequential`) goes on with the same processes, every other pass mirrored.
+
+A load test is one block of process 0 on each side (each side's server lives in that worker), whose
+phases take the turns ABBA (:func:`phase_turns`): base, change, change, base, and so on.
 """
 
 from __future__ import annotations
 
-__all__ = ["blocks"]
+import itertools
+from collections.abc import Iterator
+
+__all__ = ["blocks", "phase_turns"]
 
 
 def blocks(processes: int, mirrored: bool = False) -> list[tuple[int, tuple[str, str]]]:
@@ -19,3 +25,8 @@ def blocks(processes: int, mirrored: bool = False) -> list[tuple[int, tuple[str,
         base_first = (index % 2 == 0) != mirrored
         order.append((index, ("base", "change") if base_first else ("change", "base")))
     return order
+
+
+def phase_turns() -> Iterator[str]:
+    """The sides whose turn it is, phase after phase of a load test: base, change, change, base, again."""
+    return itertools.cycle(("base", "change", "change", "base"))

@@ -5,20 +5,21 @@ accuracy, and a fresh one per side for each peak-memory test. :meth:`AgainstRunn
 test and returns a :class:`TestOutcome`: what the test's report says (passed, failed or skipped,
 and why) and its results. A side that cannot start, a worker that dies, a test that fails or exists
 on one side only: each becomes one sentence in the outcome, and the other side's figures are kept.
+A load test runs on process 0 of each side (its server lives there), its phases taking turns ABBA.
 """
 
 from __future__ import annotations
 
 import itertools
 import statistics
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from modelperf import decide
 from modelperf.ab.forkserver import MODEL_MODULES, PRELOAD, ForkServer, ForkServerError, preloadable
-from modelperf.ab.plan import blocks
+from modelperf.ab.plan import blocks, phase_turns
 from modelperf.ab.workers import Reply, SideSpec, Worker, WorkerDied
 from modelperf.judge import AGAINST_MIN_EFFECT, Reference, Rules, judge, latency_comparison
 from modelperf.markers import MARKERS, LatencyOptions, MarkerOptions
@@ -197,6 +198,8 @@ class AgainstRunner:
             replies = {side: self._fresh(side, test_id) for side in self._sides(test_id)}
         elif "latency" in markers:
             return self._latency(test_id, markers["latency"], explicit_min_effect)
+        elif "load" in markers and self.has("base", test_id):
+            return self._load(test_id, markers)
         else:
             replies = {side: self._run(side, 0, test_id, 1.0) for side in self._sides(test_id)}
         return self._judged(test_id, replies, markers)
@@ -330,16 +333,17 @@ class AgainstRunner:
         return min(medians) if len(medians) == 2 else None
 
     def _paced(self, test_id: str, scale: float, index: int, order: Sequence[str],
-               seconds_per_call: float | None = None) -> dict[str, Reply]:
+               seconds_per_call: float | None = None, turns: Iterator[str] | None = None) -> dict[str, Reply]:
         """One block: process ``index`` of each side runs the test, the two taking turns on the machine.
 
         Only one of the pair runs at any moment: the controller hands the turn to the other side each
-        time a run says it has had its turn (about one timed round; see :mod:`modelperf.pytest.worker`),
-        in ``order``'s order, until both runs have replied. A side that dies leaves the other to finish alone.
+        time a run says it has had its turn (about one timed round, or one phase of a load test; see
+        :mod:`modelperf.pytest.worker`), in ``order``'s order or as ``turns`` go, until both runs have
+        replied. A side that dies leaves the other to finish alone.
         """
         replies: dict[str, Reply] = {}
         started: set[str] = set()
-        turns = itertools.cycle(order)
+        turns = turns or itertools.cycle(order)
         while len(replies) < len(order):
             side = next(turns)
             if side in replies:
@@ -360,6 +364,21 @@ class AgainstRunner:
             if reply is not None:
                 replies[side] = reply
         return replies
+
+    # ------------------------------------------------------------------ load, in phases
+    def _load(self, test_id: str, markers: Mapping[str, MarkerOptions]) -> TestOutcome:
+        """Both sides' runs of a load test in one block, their phases alternating ABBA, never at once;
+        each side's phases are pooled by its own worker, and the two figures judged as any others.
+        The change's result keeps when the base's phases ran beside its own (``base_phase_times``)."""
+        replies = self._paced(test_id, 1.0, 0, ("base", "change"), turns=phase_turns())
+        outcome = self._judged(test_id, replies, markers)
+        base = replies["base"]
+        base_times = next((m.info.get("phase_times") for m in _measurements(base)), None) \
+            if base.outcome == "passed" else None
+        if base_times is not None:
+            outcome.results = [replace(r, measurement=replace(r.measurement, info={
+                **r.measurement.info, "base_phase_times": base_times})) for r in outcome.results]
+        return outcome
 
     def _forget(self, side: str, index: int) -> None:
         """Drop a dead worker; the next run of this process index starts a new one."""

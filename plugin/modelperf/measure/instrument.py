@@ -19,17 +19,18 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from modelperf.markers import MarkerOptions
 from modelperf.models.base import Model
 from modelperf.records import Measurement, TestResult
 
-__all__ = ["INSTRUMENTS", "Instrument", "MeasureContext", "Measured", "RunPlan", "Target", "create", "model_key"]
+__all__ = ["INSTRUMENTS", "Instrument", "MeasureContext", "Measured", "Pace", "RunPlan", "Target", "create",
+           "model_key"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,13 @@ class Target:
     options: MarkerOptions
 
 
+class Pace(Protocol):
+    """Where a paced run may hand the machine to its partner: once its turn has lasted long enough,
+    or at once with ``now`` (a load test between its phases)."""
+
+    def __call__(self, now: bool = False) -> None: ...
+
+
 @dataclass(frozen=True)
 class RunPlan:
     """How the tests of this process are run: as a whole (the default), or as one run of several.
@@ -48,13 +56,13 @@ class RunPlan:
     ``remeasure_busy`` re-measures a test whose control ran slow; ``--against`` needs no such repair,
     since its interleaved blocks put the two sides through the same moments. ``pace``, where set,
     runs before every timed round: an ``--against`` worker waits there for its turn, so that its
-    rounds alternate with its partner's. ``seconds_per_call``, where set, is a test's time per call
+    rounds alternate with its partner's; a load test hands over between its phases. ``seconds_per_call``, where set, is a test's time per call
     from an earlier run of it in this session: a slow test then skips its warm-up call.
     """
 
     round_scale: float = 1.0
     remeasure_busy: bool = True
-    pace: Callable[[], None] | None = None
+    pace: Pace | None = None
     seconds_per_call: float | None = None
 
 

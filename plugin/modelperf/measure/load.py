@@ -6,31 +6,44 @@ The test body sends the load itself, through what the ``load`` fixture hands it 
 searches the highest Poisson rate whose objectives hold. The gated figure becomes one
 :class:`~modelperf.records.Measurement` (its per-request values as samples, every other figure in its
 :class:`~modelperf.records.LoadDetail`); the judge compares it like every other figure.
+
+Under ``--against`` (a paced run: :attr:`~modelperf.measure.instrument.RunPlan.pace` is set) a run is
+split into :data:`PHASES_PER_SIDE` phases, each a share of the duration and of ``max_requests`` with
+its own seeded arrivals, and the machine is handed to the other side between them: the controller
+alternates the two sides' phases ABBA (:func:`modelperf.ab.plan.phase_turns`), so a drift of the
+machine over the minute of a test falls on both sides alike. The phases' requests are pooled into
+the one figure. A max-rate search is handed over between its trials instead: each trial is one rate
+held for the whole duration (a rate that holds for a share of it says less), and each side's search
+picks its next rate from its own trials, so the two sides' trials alternate without being split.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import ClassVar
 
 from modelperf.markers import LoadOptions
-from modelperf.measure.instrument import Instrument, MeasureContext, Target
+from modelperf.measure.instrument import Instrument, MeasureContext, Pace, Target
 from modelperf.models.base import Model
 from modelperf.records import Kind, LoadDetail, LoadObjective, LoadPercentiles, Measurement
 from modelperf.serve.arrivals import Concurrency, Limits, Pattern, Poisson
-from modelperf.serve.figures import LoadRun, LoadSummary, Percentiles, figure_values, percentile, summarize
+from modelperf.serve.figures import LoadRun, LoadSummary, Percentiles, figure_values, joined, percentile, summarize
 from modelperf.serve.search import RateSearch
 from modelperf.serve.servers import Served
 
-__all__ = ["LoadError", "LoadInstrument", "LoadRunner"]
+__all__ = ["PHASES_PER_SIDE", "LoadError", "LoadInstrument", "LoadRunner"]
 
 # Each request may take this many times the run's send window (at least 10 s, at most a minute)
 # before it is cut off and counted as failed: an overloaded server's queue drains, a hung one does not.
 _TIMEOUT_PER_DURATION = 2.0
 _MIN_TIMEOUT_S, _MAX_TIMEOUT_S = 10.0, 60.0
 _SEARCH_START = 1.0  # requests/s a max-rate search starts from when the marker gives no rate
+# Under --against: two phases a side, base-change-change-base, the fewest that put both sides' mean
+# moment in the middle of the test (a linear drift then shifts both alike) with the fewest hand-overs.
+PHASES_PER_SIDE = 2
 
 
 class LoadError(Exception):
@@ -64,6 +77,8 @@ class LoadRunner:
         self.search: RateSearch | None = None
         self._served: Served | None = None
         self._next_prompt = 0
+        self._runs = 0
+        self._phase_times: list[tuple[float, float]] = []  # epoch seconds each run (phase, trial) began and ended
 
     @property
     def limits(self) -> Limits:
@@ -71,10 +86,32 @@ class LoadRunner:
         timeout = min(_MAX_TIMEOUT_S, max(_MIN_TIMEOUT_S, _TIMEOUT_PER_DURATION * duration))
         return Limits(self.options.max_requests, duration, timeout)
 
-    def pattern(self, rate: float | None = None) -> Pattern:
+    @property
+    def _pace(self) -> Pace | None:
+        return self._instrument.context.plan.pace
+
+    @property
+    def phases(self) -> int:
+        """How many phases a fixed-rate or concurrency run is split into: several under --against, else one."""
+        return PHASES_PER_SIDE if self._pace is not None else 1
+
+    def _phase_limits(self, phases: int) -> Limits:
+        whole = self.limits
+        return Limits(math.ceil(whole.max_requests / phases), whole.duration_s / phases, whole.request_timeout_s)
+
+    def pattern(self, rate: float | None = None, phase: int = 0) -> Pattern:
+        """The arrivals of one run: phase ``k`` of a split run draws its Poisson arrivals from ``seed + k``."""
         if rate is not None or self.options.concurrency is None:
-            return Poisson(rate if rate is not None else float(self.options.rate or _SEARCH_START), self.options.seed)
+            return Poisson(rate if rate is not None else float(self.options.rate or _SEARCH_START),
+                           self.options.seed + phase)
         return Concurrency(self.options.concurrency)
+
+    def _label(self, runs: list[LoadRun]) -> str:
+        if len(runs) == 1:
+            return runs[0].pattern
+        pattern = self.pattern()
+        seeds = f" (seeds {self.options.seed}-{self.options.seed + len(runs) - 1})" if isinstance(pattern, Poisson) else ""
+        return f"{pattern.label}{seeds}, {len(runs)} phases alternating with the other side's"
 
     def run(self, server: Served) -> LoadSummary | RateSearch:
         """Send the marker's load to ``server`` (a ``llama_server`` or ``distilbert_server`` fixture's value);
@@ -87,16 +124,25 @@ class LoadRunner:
         self._served = server
         if self.options.max_rate:
             return self._search(server)
-        run, summary = self._once(server, self.pattern())
+        phases = self.phases
+        runs = [self._once(server, self.pattern(phase=phase), self._phase_limits(phases))[0] for phase in range(phases)]
+        run = joined(runs, self._label(runs))
+        summary = summarize(run, self.options.objectives)
         self.summary = summary
-        self._instrument.record(self._measurement(run, summary, run.pattern))
+        self._instrument.record(self._measurement(run, summary, run.pattern, phases))
         return summary
 
-    def _once(self, server: Served, pattern: Pattern) -> tuple[LoadRun, LoadSummary]:
+    def _once(self, server: Served, pattern: Pattern, limits: Limits | None = None) -> tuple[LoadRun, LoadSummary]:
+        """One bounded run; a paced run's later ones first hand the machine to the other side."""
         from modelperf.serve.client import run_load_sync
 
+        if self._runs and self._pace is not None:
+            self._pace(now=True)
+        self._runs += 1
         endpoint = server.endpoint(self.options.tokens)
-        run = run_load_sync(endpoint, pattern, self.limits, start_prompt=self._next_prompt)
+        began = time.time()
+        run = run_load_sync(endpoint, pattern, limits or self.limits, start_prompt=self._next_prompt)
+        self._phase_times.append((began, time.time()))
         self._next_prompt += len(run.requests)
         summary = summarize(run, self.options.objectives)
         if summary.completed == 0:
@@ -127,7 +173,9 @@ class LoadRunner:
         run, summary = runs[search.max_rate]
         self.summary = summary
         pattern = f"max-rate search from {start:g}/s, {len(search.trials)} runs of {self.limits.duration_s:g} s"
-        measurement = self._measurement(run, summary, pattern)
+        if self._pace is not None:
+            pattern += ", alternating with the other side's"
+        measurement = self._measurement(run, summary, pattern, len(search.trials) if self._pace is not None else 1)
         detail = replace(measurement.load or _detail(run, summary, pattern), max_rate=search.max_rate,
                          failed_rate=search.failed_rate, trials=len(search.trials))
         if self.options.gated_figure == "max_rate":
@@ -136,7 +184,7 @@ class LoadRunner:
             **measurement.info, "trials": [[t.rate, t.held, t.sent, t.completed] for t in search.trials]}))
         return search
 
-    def _measurement(self, run: LoadRun, summary: LoadSummary, pattern: str) -> Measurement:
+    def _measurement(self, run: LoadRun, summary: LoadSummary, pattern: str, phases: int = 1) -> Measurement:
         figure = self.options.gated_figure
         if figure == "max_rate":  # filled in by the search
             values, value, unit = [], 0.0, "req/s"
@@ -150,9 +198,10 @@ class LoadRunner:
         target = self._instrument.target
         info = {"mean_gap_s": summary.mean_gap_s, "gap_cv": summary.gap_cv,
                 "send_times_s": [round(r.sent_s, 6) for r in run.requests],
-                "scheduled_s": [None if r.scheduled_s is None else round(r.scheduled_s, 6) for r in run.requests]}
+                "scheduled_s": [None if r.scheduled_s is None else round(r.scheduled_s, 6) for r in run.requests],
+                "phase_times": [[round(began, 6), round(ended, 6)] for began, ended in self._phase_times]}
         return Measurement(target.test_id, Kind.LOAD, figure, unit, float(value), tuple(values), (),
-                           None, load=_detail(run, summary, pattern), info=info)
+                           None, load=replace(_detail(run, summary, pattern), phases=phases), info=info)
 
     def again(self, first: Measurement) -> Measurement | None:
         """``first`` pooled with a second run of the same load (not for a search, which is its own repeat)."""

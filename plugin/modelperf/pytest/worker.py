@@ -95,13 +95,14 @@ class WorkerLoop:
 
 
 class _Turns:
-    """The pace of a paced run: hand the machine over once this turn has lasted TURN_S, then wait."""
+    """The pace of a paced run: hand the machine over once this turn has lasted TURN_S (or at once when
+    asked ``now``: a load test's phase has ended), then wait."""
 
     def __init__(self) -> None:
         self._began = time.perf_counter()
 
-    def __call__(self) -> None:
-        if time.perf_counter() - self._began < TURN_S:
+    def __call__(self, now: bool = False) -> None:
+        if not now and time.perf_counter() - self._began < TURN_S:
             return
         send_reply({"op": "turn"})
         command = read_command()

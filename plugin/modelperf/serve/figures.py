@@ -12,7 +12,7 @@ import itertools
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from modelperf.objectives import Metric, Objective
 from modelperf.serve.arrivals import Limits
@@ -24,6 +24,7 @@ __all__ = [
     "Percentiles",
     "RequestRecord",
     "figure_values",
+    "joined",
     "percentile",
     "summarize",
 ]
@@ -232,3 +233,26 @@ def figure_values(records: Sequence[RequestRecord], figure: str, objectives: Seq
     if metric is Metric.ITL:
         return [gap for record in done for gap in record.itl_s]
     return [value for record in done if (value := _request_value(record, metric, 50.0)) is not None]
+
+
+def joined(runs: Sequence[LoadRun], pattern: str) -> LoadRun:
+    """Several runs' requests as one run called ``pattern``, each run's times moved to follow the
+    previous run's end, so the span and throughput count the time spent sending only (an
+    ``--against`` phase's wait for the other side is left out)."""
+    if len(runs) == 1:
+        return replace(runs[0], pattern=pattern)
+    records: list[RequestRecord] = []
+    offset = 0.0
+    for run in runs:
+        for record in run.requests:
+            records.append(replace(
+                record, index=len(records), sent_s=record.sent_s + offset,
+                scheduled_s=None if record.scheduled_s is None else record.scheduled_s + offset,
+                first_token_s=None if record.first_token_s is None else record.first_token_s + offset,
+                end_s=None if record.end_s is None else record.end_s + offset,
+                token_times_s=tuple(t + offset for t in record.token_times_s)))
+        offset += run.wall_s
+    first = runs[0].limits
+    limits = Limits(sum(r.limits.max_requests for r in runs), sum(r.limits.duration_s for r in runs),
+                    first.request_timeout_s)
+    return LoadRun(runs[0].target, pattern, limits, tuple(records), offset)
