@@ -113,10 +113,8 @@ def _load(current: Measurement, reference: Measurement, options: LoadOptions, ru
 
     def run(measurement: Measurement) -> LoadRun:
         detail = measurement.load
-        keys = measurement.info.get("request_keys")
         return LoadRun(measurement.value, measurement.samples, detail.failed if detail else 0,
-                       detail.max_rate if detail else None, detail.failed_rate if detail else None,
-                       tuple(int(k) for k in keys) if isinstance(keys, list) else None)
+                       detail.max_rate if detail else None, detail.failed_rate if detail else None)
 
     # A load figure's own spread comes from its requests; the between-session part is the session's base
     # spread (set, or the default), which decide.load widens for tail percentiles.

@@ -65,34 +65,3 @@ def test_max_rates_are_compared_by_their_brackets(current: LoadRun, verdict: Ver
     baseline = LoadRun(2.0, (), max_rate=2.0, failed_rate=2.4)
     found = compare_load(baseline, current, figure="max_rate", unit="req/s", direction="higher")
     assert found.verdict is verdict and "brackets" in found.line()
-
-
-def _prompted(scale: float, seed: int, keys: bool = True) -> LoadRun:
-    """16 requests whose times follow their prompts (0.2 s to 2 s), each within 2 % of its prompt's time."""
-    prompt_seconds = [0.2 + 0.12 * k for k in range(16)]
-    draw = random.Random(seed)
-    samples = tuple(scale * t * (1 + 0.02 * draw.gauss(0, 1)) for t in prompt_seconds)
-    return LoadRun(sorted(samples)[8], samples, keys=tuple(range(16)) if keys else None)
-
-
-def test_requests_of_the_same_prompts_are_compared_pair_by_pair() -> None:
-    # 10 % slower on every prompt: lost among prompts of 0.2-2 s when the two sides' requests are drawn
-    # apart, plain when each request is set against the same prompt's on the other side.
-    paired = compare_load(_prompted(1.0, 0), _prompted(1.1, 1), figure="e2e_p50", unit="s", side_by_side=True)
-    assert paired.verdict is Verdict.REGRESSED, paired.line()
-    assert "paired bootstrap over 16 requests' per-request values" in paired.line()
-    apart = compare_load(_prompted(1.0, 0, keys=False), _prompted(1.1, 1, keys=False), figure="e2e_p50", unit="s",
-                         side_by_side=True)
-    assert apart.verdict is Verdict.PASS and apart.ratio_low < 1.0 < apart.ratio_high, apart.line()
-
-
-@pytest.mark.parametrize("change", ["other prompts", "a failure"])
-def test_requests_pair_only_when_every_prompt_matches_and_none_failed(change: str) -> None:
-    base = _prompted(1.0, 0)
-    current = _prompted(1.1, 1)
-    if change == "other prompts":
-        current = LoadRun(current.value, current.samples, keys=tuple(range(1, 17)))
-    else:
-        current = LoadRun(current.value, current.samples, failed=1, keys=current.keys)
-    found = compare_load(base, current, figure="e2e_p50", unit="s", side_by_side=True)
-    assert "paired" not in found.line()

@@ -23,9 +23,7 @@ LLAMA_OBJECTIVE = {"e2e_p99": "5 s"}  # five times one request's time alone: que
 DISTILBERT_OBJECTIVE = {"e2e_p99": "200 ms"}  # about four times one review's time alone
 
 
-# The gated load test of the gate study (benchmarks/README.md): long enough for 16 requests, which the
-# comparison pairs prompt by prompt under --against.
-@pytest.mark.load(rate=0.4, duration="40 s", max_requests=16, tokens=16)
+@pytest.mark.load(rate=0.3, duration="15 s", max_requests=12, tokens=16)
 def test_llama_low_rate(llama_server, load):
     summary = load.run(llama_server)
     assert summary.completed == summary.sent, f"{summary.failed} request(s) failed at a low rate"

@@ -7,12 +7,6 @@ counts as infinitely slow) and reads the ratio of the two statistics off the res
 percentile has few requests behind it, and the bootstrap shows that by itself: a p99 of 60 requests
 rests on its slowest one or two, and its interval is wide.
 
-Two runs of the same seeded arrivals send the same prompts in the same order. Where both runs' requests
-all completed and their prompts match one to one (``LoadRun.keys``), the bootstrap resamples *pairs*
-of requests: a run's prompts range from a few words to a few hundred tokens, so one request's time
-varies with its prompt far more than between two runs of the same prompt, and drawing the two sides'
-requests independently would put that variation into the interval of the ratio.
-
 A stored baseline was measured in another session, and a server's speed moves between sessions as a
 process's does (see :mod:`modelperf.decide.latency`); the resamples are widened by the spread of the
 difference of two sessions, taken from the session spread and :data:`TAIL_FACTOR` per percentile (a
@@ -54,13 +48,6 @@ class LoadRun:
     failed: int = 0
     max_rate: float | None = None
     failed_rate: float | None = None
-    keys: tuple[int, ...] | None = None  # the prompt of each sample, in order, where known
-
-
-def _paired(baseline: LoadRun, current: LoadRun) -> bool:
-    """Whether the two runs' samples pair one to one: the same prompts in the same order, none failed."""
-    return (baseline.keys is not None and baseline.keys == current.keys and len(baseline.keys) == len(baseline.samples)
-            and len(current.samples) == len(baseline.samples) and not baseline.failed and not current.failed)
 
 
 @dataclass(frozen=True)
@@ -129,13 +116,8 @@ def compare_load(baseline: LoadRun, current: LoadRun, *, figure: str, unit: str,
         return _undecided(baseline, current, figure, unit, min_effect, "fewer than 2 requests on a side: not compared")
     spread_sd = 0.0 if side_by_side else figure_spread(figure, session_spread)
     rng = np.random.default_rng(seed)
-    paired = _paired(baseline, current)
-    if paired:  # the same resampled requests on both sides (see the module's docstring)
-        draw = rng.integers(0, base.size, (RESAMPLES, base.size))
-        boot_base, boot_change = _statistic(figure, base[draw]), _statistic(figure, change[draw])
-    else:
-        boot_base = _statistic(figure, base[rng.integers(0, base.size, (RESAMPLES, base.size))])
-        boot_change = _statistic(figure, change[rng.integers(0, change.size, (RESAMPLES, change.size))])
+    boot_base = _statistic(figure, base[rng.integers(0, base.size, (RESAMPLES, base.size))])
+    boot_change = _statistic(figure, change[rng.integers(0, change.size, (RESAMPLES, change.size))])
     base_figure, change_figure = float(_statistic(figure, base)), float(_statistic(figure, change))
     with np.errstate(divide="ignore", invalid="ignore"):
         point = float(np.float64(change_figure) / np.float64(base_figure))
@@ -158,8 +140,7 @@ def compare_load(baseline: LoadRun, current: LoadRun, *, figure: str, unit: str,
     if higher:
         reason = reason.replace("slower", "lower").replace("faster", "higher")
     what = "success" if figure == "goodput" else "per-request values"
-    spread = ((f"paired bootstrap over {base.size} requests' {what}, the same prompts in the same order" if paired
-               else f"bootstrap over {base.size}+{change.size} requests' {what}")
+    spread = (f"bootstrap over {base.size}+{change.size} requests' {what}"
               + (f", widened by {spread_sd * 100:.3g} % between sessions" if spread_sd else ", side by side"))
     return LoadComparison(verdict, figure, unit, baseline.value, current.value, point, low, high, p, min_effect,
                           spread, reason)

@@ -30,16 +30,7 @@ from modelperf.measure.instrument import Instrument, MeasureContext, Pace, Targe
 from modelperf.models.base import Model
 from modelperf.records import Kind, LoadDetail, LoadObjective, LoadPercentiles, Measurement
 from modelperf.serve.arrivals import Concurrency, Limits, Pattern, Poisson
-from modelperf.serve.figures import (
-    LoadRun,
-    LoadSummary,
-    Percentiles,
-    figure_keys,
-    figure_values,
-    joined,
-    percentile,
-    summarize,
-)
+from modelperf.serve.figures import LoadRun, LoadSummary, Percentiles, figure_values, joined, percentile, summarize
 from modelperf.serve.search import RateSearch
 from modelperf.serve.servers import Served
 
@@ -205,8 +196,7 @@ class LoadRunner:
             unit = "fraction" if figure == "goodput" else "s"
             value = sum(values) / len(values) if figure == "goodput" else percentile(values, float(figure[-2:]))
         target = self._instrument.target
-        keys = None if figure == "max_rate" else figure_keys(run.requests, figure)
-        info = {"mean_gap_s": summary.mean_gap_s, "gap_cv": summary.gap_cv, "request_keys": keys,
+        info = {"mean_gap_s": summary.mean_gap_s, "gap_cv": summary.gap_cv,
                 "send_times_s": [round(r.sent_s, 6) for r in run.requests],
                 "scheduled_s": [None if r.scheduled_s is None else round(r.scheduled_s, 6) for r in run.requests],
                 "phase_times": [[round(began, 6), round(ended, 6)] for began, ended in self._phase_times]}
@@ -230,9 +220,7 @@ class LoadRunner:
                          completed=first.load.completed + summary.completed,
                          failed=first.load.failed + summary.failed,
                          pattern=f"{first.load.pattern}, run twice")
-        first_keys, second_keys = first.info.get("request_keys"), second.info.get("request_keys")
-        keys = None if first_keys is None or second_keys is None else [*first_keys, *second_keys]
-        return replace(first, value=value, samples=samples, load=detail, info={**first.info, "request_keys": keys})
+        return replace(first, value=value, samples=samples, load=detail)
 
 
 class LoadInstrument(Instrument):

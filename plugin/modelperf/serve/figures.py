@@ -23,7 +23,6 @@ __all__ = [
     "ObjectiveResult",
     "Percentiles",
     "RequestRecord",
-    "figure_keys",
     "figure_values",
     "joined",
     "percentile",
@@ -234,19 +233,6 @@ def figure_values(records: Sequence[RequestRecord], figure: str, objectives: Seq
     if metric is Metric.ITL:
         return [gap for record in done for gap in record.itl_s]
     return [value for record in done if (value := _request_value(record, metric, 50.0)) is not None]
-
-
-def figure_keys(records: Sequence[RequestRecord], figure: str) -> list[int] | None:
-    """The prompt behind each of :func:`figure_values`' values, in the same order; None for ``itl_*``,
-    whose values are gaps, several per request. Two runs of the same seeded arrivals send the same
-    prompts in the same order, so equal keys pair their requests one to one (see decide.load)."""
-    if figure == "goodput":
-        return [record.prompt_index for record in records]
-    metric = Metric(figure.split("_", 1)[0])
-    if metric is Metric.ITL:
-        return None
-    return [record.prompt_index for record in records
-            if record.ok and _request_value(record, metric, 50.0) is not None]
 
 
 def joined(runs: Sequence[LoadRun], pattern: str) -> LoadRun:
