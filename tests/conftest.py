@@ -11,6 +11,7 @@ from __future__ import annotations
 # refused connection during a server's health check escapes as httpcore.ConnectError.
 import contextlib
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -39,6 +40,11 @@ _XDIST_ENV = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_
 # and of hypothesis again, about half a second a process. The cache lives in the checkout (git ignores
 # it), so no test writes beside the installed packages.
 _PYCACHE = Path(__file__).resolve().parent.parent / ".pytest-pycache"
+# The same in this process: pytester's in-process sessions drop the plugin's modules after each run, and
+# the next run imports them again; without written bytecode each import is pytest's assertion rewrite of
+# the module from source (every module of the plugin, in each of some 500 inner sessions).
+sys.dont_write_bytecode = False
+sys.pycache_prefix = str(_PYCACHE)
 
 
 @pytest.fixture(autouse=True)
