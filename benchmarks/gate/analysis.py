@@ -88,6 +88,17 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def _paired_runs(measurement: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Each side's runs of an --against latency figure: ``latency.paired`` in today's results files,
+    ``extra.against`` in those of schema 1."""
+    latency = measurement.get("latency")
+    found = latency.get("paired") if isinstance(latency, dict) else None
+    if not isinstance(found, dict):
+        extra = measurement.get("extra")
+        found = extra.get("against") if isinstance(extra, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
 def _runs(against: Mapping[str, Any], side: str, control: bool) -> list[Run] | None:
     """A side's runs; with ``control``, each divided by its control floor. None when one is unusable."""
     raw = against.get(side)
@@ -177,9 +188,7 @@ def _mode(mode: str, paths: Sequence[Path], walls: Sequence[float]) -> ModeFigur
             verdicts[verdict] += 1
             if verdict not in COMPARED:
                 continue
-            extra = measurement.get("extra")
-            against = extra.get("against") if isinstance(extra, dict) else None
-            against = against if isinstance(against, dict) else {}
+            against = _paired_runs(measurement)
             name = str(measurement["test_id"]).rsplit("::", 1)[-1]
             _add(tallies.setdefault(name, _Tally()), result, against, verdict)
             effect = _min_effect(result, against)

@@ -30,12 +30,16 @@ def _runs(values: list[float], control: float = 0.01) -> list[dict[str, Any]]:
     return [{"process": k % 6, "value": v, "control": control, "rounds": 10} for k, v in enumerate(values)]
 
 
-def _result(test: str, verdict: str, ratio: float, min_effect: float, change_scale: list[float]) -> dict[str, Any]:
+def _result(test: str, verdict: str, ratio: float, min_effect: float, change_scale: list[float],
+            schema: int = 2) -> dict[str, Any]:
+    """A result as today's --results-json writes it (each side's runs in ``latency.paired``), or as schema 1
+    did (``extra.against``)."""
     base = [0.01 * (1 + k / 100) for k in range(12)]
     change = [b * s for b, s in zip(base, change_scale)]
+    runs = {"base": _runs(base), "change": _runs(change), "min_effect": min_effect}
+    where = {"latency": {"paired": runs}} if schema == 2 else {"extra": {"against": runs}}
     return {"verdict": verdict, "ratio": ratio, "measurement": {
-        "kind": "latency", "test_id": f"tests/suite/test_latency.py::{test}", "value": 0.01,
-        "extra": {"against": {"base": _runs(base), "change": _runs(change), "min_effect": min_effect}}}}
+        "kind": "latency", "test_id": f"tests/suite/test_latency.py::{test}", "value": 0.01, **where}}
 
 
 def _session(path: Path, results: list[dict[str, Any]]) -> None:
@@ -48,7 +52,7 @@ def results_dir(tmp_path: Path) -> Path:
     raw.mkdir()
     same, slower = [1.0] * 12, [1.05] * 12
     _session(raw / "aa-0.json", [_result("test_a", "pass", 1.0, 0.05, same), _result("test_cold", "pass", 1.0, 0.2, same)])
-    _session(raw / "aa-1.json", [_result("test_a", "improved", 0.97, 0.05, [0.97] * 12),
+    _session(raw / "aa-1.json", [_result("test_a", "improved", 0.97, 0.05, [0.97] * 12, schema=1),
                                  _result("test_cold", "pass", 1.0, 0.2, same)])
     _session(raw / "slowdown-0.05-0.json", [_result("test_a", "regressed", 1.05, 0.05, slower),
                                             _result("test_cold", "pass", 1.05, 0.2, slower)])
