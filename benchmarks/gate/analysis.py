@@ -46,13 +46,15 @@ class _Tally:
     half_widths: list[float] = field(default_factory=list)
     half_widths_control: list[float] = field(default_factory=list)
     passes: list[float] = field(default_factory=list)
+    detectable: list[float] = field(default_factory=list)
 
     def figures(self, name: str) -> TestFigures:
         return TestFigures(
             name, self.regressed, self.improved, self.comparisons, self.min_effect, _median(self.ratios),
             statistics.fmean(self.log_ratios) if self.log_ratios else None, _sd(self.log_ratios),
             _sd(self.log_ratios_control), _median(self.half_widths), _median(self.half_widths_control),
-            len(self.log_ratios), statistics.fmean(self.passes) if self.passes else None, max(self.passes, default=None))
+            len(self.log_ratios), statistics.fmean(self.passes) if self.passes else None, max(self.passes, default=None),
+            _median(self.detectable))
 
 
 def load_results(path: Path) -> dict[str, Any] | None:
@@ -144,6 +146,8 @@ def _add(tally: _Tally, result: Mapping[str, Any], against: Mapping[str, Any], v
     tally.improved += verdict == "improved"
     if (ratio := _number(_judged(result).get("ratio"))) is not None:
         tally.ratios.append(ratio)
+    if (detectable := _number(_judged(result).get("detectable"))) is not None:
+        tally.detectable.append(detectable)
     for control, logs, widths in ((False, tally.log_ratios, tally.half_widths),
                                   (True, tally.log_ratios_control, tally.half_widths_control)):
         if (paired := _paired(against, control)) is not None:

@@ -56,6 +56,10 @@ class TestFigures:
     sessions_with_runs: int
     mean_passes: float | None  # passes of blocks a test took (a re-measurement adds one)
     max_passes: float | None
+    # The verdicts' stated power: the smallest change each would have caught with 95 % probability
+    # ("could detect >= x1.031"), median over sessions. A study checks it against the detection rate
+    # measured at that size.
+    median_detectable: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {key: value for key, value in self.__dict__.items() if key != "name"}

@@ -38,7 +38,7 @@ def _result(test: str, verdict: str, ratio: float, min_effect: float, change_sca
     change = [b * s for b, s in zip(base, change_scale)]
     runs = {"base": _runs(base), "change": _runs(change), "min_effect": min_effect}
     where = {"latency": {"paired": runs}} if schema == 2 else {"extra": {"against": runs}}
-    return {"verdict": verdict, "ratio": ratio, "measurement": {
+    return {"verdict": verdict, "ratio": ratio, "detectable": 1.0 + min_effect / 2, "measurement": {
         "kind": "latency", "test_id": f"tests/suite/test_latency.py::{test}", "value": 0.01, **where}}
 
 
@@ -91,6 +91,7 @@ def test_analysis_recomputes_each_sessions_paired_ratio(results_dir: Path) -> No
     assert test.log_ratio_mean == pytest.approx(math.log(1.05))
     assert test.median_half_width == pytest.approx(0.0, abs=1e-12)
     assert test.mean_passes == 2 and test.max_passes == 2  # 12 runs over 6 processes
+    assert test.median_detectable == pytest.approx(1.025)  # each verdict's stated power, as the results say it
     spread = next(t for t in aa.tests if t.name == "test_a")
     assert spread.log_ratio_sd == pytest.approx(abs(math.log(0.97)) / math.sqrt(2))
 
