@@ -174,6 +174,31 @@ def test_a_server_that_crashes_at_start_fails_its_tests_in_one_sentence_naming_i
     assert len(list((pytester.path / ".modelperf" / "servers").glob("*.log"))) == 1  # not retried by each test
 
 
+def test_a_server_whose_packages_are_missing_skips_its_tests_naming_the_extra(pytester: pytest.Pytester) -> None:
+    # As with `pip install 'pytest-modelperf[llama]'` alone: the model is there, its server's packages are not.
+    pytester.makeconftest("""
+        from modelperf.serve import servers
+
+        _original = servers.LLAMA_SERVER_MODULES
+
+        def pytest_configure(config):
+            servers.LLAMA_SERVER_MODULES = ("json", "no_such_package_for_serving")
+
+        def pytest_unconfigure(config):  # the module outlives this in-process session
+            servers.LLAMA_SERVER_MODULES = _original
+    """)
+    pytester.makepyfile(test_served=load_test())
+    result = pytester.runpytest(*RUN, "-rs")
+    assert result.ret == pytest.ExitCode.OK
+    result.assert_outcomes(skipped=1)
+    # "[[]" is fnmatch's literal "[".
+    result.stdout.fnmatch_lines([("SKIPPED *llama-cpp-python's server needs the Python package(s) "
+                                  "no_such_package_for_serving, which are not installed: run "
+                                  "`pip install 'pytest-modelperf[[]serve]'`.")])
+    assert not (pytester.path / ".modelperf" / "servers").exists() or not list(
+        (pytester.path / ".modelperf" / "servers").iterdir())  # nothing was started
+
+
 def test_misused_load_tests_say_what_to_add(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_misused="""
         import pytest

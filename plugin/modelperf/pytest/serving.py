@@ -38,8 +38,12 @@ class Servers:
         self._processes: list[Any] = []
 
     def get(self, name: str) -> Any:
-        """The served model ``name`` (llama or distilbert); fails the test in one sentence if it cannot be had."""
+        """The served model ``name`` (llama or distilbert); fails the test in one sentence if it cannot be had,
+        and skips it, saying which extra to install, where the packages of a server the plugin starts are
+        missing (as a default model that cannot be had skips: an install of one model's extra runs its other
+        tests)."""
         from modelperf.serve.process import ServerFailed
+        from modelperf.serve.servers import ServingUnavailable
 
         if name in self._failed:
             raise pytest.fail.Exception(self._failed[name], pytrace=False)
@@ -48,6 +52,8 @@ class Servers:
             if served is None:
                 served = self._served[name] = self._start(name)
             served.check()
+        except ServingUnavailable as exc:
+            raise pytest.skip.Exception(str(exc), _use_item_location=True) from None
         except (ServerFailed, ModelUnavailable, ValueError) as exc:
             self._served.pop(name, None)
             self._failed[name] = str(exc)
