@@ -18,7 +18,7 @@ from modelperf import decide
 from modelperf.markers import AccuracyOptions, LatencyOptions, LoadOptions, MarkerOptions, MemoryOptions
 from modelperf.records import Judgement, Kind, Measurement, TestResult
 from modelperf.units import format_size
-from modelperf.vocab import Verdict
+from modelperf.vocab import MIN_PROCESS_PAIRS, Verdict
 
 __all__ = ["AGAINST_MIN_EFFECT", "Reference", "Rules", "judge", "latency_comparison"]
 
@@ -108,25 +108,46 @@ def _alone(current: Measurement, why: str) -> str:
 
 
 def _load(current: Measurement, reference: Measurement, options: LoadOptions, rules: Rules) -> TestResult:
-    """A load test's gated figure against its reference's, per-request bootstrap (see decide.load)."""
-    from modelperf.decide.load import LoadRun, compare_load
+    """A load test's gated figure against its reference's: phase pairs side by side where both sides ran
+    in phases, else the per-request bootstrap (see decide.load)."""
+    from modelperf.decide.load import LoadRun, compare_load, compare_load_phases
 
     def run(measurement: Measurement) -> LoadRun:
         detail = measurement.load
         return LoadRun(measurement.value, measurement.samples, detail.failed if detail else 0,
                        detail.max_rate if detail else None, detail.failed_rate if detail else None)
 
-    # A load figure's own spread comes from its requests; the between-session part is the session's base
-    # spread (set, or the default), which decide.load widens for tail percentiles.
-    spreads = rules.spreads
-    between = 0.0 if spreads is None else spreads.configured if spreads.configured is not None else spreads.default
-    found = compare_load(run(reference), run(current), figure=current.metric, unit=current.unit,
-                         min_effect=options.min_effect, direction=options.gated_direction, alpha=options.alpha,
-                         session_spread=between, side_by_side=rules.side_by_side)
+    phases = _phase_pairs(current, reference) if rules.side_by_side else None
+    if phases is not None:
+        found = compare_load_phases(*phases, figure=current.metric, unit=current.unit, baseline=reference.value,
+                                    current=current.value, min_effect=options.min_effect,
+                                    direction=options.gated_direction, alpha=options.alpha)
+    else:
+        # A load figure's own spread comes from its requests; the between-session part is the session's base
+        # spread (set, or the default), which decide.load widens for tail percentiles.
+        spreads = rules.spreads
+        between = 0.0 if spreads is None else spreads.configured if spreads.configured is not None else spreads.default
+        found = compare_load(run(reference), run(current), figure=current.metric, unit=current.unit,
+                             min_effect=options.min_effect, direction=options.gated_direction, alpha=options.alpha,
+                             session_spread=between, side_by_side=rules.side_by_side)
     ratio = found.ratio if math.isfinite(found.ratio) else None
     low, high = (found.ratio_low, found.ratio_high) if ratio is not None else (None, None)
     return _result(current, Judgement(found.verdict, found.line(), reference.value, ratio, low, high,
-                                      p_value=found.p_value, min_effect=found.min_effect))
+                                      p_value=found.p_value, detectable=found.detectable, min_effect=found.min_effect))
+
+
+def _phase_pairs(current: Measurement, reference: Measurement) -> tuple[list[float], list[float]] | None:
+    """(base, change) phase figures where both sides ran the same number of phases, every request
+    completed and every figure is a positive time; None sends the comparison to the bootstrap."""
+    mine, theirs = current.load, reference.load
+    if mine is None or theirs is None or mine.failed or theirs.failed or current.unit != "s":
+        return None
+    base, change = list(theirs.phase_figures), list(mine.phase_figures)
+    if len(base) != len(change) or len(base) < MIN_PROCESS_PAIRS:
+        return None
+    if not all(math.isfinite(v) and v > 0 for v in base + change):
+        return None
+    return base, change
 
 
 def _accuracy_figure(current: Measurement) -> str:

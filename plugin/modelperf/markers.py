@@ -13,7 +13,7 @@ from typing import Any
 
 from modelperf.objectives import Objective, parse_duration, parse_slo
 from modelperf.units import parse_size
-from modelperf.vocab import DIRECTIONS, LOAD_FIGURES, LOAD_HIGHER_BETTER, MEMORY_FIGURES, STATISTICS
+from modelperf.vocab import DIRECTIONS, LOAD_FIGURES, LOAD_HIGHER_BETTER, MEMORY_FIGURES, MIN_PROCESS_PAIRS, STATISTICS
 
 __all__ = ["MARKERS", "AccuracyOptions", "LatencyOptions", "LoadOptions", "MarkerError", "MarkerOptions",
            "MemoryOptions", "parse_marker"]
@@ -116,6 +116,7 @@ class AccuracyOptions:
 # classifier too, and rests on half the requests where a p99 of a short run rests on one or two.
 DEFAULT_LOAD_FIGURE = "e2e_p50"
 _MAX_LOAD_REQUESTS = 100_000  # a bound, not a target: far beyond what a test's minutes can send
+_MAX_LOAD_PHASES = 200  # each phase starts a server on each side: beyond this the starts are the test
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,9 @@ class LoadOptions:
     request; figure: the gated figure, e2e, ttft, tpot or itl with _p50, _p90 or _p99, goodput or max_rate
     (default e2e_p50; max_rate in search mode); min_effect: smallest change worth failing for; direction:
     lower | higher is better (default: by the figure); alpha: significance level of the comparison; seed:
-    of the Poisson arrivals; role: '<model>:max_rate' puts a search's rate in the trade-off table.
+    of the Poisson arrivals; role: '<model>:max_rate' puts a search's rate in the trade-off table;
+    phases: under --against, the phases each side's run is split into, each on a fresh server process
+    and taking turns with the other side's, compared phase by phase (at least 3).
     """
 
     rate: float | None = None
@@ -148,6 +151,7 @@ class LoadOptions:
     alpha: float = 0.01
     seed: int = 0
     role: str | None = None
+    phases: int = 4
 
     def validate(self) -> None:
         if not isinstance(self.max_rate, bool):
@@ -165,6 +169,7 @@ class LoadOptions:
         _check_count("max_runs", self.max_runs, 1, 20)
         _check_count("tokens", self.tokens, 1, 4096)
         _check_count("seed", self.seed, 0)
+        _check_count("phases", self.phases, MIN_PROCESS_PAIRS, _MAX_LOAD_PHASES)
         _ = self.duration_s, self.objectives  # parsed now, so a bad one fails at setup, not after the load
         if self.max_rate and not self.objectives:
             raise MarkerError("max_rate=True needs objectives to hold, e.g. slo={'ttft_p99': '2 s'}.")

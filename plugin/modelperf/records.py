@@ -183,9 +183,12 @@ class LoadDetail:
     max_rate: float | None = None  # a search's highest rate that held, and the lowest above it that did not
     failed_rate: float | None = None
     trials: int = 0
-    # Under --against, the run's phases, each a share of its duration and requests, alternating with the
-    # other side's (ABBA); the figures pool every phase's requests. 1: one uninterrupted run.
+    # Under --against, the run's phases, each a share of its duration and requests on a fresh server,
+    # alternating with the other side's (ABBA); the figures pool every phase's requests. 1: one run.
     phases: int = 1
+    # The gated figure of each phase's requests alone (under --against; empty otherwise): the verdict
+    # pairs them with the base side's phase by phase, each phase pair a unit of variation.
+    phase_figures: tuple[float, ...] = ()
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> LoadDetail:
@@ -199,7 +202,8 @@ class LoadDetail:
                    e2e=LoadPercentiles.from_json(data.get("e2e")), goodput=number("goodput"),
                    objectives=tuple(LoadObjective.from_json(o) for o in data.get("objectives", ())),
                    max_rate=number("max_rate"), failed_rate=number("failed_rate"), trials=int(data.get("trials", 0)),
-                   phases=int(data.get("phases", 1)))
+                   phases=int(data.get("phases", 1)),
+                   phase_figures=tuple(float(v) for v in data.get("phase_figures", ())))
 
 
 @dataclass(frozen=True)

@@ -65,3 +65,19 @@ def test_max_rates_are_compared_by_their_brackets(current: LoadRun, verdict: Ver
     baseline = LoadRun(2.0, (), max_rate=2.0, failed_rate=2.4)
     found = compare_load(baseline, current, figure="max_rate", unit="req/s", direction="higher")
     assert found.verdict is verdict and "brackets" in found.line()
+
+
+def test_phase_pairs_need_three_and_say_how_to_get_them() -> None:
+    from modelperf.decide.load import compare_load_phases
+
+    found = compare_load_phases([1.0, 1.1], [1.0, 1.1], figure="e2e_p50", unit="s", baseline=1.0, current=1.0)
+    assert found.verdict is Verdict.INCONCLUSIVE and "phase pairs" in found.reason and "phases=" in found.reason
+
+
+def test_phase_pairs_of_a_higher_is_better_figure_regress_when_lower() -> None:
+    from modelperf.decide.load import compare_load_phases
+
+    base = [10.0, 11.0, 9.5, 10.5, 10.2]
+    found = compare_load_phases(base, [v * 0.7 for v in base], figure="e2e_p50", unit="s", baseline=10.0,
+                                current=7.0, direction="higher")
+    assert found.verdict is Verdict.REGRESSED and "lower" in found.reason and found.ratio == pytest.approx(0.7)

@@ -173,3 +173,42 @@ def test_a_stored_latency_verdict_uses_its_own_tests_spread_and_says_where_it_ca
     # The stated power is that of the interval the spread widened.
     assert result.judgement.detectable is not None and plain.judgement.detectable is not None
     assert result.judgement.detectable > plain.judgement.detectable
+
+
+def _load(phase_figures: tuple[float, ...], failed: int = 0, pooled: float = 1.0) -> Measurement:
+    from modelperf.records import LoadDetail
+
+    samples = tuple(float(v) for v in np.linspace(0.5 * pooled, 1.5 * pooled, 40))
+    detail = LoadDetail("4 concurrent client(s)", "llama", 20.0, 40 + failed, 40, failed, 2.0, 30.0,
+                        phases=len(phase_figures) or 1, phase_figures=phase_figures)
+    return Measurement("t.py::l", Kind.LOAD, "e2e_p50", "s", pooled, samples, load=detail)
+
+
+PHASES = (1.00, 1.21, 0.93, 1.08, 0.97, 1.12, 1.03, 0.95)  # one process slower than the next, as servers are
+
+
+@pytest.mark.parametrize(("factor", "verdict"), [(1.0, Verdict.PASS), (1.25, Verdict.REGRESSED),
+                                                 (0.75, Verdict.IMPROVED)])
+def test_a_load_test_under_against_is_judged_phase_pair_by_phase_pair(factor: float, verdict: Verdict) -> None:
+    from modelperf.markers import LoadOptions
+
+    # The pooled requests are the same on both sides; only the phase pairs carry the change.
+    change = _load(tuple(v * factor * (1 + 0.01 * (k % 2)) for k, v in enumerate(PHASES)))
+    found = judge(change, Reference(_load(PHASES)), LoadOptions(concurrency=2), SIDE_BY_SIDE)
+    assert found.verdict is verdict
+    assert "8 phase pairs, each phase on its own server process" in found.judgement.line
+    assert found.judgement.detectable is not None and found.judgement.detectable > 1
+
+
+def test_a_load_test_falls_back_to_its_requests_without_phase_pairs_to_judge() -> None:
+    from modelperf.markers import LoadOptions
+
+    options = LoadOptions(concurrency=2)
+    for base, change in [(_load(()), _load(())),  # one phase a side (a stored baseline, or an old file)
+                         (_load(PHASES), _load(PHASES[:4])),  # phases that do not pair up
+                         (_load(PHASES), _load(PHASES, failed=3)),  # failed requests: infinitely slow, per request
+                         (_load(PHASES[:2]), _load(PHASES[:2]))]:  # fewer pairs than a t-test over pairs needs
+        found = judge(change, Reference(base), options, SIDE_BY_SIDE)
+        assert "bootstrap over" in found.judgement.line and found.judgement.detectable is None
+    stored = judge(_load(PHASES), Reference(_load(PHASES)), options, Rules())  # phases mean nothing across sessions
+    assert "bootstrap over" in stored.judgement.line

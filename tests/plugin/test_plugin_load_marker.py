@@ -251,13 +251,16 @@ def test_against_alternates_the_sides_phases_abba_and_a_slower_change_fails(pyte
     conftest.write_text(conftest.read_text().replace("GAP = '0.002'", "GAP = '0.008'"))
     result = pytester.runpytest(*RUN, "--against", "HEAD", "--against-processes", "3", "--results-json", str(results))
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+    # Judged phase pair by phase pair, with the smallest change such a comparison would have caught.
     result.stdout.fnmatch_lines(["*test_llama_under_load*e2e_p50*regressed*",
-                                 "*spread: bootstrap over * requests' per-request values, side by side*"])
+                                 "*could detect >= x*spread: 4 phase pairs, each phase on its own server process*"])
     fixed, search = sorted(_load_results(results), key=lambda r: str(r["measurement"]["test_id"]))  # type: ignore[index]
     measurement = fixed["measurement"]
     detail = measurement["load"]  # type: ignore[index]
-    assert detail["phases"] == 2 and detail["pattern"] == (
-        "Poisson 40/s (seeds 0-1), 2 phases alternating with the other side's")
+    assert detail["phases"] == 4 and detail["pattern"] == (
+        "Poisson 40/s (seeds 0-3), 4 phases alternating with the other side's")
+    assert len(detail["phase_figures"]) == 4 and all(f > 0 for f in detail["phase_figures"])
+    assert fixed["judgement"]["detectable"] > 1  # type: ignore[index]
     # Each phase sends its share of the requests: the pooled figure has every phase's, up to the marker's 60.
     assert detail["sent"] == len(measurement["samples"]) <= 60  # type: ignore[index]
     assert search["measurement"]["load"]["trials"] == search["measurement"]["load"]["phases"] == 2  # type: ignore[index]
@@ -266,11 +269,13 @@ def test_against_alternates_the_sides_phases_abba_and_a_slower_change_fails(pyte
         info = recorded["measurement"]["info"]  # type: ignore[index]
         phases = sorted([(*times, "base") for times in info["base_phase_times"]]
                         + [(*times, "change") for times in info["phase_times"]])
-        assert [side for _, _, side in phases] == ["base", "change", "change", "base"]
+        expected = ["base", "change", "change", "base"] * (2 if recorded is fixed else 1)
+        assert [side for _, _, side in phases] == expected
         assert all(began < ended for began, ended, _ in phases)
         assert all(ended <= began for (_, ended, _), (began, _, _) in itertools.pairwise(phases)), phases
-    # One server on the change side for both of its phases (the base's lives in its own checkout).
-    assert len(list((pytester.path / ".modelperf" / "servers").glob("llama-server-*.log"))) == 1
+    # A fresh server for each of the change side's four phases (the base's live in its own checkout); the
+    # search's trials run on the last of them.
+    assert len(list((pytester.path / ".modelperf" / "servers").glob("llama-server-*.log"))) == 4
 
 
 def test_ctrl_c_in_the_middle_of_a_load_test_leaves_no_server_process(pytester: pytest.Pytester) -> None:

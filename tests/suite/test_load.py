@@ -34,6 +34,16 @@ def test_llama_near_capacity(llama_server, load):
     load.run(llama_server)
 
 
+# The gate of the section: one client sending its requests back to back keeps the server always busy,
+# never queueing, so each request's end-to-end time is the server's work on it. Under --against each
+# side's 40 s come in 16 phases of about three requests, each phase on a fresh server process, judged
+# phase pair by phase pair (one server process can be slower than the next for its whole life).
+@pytest.mark.load(concurrency=1, duration="40 s", max_requests=80, tokens=16, phases=16)
+def test_llama_back_to_back(llama_server, load):
+    summary = load.run(llama_server)
+    assert summary.completed == summary.sent, f"{summary.failed} request(s) failed with one client"
+
+
 @pytest.mark.load(max_rate=True, rate=0.4, duration="10 s", max_runs=4, tokens=16, slo=LLAMA_OBJECTIVE,
                   role="llama:max_rate")
 def test_llama_max_rate(llama_server, load):

@@ -5,7 +5,8 @@ accuracy, and a fresh one per side for each peak-memory test. :meth:`AgainstRunn
 test and returns a :class:`TestOutcome`: what the test's report says (passed, failed or skipped,
 and why) and its results. A side that cannot start, a worker that dies, a test that fails or exists
 on one side only: each becomes one sentence in the outcome, and the other side's figures are kept.
-A load test runs on process 0 of each side (its server lives there), its phases taking turns ABBA.
+A load test runs on process 0 of each side (its servers live there), its phases taking turns ABBA,
+each phase after the first on a fresh server process.
 """
 
 from __future__ import annotations

@@ -7,6 +7,14 @@ counts as infinitely slow) and reads the ratio of the two statistics off the res
 percentile has few requests behind it, and the bootstrap shows that by itself: a p99 of 60 requests
 rests on its slowest one or two, and its interval is wide.
 
+Under ``--against`` each side's run comes in phases, each on a fresh server process, the two sides'
+phases taking turns (see :mod:`modelperf.measure.load`). One server process can be slower than the next
+for its whole life, so requests of one process are not independent draws: resampling them cannot see
+the spread between processes. There :func:`compare_load_phases` compares the figure of each phase with
+the base's phase of the same arrivals and prompts, the phase pair as the unit of variation, exactly as
+:func:`modelperf.decide.paired.compare_paired` compares latency over worker-process pairs (a t-test
+over the pairs' log ratios, the same verdict rules, the same stated power).
+
 A stored baseline was measured in another session, and a server's speed moves between sessions as a
 process's does (see :mod:`modelperf.decide.latency`); the resamples are widened by the spread of the
 difference of two sessions, taken from the session spread and :data:`TAIL_FACTOR` per percentile (a
@@ -22,6 +30,7 @@ The verdict rules are latency's (:func:`modelperf.decide.latency.latency_verdict
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +40,8 @@ from modelperf.records import Measurement
 from modelperf.units import format_value
 from modelperf.vocab import LOAD_FIGURES, Verdict
 
-__all__ = ["RESAMPLES", "TAIL_FACTOR", "LoadComparison", "LoadRun", "compare_load", "figure_spread", "figure_text"]
+__all__ = ["RESAMPLES", "TAIL_FACTOR", "LoadComparison", "LoadRun", "compare_load", "compare_load_phases",
+           "figure_spread", "figure_text"]
 
 RESAMPLES = 4000  # resolves p down to 1/4001, as the latency bootstrap does
 # How much more a percentile moves between sessions than a median does, in units of the session spread.
@@ -64,14 +74,18 @@ class LoadComparison:
     min_effect: float
     spread: str  # what the interval was made of, said in the verdict line
     reason: str
+    # The smallest slowdown this comparison would have called regressed with 95 % probability at its
+    # precision (phase pairs only; a bootstrap of one process's requests cannot say).
+    detectable: float | None = None
 
     def line(self) -> str:
         figures = f"{self.figure} {format_value(self.baseline, self.unit)} -> {format_value(self.current, self.unit)}"
         if not math.isfinite(self.ratio):
             return f"{figures} ({self.spread}): {self.reason}"
         p = "" if self.p_value is None else f", p={self.p_value:.2g}"
-        return (f"{figures} (x{self.ratio:.3f}, 95% CI {self.ratio_low:.3f}-{self.ratio_high:.3f}{p}; spread: "
-                f"{self.spread}): {self.reason}")
+        power = "" if self.detectable is None else f", could detect >= x{self.detectable:.3f}"
+        return (f"{figures} (x{self.ratio:.3f}, 95% CI {self.ratio_low:.3f}-{self.ratio_high:.3f}{p}{power}; "
+                f"spread: {self.spread}): {self.reason}")
 
 
 def figure_spread(figure: str, session_spread: float) -> float:
@@ -144,6 +158,29 @@ def compare_load(baseline: LoadRun, current: LoadRun, *, figure: str, unit: str,
               + (f", widened by {spread_sd * 100:.3g} % between sessions" if spread_sd else ", side by side"))
     return LoadComparison(verdict, figure, unit, baseline.value, current.value, point, low, high, p, min_effect,
                           spread, reason)
+
+
+def compare_load_phases(base: Sequence[float], change: Sequence[float], *, figure: str, unit: str,
+                        baseline: float, current: float, min_effect: float = 0.10, direction: str = "lower",
+                        alpha: float = 0.01) -> LoadComparison:
+    """The gated figure phase by phase (``base[k]`` and ``change[k]`` sent the same arrivals and prompts,
+    each on its own fresh server): a t-test over the phase pairs' log ratios, as latency's process pairs.
+    ``baseline`` and ``current`` are the pooled figures the line shows."""
+    from modelperf.decide.paired import compare_paired
+    from modelperf.records import RunFigure
+
+    found = compare_paired([RunFigure(k, v, None, 1) for k, v in enumerate(base)],
+                           [RunFigure(k, v, None, 1) for k, v in enumerate(change)], min_effect=min_effect,
+                           statistic=figure, direction=direction, alpha=alpha, unit=unit)
+    spread = f"{min(len(base), len(change))} phase pairs, each phase on its own server process"
+    reason = found.reason.replace("worker-process pairs", "phase pairs").replace(
+        "raise --against-processes", "give the load marker more phases=")
+    if direction == "higher":
+        reason = reason.replace("slower", "lower").replace("faster", "higher")
+    detectable = found.detectable if math.isfinite(found.ratio) else None
+    return LoadComparison(found.verdict, figure, unit, baseline, current, found.ratio, found.ratio_low,
+                          found.ratio_high, None if math.isnan(found.p_value) else found.p_value, min_effect, spread,
+                          reason, detectable)
 
 
 def _compare_rates(baseline: LoadRun, current: LoadRun, unit: str, min_effect: float) -> LoadComparison:

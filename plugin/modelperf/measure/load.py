@@ -8,20 +8,25 @@ searches the highest Poisson rate whose objectives hold. The gated figure become
 :class:`~modelperf.records.LoadDetail`); the judge compares it like every other figure.
 
 Under ``--against`` (a paced run: :attr:`~modelperf.measure.instrument.RunPlan.pace` is set) a run is
-split into :data:`PHASES_PER_SIDE` phases, each a share of the duration and of ``max_requests`` with
-its own seeded arrivals, and the machine is handed to the other side between them: the controller
-alternates the two sides' phases ABBA (:func:`modelperf.ab.plan.phase_turns`), so a drift of the
-machine over the minute of a test falls on both sides alike. The phases' requests are pooled into
-the one figure. A max-rate search is handed over between its trials instead: each trial is one rate
-held for the whole duration (a rate that holds for a share of it says less), and each side's search
-picks its next rate from its own trials, so the two sides' trials alternate without being split.
+split into the marker's ``phases``, each a share of the duration and of ``max_requests`` with its own
+seeded arrivals, and the machine is handed to the other side between them: the controller alternates
+the two sides' phases ABBA (:func:`modelperf.ab.plan.phase_turns`), so a drift of the machine over the
+minute of a test falls on both sides alike. Each phase after the first runs on a fresh server process:
+one server process can be slower than the next for its whole life (where its weights land in memory),
+so the phase, not the request, is the unit of variation, as the worker process is for latency. The
+phases' requests are pooled into the figures; the gated figure of each phase alone goes into
+:attr:`~modelperf.records.LoadDetail.phase_figures`, which the judge pairs with the base side's phase by
+phase (both sides' phase ``k`` send the same arrivals and prompts). A max-rate search is handed over
+between its trials instead: each trial is one rate held for the whole duration (a rate that holds for
+a share of it says less), and each side's search picks its next rate from its own trials, so the two
+sides' trials alternate without being split.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import ClassVar
 
@@ -30,20 +35,30 @@ from modelperf.measure.instrument import Instrument, MeasureContext, Pace, Targe
 from modelperf.models.base import Model
 from modelperf.records import Kind, LoadDetail, LoadObjective, LoadPercentiles, Measurement
 from modelperf.serve.arrivals import Concurrency, Limits, Pattern, Poisson
-from modelperf.serve.figures import LoadRun, LoadSummary, Percentiles, figure_values, joined, percentile, summarize
+from modelperf.serve.figures import (
+    LoadRun,
+    LoadSummary,
+    Percentiles,
+    RequestRecord,
+    figure_values,
+    joined,
+    percentile,
+    summarize,
+)
 from modelperf.serve.search import RateSearch
 from modelperf.serve.servers import Served
 
-__all__ = ["PHASES_PER_SIDE", "LoadError", "LoadInstrument", "LoadRunner"]
+__all__ = ["FreshServer", "LoadError", "LoadInstrument", "LoadRunner"]
 
 # Each request may take this many times the run's send window (at least 10 s, at most a minute)
 # before it is cut off and counted as failed: an overloaded server's queue drains, a hung one does not.
 _TIMEOUT_PER_DURATION = 2.0
 _MIN_TIMEOUT_S, _MAX_TIMEOUT_S = 10.0, 60.0
 _SEARCH_START = 1.0  # requests/s a max-rate search starts from when the marker gives no rate
-# Under --against: two phases a side, base-change-change-base, the fewest that put both sides' mean
-# moment in the middle of the test (a linear drift then shifts both alike) with the fewest hand-overs.
-PHASES_PER_SIDE = 2
+
+# What the ``load`` fixture hands :meth:`LoadRunner.run` to replace a served model's server process by a
+# fresh one between phases (a team's own server, which the plugin did not start, comes back as it is).
+FreshServer = Callable[[Served], Served]
 
 
 class LoadError(Exception):
@@ -92,8 +107,8 @@ class LoadRunner:
 
     @property
     def phases(self) -> int:
-        """How many phases a fixed-rate or concurrency run is split into: several under --against, else one."""
-        return PHASES_PER_SIDE if self._pace is not None else 1
+        """How many phases a fixed-rate or concurrency run is split into: the marker's under --against, else one."""
+        return self.options.phases if self._pace is not None else 1
 
     def _phase_limits(self, phases: int) -> Limits:
         whole = self.limits
@@ -113,9 +128,10 @@ class LoadRunner:
         seeds = f" (seeds {self.options.seed}-{self.options.seed + len(runs) - 1})" if isinstance(pattern, Poisson) else ""
         return f"{pattern.label}{seeds}, {len(runs)} phases alternating with the other side's"
 
-    def run(self, server: Served) -> LoadSummary | RateSearch:
+    def run(self, server: Served, fresh: FreshServer | None = None) -> LoadSummary | RateSearch:
         """Send the marker's load to ``server`` (a ``llama_server`` or ``distilbert_server`` fixture's value);
-        returns the run's summary, or the search with ``max_rate=True``. One run per test."""
+        returns the run's summary, or the search with ``max_rate=True``. One run per test. ``fresh``: how
+        to get a fresh server process for each phase after the first under ``--against``."""
         if self._served is not None:
             raise LoadError("load.run() was called twice in one test: a load test measures one run; split it in two.")
         if not isinstance(server, Served):
@@ -125,19 +141,32 @@ class LoadRunner:
         if self.options.max_rate:
             return self._search(server)
         phases = self.phases
-        runs = [self._once(server, self.pattern(phase=phase), self._phase_limits(phases))[0] for phase in range(phases)]
+        runs: list[LoadRun] = []
+        for phase in range(phases):
+            if phase:
+                self._hand_over()
+                if fresh is not None:  # started in this side's turn, so its start-up loads no other phase
+                    server = self._served = fresh(server)
+            runs.append(self._once(server, self.pattern(phase=phase), self._phase_limits(phases))[0])
         run = joined(runs, self._label(runs))
         summary = summarize(run, self.options.objectives)
         self.summary = summary
-        self._instrument.record(self._measurement(run, summary, run.pattern, phases))
+        measurement = self._measurement(run, summary, run.pattern, phases)
+        if phases > 1 and measurement.load is not None:
+            each = tuple(self._figure(r.requests)[1] for r in runs)
+            measurement = replace(measurement, load=replace(measurement.load, phase_figures=each))
+        self._instrument.record(measurement)
         return summary
 
+    def _hand_over(self) -> None:
+        """Under --against, give the machine to the other side until it is this side's turn again."""
+        if self._pace is not None:
+            self._pace(now=True)
+
     def _once(self, server: Served, pattern: Pattern, limits: Limits | None = None) -> tuple[LoadRun, LoadSummary]:
-        """One bounded run; a paced run's later ones first hand the machine to the other side."""
+        """One bounded run of ``pattern`` against ``server``."""
         from modelperf.serve.client import run_load_sync
 
-        if self._runs and self._pace is not None:
-            self._pace(now=True)
         self._runs += 1
         endpoint = server.endpoint(self.options.tokens)
         began = time.time()
@@ -159,6 +188,8 @@ class LoadRunner:
         runs: dict[float, tuple[LoadRun, LoadSummary]] = {}
 
         def run_at(rate: float) -> LoadSummary:
+            if runs:
+                self._hand_over()
             runs[rate] = self._once(server, self.pattern(rate))
             return runs[rate][1]
 
@@ -184,17 +215,24 @@ class LoadRunner:
             **measurement.info, "trials": [[t.rate, t.held, t.sent, t.completed] for t in search.trials]}))
         return search
 
+    def _figure(self, requests: Sequence[RequestRecord]) -> tuple[list[float], float]:
+        """The gated figure's per-request values over ``requests``, and the figure (a percentile, or goodput's share)."""
+        figure = self.options.gated_figure
+        values = figure_values(requests, figure, self.options.objectives)
+        if not values:
+            return values, math.nan
+        return values, sum(values) / len(values) if figure == "goodput" else percentile(values, float(figure[-2:]))
+
     def _measurement(self, run: LoadRun, summary: LoadSummary, pattern: str, phases: int = 1) -> Measurement:
         figure = self.options.gated_figure
         if figure == "max_rate":  # filled in by the search
-            values, value, unit = [], 0.0, "req/s"
+            values, value, unit = list[float](), 0.0, "req/s"
         else:
-            values = figure_values(run.requests, figure, self.options.objectives)
+            values, value = self._figure(run.requests)
             if not values:
                 raise LoadError(f"the run at {run.target} gave no {figure} values (a classifier streams no tokens): "
                                 "gate e2e_p50 or another figure it has.")
             unit = "fraction" if figure == "goodput" else "s"
-            value = sum(values) / len(values) if figure == "goodput" else percentile(values, float(figure[-2:]))
         target = self._instrument.target
         info = {"mean_gap_s": summary.mean_gap_s, "gap_cv": summary.gap_cv,
                 "send_times_s": [round(r.sent_s, 6) for r in run.requests],

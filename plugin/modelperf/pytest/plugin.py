@@ -199,13 +199,15 @@ def distilbert_server(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture
 def load(request: pytest.FixtureRequest) -> Iterator[Any]:
     """Runner for ``@pytest.mark.load``: ``load.run(llama_server)`` sends the marker's load and records its figures."""
-    from modelperf.pytest.serving import LoadFixture
+    from modelperf.pytest.serving import LoadFixture, get_servers
 
     if request.node.get_closest_marker("load") is None:
         pytest.fail(f"{request.node.nodeid}: the `load` fixture needs @pytest.mark.load(...) on the test, e.g. "
                     "@pytest.mark.load(rate=1.0, duration='20 s').", pytrace=False)
-    instrument = get_hooks(request.config).instrument(request.node, "load")
-    runner = LoadFixture(instrument.fixture_value(None), request.node)
+    hooks = get_hooks(request.config)
+    instrument = hooks.instrument(request.node, "load")
+    runner = LoadFixture(instrument.fixture_value(None), request.node,
+                         get_servers(request.config, hooks.settings, hooks.pipeline.root))
     yield runner
     if not runner.ran and request.node.stash.get(_BODY_PASSED, False):
         pytest.fail(f"{request.node.nodeid}: @pytest.mark.load test sent no load; call load.run(llama_server) "

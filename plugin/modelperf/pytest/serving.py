@@ -85,6 +85,18 @@ class Servers:
             return servers.Served("llama", process.base_url, process, model=config.alias)
         return servers.Served("distilbert", process.base_url + "/v1/classify", process, completion=False)
 
+    def fresh(self, served: Any) -> Any:
+        """A new server process in place of ``served``'s, on the same settings (an ``--against`` load test's
+        next phase); a team's own server (``--serving-url``), which this session did not start, comes back
+        as it is."""
+        process = served.server
+        if process not in self._processes:
+            return served
+        process.stop()
+        self._processes.remove(process)
+        self._served.pop(served.name, None)
+        return self.get(served.name)
+
     def stop(self) -> None:
         """Stop every server started here (each stop is safe to repeat)."""
         for process in self._processes:
@@ -105,9 +117,10 @@ def get_servers(config: pytest.Config, settings: Settings, root: Path) -> Server
 class LoadFixture:
     """What the ``load`` fixture gives a test: ``load.run(server)`` sends its marker's load to a served model."""
 
-    def __init__(self, runner: Any, item: pytest.Item) -> None:
+    def __init__(self, runner: Any, item: pytest.Item, servers: Servers) -> None:
         self._runner = runner
         self._item = item
+        self._servers = servers
 
     @property
     def ran(self) -> bool:
@@ -119,6 +132,6 @@ class LoadFixture:
         from modelperf.serve.process import ServerFailed
 
         try:
-            return self._runner.run(server)
+            return self._runner.run(server, fresh=self._servers.fresh)
         except (LoadError, ServerFailed) as exc:
             raise pytest.fail.Exception(f"{self._item.nodeid}: {exc}", pytrace=False) from None
