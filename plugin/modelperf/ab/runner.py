@@ -370,15 +370,17 @@ class AgainstRunner:
     def _load(self, test_id: str, markers: Mapping[str, MarkerOptions]) -> TestOutcome:
         """Both sides' runs of a load test in one block, their phases alternating ABBA, never at once;
         each side's phases are pooled by its own worker, and the two figures judged as any others.
-        The change's result keeps when the base's phases ran beside its own (``base_phase_times``)."""
+        The change's result keeps when the base's phases ran beside its own (``base_phase_times``) and
+        their figures (``base_phase_figures``)."""
         replies = self._paced(test_id, 1.0, 0, ("base", "change"), turns=phase_turns())
         outcome = self._judged(test_id, replies, markers)
         base = replies["base"]
-        base_times = next((m.info.get("phase_times") for m in _measurements(base)), None) \
-            if base.outcome == "passed" else None
-        if base_times is not None:
-            outcome.results = [replace(r, measurement=replace(r.measurement, info={
-                **r.measurement.info, "base_phase_times": base_times})) for r in outcome.results]
+        measured = next(iter(_measurements(base)), None) if base.outcome == "passed" else None
+        if measured is not None:  # what the base's phases ran beside and measured, so a reader can redo the verdict
+            kept = {"base_phase_times": measured.info.get("phase_times"),
+                    "base_phase_figures": list(measured.load.phase_figures) if measured.load else []}
+            outcome.results = [replace(r, measurement=replace(r.measurement, info={**r.measurement.info, **kept}))
+                               for r in outcome.results]
         return outcome
 
     def _forget(self, side: str, index: int) -> None:
