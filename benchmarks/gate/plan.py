@@ -18,9 +18,9 @@ __all__ = ["DEFAULT_LOAD_SELECT", "DEFAULT_SELECT", "Mode", "Session", "parse_lo
 # and time to first token (a prefill again). The cold loads and the p90 test ask for a 20 % minimum
 # effect, so they count for false alarms but not for detecting 5 or 10 %.
 DEFAULT_SELECT = 'tests/suite/test_latency.py -k "not 512 and not time_to_first_token"'
-# The load modes' one test: Llama at about 70 % of what its one-request-at-a-time server holds, where
-# a slower request also waits longer behind the others, as a deployed model's users would feel it.
-DEFAULT_LOAD_SELECT = "tests/suite/test_load.py -k test_llama_near_capacity"
+# The load modes' one test: the suite's load test made to gate, Llama's requests back to back from one
+# client (the server always busy, never queueing), its phases each on a fresh server, paired phase by phase.
+DEFAULT_LOAD_SELECT = "tests/suite/test_load.py -k test_llama_back_to_back"
 _MAX_FACTOR = 10.0
 
 

@@ -124,9 +124,8 @@ def _load(current: Measurement, reference: Measurement, options: LoadOptions, ru
                                     direction=options.gated_direction, alpha=options.alpha)
     else:
         # A load figure's own spread comes from its requests; the between-session part is the session's base
-        # spread (set, or the default), which decide.load widens for tail percentiles.
-        spreads = rules.spreads
-        between = 0.0 if spreads is None else spreads.configured if spreads.configured is not None else spreads.default
+        # spread, which decide.load widens for tail percentiles.
+        between = 0.0 if rules.spreads is None else rules.spreads.base
         found = compare_load(run(reference), run(current), figure=current.metric, unit=current.unit,
                              min_effect=options.min_effect, direction=options.gated_direction, alpha=options.alpha,
                              session_spread=between, side_by_side=rules.side_by_side)

@@ -89,6 +89,12 @@ class SpreadTable:
     configured: float | None = None
     history: Mapping[tuple[str, str], PooledSpread] | None = None
 
+    @property
+    def base(self) -> float:
+        """The spread a figure with no history of its own starts from (the user's, else the default),
+        before a comparison widens it for its statistic: a load test's tail percentiles scale this one."""
+        return self.configured if self.configured is not None else self.default
+
     def for_figure(self, test_id: str, statistic: str) -> SessionSpread:
         """The spread a comparison of ``test_id``'s ``statistic`` uses, with the words saying where it came from."""
         if self.configured is not None:
