@@ -129,6 +129,14 @@ def _paired(against: Mapping[str, Any], control: bool) -> tuple[float, float] | 
     return math.log(comparison.ratio), (math.log(comparison.ratio_high) - math.log(comparison.ratio_low)) / 2
 
 
+def _interval(judged: Mapping[str, Any]) -> tuple[float, float] | None:
+    """(log ratio, half the width of its 95 % interval in log) of a judgement that states them."""
+    ratio, low, high = (_number(judged.get(key)) for key in ("ratio", "ratio_low", "ratio_high"))
+    if ratio is None or low is None or high is None or not all(math.isfinite(x) and x > 0 for x in (ratio, low, high)):
+        return None
+    return math.log(ratio), (math.log(high) - math.log(low)) / 2
+
+
 def _passes(against: Mapping[str, Any]) -> float | None:
     """How many passes of blocks a test took: its base runs over the worker processes a side (the
     sequential design stops where its verdict is sure, often within a pass; older files name no
@@ -153,6 +161,9 @@ def _add(tally: _Tally, result: Mapping[str, Any], against: Mapping[str, Any], v
         if (paired := _paired(against, control)) is not None:
             logs.append(paired[0])
             widths.append(paired[1])
+    if not against and (interval := _interval(_judged(result))) is not None:  # a load figure's phase pairs
+        tally.log_ratios.append(interval[0])
+        tally.half_widths.append(interval[1])
     if (passes := _passes(against)) is not None:
         tally.passes.append(passes)
     effect = _min_effect(result, against)
