@@ -147,6 +147,7 @@ class LoadRunner:
                 self._hand_over()
                 if fresh is not None:  # started in this side's turn, so its start-up loads no other phase
                     server = self._served = fresh(server)
+                    self._warm(server)
             runs.append(self._once(server, self.pattern(phase=phase), self._phase_limits(phases))[0])
         run = joined(runs, self._label(runs))
         summary = summarize(run, self.options.objectives)
@@ -157,6 +158,16 @@ class LoadRunner:
             measurement = replace(measurement, load=replace(measurement.load, phase_figures=each))
         self._instrument.record(measurement)
         return summary
+
+    def _warm(self, server: Served) -> None:
+        """Send a fresh server the last request its predecessor answered, unmeasured: its first request
+        would otherwise pay for paging the weights in and an empty prompt cache, which a server that kept
+        running would not, and leave the server's cache as the previous one's was."""
+        from modelperf.serve.client import run_load_sync
+
+        timeout = self.limits.request_timeout_s
+        run_load_sync(server.endpoint(self.options.tokens), Concurrency(1), Limits(1, timeout, timeout),
+                      start_prompt=max(0, self._next_prompt - 1))
 
     def _hand_over(self) -> None:
         """Under --against, give the machine to the other side until it is this side's turn again."""
