@@ -10,6 +10,7 @@ from __future__ import annotations
 # by class: an httpcore imported again by an inner session raises errors the first httpx cannot map, so a
 # refused connection during a server's health check escapes as httpcore.ConnectError.
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -45,6 +46,11 @@ _PYCACHE = Path(__file__).resolve().parent.parent / ".pytest-pycache"
 # the module from source (every module of the plugin, in each of some 500 inner sessions).
 sys.dont_write_bytecode = False
 sys.pycache_prefix = str(_PYCACHE)
+# Plugins that every pytest started here would load from their entry points and that no inner session
+# uses: anyio's probes its event-loop backends at start-up, and Hypothesis's imports hypothesis for the
+# summary. Together about 0.3 s of CPU per process, and the tests start some hundred pytest processes
+# (--against workers and controllers, runpytest_subprocess, xdist workers).
+_UNUSED_PLUGINS = "-p no:anyio -p no:hypothesispytest"
 
 
 @pytest.fixture(autouse=True)
@@ -53,4 +59,5 @@ def _process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
     monkeypatch.setenv("PYTHONPYCACHEPREFIX", str(_PYCACHE))
+    monkeypatch.setenv("PYTEST_ADDOPTS", " ".join(filter(None, [os.environ.get("PYTEST_ADDOPTS"), _UNUSED_PLUGINS])))
 
