@@ -53,6 +53,16 @@ sys.pycache_prefix = str(_PYCACHE)
 _UNUSED_PLUGINS = "-p no:anyio -p no:hypothesispytest"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # An xdist worker shares the cores with the other workers (one per core): torch's default of one
+    # thread per core then has its OpenMP threads spin, waiting for a peer another worker holds, and
+    # with other jobs on the machine a test's CPU time tripled (tests/store/test_schema_steps.py: 17-22 s
+    # of CPU, 7.5 s with one thread). Set before torch is first imported (at collection), and inherited
+    # by every process the tests start; a benchmark run keeps the machine's own setting.
+    if hasattr(config, "workerinput") and not config.getoption("benchmark", False):
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
 @pytest.fixture(autouse=True)
 def _process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in _XDIST_ENV:
