@@ -10,6 +10,7 @@ from __future__ import annotations
 # by class: an httpcore imported again by an inner session raises errors the first httpx cannot map, so a
 # refused connection during a server's health check escapes as httpcore.ConnectError.
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -45,6 +46,21 @@ _PYCACHE = Path(__file__).resolve().parent.parent / ".pytest-pycache"
 # the module from source (every module of the plugin, in each of some 500 inner sessions).
 sys.dont_write_bytecode = False
 sys.pycache_prefix = str(_PYCACHE)
+# Plugins that every pytest started here would load from their entry points and that no inner session
+# uses: anyio's probes its event-loop backends at start-up, and Hypothesis's imports hypothesis for the
+# summary. Together about 0.3 s of CPU per process, and the tests start some hundred pytest processes
+# (--against workers and controllers, runpytest_subprocess, xdist workers).
+_UNUSED_PLUGINS = "-p no:anyio -p no:hypothesispytest"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # An xdist worker shares the cores with the other workers (one per core): torch's default of one
+    # thread per core then has its OpenMP threads spin, waiting for a peer another worker holds, and
+    # with other jobs on the machine a test's CPU time tripled (tests/store/test_schema_steps.py: 17-22 s
+    # of CPU, 7.5 s with one thread). Set before torch is first imported (at collection), and inherited
+    # by every process the tests start; a benchmark run keeps the machine's own setting.
+    if hasattr(config, "workerinput") and not config.getoption("benchmark", False):
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(autouse=True)
@@ -53,4 +69,5 @@ def _process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
     monkeypatch.setenv("PYTHONPYCACHEPREFIX", str(_PYCACHE))
+    monkeypatch.setenv("PYTEST_ADDOPTS", " ".join(filter(None, [os.environ.get("PYTEST_ADDOPTS"), _UNUSED_PLUGINS])))
 

@@ -26,9 +26,10 @@ __all__ = ["CLOCK_ADDOPTS", "CLOCK_DIR", "RUN", "STRUCTURAL", "Session", "commit
 RUN = ("--benchmark", "--against-processes", "3", "-p", "no:randomly", "-p", "no:cacheprovider", "--history", "off")
 _SESSION_TIMEOUT_S = 600  # a whole inner session on a busy 2-core machine
 
-# The virtual clock: its folder goes on the inner sessions' path, and pytest-benchmark times with it.
+# The virtual clock: its folder goes on the inner sessions' path, pytest-benchmark times with it, and as
+# a plugin it times the control workload too.
 CLOCK_DIR = Path(__file__).parent / "clock"
-CLOCK_ADDOPTS = "--benchmark-timer vclock.now"
+CLOCK_ADDOPTS = "--benchmark-timer vclock.now -p vclock"
 
 # A call of LOOPS loop iterations at 40 ns each, on the virtual clock.
 SPIN = """

@@ -135,9 +135,29 @@ def test_memory_of_a_failing_test_is_not_recorded(pytester: pytest.Pytester) -> 
     assert not (pytester.path / "baselines").exists() or not list((pytester.path / "baselines").rglob("test_mem.json"))
 
 
-def test_memory_results_of_xdist_workers_reach_the_baseline(
+def test_a_regressed_test_shows_its_own_outcome_word_and_fails_the_session(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv(SCALE, raising=False)
+    pytester.makepyfile(test_mem=_memory_test('@pytest.mark.peak_memory(limit="30 MB")') + """
+    def test_plain_failure():
+        assert False, "an ordinary failure keeps pytest's own word"
+""")
+    result = pytester.runpytest(*RUN)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["test_mem.py RF*"])
+    result.stdout.fnmatch_lines_random([
+        "REGRESSED test_mem.py::test_alloc - memray_peak_bytes: memray peak *",
+        "FAILED test_mem.py::test_plain_failure - AssertionError*",
+    ])
+
+
+def test_under_xdist_workers_figures_reach_the_baseline_and_a_regression_fails_the_session(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One ``-n 2`` session (three pytest processes) for both: the figures the workers send, and the
+    outcome words of a regressed and a failed test in the controller's summary."""
     pytest.importorskip("xdist")
     monkeypatch.delenv(SCALE, raising=False)
     pytester.makepyfile(test_mem=ALLOCATE + """
@@ -146,37 +166,25 @@ def test_memory_results_of_xdist_workers_reach_the_baseline(
     def test_alloc(n):
         kept = [with_bytearray() for _ in range(n)]
         assert kept
-""")
-    result = pytester.runpytest_subprocess(*RUN, "-n", "2")
-    result.assert_outcomes(passed=2)
-    records = json.loads(_record_file(pytester).read_text())["records"]
-    peaks = {key.split("[")[1][0]: record["value"] for key, record in records.items()}
-    assert set(peaks) == {"1", "2"}
-    assert 1.9 < peaks["2"] / peaks["1"] < 2.1
 
+    @pytest.mark.peak_memory(limit="30 MB")
+    def test_over_limit():
+        assert len(with_bytearray()) > 0
 
-@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["plain", "xdist"])
-def test_a_regressed_test_shows_its_own_outcome_word_and_fails_the_session(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: tuple[str, ...]
-) -> None:
-    if workers:
-        pytest.importorskip("xdist")
-    monkeypatch.delenv(SCALE, raising=False)
-    pytester.makepyfile(test_mem=_memory_test('@pytest.mark.peak_memory(limit="30 MB")') + """
     def test_plain_failure():
         assert False, "an ordinary failure keeps pytest's own word"
 """)
-    # Without workers the session runs in this process: the report flip is the same code either way.
-    run = pytester.runpytest_subprocess if workers else pytester.runpytest
-    result = run(*RUN, *workers)
+    result = pytester.runpytest_subprocess(*RUN, "-n", "2")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.assert_outcomes(failed=2)
-    if not workers:  # xdist prints its own progress lines; the short summary below is the same
-        result.stdout.fnmatch_lines(["test_mem.py RF*"])
+    result.assert_outcomes(passed=2, failed=2)
     result.stdout.fnmatch_lines_random([
-        "REGRESSED test_mem.py::test_alloc - memray_peak_bytes: memray peak *",
+        "REGRESSED test_mem.py::test_over_limit - memray_peak_bytes: memray peak *",
         "FAILED test_mem.py::test_plain_failure - AssertionError*",
     ])
+    records = json.loads(_record_file(pytester).read_text())["records"]
+    peaks = {key.split("[")[1][0]: record["value"] for key, record in records.items() if "::test_alloc[" in key}
+    assert set(peaks) == {"1", "2"}
+    assert 1.9 < peaks["2"] / peaks["1"] < 2.1
 
 
 def test_a_marker_role_is_stored_with_the_figure_and_filled_from_parameters(
