@@ -1,7 +1,8 @@
 """A stored latency comparison judges with its own test's between-session spread, read from the history.
 
-Inner tests sum a range for about a millisecond (no model); the control workload is a constant stand-in
-(these tests are about which spread a verdict uses, not about drift). The baseline is edited to read
+Inner tests take a declared millisecond on the virtual clock of tests/ab (pytest-benchmark's
+``--benchmark-timer vclock.now``), so their figures do not depend on what runs beside them; the control
+workload is a constant stand-in (these tests are about which spread a verdict uses, not about drift). The baseline is edited to read
 at least 1.5x faster than the test runs: past a tail percentile's default spread, within a noisy history's.
 """
 
@@ -17,12 +18,14 @@ import pytest
 
 from modelperf.records import Kind, LatencyDetail, Measurement
 from modelperf.store.history import HistoryStore, RunInfo
+from tests.ab.helpers import CLOCK_DIR
 
 TAIL_TEST = """
     import pytest
+    import vclock
 
     def work():
-        sum(range(30_000))
+        vclock.spend(0.001)
 
     @pytest.mark.latency(statistic="p90", min_effect=0.2)
     def test_tail(benchmark):
@@ -43,11 +46,13 @@ from modelperf.measure import control as control_module
 @pytest.fixture(autouse=True)
 def _steady_control(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(control_module, "control_timer", lambda threads=None, model_weights=(): lambda: 0.003)
+    monkeypatch.syspath_prepend(str(CLOCK_DIR))
 
 
 def _run(pytester: pytest.Pytester, history: Path) -> pytest.RunResult:
     return pytester.runpytest("--benchmark", "--history", str(history), "--baseline-dir", "baselines",
-                              "--results-json", "results.json", "-p", "no:randomly")
+                              "--results-json", "results.json", "-p", "no:randomly",
+                              "--benchmark-timer", "vclock.now")
 
 
 def _faster_baseline(pytester: pytest.Pytester) -> str:
