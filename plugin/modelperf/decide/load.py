@@ -171,10 +171,10 @@ def compare_load_phases(base: Sequence[float], change: Sequence[float], *, figur
 
     found = compare_paired([RunFigure(k, v, None, 1) for k, v in enumerate(base)],
                            [RunFigure(k, v, None, 1) for k, v in enumerate(change)], min_effect=min_effect,
-                           statistic=figure, direction=direction, alpha=alpha, unit=unit)
+                           statistic=figure, direction=direction, alpha=alpha, unit=unit, pairs_of="phase pairs",
+                           more_pairs="give the load marker more phases=")
     spread = f"{min(len(base), len(change))} phase pairs, each phase on its own server process"
-    reason = found.reason.replace("worker-process pairs", "phase pairs").replace(
-        "raise --against-processes", "give the load marker more phases=")
+    reason = found.reason
     if direction == "higher":
         reason = reason.replace("slower", "lower").replace("faster", "higher")
     detectable = found.detectable if math.isfinite(found.ratio) else None

@@ -69,14 +69,17 @@ def _pair_means(base: Sequence[RunFigure], change: Sequence[RunFigure]) -> list[
 
 def compare_paired(base: Sequence[RunFigure], change: Sequence[RunFigure], *, min_effect: float, statistic: str = "p10",
                    direction: str = "lower", alpha: float = 0.01, unit: str = "s",
-                   processes: int = 0) -> LatencyComparison:
+                   processes: int = 0, pairs_of: str = "worker-process pairs",
+                   more_pairs: str = "raise --against-processes") -> LatencyComparison:
     """Compare the change's runs with the base's, block by block (``base[k]`` ran beside ``change[k]``).
 
     ``ratio`` is change/base of the runs' figures (a geometric mean over process pairs), with the
     95 % t interval over the pairs; ``drift`` is the change's control floor over the base's (median
     over blocks), near 1 when both sides ran on the same machine at the same time. ``processes``:
     the worker processes a side of the sequential design these blocks come from (its ``look`` says
-    whether the sequence ends here); 0 judges them as one fixed-size test at ``alpha``.
+    whether the sequence ends here); 0 judges them as one fixed-size test at ``alpha``. ``pairs_of`` and
+    ``more_pairs`` name the unit and how to get more of it, where too few pairs leave no verdict (a load
+    test pairs phases, not worker processes).
     """
     if len(base) != len(change):
         raise ValueError(f"{len(base)} base runs and {len(change)} change runs do not pair up block by block.")
@@ -89,8 +92,8 @@ def compare_paired(base: Sequence[RunFigure], change: Sequence[RunFigure], *, mi
     if len(pairs) < MIN_PROCESS_PAIRS:
         return LatencyComparison(
             Verdict.INCONCLUSIVE, ratio=math.nan, ratio_low=math.nan, ratio_high=math.nan, p_value=math.nan,
-            reason=f"too few worker-process pairs ({len(pairs)}; at least {MIN_PROCESS_PAIRS}) to judge; "
-                   "raise --against-processes", **common)
+            reason=f"too few {pairs_of} ({len(pairs)}; at least {MIN_PROCESS_PAIRS}) to judge; {more_pairs}",
+            **common)
     mean, spread, n = float(np.mean(pairs)), float(np.std(pairs, ddof=1)), len(pairs)
     error = spread / math.sqrt(n)
     if error > 0:
