@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelperf.figures import statistic_of
+from modelperf.measure.control import QuietestControl
 from modelperf.measure.latency import (
     CONTROL_EVERY,
     CONTROL_PER_SLOT,
@@ -19,7 +20,6 @@ from modelperf.measure.latency import (
     MIN_ROUNDS,
     RUN_CONTROL_SLOTS,
     CapturingBenchmark,
-    QuietestControl,
     choose_rounds,
     control_slots,
     pooled,

@@ -8,11 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from modelperf.measure.kv_cache import kv_cache_bytes_per_token, kv_growth_per_token
 from modelperf.measure.memory import (
     MemoryResult,
     MemoryTracker,
-    kv_cache_bytes_per_token,
-    kv_growth_per_token,
     measure_in_subprocess,
 )
 

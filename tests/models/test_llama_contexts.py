@@ -159,7 +159,7 @@ def test_perplexity_of_a_bos_adding_gguf_matches_llama_perplexitys_procedure(  #
 
 
 def test_the_llama_control_runs_on_its_own_context(model) -> None:  # type: ignore[no-untyped-def]
-    from modelperf.measure.latency import choose_control
+    from modelperf.measure.control import choose_control
 
     before = model.generate("The three primary colours are", 4).tokens
     prompt = model.tokenize("Review: a warm and funny film. Sentiment:")

@@ -14,13 +14,13 @@ import pytest
 from modelperf.records import Kind, Measurement
 from modelperf.store import baselines
 from modelperf.store.atomic import atomic_write_text
+from modelperf.store.baseline_file import module_slug
 from modelperf.store.baselines import (
     BaselineDiff,
     BaselineError,
     BaselineStore,
     StoredRecord,
     diff_records,
-    module_slug,
 )
 
 DATA = Path(__file__).parent.parent / "data" / "baselines"

@@ -44,7 +44,8 @@ def test_llama_prefill512_and_generate_memory(llama):
 
 def test_llama_kv_cache_growth_matches_architecture(load_model, tmp_path, modelperf_summary):
     """KV-cache bytes per token, measured across context sizes, against 2 x layers x kv-heads x head-dim x 2 B."""
-    from modelperf.measure.memory import MemoryTracker, kv_cache_bytes_per_token, kv_growth_per_token
+    from modelperf.measure.kv_cache import kv_cache_bytes_per_token, kv_growth_per_token
+    from modelperf.measure.memory import MemoryTracker
     from modelperf.units import format_size
 
     points, info = [], None

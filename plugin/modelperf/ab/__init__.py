@@ -5,6 +5,7 @@ Nothing here imports pytest. :mod:`~modelperf.ab.git` checks REF out into a temp
 :mod:`~modelperf.ab.forkserver` from one fork server that imported the heavy libraries once),
 :mod:`~modelperf.ab.plan` orders their runs in ABBA blocks, and :mod:`~modelperf.ab.runner` measures each
 test on both sides, block after block until its verdict is sure (:mod:`modelperf.decide.sequential`), and
-hands the figures to the one judge (:mod:`modelperf.judge`). The pytest face (``modelperf.pytest.against`` and ``modelperf.pytest.worker``)
-drives them.
+hands the figures to the one judge (:mod:`modelperf.judge`); :mod:`~modelperf.ab.outcome` reads the
+workers' replies into a test's outcome and figures. The pytest face (``modelperf.pytest.against`` and
+``modelperf.pytest.worker``) drives them.
 """

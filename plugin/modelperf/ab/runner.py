@@ -2,9 +2,10 @@
 
 :class:`AgainstRunner` owns the workers: ``processes`` long-lived ones per side for latency and
 accuracy, and a fresh one per side for each peak-memory test. :meth:`AgainstRunner.measure` runs one
-test and returns a :class:`TestOutcome`: what the test's report says (passed, failed or skipped,
-and why) and its results. A side that cannot start, a worker that dies, a test that fails or exists
-on one side only: each becomes one sentence in the outcome, and the other side's figures are kept.
+test and returns a :class:`~modelperf.ab.outcome.TestOutcome`: what the test's report says (passed,
+failed or skipped, and why) and its results. A side that cannot start, a worker that dies, a test
+that fails or exists on one side only: each becomes one sentence in the outcome, and the other
+side's figures are kept. Reading the replies is :mod:`modelperf.ab.outcome`'s.
 A load test runs on process 0 of each side (its servers live there), its phases taking turns ABBA,
 each phase after the first on a fresh server process.
 """
@@ -14,56 +15,28 @@ from __future__ import annotations
 import itertools
 import statistics
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from modelperf import decide
 from modelperf.ab.forkserver import MODEL_MODULES, PRELOAD, ForkServer, ForkServerError, preloadable
+from modelperf.ab.outcome import (
+    RULES,
+    TestOutcome,
+    first_line,
+    measurements,
+    not_compared,
+    outcome_of,
+    pooled_sides,
+)
 from modelperf.ab.plan import blocks, phase_turns
 from modelperf.ab.workers import Reply, SideSpec, Worker, WorkerDied
-from modelperf.judge import AGAINST_MIN_EFFECT, Reference, Rules, judge, latency_comparison
+from modelperf.judge import AGAINST_MIN_EFFECT, Reference, judge, latency_comparison
 from modelperf.markers import MARKERS, LatencyOptions, MarkerOptions
-from modelperf.measure.latency import pool_runs
 from modelperf.processes import interrupt_deferred
-from modelperf.records import LatencyDetail, Measurement, PairedRuns, TestResult
 from modelperf.vocab import Verdict
 
-__all__ = ["AgainstRunner", "TestOutcome"]
-
-
-@dataclass
-class TestOutcome:
-    """What one test's report says, and the results it carries."""
-
-    __test__ = False  # not a pytest test class, whatever its name
-
-    outcome: str  # passed, failed or skipped
-    longrepr: str = ""
-    results: list[TestResult] = field(default_factory=list)
-    lines: list[tuple[str, str]] = field(default_factory=list)
-    models: dict[str, Any] = field(default_factory=dict)
-    # Why the base side measured nothing to compare with, when that is a fault there (not a new test).
-    base_fault: str | None = None
-
-
-def _measurements(reply: Reply) -> list[Measurement]:
-    return [TestResult.from_json(r).measurement for r in reply.results]
-
-
-# Side by side: the base's figure is measured beside the change's, never stored.
-_RULES = Rules(side_by_side=True)
-
-
-def _not_compared(change: Measurement, why: str) -> TestResult:
-    """The change side's figure alone, with the sentence saying why it has nothing to compare with."""
-    return judge(change, Reference(None, why), MARKERS[change.kind.value](), _RULES)
-
-
-def _first_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("E ")]
-    return (errors or lines or ["no message"])[-1 if not errors else 0].removeprefix("E ").strip()[:300]
+__all__ = ["AgainstRunner"]
 
 
 class AgainstRunner:
@@ -189,11 +162,11 @@ class AgainstRunner:
     def _measure(self, test_id: str, markers: Mapping[str, MarkerOptions], explicit_min_effect: bool) -> TestOutcome:
         if not markers:  # a plain test: the change must pass it; it has no figures to compare
             reply = self._run("change", 0, test_id, 1.0)
-            outcome = self._outcome(reply)
+            outcome = outcome_of(reply)
             if outcome.outcome == "passed":  # a figure it measured anyway is listed, never dropped in silence
-                outcome.results = [_not_compared(m, "not compared: the test has no modelperf marker, so "
+                outcome.results = [not_compared(m, "not compared: the test has no modelperf marker, so "
                                                     "--against ran it on this side only")
-                                   for m in _measurements(reply)]
+                                   for m in measurements(reply)]
             return outcome
         if "peak_memory" in markers:
             replies = {side: self._fresh(side, test_id) for side in self._sides(test_id)}
@@ -237,29 +210,22 @@ class AgainstRunner:
             self._fault = f"not compared: the base side ({self.ref}) did not collect this test"
         else:
             self._fault = (f"not compared: the test {reply.outcome} on the base side ({self.ref}): "
-                           f"{_first_line(reply.longrepr)}")
+                           f"{first_line(reply.longrepr)}")
         return self._fault
 
-    def _outcome(self, change: Reply) -> TestOutcome:
-        """The report of a test from its change run (results are added by the caller)."""
-        if change.outcome == "died":
-            return TestOutcome("failed", change.longrepr)
-        return TestOutcome(change.outcome if change.outcome != "missing" else "failed", change.longrepr,
-                           lines=list(change.lines), models=dict(change.models))
-
     def _judged(self, test_id: str, replies: Mapping[str, Reply], markers: Mapping[str, MarkerOptions]) -> TestOutcome:
-        outcome = self._outcome(replies["change"])
+        outcome = outcome_of(replies["change"])
         if outcome.outcome != "passed":
             return outcome
         base = replies.get("base")
         base_problem = self._missing_base(test_id) if base is None else (
             None if base.outcome == "passed" else self._base_failed(base))
-        base_figures = {} if base is None or base_problem else {(m.kind, m.metric): m for m in _measurements(base)}
-        for change in _measurements(replies["change"]):
+        base_figures = {} if base is None or base_problem else {(m.kind, m.metric): m for m in measurements(base)}
+        for change in measurements(replies["change"]):
             found = base_figures.get((change.kind, change.metric))
             options = markers.get(change.kind.value) or MARKERS[change.kind.value]()
             why = "" if found is not None else (base_problem or f"not compared: the base side has no {change.metric}")
-            outcome.results.append(judge(change, Reference(found, why), options, _RULES))
+            outcome.results.append(judge(change, Reference(found, why), options, RULES))
         return outcome
 
     # ------------------------------------------------------------------ latency, in blocks
@@ -270,9 +236,9 @@ class AgainstRunner:
         scale = 1.0 / self.processes
         if not self.has("base", test_id):
             reply = self._run("change", 0, test_id, scale)
-            outcome = self._outcome(reply)
+            outcome = outcome_of(reply)
             if outcome.outcome == "passed":
-                outcome.results = [_not_compared(m, self._missing_base(test_id)) for m in _measurements(reply)]
+                outcome.results = [not_compared(m, self._missing_base(test_id)) for m in measurements(reply)]
             return outcome
         runs: dict[str, list[Reply]] = {"base": [], "change": []}
         design = decide.Design(self.processes, options.alpha)
@@ -283,28 +249,28 @@ class AgainstRunner:
             failed = self._block(test_id, scale, runs, index, order)
             if failed is not None:
                 return failed
-            if not all(_measurements(runs[side][-1]) for side in runs):
+            if not all(measurements(runs[side][-1]) for side in runs):
                 break  # a run measured nothing (benchmark() not called there): no verdict, however many follow
             if block + 1 < design.first_look:
                 continue
-            sides = self._sides_pooled(runs, options)
+            sides = pooled_sides(runs, options, self.ref, self.processes)
             if sides is None:
                 break
-            comparison = latency_comparison(sides[1], sides[0], options, _RULES)
+            comparison = latency_comparison(sides[1], sides[0], options, RULES)
             if comparison.look is None or comparison.look.final:
                 break
             if (block + 1) % self.processes == 0:
                 self.progress(f"{test_id}: x{comparison.ratio:.3f} after {block + 1} of up to {design.max_blocks} "
                               "blocks, a close call; measuring more before the verdict")
-        outcome = self._outcome(runs["change"][0])
+        outcome = outcome_of(runs["change"][0])
         outcome.lines = [line for reply in runs["change"] for line in reply.lines]
         if comparison is None or sides is None:  # some run measured nothing (benchmark() not called there)
-            measured = [m for reply in runs["change"] for m in _measurements(reply)][:1]
-            outcome.results = [_not_compared(m, "not compared: a run of this test on one side measured no "
+            measured = [m for reply in runs["change"] for m in measurements(reply)][:1]
+            outcome.results = [not_compared(m, "not compared: a run of this test on one side measured no "
                                                 "latency (was benchmark() called every time?)") for m in measured]
             return outcome
         base, change = sides
-        outcome.results = [judge(change, Reference(base), options, _RULES, comparison)]
+        outcome.results = [judge(change, Reference(base), options, RULES, comparison)]
         return outcome
 
     def _block(self, test_id: str, scale: float, runs: dict[str, list[Reply]], index: int,
@@ -315,10 +281,10 @@ class AgainstRunner:
             runs[side].append(replies[side])
         change, base = runs["change"][-1], runs["base"][-1]
         if change.outcome != "passed":
-            return self._outcome(change)
+            return outcome_of(change)
         if base.outcome != "passed":
-            outcome = self._outcome(change)
-            outcome.results = [_not_compared(m, self._base_failed(base)) for m in _measurements(change)]
+            outcome = outcome_of(change)
+            outcome.results = [not_compared(m, self._base_failed(base)) for m in measurements(change)]
             return outcome
         return None
 
@@ -328,7 +294,7 @@ class AgainstRunner:
         before it; both sides get the same, so they choose the same rounds."""
         medians = []
         for side in ("base", "change"):
-            measured = _measurements(runs[side][0]) if runs[side] else []
+            measured = measurements(runs[side][0]) if runs[side] else []
             if measured and measured[0].samples:
                 medians.append(statistics.median(measured[0].samples))
         return min(medians) if len(medians) == 2 else None
@@ -375,7 +341,7 @@ class AgainstRunner:
         replies = self._paced(test_id, 1.0, 0, ("base", "change"), turns=phase_turns())
         outcome = self._judged(test_id, replies, markers)
         base = replies["base"]
-        measured = next(iter(_measurements(base)), None) if base.outcome == "passed" else None
+        measured = next(iter(measurements(base)), None) if base.outcome == "passed" else None
         if measured is not None:  # what the base's phases ran beside and measured, so a reader can redo the verdict
             kept = {"base_phase_times": measured.info.get("phase_times"),
                     "base_phase_figures": list(measured.load.phase_figures) if measured.load else []}
@@ -389,18 +355,3 @@ class AgainstRunner:
         if dead is not None:
             dead.close()
         self.workers[side][index] = None
-
-    def _sides_pooled(self, runs: Mapping[str, Sequence[Reply]],
-                      options: LatencyOptions) -> tuple[Measurement, Measurement] | None:
-        """(base, change): each side's runs pooled into one figure, the change's carrying the paired runs
-        (run ``i`` came from process ``i % processes``, as the blocks go, each reduced by the change's
-        marker's statistic on both sides); None when some run measured nothing."""
-        sides = {side: [_measurements(r) for r in replies] for side, replies in runs.items()}
-        if any(not m for measured in sides.values() for m in measured):
-            return None
-        figures = {side: tuple(decide.run_of(m[0], i % self.processes, options.statistic)
-                               for i, m in enumerate(measured)) for side, measured in sides.items()}
-        paired = PairedRuns(self.ref, options.min_effect, options.statistic, figures["base"], figures["change"],
-                            self.processes)
-        base, change = (pool_runs([m[0] for m in sides[side]]) for side in ("base", "change"))
-        return base, replace(change, latency=replace(change.latency or LatencyDetail(), paired=paired))

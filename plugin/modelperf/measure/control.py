@@ -28,6 +28,11 @@ a Llama model use llama.cpp's own control (``Llama.latency_control``) either way
 :data:`CONTROL_VERSION` changes whenever the workload does; :func:`control_identity` names the
 version and the walked weights' layout, and control seconds of different identities are never
 compared.
+
+Which control a test gets is chosen here too (:func:`choose_control`: its one model's own, such as
+Llama's, else this block), and :class:`QuietestControl` keeps the session's quietest control floor,
+which tells a test that ran on a busy machine. :mod:`modelperf.measure.latency` times the control
+between a test's rounds.
 """
 
 from __future__ import annotations
@@ -35,10 +40,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["CONTROL_VERSION", "control_identity", "control_threads", "control_timer", "has_torch", "measure_control"]
+from modelperf.figures import control_floor
+from modelperf.models.base import Model
+
+__all__ = ["CONTROL_VERSION", "QuietestControl", "choose_control", "control_identity", "control_threads",
+           "control_timer", "control_weights", "has_torch", "measure_control"]
 
 # Bump when the workload changes: control seconds of different versions are not comparable.
 CONTROL_VERSION = 1
@@ -216,3 +225,57 @@ def measure_control(rounds: int = 15, threads: int | None = None) -> tuple[float
     timer = control_timer(threads)
     timer()  # warm-up: first-call allocations and cold caches are not the machine's speed
     return tuple(timer() for _ in range(rounds))
+
+
+def control_weights(models: Mapping[str, Model]) -> tuple[Any, ...]:
+    """The weights the control walks: those of the test's one torch model, or none (the generic control).
+
+    A test that uses both models keeps the generic control: which model's weights would track it is unclear.
+    """
+    if len(models) != 1:
+        return ()
+    offered = getattr(next(iter(models.values())), "control_weights", None)
+    return tuple(offered()) if callable(offered) else ()
+
+
+def choose_control(models: Mapping[str, Model]) -> tuple[Callable[[], float], str, int]:
+    """(timer, identity, threads) of the control for a test of ``models``.
+
+    The test's one model may run a control of its own (``latency_control()``: Llama's runs through
+    llama.cpp, which a torch block does not track); otherwise the torch block, walking a torch model's
+    weights where it offers them (:func:`control_timer`).
+    """
+    if len(models) == 1:
+        model = next(iter(models.values()))
+        own = getattr(model, "latency_control", None)
+        if callable(own):
+            timer, identity = own()
+            return timer, identity, int(model.info.threads)
+    weights = control_weights(models)
+    return control_timer(model_weights=weights), control_identity(weights), control_threads()
+
+
+class QuietestControl:
+    """The session's quietest control floor per thread count, to tell when a test ran on a busy machine.
+
+    A test measured while another process took the machine carries that in every round; a baseline
+    saved then makes every later comparison of that test look faster (and hides real slowdowns).
+    Comparing each test's control floor with the quietest one seen this session finds those tests.
+    """
+
+    def __init__(self) -> None:
+        self._floors: dict[Any, float] = {}
+
+    def calibrate(self, key: Any, control: Callable[[], float], rounds: int = 20) -> None:
+        """Time ``rounds`` control rounds if ``key`` (e.g. the thread count) has no floor yet."""
+        if key not in self._floors:
+            self._floors[key] = float(control_floor([control() for _ in range(rounds)]))
+
+    def busy_factor(self, key: Any, controls: Sequence[float]) -> float:
+        """How much slower than the quietest floor so far these control rounds ran; updates the floor."""
+        if not controls:
+            return 1.0
+        floor = float(control_floor(controls))
+        quietest = min(self._floors.get(key, floor), floor)
+        self._floors[key] = quietest
+        return floor / quietest

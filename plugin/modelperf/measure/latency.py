@@ -25,16 +25,16 @@ from typing import Any, ClassVar
 
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from modelperf.figures import control_floor, statistic_of
+from modelperf.figures import statistic_of
 from modelperf.markers import LatencyOptions
+from modelperf.measure.control import QuietestControl, choose_control
 from modelperf.measure.instrument import Instrument, MeasureContext, Target, model_key
 from modelperf.models.base import Model
 from modelperf.records import Kind, LatencyDetail, Measurement
 
 __all__ = ["BUSY_LIMIT", "CONTROL_EVERY", "CONTROL_PER_SLOT", "MIN_CONTROL_SLOTS", "RUN_CONTROL_SLOTS",
-           "CapturingBenchmark", "LatencyCapture", "LatencyInstrument", "QuietestControl", "choose_control", "choose_rounds",
-           "control_slots", "control_weights", "measurement_from_benchmark", "pool_runs", "pooled", "remeasure",
-           "scaled_rounds"]
+           "CapturingBenchmark", "LatencyCapture", "LatencyInstrument", "choose_rounds", "control_slots",
+           "measurement_from_benchmark", "pool_runs", "pooled", "remeasure", "scaled_rounds"]
 
 CONTROL_EVERY = 5  # a control slot before every 5th timed round (before every one: +4-6 % on a 10 ms call)
 CONTROL_PER_SLOT = 3  # gate benchmark: 1 per slot gave 8 % A/A false alarms, 3 gave 1 %
@@ -208,32 +208,6 @@ class CapturingBenchmark(BenchmarkFixture):
 _OURS = frozenset({"_control", "_scale", "_one_of_several", "_known_slow_seconds", "_pace", "controls", "capture"})
 
 
-class QuietestControl:
-    """The session's quietest control floor per thread count, to tell when a test ran on a busy machine.
-
-    A test measured while another process took the machine carries that in every round; a baseline
-    saved then makes every later comparison of that test look faster (and hides real slowdowns).
-    Comparing each test's control floor with the quietest one seen this session finds those tests.
-    """
-
-    def __init__(self) -> None:
-        self._floors: dict[Any, float] = {}
-
-    def calibrate(self, key: Any, control: Callable[[], float], rounds: int = 20) -> None:
-        """Time ``rounds`` control rounds if ``key`` (e.g. the thread count) has no floor yet."""
-        if key not in self._floors:
-            self._floors[key] = float(control_floor([control() for _ in range(rounds)]))
-
-    def busy_factor(self, key: Any, controls: Sequence[float]) -> float:
-        """How much slower than the quietest floor so far these control rounds ran; updates the floor."""
-        if not controls:
-            return 1.0
-        floor = float(control_floor(controls))
-        quietest = min(self._floors.get(key, floor), floor)
-        self._floors[key] = quietest
-        return floor / quietest
-
-
 def measurement_from_benchmark(
     fixture: Any, test_id: str, control: tuple[float, ...], model: str | None, statistic: str, control_version: str
 ) -> Measurement | None:
@@ -291,36 +265,6 @@ def remeasure(capture: LatencyCapture, control: Callable[[], float], first: Meas
     detail = replace(first.latency or LatencyDetail(), rounds=rounds, iterations=1, remeasured_alone=True)
     return replace(first, value=statistic_of(first.statistic, samples), samples=tuple(samples),
                    control=tuple(controls), latency=detail)
-
-
-def control_weights(models: Mapping[str, Model]) -> tuple[Any, ...]:
-    """The weights the control walks: those of the test's one torch model, or none (the generic control).
-
-    A test that uses both models keeps the generic control: which model's weights would track it is unclear.
-    """
-    if len(models) != 1:
-        return ()
-    offered = getattr(next(iter(models.values())), "control_weights", None)
-    return tuple(offered()) if callable(offered) else ()
-
-
-def choose_control(models: Mapping[str, Model]) -> tuple[Callable[[], float], str, int]:
-    """(timer, identity, threads) of the control for a test of ``models``.
-
-    The test's one model may run a control of its own (``latency_control()``: Llama's runs through
-    llama.cpp, which a torch block does not track); otherwise the torch block, walking a torch model's
-    weights where it offers them. See :mod:`modelperf.measure.control`.
-    """
-    from modelperf.measure.control import control_identity, control_threads, control_timer
-
-    if len(models) == 1:
-        model = next(iter(models.values()))
-        own = getattr(model, "latency_control", None)
-        if callable(own):
-            timer, identity = own()
-            return timer, identity, int(model.info.threads)
-    weights = control_weights(models)
-    return control_timer(model_weights=weights), control_identity(weights), control_threads()
 
 
 SETUP_SECTION = "modelperf: measurement set-up"

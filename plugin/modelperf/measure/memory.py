@@ -35,20 +35,13 @@ from typing import TYPE_CHECKING, Any
 
 import memray
 import psutil
-from scipy import stats
 
 from modelperf.units import format_duration, format_size
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = [
-    "MemoryResult",
-    "MemoryTracker",
-    "kv_cache_bytes_per_token",
-    "kv_growth_per_token",
-    "measure_in_subprocess",
-]
+__all__ = ["MemoryResult", "MemoryTracker", "measure_in_subprocess"]
 
 # Milliseconds between RSS samples: short enough to catch a model's transient load buffers.
 _SAMPLE_INTERVAL_S = 0.005
@@ -370,29 +363,3 @@ def measure_in_subprocess(
         ) from error
     finally:
         out.unlink(missing_ok=True)
-
-
-def kv_cache_bytes_per_token(n_layers: int, n_kv_heads: int, head_dim: int, bytes_per_element: int) -> int:
-    """The KV cache an architecture needs per token: a key and a value per layer and KV head."""
-    for name, value in (
-        ("n_layers", n_layers),
-        ("n_kv_heads", n_kv_heads),
-        ("head_dim", head_dim),
-        ("bytes_per_element", bytes_per_element),
-    ):
-        if value <= 0:
-            raise ValueError(
-                f"kv_cache_bytes_per_token needs a positive {name}, got {value}; pass the model's value."
-            )
-    return 2 * n_layers * n_kv_heads * head_dim * bytes_per_element
-
-
-def kv_growth_per_token(points: list[tuple[int, int]]) -> float:
-    """Least-squares slope, in bytes per token, of peak memory against context length."""
-    if len({tokens for tokens, _ in points}) < 2:
-        raise ValueError(
-            f"kv_growth_per_token needs peaks at two or more different context lengths, got {points!r}; "
-            "measure at least two lengths."
-        )
-    fit = stats.linregress([float(t) for t, _ in points], [float(b) for _, b in points])
-    return float(fit.slope)

@@ -28,79 +28,17 @@ from typing import TYPE_CHECKING, Any
 
 from modelperf.models.base import Classification, Generation, ModelInfo, ModelUnavailable, Perplexity, TokenTimings
 from modelperf.models.embedded import file_sha256, smollm_gguf_path
+from modelperf.models.gguf import check_gguf, quantization_name
+from modelperf.models.llama_native import llama_control, quiet_native_stderr
 from modelperf.models.repack import check_repack_supported, cpu_has_amx, model_params, repack_choice, repack_fields
 
 if TYPE_CHECKING:
     from modelperf.models.prompting import PromptClassifier
 
-__all__ = ["Llama", "check_gguf", "load_llama"]
+__all__ = ["Llama", "load_llama"]
 
-_GGUF_MAGIC = b"GGUF"
 # llama-perplexity refuses a text shorter than two windows ("you need at least 2*n_ctx tokens").
 _PERPLEXITY_MIN_WINDOWS = 2
-# The latency control run by llama.cpp: a batch of this many fixed tokens (compute-bound, as a prefill
-# is), then one single-token step (weight-streaming-bound, as a decode step is). About 40 ms a round
-# for SmolLM2-135M at one thread here. Over 10 fresh processes (benchmarks/control_tracking.py) the
-# spread of decode / this control was 0.7 % (decode alone 2.2 %; correlation 0.95), against 9.0 % for
-# decode / the torch block. Bump _CONTROL_VERSION whenever the workload changes.
-_CONTROL_BATCH = 4
-_CONTROL_VERSION = 1
-_CONTROL_TEXT = "The market by the river opened early, and the bakers carried bread up the hill."
-# Smallest possible GGUF: magic, version, tensor count and metadata count.
-_GGUF_HEADER_BYTES = 24
-# llama.cpp's general.file_type enumeration, for the quantisations users meet in practice.
-_FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
-               11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
-               17: "Q5_K_M", 18: "Q6_K", 32: "BF16"}
-
-
-def check_gguf(path: Path) -> None:
-    """Raise ModelUnavailable unless ``path`` is a readable file that starts like a GGUF."""
-    if not path.exists():
-        raise ModelUnavailable(f"The Llama model {path} does not exist: give the path of a .gguf file to --llama-model.")
-    if path.is_dir():
-        raise ModelUnavailable(f"The Llama model {path} is a directory: give the path of the .gguf file inside it.")
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(_GGUF_HEADER_BYTES)
-    except OSError as exc:
-        raise ModelUnavailable(f"The Llama model {path} is not readable ({exc.strerror}): fix its permissions.") from None
-    if not head.startswith(_GGUF_MAGIC):
-        raise ModelUnavailable(
-            f"The Llama model {path} is not a GGUF file (it does not start with 'GGUF'): convert it with "
-            "llama.cpp's convert_hf_to_gguf.py or download a .gguf build."
-        )
-    if len(head) < _GGUF_HEADER_BYTES:
-        raise ModelUnavailable(f"The Llama model {path} is truncated ({len(head)} bytes): download it again.")
-    from modelperf.models.gguf_size import GGUFError, expected_size
-
-    try:
-        needed = expected_size(path)
-    except GGUFError as exc:
-        raise ModelUnavailable(f"The Llama model {path} is truncated or damaged ({exc}): download it again.") from None
-    except OSError as exc:
-        raise ModelUnavailable(f"The Llama model {path} is not readable ({exc.strerror}): fix its permissions.") from None
-    size = path.stat().st_size
-    if needed is not None and size < needed:
-        raise ModelUnavailable(f"The Llama model {path} is truncated: its header describes {needed} bytes and the "
-                               f"file has {size}; download it again.")
-
-
-@contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
-    """llama.cpp prints its load log from C to fd 2; keep it out of the test report."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    with open(os.devnull, "w") as devnull:
-        os.dup2(devnull.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 class Llama:
@@ -196,7 +134,7 @@ class Llama:
             llm._ctx.kv_cache_seq_rm(-1, 0, -1)
             stored = (llama_cpp.llama_token * len(tokens))()
             count = ctypes.c_size_t(0)
-            with _quiet_native_stderr():
+            with quiet_native_stderr():
                 loaded = llama_cpp.llama_state_seq_load_file(ctx, str(path).encode(), 0, stored, len(tokens),
                                                              ctypes.byref(count))
             if loaded and count.value == len(tokens) and list(stored) == tokens:
@@ -365,28 +303,7 @@ class Llama:
         in memory, llama.cpp's kernels, its threads), so a machine that got slower slows both alike;
         the session's own context and its cached tokens are left untouched.
         """
-        from llama_cpp import _internals
-        from llama_cpp import llama_cpp as native
-
-        params = native.llama_context_default_params()
-        params.n_ctx = params.n_batch = params.n_ubatch = 2 * _CONTROL_BATCH
-        params.n_threads = params.n_threads_batch = self.info.threads
-        with _quiet_native_stderr():
-            context = _internals.LlamaContext(model=self._llm._model, params=params, verbose=False)
-        batch = _internals.LlamaBatch(n_tokens=_CONTROL_BATCH, embd=0, n_seq_max=1, verbose=False)
-        tokens = (self.tokenize(_CONTROL_TEXT) * _CONTROL_BATCH)[: _CONTROL_BATCH + 1]
-
-        def one_round() -> float:
-            start = time.perf_counter()
-            context.kv_cache_clear()  # type: ignore[no-untyped-call]
-            batch.set_batch(tokens[:_CONTROL_BATCH], n_past=0, logits_all=False)
-            context.decode(batch)
-            batch.set_batch(tokens[_CONTROL_BATCH:], n_past=_CONTROL_BATCH, logits_all=False)
-            context.decode(batch)
-            return time.perf_counter() - start
-
-        # The context and batch live as long as the timer does (closures keep them).
-        return one_round, f"llama.cpp-v{_CONTROL_VERSION}:{self.info.key}:{self.info.threads}t"
+        return llama_control(self._llm._model, self.info, self.tokenize)
 
     def classify(self, texts: Sequence[str]) -> Classification:
         if self.classifier is None:
@@ -412,7 +329,7 @@ def _info(llm: Any, path: Path, embedded: bool, threads: int, context: int, repa
         layers=int(meta.get(f"{arch}.block_count", 0)),
         parameters=int(llm._model.n_params()),
         file_bytes=path.stat().st_size,
-        quantization=_FILE_TYPES.get(file_type, f"file type {file_type}"),
+        quantization=quantization_name(file_type),
         context_length=context,
         threads=threads,
         weights_sha256=file_sha256(path),
@@ -448,7 +365,7 @@ def load_llama(source: str | None, threads: int, context: int, *, repack: str = 
     if not choice[0]:
         check_repack_supported()
     try:
-        with _quiet_native_stderr(), model_params(**repack_fields(choice[0])):
+        with quiet_native_stderr(), model_params(**repack_fields(choice[0])):
             llm = llama_cpp.Llama(
                 model_path=str(path), n_ctx=context, n_threads=threads, n_threads_batch=threads,
                 logits_all=logits_all, verbose=False, seed=0, **options,

@@ -72,7 +72,7 @@ class ModelRegistry:
     def check_explicit(self) -> None:
         """Fail fast on an explicitly configured model whose files are plainly unusable."""
         from modelperf.models.distilbert import resolve_checkpoint
-        from modelperf.models.llama import check_gguf
+        from modelperf.models.gguf import check_gguf
 
         if self.explicit("distilbert") and self._settings.distilbert_model:
             resolve_checkpoint(self._settings.distilbert_model)

@@ -22,7 +22,8 @@ import pytest
 from _pytest.reports import TestReport
 
 from modelperf.ab.git import AgainstError, BaseTree, changed_dependency_files, check_out, repo_root, source_roots
-from modelperf.ab.runner import AgainstRunner, TestOutcome
+from modelperf.ab.outcome import TestOutcome
+from modelperf.ab.runner import AgainstRunner
 from modelperf.ab.workers import SideSpec
 from modelperf.config import OPTIONS
 from modelperf.markers import MARKERS, MarkerError, MarkerOptions, parse_marker

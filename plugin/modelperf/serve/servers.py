@@ -78,7 +78,7 @@ def llama_server(config: LlamaServerConfig, log_dir: Path) -> ServerProcess:
     package, before anything starts.
     """
     from modelperf.models.embedded import smollm_gguf_path
-    from modelperf.models.llama import check_gguf
+    from modelperf.models.gguf import check_gguf
     from modelperf.models.repack import cpu_has_amx, repack_choice
 
     _require(LLAMA_SERVER_MODULES, "llama-cpp-python's server")

@@ -1,4 +1,5 @@
-"""One baseline record file: its error type, its records, and the validation of what it holds.
+"""One baseline record file: its name, its error type, its records, the validation of what it holds on
+reading and the text it is written as (and whether a folder's ``machine.json`` needs rewriting).
 
 Every problem with a file becomes a :class:`BaselineError` whose message is one sentence naming the
 file, the record and the fix. Records are checked for what the decision code needs (latency rounds
@@ -8,21 +9,26 @@ name, never later as a traceback inside a comparison.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from modelperf.records import SCHEMA_VERSION, Kind, Measurement, measurement_from_json
+from modelperf.store.hardware import VOLATILE_FIELDS
 
-__all__ = ["MACHINE_FILE", "RESAVE_COMMAND", "BaselineError", "StoredRecord", "bad", "dumps", "read_file", "show"]
+__all__ = ["MACHINE_FILE", "RESAVE_COMMAND", "BaselineError", "StoredRecord", "bad", "dumps", "machine_changed",
+           "module_slug", "read_file", "render", "show"]
 
 # Named in every error message as the way to rebuild a baseline; the lead may adjust the flags.
 RESAVE_COMMAND = "pytest --benchmark --baseline-save"
 MACHINE_FILE = "machine.json"
 _MAX_SHOWN = 60  # characters of a bad value quoted in an error message
+_MAX_SLUG = 120  # leaves room for the hardware folder within the 255-byte filename limit.
 
 
 class BaselineError(Exception):
@@ -69,6 +75,49 @@ def bad(path: Path, problem: str, fix: str = "") -> BaselineError:
 def dumps(document: Mapping[str, Any]) -> str:
     # allow_nan=False: NaN/Infinity are not JSON and would break other readers of the files.
     return json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def module_slug(test_id: str) -> str:
+    """File stem for the test module of ``test_id``: ``tests/test_a.py::t`` -> ``tests__test_a``."""
+    module = test_id.split("::", 1)[0].replace("\\", "/")
+    module = module.removesuffix(".py")
+    slug = re.sub(r"[^A-Za-z0-9_.-]", "_", module.replace("/", "__")).lstrip(".") or "_"
+    if len(slug) > _MAX_SLUG:
+        slug = f"{slug[:_MAX_SLUG]}-{hashlib.sha256(module.encode()).hexdigest()[:8]}"
+    # 'machine' would collide with machine.json, which holds no records.
+    return f"{slug}_" if f"{slug}.json" == MACHINE_FILE else slug
+
+
+def render(path: Path, hardware_id: str, records: Mapping[str, StoredRecord]) -> str:
+    """The text of the record file ``path`` of ``hardware_id`` holding ``records``, as it is written."""
+    document = {
+        "schema": SCHEMA_VERSION,
+        "hardware_id": hardware_id,
+        "records": {key: record.to_json() for key, record in records.items()},
+    }
+    try:
+        return dumps(document)
+    except (TypeError, ValueError) as exc:
+        raise BaselineError(
+            f"Cannot write baseline file {show(path)} because a measurement holds a value "
+            f"JSON cannot store ({exc}): make its value finite and its extra JSON-safe."
+        ) from exc
+
+
+def machine_changed(path: Path, machine: Mapping[str, Any]) -> bool:
+    """Whether the machine.json at ``path`` needs rewriting: only when a stable field changed, to keep
+    baseline diffs quiet."""
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return True
+    if not isinstance(old, dict):
+        return True
+
+    def stable(info: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in info.items() if k not in VOLATILE_FIELDS}
+
+    return stable(old) != stable(json.loads(json.dumps(dict(machine))))
 
 
 def read_file(path: Path, hardware_id: str) -> dict[str, StoredRecord]:

@@ -9,13 +9,13 @@ A record file is ``{"schema": 1, "hardware_id": ..., "records": {<Measurement.ke
 written with sorted keys and indentation, so a pull request that updates baselines shows a small,
 readable diff. Every problem with a file becomes a :class:`BaselineError` whose message names the
 file and the fix; writes are atomic, so an interrupted save never destroys the previous baseline.
+One file's name, reading, validation and text are :mod:`modelperf.store.baseline_file`; this module
+is the store: a hardware folder's files read, merged, locked and saved, and what a save changes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import re
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -25,7 +25,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from modelperf.records import SCHEMA_VERSION, Measurement, TestResult
+from modelperf.records import Measurement, TestResult
 from modelperf.store.atomic import atomic_write_text, check_writable
 from modelperf.store.baseline_file import (
     MACHINE_FILE,
@@ -34,11 +34,13 @@ from modelperf.store.baseline_file import (
     StoredRecord,
     bad,
     dumps,
+    machine_changed,
+    module_slug,
     read_file,
+    render,
     show,
 )
 from modelperf.store.comparable import environment_changes, environment_note, why_not_compared
-from modelperf.store.hardware import VOLATILE_FIELDS
 from modelperf.store.old_scheme import read_old_folders
 
 __all__ = [
@@ -48,10 +50,8 @@ __all__ = [
     "BaselineStore",
     "StoredRecord",
     "diff_records",
-    "module_slug",
 ]
 
-_MAX_SLUG = 120  # leaves room for the hardware folder within the 255-byte filename limit.
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 # Held by a session while it re-reads and writes a hardware folder. It lies in the root, beside the
 # folders, so a hardware folder holds only JSON; the file stays after release (POSIX locks cannot
@@ -99,17 +99,6 @@ def diff_records(old: Mapping[str, StoredRecord], new: Mapping[str, Measurement]
         if old[key].measurement.value != new[key].value
     ]
     return BaselineDiff(sorted(new.keys() - old.keys()), sorted(old.keys() - new.keys()), changed)
-
-
-def module_slug(test_id: str) -> str:
-    """File stem for the test module of ``test_id``: ``tests/test_a.py::t`` -> ``tests__test_a``."""
-    module = test_id.split("::", 1)[0].replace("\\", "/")
-    module = module.removesuffix(".py")
-    slug = re.sub(r"[^A-Za-z0-9_.-]", "_", module.replace("/", "__")).lstrip(".") or "_"
-    if len(slug) > _MAX_SLUG:
-        slug = f"{slug[:_MAX_SLUG]}-{hashlib.sha256(module.encode()).hexdigest()[:8]}"
-    # 'machine' would collide with machine.json, which holds no records.
-    return f"{slug}_" if f"{slug}.json" == MACHINE_FILE else slug
 
 
 def _module_of(key: str) -> str:
@@ -286,7 +275,7 @@ class BaselineStore:
         if not new:
             return BaselineDiff([], [], [])
         for key, measurement in new.items():  # a value JSON cannot hold fails before anything is created
-            self._render(self._path_of(key), {key: StoredRecord(measurement, commit, dirty, "")})
+            render(self._path_of(key), self.hardware_id, {key: StoredRecord(measurement, commit, dirty, "")})
         with self._locked():
             self._forget()
             stored = self._records()
@@ -314,7 +303,7 @@ class BaselineStore:
                 updated[path] = dict(kept)
             updated[path][key] = StoredRecord(measurement, saved_at=saved_at, **provenance)
         # Serialise everything before the first write, so a bad value cannot leave a half-save.
-        texts = {path: self._render(path, records) for path, records in updated.items()}
+        texts = {path: render(path, self.hardware_id, records) for path, records in updated.items()}
         self._write(texts, machine)
         files.update(updated)
         self._merged = None
@@ -366,26 +355,12 @@ class BaselineStore:
             self._files = {p: read_file(p, self.hardware_id) for p in paths if p.name != MACHINE_FILE}
         return self._files
 
-    def _render(self, path: Path, records: Mapping[str, StoredRecord]) -> str:
-        document = {
-            "schema": SCHEMA_VERSION,
-            "hardware_id": self.hardware_id,
-            "records": {key: record.to_json() for key, record in records.items()},
-        }
-        try:
-            return dumps(document)
-        except (TypeError, ValueError) as exc:
-            raise BaselineError(
-                f"Cannot write baseline file {show(path)} because a measurement holds a value "
-                f"JSON cannot store ({exc}): make its value finite and its extra JSON-safe."
-            ) from exc
-
     def _write(self, texts: Mapping[Path, str], machine: Mapping[str, Any]) -> None:
         target = self.folder
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             target = self.folder / MACHINE_FILE
-            if _machine_changed(target, machine):
+            if machine_changed(target, machine):
                 atomic_write_text(target, dumps(dict(machine)))
             for target, text in texts.items():
                 atomic_write_text(target, text)
@@ -402,20 +377,3 @@ class BaselineStore:
 
 def _utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _machine_changed(path: Path, machine: Mapping[str, Any]) -> bool:
-    """Rewrite machine.json only when a stable field changed, to keep baseline diffs quiet."""
-    try:
-        old = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return True
-    if not isinstance(old, dict):
-        return True
-
-    def stable(info: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in info.items() if k not in VOLATILE_FIELDS}
-
-    return stable(old) != stable(json.loads(json.dumps(dict(machine))))
-
-

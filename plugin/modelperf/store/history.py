@@ -10,7 +10,6 @@ mode with a busy timeout, and a write that still meets "database is locked" is r
 from __future__ import annotations
 
 import json
-import os
 import random
 import sqlite3
 import sys
@@ -41,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from modelperf.records import Judgement, Measurement, TestResult, measurement_from_json
+from modelperf.store.history_locks import is_locked, lock_holders
 from modelperf.store.history_records import (
     HistoryRow,
     RunInfo,
@@ -69,8 +69,6 @@ _FIRST_TRY_MS = 1000
 _LOCK_RETRIES = 8
 # Any constant works: it only has to be the same for every writer of one PostgreSQL database.
 _PG_INIT_LOCK = 0x6D6F64656C70
-# Messages of errors that go away when the whole transaction is tried again.
-_LOCK_SIGNS = ("database is locked", "database is busy", "deadlock detected", "could not serialize access")
 
 _T = TypeVar("_T")
 
@@ -277,7 +275,7 @@ class HistoryStore:
                     with conn.begin():
                         return work(conn)
             except (SQLAlchemyError, sqlite3.Error) as exc:
-                if _is_locked(exc) and attempt < _LOCK_RETRIES:
+                if is_locked(exc) and attempt < _LOCK_RETRIES:
                     if first_try:
                         self._on_wait(self._waiting())
                     time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
@@ -286,7 +284,7 @@ class HistoryStore:
         raise AssertionError("unreachable: the loop returns or raises")
 
     def _waiting(self) -> str:
-        holders = _lock_holders(self._url.database or "")
+        holders = lock_holders(self._url.database or "")
         who = f"process {', '.join(holders)}" if holders else "another process"
         return (f"modelperf: the history store {self.display} is locked by {who}, which is writing to it: waiting "
                 f"up to {_SQLITE_BUSY_TIMEOUT_S * (_LOCK_RETRIES + 1) // 60} minutes for it to finish (Ctrl-C stops "
@@ -363,34 +361,3 @@ def _say_on_stderr(line: str) -> None:
     # At a session's end pytest no longer captures stderr: the line reaches the terminal.
     sys.stderr.write(line + "\n")
     sys.stderr.flush()
-
-
-def _lock_holders(database: str) -> list[str]:
-    """The other processes holding a POSIX lock on the SQLite file ``database`` (Linux), as 'PID (command)'."""
-    inodes = set()
-    for path in (database, f"{database}-shm"):  # in WAL mode the write lock lies in the -shm file
-        try:
-            inodes.add(str(os.stat(path).st_ino))
-        except OSError:
-            pass
-    try:
-        locks = Path("/proc/locks").read_text().splitlines()
-    except OSError:
-        return []
-    # A line: "1: POSIX  ADVISORY  WRITE 12345 08:01:4567 0 EOF"; readers' READ locks are no hold-up.
-    pids = sorted({fields[4] for fields in (line.split() for line in locks)
-                   if len(fields) > 5 and fields[3] == "WRITE" and fields[5].rsplit(":", 1)[-1] in inodes
-                   and fields[4] != str(os.getpid())})
-    holders = []
-    for pid in pids:
-        try:
-            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-        except OSError:
-            command = ""
-        holders.append(f"{pid} ({command[:80]})" if command else pid)
-    return holders
-
-
-def _is_locked(exc: BaseException) -> bool:
-    text = str(getattr(exc, "orig", None) or exc).lower()
-    return any(sign in text for sign in _LOCK_SIGNS)
