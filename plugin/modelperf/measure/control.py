@@ -38,7 +38,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["CONTROL_VERSION", "control_identity", "control_threads", "control_timer", "has_torch", "measure_control"]
+__all__ = ["CONTROL_VERSION", "control_identity", "control_modules", "control_threads", "control_timer", "has_torch",
+           "measure_control"]
 
 # Bump when the workload changes: control seconds of different versions are not comparable.
 CONTROL_VERSION = 1
@@ -81,6 +82,12 @@ def has_torch() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("torch") is not None
+
+
+def control_modules() -> tuple[str, ...]:
+    """The libraries a process imports to time the control, beyond numpy: torch where it is installed
+    (``--against``'s fork server imports them once for all its workers)."""
+    return ("torch",) if has_torch() else ()
 
 
 @functools.lru_cache(maxsize=1)
