@@ -53,6 +53,21 @@ sys.dont_write_bytecode = False
 _UNUSED_PLUGINS = "-p no:anyio -p no:hypothesispytest"
 
 
+# The test files whose tests take seconds each: inner sessions with many processes, real models or
+# servers. pytest-xdist hands tests out in collection order, so one of them near the end keeps a worker
+# busy while the other has nothing left; collected first, they overlap with the many short tests instead.
+_LONG_FIRST = ("tests/ab/", "tests/models/test_probe.py", "tests/plugin/test_plugin_load_marker.py",
+               "tests/store/test_baselines_concurrency.py", "tests/faults/test_interrupts.py",
+               "tests/models/test_distilbert_conversion.py", "tests/serve/test_serve_real.py",
+               "tests/report/test_report_browser.py", "tests/store/test_history.py", "tests/plugin/test_plugin_latency.py")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if hasattr(config, "workerinput"):  # each worker collects alike, so they agree on the order
+        items.sort(key=lambda item: not item.nodeid.startswith(_LONG_FIRST))  # stable: each file stays whole
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # An xdist worker shares the cores with the other workers (one per core): torch's default of one
     # thread per core then has its OpenMP threads spin, waiting for a peer another worker holds, and
