@@ -14,7 +14,6 @@ import os
 import signal
 import sys
 import threading
-from pathlib import Path
 
 import hypothesis  # noqa: F401
 import pytest
@@ -38,19 +37,35 @@ if threading.current_thread() is threading.main_thread() and signal.getsignal(si
 _XDIST_ENV = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID")
 # Bytecode of the Python processes the tests start (inner sessions, --against workers, servers): with
 # PYTHONDONTWRITEBYTECODE set, as on some CI images, each one compiled pytest's rewrite of the plugin
-# and of hypothesis again, about half a second a process. The cache lives in the checkout (git ignores
-# it), so no test writes beside the installed packages.
-_PYCACHE = Path(__file__).resolve().parent.parent / ".pytest-pycache"
+# again, about half a second a process. They write it where Python and pytest always do, beside each
+# source: the checkout's `__pycache__/` folders (git ignores them) and the test's own folders. Not under a
+# PYTHONPYCACHEPREFIX: an interpreter with a prefix reads bytecode only there, so on an empty one (a fresh
+# clone) every started process compiled torch, transformers and scipy from source again (about 7 s of
+# CPU each) until the prefix held them; an installed package keeps the bytecode its installer wrote.
 # The same in this process: pytester's in-process sessions drop the plugin's modules after each run, and
 # the next run imports them again; without written bytecode each import is pytest's assertion rewrite of
 # the module from source (every module of the plugin, in each of some 500 inner sessions).
 sys.dont_write_bytecode = False
-sys.pycache_prefix = str(_PYCACHE)
 # Plugins that every pytest started here would load from their entry points and that no inner session
 # uses: anyio's probes its event-loop backends at start-up, and Hypothesis's imports hypothesis for the
 # summary. Together about 0.3 s of CPU per process, and the tests start some hundred pytest processes
 # (--against workers and controllers, runpytest_subprocess, xdist workers).
 _UNUSED_PLUGINS = "-p no:anyio -p no:hypothesispytest"
+
+
+# The test files whose tests take seconds each: inner sessions with many processes, real models or
+# servers. pytest-xdist hands tests out in collection order, so one of them near the end keeps a worker
+# busy while the other has nothing left; collected first, they overlap with the many short tests instead.
+_LONG_FIRST = ("tests/ab/", "tests/models/test_probe.py", "tests/plugin/test_plugin_load_marker.py",
+               "tests/store/test_baselines_concurrency.py", "tests/faults/test_interrupts.py",
+               "tests/models/test_distilbert_conversion.py", "tests/serve/test_serve_real.py",
+               "tests/report/test_report_browser.py", "tests/store/test_history.py", "tests/plugin/test_plugin_latency.py")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if hasattr(config, "workerinput"):  # each worker collects alike, so they agree on the order
+        items.sort(key=lambda item: not item.nodeid.startswith(_LONG_FIRST))  # stable: each file stays whole
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -68,6 +83,6 @@ def _process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in _XDIST_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
-    monkeypatch.setenv("PYTHONPYCACHEPREFIX", str(_PYCACHE))
+    monkeypatch.delenv("PYTHONPYCACHEPREFIX", raising=False)
     monkeypatch.setenv("PYTEST_ADDOPTS", " ".join(filter(None, [os.environ.get("PYTEST_ADDOPTS"), _UNUSED_PLUGINS])))
 

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from modelperf.ab.forkserver import ForkServer, ForkServerError, preloadable
+from modelperf.ab.forkserver import PRELOAD, ForkServer, ForkServerError, preload_for, preloadable
 from modelperf.ab.runner import AgainstRunner
 from modelperf.ab.workers import WORKER_ENV, SideSpec
+from modelperf.measure.control import control_modules
+from modelperf.pytest.against import _control_needed
 
 
 def test_only_installed_modules_outside_the_project_are_preloaded(tmp_path: Path,
@@ -23,6 +25,54 @@ def test_only_installed_modules_outside_the_project_are_preloaded(tmp_path: Path
     names = ["project_pkg", "pytest", "no_such_module_anywhere"]
     assert preloadable([tmp_path], names) == ["pytest"]  # the project's own is each side's to import
     assert preloadable([], names) == ["project_pkg", "pytest"]
+
+
+def test_the_preload_is_what_the_selected_tests_import() -> None:
+    assert preload_for([], []) == list(PRELOAD)
+    assert preload_for(["llama"], []) == [*PRELOAD, "llama_cpp"]  # no torch: llama.cpp times its own control
+    assert preload_for(["distilbert"], ["torch"]) == [*PRELOAD, "torch", "transformers", "transformers.modeling_utils"]
+    assert preload_for(["llama", "distilbert"], ["torch", "torch"]).count("torch") == 1
+
+
+LATENCY = """
+    import pytest
+
+    @pytest.mark.latency
+    def test_loop(benchmark):
+        benchmark(sum, range(10))
+"""
+LLAMA_LATENCY = """
+    import pytest
+
+    @pytest.mark.latency
+    def test_llama(benchmark, llama):
+        benchmark(llama.classify, ["a"])
+"""
+ACCURACY = """
+    import pytest
+
+    @pytest.mark.accuracy
+    def test_acc(accuracy, distilbert):
+        pass
+
+    @pytest.mark.skip
+    @pytest.mark.latency
+    def test_skipped(benchmark):
+        pass
+"""
+
+
+@pytest.mark.parametrize(("sources", "control"), [
+    ([LATENCY], True),  # the control block times beside it, in torch where installed
+    ([LLAMA_LATENCY], False),  # llama.cpp's own control
+    ([ACCURACY], False),  # no latency test runs
+    ([LLAMA_LATENCY, ACCURACY, LATENCY], True),
+])
+def test_the_control_is_preloaded_where_a_selected_latency_test_times_it(pytester: pytest.Pytester,
+                                                                        sources: list[str], control: bool) -> None:
+    pytester.makepyfile(**{f"test_{index}": source for index, source in enumerate(sources)})
+    items, _ = pytester.inline_genitems("--benchmark", "--model-probe-timeout", "0")  # no probe of the models
+    assert _control_needed(items) == (control_modules() if control else ())
 
 
 # The descriptors go by another name than a worker's: a child that found them under WORKER_ENV would
@@ -90,7 +140,7 @@ def test_a_server_that_cannot_start_is_one_sentence_and_the_workers_start_on_the
     server.close()
 
     said: list[str] = []
-    monkeypatch.setattr("modelperf.ab.runner.PRELOAD", ("dies_on_import",))
+    monkeypatch.setattr("modelperf.ab.forkserver.PRELOAD", ("dies_on_import",))
     spec = SideSpec("change", "working tree", tmp_path / "project", (), (), tmp_path / "logs")
     runner = AgainstRunner(spec, None, 3, "HEAD", said.append)
     runner._start_server()

@@ -211,10 +211,14 @@ AGAINST_TEST = WAIT + """
 @pytest.mark.parametrize(("phase", "ready"), [("workers", "worker processes per side (base in"), ("against", "")],
                          ids=["while workers start", "during a test"])
 def test_ctrl_c_during_an_against_session_is_one_sentence_and_leaves_nothing(
-    pytester: pytest.Pytester, phase: str, ready: str
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, phase: str, ready: str
 ) -> None:
-    from tests.ab.helpers import commit
+    from tests.ab.helpers import CLOCK_ADDOPTS, CLOCK_DIR, commit
 
+    # On tests/ab's virtual clock, whose control workload does no work: the Ctrl-C is the point, and no
+    # process of the session then imports torch for a control round.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(CLOCK_DIR), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("PYTEST_ADDOPTS", " ".join(filter(None, [os.environ.get("PYTEST_ADDOPTS"), CLOCK_ADDOPTS])))
     pytester.makepyfile(test_spin=AGAINST_TEST)
     commit(pytester.path)
     ended = _interrupted(pytester, ("--benchmark", "--against-processes", "3", "--history", "off", "--against",

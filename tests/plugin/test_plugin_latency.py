@@ -216,13 +216,8 @@ def test_failing_latency_test_records_nothing(pytester: pytest.Pytester) -> None
     assert not any(p for folder in _hardware_dirs(pytester) for p in folder.glob("*.json") if p.name != "machine.json")
 
 
-def test_latency_tests_skip_in_xdist_workers(pytester: pytest.Pytester) -> None:
-    pytest.importorskip("xdist")
-    pytester.makepyfile(test_lat=LATENCY_TEST)
-    result = pytester.runpytest_subprocess(*RUN, "-n", "2", "-rs")
-    result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["*latency is not measured in pytest-xdist workers*run latency tests without -n*"])
-    assert not any(p for folder in _hardware_dirs(pytester) for p in folder.glob("test_lat.json"))
+# A latency test skips in pytest-xdist workers: asserted in test_plugin_memory.py's xdist session, which
+# has one beside its memory tests (each -n session is a controller and its workers).
 
 
 @pytest.mark.parametrize("failing_call", [1, 2])

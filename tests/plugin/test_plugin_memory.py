@@ -156,8 +156,9 @@ def test_a_regressed_test_shows_its_own_outcome_word_and_fails_the_session(
 def test_under_xdist_workers_figures_reach_the_baseline_and_a_regression_fails_the_session(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One ``-n 2`` session (three pytest processes) for both: the figures the workers send, and the
-    outcome words of a regressed and a failed test in the controller's summary."""
+    """One ``-n 2`` session (three pytest processes) for all three: the figures the workers send, the
+    outcome words of a regressed and a failed test in the controller's summary, and a latency test,
+    which skips in a worker and records nothing."""
     pytest.importorskip("xdist")
     monkeypatch.delenv(SCALE, raising=False)
     pytester.makepyfile(test_mem=ALLOCATE + """
@@ -173,15 +174,21 @@ def test_under_xdist_workers_figures_reach_the_baseline_and_a_regression_fails_t
 
     def test_plain_failure():
         assert False, "an ordinary failure keeps pytest's own word"
+
+    @pytest.mark.latency
+    def test_latency(benchmark):
+        benchmark(sum, range(100))
 """)
-    result = pytester.runpytest_subprocess(*RUN, "-n", "2")
+    result = pytester.runpytest_subprocess(*RUN, "-n", "2", "-rfs")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.assert_outcomes(passed=2, failed=2)
+    result.assert_outcomes(passed=2, failed=2, skipped=1)
     result.stdout.fnmatch_lines_random([
         "REGRESSED test_mem.py::test_over_limit - memray_peak_bytes: memray peak *",
         "FAILED test_mem.py::test_plain_failure - AssertionError*",
+        "*latency is not measured in pytest-xdist workers*run latency tests without -n*",
     ])
     records = json.loads(_record_file(pytester).read_text())["records"]
+    assert not [key for key in records if "::test_latency" in key]
     peaks = {key.split("[")[1][0]: record["value"] for key, record in records.items() if "::test_alloc[" in key}
     assert set(peaks) == {"1", "2"}
     assert 1.9 < peaks["2"] / peaks["1"] < 2.1

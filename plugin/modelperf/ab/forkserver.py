@@ -29,11 +29,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MODEL_MODULES", "PRELOAD", "START_TIMEOUT_S", "ForkServer", "ForkServerError", "ForkedProcess", "preloadable"]
+__all__ = ["MODEL_MODULES", "PRELOAD", "START_TIMEOUT_S", "ForkServer", "ForkServerError", "ForkedProcess", "preload_for",
+           "preloadable"]
 
-# What every worker imports (torch for the control workload, when installed), and what a worker that
-# loads a model imports for it: a fork server imports them once for all (those installed, outside the project).
-PRELOAD = ("pytest", "_pytest.runner", "pytest_benchmark.plugin", "numpy", "scipy.stats", "torch")
+# What every worker imports, and what a worker that loads a model imports for it: a fork server imports
+# them once for all (those installed, outside the project; see preload_for).
+PRELOAD = ("pytest", "_pytest.runner", "pytest_benchmark.plugin", "numpy", "scipy.stats")
 MODEL_MODULES = {"distilbert": ("transformers", "transformers.modeling_utils"), "llama": ("llama_cpp",)}
 START_TIMEOUT_S = 300.0  # its imports, on a busy machine
 _PACKET = 1 << 20
@@ -41,6 +42,19 @@ _PACKET = 1 << 20
 
 class ForkServerError(Exception):
     """The fork server could not start or fork; the message is one sentence."""
+
+
+def preload_for(models: Iterable[str], control: Iterable[str]) -> list[str]:
+    """What the workers of a session will import, for its fork server to import once: what every worker
+    imports, the libraries of the control workload where a selected latency test times it (``control``,
+    as :func:`modelperf.measure.control.control_modules` names them; empty where no test does), and the
+    libraries of each model the selected tests load (``models``, fixture names).
+
+    Only what the tests will use: torch takes a second or two of CPU to import, and neither a session of
+    Llama tests (llama.cpp times its own control) nor one without latency tests imports it. Preloading a
+    library no worker imports costs that once; leaving out one every worker imports costs it per worker.
+    """
+    return list(dict.fromkeys([*PRELOAD, *control, *(name for model in models for name in MODEL_MODULES.get(model, ()))]))
 
 
 def preloadable(roots: Iterable[Path], names: Iterable[str] = PRELOAD) -> list[str]:

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from modelperf import decide
-from modelperf.ab.forkserver import MODEL_MODULES, PRELOAD, ForkServer, ForkServerError, preloadable
+from modelperf.ab.forkserver import ForkServer, ForkServerError, preload_for, preloadable
 from modelperf.ab.outcome import (
     RULES,
     TestOutcome,
@@ -43,7 +43,8 @@ class AgainstRunner:
     """Both sides' workers, and the measuring of one test on them."""
 
     def __init__(self, change: SideSpec, base: SideSpec | None, processes: int, ref: str,
-                 progress: Callable[[str], None], fork: bool = True, models: Sequence[str] = ()) -> None:
+                 progress: Callable[[str], None], fork: bool = True, models: Sequence[str] = (),
+                 control: Sequence[str] = ("torch",)) -> None:
         self.specs = {"change": change, **({"base": base} if base is not None else {})}
         self.processes = processes
         self.ref = ref
@@ -55,6 +56,7 @@ class AgainstRunner:
         self._fault: str | None = None  # the base side's fault in the test being measured
         self._fork = fork
         self._models = tuple(models)  # the models the selected tests load: their libraries are preloaded
+        self._control = tuple(control)  # the control workload's libraries, where a selected test times it: preloaded
         self.server: ForkServer | None = None  # every worker of both sides is forked from it, when it runs
 
     # ------------------------------------------------------------------ workers
@@ -66,7 +68,7 @@ class AgainstRunner:
         # A module of the project itself is imported by each side from its own tree, never preloaded.
         roots = [Path(root) for spec in self.specs.values() for root in spec.source_roots] or [change.root]
         with interrupt_deferred():  # a Ctrl-C waits until the started server is kept, so close() ends it
-            modules = [*PRELOAD, *(name for model in self._models for name in MODEL_MODULES.get(model, ()))]
+            modules = preload_for(self._models, self._control)
             self.server = ForkServer(preloadable(roots, modules), change.log_dir / "fork-server.log")
         try:
             self.server.wait_ready()

@@ -46,8 +46,8 @@ from typing import Any
 from modelperf.figures import control_floor
 from modelperf.models.base import Model
 
-__all__ = ["CONTROL_VERSION", "QuietestControl", "choose_control", "control_identity", "control_threads",
-           "control_timer", "control_weights", "has_torch", "measure_control"]
+__all__ = ["CONTROL_VERSION", "QuietestControl", "choose_control", "control_identity", "control_modules",
+           "control_threads", "control_timer", "control_weights", "has_torch", "measure_control"]
 
 # Bump when the workload changes: control seconds of different versions are not comparable.
 CONTROL_VERSION = 1
@@ -90,6 +90,12 @@ def has_torch() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("torch") is not None
+
+
+def control_modules() -> tuple[str, ...]:
+    """The libraries a process imports to time the control, beyond numpy: torch where it is installed
+    (``--against``'s fork server imports them once for all its workers)."""
+    return ("torch",) if has_torch() else ()
 
 
 @functools.lru_cache(maxsize=1)

@@ -27,6 +27,7 @@ from modelperf.ab.runner import AgainstRunner
 from modelperf.ab.workers import SideSpec
 from modelperf.config import OPTIONS
 from modelperf.markers import MARKERS, MarkerError, MarkerOptions, parse_marker
+from modelperf.measure import control
 from modelperf.pytest.session import models_needed
 
 __all__ = ["SECTION", "AgainstController"]
@@ -42,6 +43,19 @@ _PATH_SETTINGS = {"llama_model", "accuracy_dataset"}  # relative to this directo
 
 def _interrupt_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+
+def _control_needed(items: list[pytest.Item]) -> tuple[str, ...]:
+    """The control workload's libraries where a selected latency test times it, for the fork server to
+    preload: a test whose one model is Llama times llama.cpp's own control (``choose_control``), a test
+    without a latency marker none. Read from the module when asked, as ``choose_control`` reads it: a plugin
+    may replace the control workload."""
+    for item in items:
+        if item.get_closest_marker("latency") is None or item.get_closest_marker("skip") is not None:
+            continue
+        if models_needed([item]) != ["llama"]:
+            return control.control_modules()
+    return ()
 
 
 def _on_side(path: Path, repo: Path | None, side_repo: Path) -> Path:
@@ -161,7 +175,7 @@ class AgainstController:
                       f"(base in {base.root if base else '-'}; logs in {change.log_dir})")
             self.runner = AgainstRunner(change, base, processes, label, self._say,
                                         fork=self.settings.against_start == "fork",
-                                        models=models_needed(session.items))
+                                        models=models_needed(session.items), control=_control_needed(session.items))
             started = time.monotonic()
             self.runner.start()
             self._say(f"workers ready in {time.monotonic() - started:.0f} s")

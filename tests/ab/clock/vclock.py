@@ -12,7 +12,8 @@ measured by ``python -m benchmarks.gate``, not here.
 Loaded as a plugin too (``-p vclock``), it puts the control workload (modelperf.measure.control) on
 the same clock: a control round declares CONTROL_S and does no work. A real control round beside a
 virtual call would only divide a declared time by the machine's noise, and its torch passes were
-about half of what each worker of these sessions spent.
+about half of what each worker of these sessions spent. A virtual round imports nothing and runs at
+one thread, so no process of these sessions imports torch, nor does their fork server preload it.
 
 A plain module on the inner session's ``PYTHONPATH`` (tests/ab/helpers.py puts it there), imported by
 each process by name: it must not import the tests package.
@@ -63,3 +64,5 @@ def pytest_configure(config: object) -> None:
     from modelperf.measure import control
 
     control.control_timer = _control_timer
+    control.control_threads = lambda: 1
+    control.control_modules = lambda: ()
