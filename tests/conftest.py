@@ -56,6 +56,10 @@ _UNUSED_PLUGINS = "-p no:anyio -p no:hypothesispytest"
 # The test files whose tests take seconds each: inner sessions with many processes, real models or
 # servers. pytest-xdist hands tests out in collection order, so one of them near the end keeps a worker
 # busy while the other has nothing left; collected first, they overlap with the many short tests instead.
+# With xdist's default `load` scheduling that backfired: it gives each worker a consecutive chunk of a
+# quarter of its share up front, so the first worker got every long file and ran 40 s after the other
+# had finished (121 s in all). Work stealing (below) lets the idle worker take half of the busy one's
+# queue, so the long files spread over both: 109-111 s.
 _LONG_FIRST = ("tests/ab/", "tests/models/test_probe.py", "tests/plugin/test_plugin_load_marker.py",
                "tests/store/test_baselines_concurrency.py", "tests/faults/test_interrupts.py",
                "tests/models/test_distilbert_conversion.py", "tests/serve/test_serve_real.py",
@@ -66,6 +70,16 @@ _LONG_FIRST = ("tests/ab/", "tests/models/test_probe.py", "tests/plugin/test_plu
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if hasattr(config, "workerinput"):  # each worker collects alike, so they agree on the order
         items.sort(key=lambda item: not item.nodeid.startswith(_LONG_FIRST))  # stable: each file stays whole
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """`-n N` alone means xdist's `load`; run it as `worksteal` (see _LONG_FIRST). An explicit other --dist stays."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import WorkStealingScheduling
+
+    return WorkStealingScheduling(config, log)
 
 
 def pytest_configure(config: pytest.Config) -> None:
