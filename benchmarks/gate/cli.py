@@ -40,6 +40,7 @@ from .plan import DEFAULT_LOAD_SELECT, DEFAULT_SELECT, Mode, parse_load_slowdown
 from .sessions import RunOptions, run_all
 from .summary import gate_summary, print_report
 from .truth import run_truth
+from .truth_contexts import run_contexts
 
 __all__ = ["main", "parser"]
 
@@ -82,6 +83,9 @@ def parser() -> argparse.ArgumentParser:
                        help="sentences and tokens the change adds (default 2; 1 is about +5 %%)")
     truth.add_argument("--truth-rounds", type=int, default=60, metavar="R",
                        help="rounds of each call in the one-process alternation (default 60)")
+    truth.add_argument("--truth-contexts", type=int, metavar="N",
+                       help="only time the DistilBERT change of --truth in N fresh processes holding both batch sizes "
+                            "and in N pairs holding one each, and print both ratios (how much the process matters)")
     truth.add_argument("--truth-stored", action="store_true",
                        help="also run a stored-baseline pair (save at the base, compare the change) per session")
     out = p.add_argument_group("analysis")
@@ -120,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.check_injection is not None:
             return run_check(args.rev, args.check_injection)
+        if args.truth_contexts is not None:
+            return run_contexts(args.truth_contexts, args.truth_extra, args.truth_rounds)
         if args.truth is not None:
             results = raw_dir("truth", args.results_dir)
             return run_truth(args.truth, args.truth_extra, args.truth_rounds, args.truth_stored, results, args.dry_run)

@@ -32,7 +32,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["ChildFigures", "run_truth", "user_project"]
+__all__ = ["BASE_SENTENCES", "ChildFigures", "run_truth", "sentence_batch", "user_project"]
 
 _SENTENCE = "The second half drags a little, but the ending made the whole evening worth it."
 _PROMPT = "Once upon a time in a quiet harbour town, there lived a baker who rose before the sun. " * 6
@@ -80,6 +80,11 @@ def user_project(folder: Path, extra: int) -> Path:
     return folder
 
 
+def sentence_batch(size: int) -> list[str]:
+    """The DistilBERT batch of ``size`` sentences that the user's test classifies."""
+    return [f"{_SENTENCE} ({i})" for i in range(size)]
+
+
 def _decile(values: Sequence[float]) -> float:
     return sorted(values)[len(values) // 10]
 
@@ -106,7 +111,7 @@ def child(extra: int, rounds: int) -> ChildFigures:
             ("test_distilbert_batch", (BASE_SENTENCES, BASE_SENTENCES + extra), None),
             ("test_llama_decode", (BASE_TOKENS, BASE_TOKENS + extra), decode)):
         times: dict[int, list[float]] = {size: [] for size in sizes}
-        batches = {size: [f"{_SENTENCE} ({i})" for i in range(size)] for size in sizes}
+        batches = {size: sentence_batch(size) for size in sizes}
         for _ in range(rounds + 2):  # two warm-up pairs, dropped below
             for size in rng.sample(sizes, 2):
                 if call is not None:
