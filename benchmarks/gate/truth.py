@@ -32,7 +32,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["BASE_SENTENCES", "ChildFigures", "run_truth", "sentence_batch", "user_project"]
+__all__ = ["BASE_SENTENCES", "ChildFigures", "decile", "run_truth", "sentence_batch", "user_project"]
 
 _SENTENCE = "The second half drags a little, but the ending made the whole evening worth it."
 _PROMPT = "Once upon a time in a quiet harbour town, there lived a baker who rose before the sun. " * 6
@@ -85,7 +85,7 @@ def sentence_batch(size: int) -> list[str]:
     return [f"{_SENTENCE} ({i})" for i in range(size)]
 
 
-def _decile(values: Sequence[float]) -> float:
+def decile(values: Sequence[float]) -> float:
     return sorted(values)[len(values) // 10]
 
 
@@ -121,7 +121,7 @@ def child(extra: int, rounds: int) -> ChildFigures:
                 bert.classify(batches[size])
                 times[size].append(time.perf_counter() - start)
         base, change = (times[size][2:] for size in sizes)
-        out[name] = {"p10": _decile(change) / _decile(base),
+        out[name] = {"p10": decile(change) / decile(base),
                      "median": statistics.median(change) / statistics.median(base)}
     return out
 

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 
-from .truth import BASE_SENTENCES, sentence_batch
+from .truth import BASE_SENTENCES, decile, sentence_batch
 
 __all__ = ["context_child", "run_contexts"]
 
@@ -41,7 +41,7 @@ def context_child(sizes: list[int], rounds: int) -> dict[int, float]:
             start = time.perf_counter()
             bert.classify(batches[size])
             times[size].append(time.perf_counter() - start)
-    return {size: sorted(kept)[len(kept) // 10] for size, kept in ((s, t[2:]) for s, t in times.items())}
+    return {size: decile(kept[2:]) for size, kept in times.items()}
 
 
 def _in_child(sizes: list[int], rounds: int) -> dict[int, float]:
