@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from benchmarks.sequential_simulation import sequences_ended
-from modelperf.decide import Verdict, compare_paired
+from modelperf.decide import Verdict, compare_paired, detectable_ratio
 from modelperf.decide.sequential import MAX_PASSES, Design, Stop, hsd_spending, nominal_levels
 from modelperf.records import RunFigure as Run
 from modelperf.vocab import MIN_PROCESS_PAIRS
@@ -119,8 +119,50 @@ def test_an_unchanged_quiet_test_passes_at_the_first_look_and_states_what_it_rul
     comparison = compare_paired(*_runs([1.001, 0.999, 1.0005]), min_effect=0.05, processes=6)
     assert comparison.verdict is Verdict.PASS and comparison.look is not None and comparison.look.final
     assert comparison.look.stop is Stop.EQUIVALENT
-    assert comparison.detectable is not None and comparison.detectable < 1.05
     assert "its 98 % interval inside the minimum effect" in comparison.line()
+    # What it could have seen: the cap's test at this precision, and never less than the minimum effect.
+    design = Design(6, 0.01)
+    assert comparison.log_se is not None
+    cap_test = detectable_ratio(comparison.log_se, 5, 0.05, design.level(design.max_blocks))
+    assert cap_test is not None and cap_test < 1.05
+    assert comparison.detectable == pytest.approx(1.05)
+
+
+def test_a_noisy_pass_states_the_cap_tests_power_past_the_minimum_effect() -> None:
+    comparison = compare_paired(*_runs([1.05, 0.93, 1.04, 0.96, 1.06, 0.97]), min_effect=0.05, processes=6)
+    design = Design(6, 0.01)
+    assert comparison.log_se is not None and comparison.look is not None
+    assert comparison.detectable == pytest.approx(
+        detectable_ratio(comparison.log_se, 5, 0.05, design.level(design.max_blocks)))
+    assert comparison.detectable > 1.05
+
+
+def test_a_stated_detectable_change_is_caught_at_that_size_in_95_percent_of_simulated_sequences() -> None:
+    """The stated power of an equivalence stop is what the sequence, carried on, would catch: simulate it."""
+    rng = np.random.default_rng(5)
+    noise, processes = 0.01, 6
+    stated = []
+    for _ in range(200):
+        ratios = list(np.exp(rng.normal(0.0, noise, processes)))
+        found = compare_paired(*_runs(ratios), min_effect=0.05, processes=processes)
+        if found.look is not None and found.look.stop is Stop.EQUIVALENT and found.detectable is not None:
+            stated.append(found.detectable)
+    assert stated, "no A/A sequence stopped as equivalent"
+    size = float(np.median(stated))
+    caught = sum(_sequence_regresses(rng, math.log(size), noise, processes) for _ in range(200))
+    assert caught / 200 >= 0.90, (size, caught)  # 95 % stated, within sampling and the equivalence stops
+
+
+def _sequence_regresses(rng: np.random.Generator, shift: float, noise: float, processes: int) -> bool:
+    ratios: list[float] = []
+    while len(ratios) < processes * MAX_PASSES:
+        ratios.append(float(np.exp(shift + rng.normal(0.0, noise))))
+        if len(ratios) < MIN_PROCESS_PAIRS:
+            continue
+        found = compare_paired(*_runs(ratios, processes), min_effect=0.05, processes=processes)
+        if found.look is not None and found.look.final:
+            return found.verdict is Verdict.REGRESSED
+    return False
 
 
 def test_a_close_call_goes_on_and_is_decided_at_the_cap() -> None:
