@@ -122,6 +122,45 @@ PACED = """
         benchmark(work)
 """
 
+# An untimed test that waits (up to 30 s) for the other side's run of it to start, then writes whether
+# it came: both sides' runs of a memory or accuracy test overlap only if the controller starts them at
+# once. The marks of each side's copy differ only in SIDE, so both collect the same test.
+MEETING = """
+    import time
+    from pathlib import Path
+    import pytest
+
+    SIDE, FOLDER = {side!r}, Path({folder!r})
+
+    def meet(name):
+        other = "change" if SIDE == "base" else "base"
+        (FOLDER / f"{{name}}-{{SIDE}}.started").touch()
+        deadline = time.monotonic() + 30
+        while not (FOLDER / f"{{name}}-{{other}}.started").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        (FOLDER / f"{{name}}-{{SIDE}}.met").write_text(str((FOLDER / f"{{name}}-{{other}}.started").exists()))
+
+    @pytest.mark.peak_memory
+    def test_meet_memory():
+        meet("memory")
+        assert len(bytearray(1024 * 1024)) == 1024 * 1024
+
+    @pytest.mark.accuracy
+    def test_meet_accuracy(accuracy, sentiment_data):
+        meet("accuracy")
+        from modelperf.models.base import Classification
+
+        class Fixed:
+            class info:
+                key, name = "fixed@0123456789ab", "fixed"
+
+            def classify(self, texts):
+                return Classification(tuple(1 for _ in texts), tuple((0.2, 0.8) for _ in texts),
+                                      ("negative", "positive"))
+
+        accuracy.evaluate(Fixed(), sentiment_data)
+"""
+
 
 def _sentiment(root: Path) -> None:
     lines = ["sentence\tlabel"] + [f"review number {i}\t{i % 2}" for i in range(200)]
@@ -202,6 +241,7 @@ def _changed(folder: Path) -> Session:
         "test_rec.py": UNMARKED,
         "test_nothing.py": NOTHING.format(call=True, mark=STRUCTURAL),  # the base times the call
         "test_paced.py": PACED.format(side="base", log=str(paced), mark=STRUCTURAL),
+        "test_meeting.py": MEETING.format(side="base", folder=str(folder)),
         "test_broken.py": spin(5000).replace("test_spin", "test_broken") + "\nthis is not python\n",
     })
     commit(repo)
@@ -214,11 +254,13 @@ def _changed(folder: Path) -> Session:
         "test_ppl_worse.py": PERPLEXITY.format(name="ppl_worse", scale=1.5),  # scores the text otherwise
         "test_nothing.py": NOTHING.format(call=False, mark=STRUCTURAL),  # the change never times it
         "test_paced.py": PACED.format(side="change", log=str(paced), mark=STRUCTURAL),
+        "test_meeting.py": MEETING.format(side="change", folder=str(folder)),
         "test_broken.py": spin(5000).replace("test_spin", "test_broken"),  # the change mends it
     })
     # Its own TMPDIR: a failing session keeps its workers' logs there, for people to read.
+    # One model thread a side, so that two cores hold both sides' memory and accuracy runs at once.
     return run_against(repo, "-rA", "--accuracy-dataset", "data.tsv", "--results-json", str(folder / "results.json"),
-                       env={"TMPDIR": str(folder)})
+                       "--llama-threads", "1", "--distilbert-threads", "1", env={"TMPDIR": str(folder)})
 
 
 def _clean(folder: Path) -> Session:

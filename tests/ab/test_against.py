@@ -13,6 +13,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.ab.helpers import Session
@@ -122,6 +123,16 @@ def test_a_base_side_whose_test_module_fails_to_import_fails_the_gate(changed: S
         ("*test(s) not compared because of the base side (*test_broken.py::test_broken*): the gate did not judge "
          "them, so the session fails; fix what fails on HEAD (*) or choose another --against REF*"),
     ])
+
+
+@pytest.mark.skipif((psutil.cpu_count(logical=False) or 1) < 2, reason="one physical core: the sides' untimed "
+                    "runs take turns there, as two model threads would share one core")
+@pytest.mark.parametrize("kind", ["memory", "accuracy"])
+def test_untimed_figures_are_measured_on_both_sides_at_once(changed: Shared, kind: str) -> None:
+    session, folder = changed
+    assert (folder / f"{kind}-base.met").read_text() == "True", session.output
+    assert (folder / f"{kind}-change.met").read_text() == "True", session.output
+    assert "pass" in session.row(f"test_meet_{kind}"), session.output
 
 
 def _paced_calls(folder: Path) -> list[tuple[float, float, str, str]]:

@@ -9,6 +9,7 @@ test pooled into the two figures the judge compares, the change's carrying the p
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -20,7 +21,8 @@ from modelperf.markers import MARKERS, LatencyOptions
 from modelperf.measure.latency import pool_runs
 from modelperf.records import LatencyDetail, Measurement, PairedRuns, TestResult
 
-__all__ = ["RULES", "TestOutcome", "first_line", "measurements", "not_compared", "outcome_of", "pooled_sides"]
+__all__ = ["RULES", "TestOutcome", "first_line", "measurements", "not_compared", "outcome_of", "pooled_sides",
+           "seconds_per_call"]
 
 
 @dataclass
@@ -80,3 +82,14 @@ def pooled_sides(runs: Mapping[str, Sequence[Reply]], options: LatencyOptions, r
     paired = PairedRuns(ref, options.min_effect, options.statistic, figures["base"], figures["change"], processes)
     base, change = (pool_runs([m[0] for m in sides[side]]) for side in ("base", "change"))
     return base, replace(change, latency=replace(change.latency or LatencyDetail(), paired=paired))
+
+
+def seconds_per_call(runs: Mapping[str, Sequence[Reply]]) -> float | None:
+    """The test's time per call from the first block (the faster side's median round), or None
+    before it; both sides get the same, so they choose the same rounds."""
+    medians = []
+    for side in ("base", "change"):
+        measured = measurements(runs[side][0]) if runs[side] else []
+        if measured and measured[0].samples:
+            medians.append(statistics.median(measured[0].samples))
+    return min(medians) if len(medians) == 2 else None

@@ -8,6 +8,9 @@ starting, a CPU warming up) touches both sides alike. A test that needs more blo
 
 A load test is one block of process 0 on each side (each side's server lives in that worker), whose
 phases take the turns ABBA (:func:`phase_turns`): base, change, change, base, and so on.
+
+Memory and accuracy tests measure no time: both sides run them at once where the cores allow
+(:func:`untimed_at_once`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 
-__all__ = ["blocks", "phase_turns"]
+__all__ = ["blocks", "phase_turns", "untimed_at_once"]
 
 
 def blocks(processes: int, mirrored: bool = False) -> list[tuple[int, tuple[str, str]]]:
@@ -30,3 +33,11 @@ def blocks(processes: int, mirrored: bool = False) -> list[tuple[int, tuple[str,
 def phase_turns() -> Iterator[str]:
     """The sides whose turn it is, phase after phase of a load test: base, change, change, base, again."""
     return itertools.cycle(("base", "change", "change", "base"))
+
+
+def untimed_at_once(model_threads: int, physical_cores: int) -> bool:
+    """Whether both sides may run an untimed test at the same time: only where the physical cores hold
+    both sides' model threads. Oversubscribed, llama.cpp's and torch's threads wait at barriers for a
+    core another process holds (a 10 ms call can take 300 ms; see modelperf.utils.parse_threads), so
+    two runs at once could take longer than two in turn."""
+    return physical_cores >= 2 * model_threads

@@ -5,15 +5,15 @@ accuracy, and a fresh one per side for each peak-memory test. :meth:`AgainstRunn
 test and returns a :class:`~modelperf.ab.outcome.TestOutcome`: what the test's report says (passed,
 failed or skipped, and why) and its results. A side that cannot start, a worker that dies, a test
 that fails or exists on one side only: each becomes one sentence in the outcome, and the other
-side's figures are kept. Reading the replies is :mod:`modelperf.ab.outcome`'s.
-A load test runs on process 0 of each side (its servers live there), its phases taking turns ABBA,
-each phase after the first on a fresh server process.
+side's figures are kept. Reading the replies is :mod:`modelperf.ab.outcome`'s. A load test runs on
+process 0 of each side (its servers live there), its phases taking turns ABBA, each phase after the
+first on a fresh server process. Memory and accuracy tests run on both sides at once where the cores
+hold both sides' threads (``concurrent_untimed``): their figures are no times.
 """
 
 from __future__ import annotations
 
 import itertools
-import statistics
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -28,15 +28,19 @@ from modelperf.ab.outcome import (
     not_compared,
     outcome_of,
     pooled_sides,
+    seconds_per_call,
 )
 from modelperf.ab.plan import blocks, phase_turns
-from modelperf.ab.workers import Reply, SideSpec, Worker, WorkerDied
+from modelperf.ab.workers import Reply, SideSpec, Worker, WorkerDied, run_at_once
 from modelperf.judge import AGAINST_MIN_EFFECT, Reference, judge, latency_comparison
 from modelperf.markers import MARKERS, LatencyOptions, MarkerOptions
 from modelperf.processes import interrupt_deferred
 from modelperf.vocab import Verdict
 
-__all__ = ["AgainstRunner"]
+__all__ = ["UNTIMED", "AgainstRunner"]
+
+# The markers whose figures are no time: a test with only these may run on both sides at once.
+UNTIMED = frozenset({"accuracy", "peak_memory"})
 
 
 class AgainstRunner:
@@ -44,7 +48,7 @@ class AgainstRunner:
 
     def __init__(self, change: SideSpec, base: SideSpec | None, processes: int, ref: str,
                  progress: Callable[[str], None], fork: bool = True, models: Sequence[str] = (),
-                 control: Sequence[str] = ("torch",)) -> None:
+                 control: Sequence[str] = ("torch",), concurrent_untimed: bool = False) -> None:
         self.specs = {"change": change, **({"base": base} if base is not None else {})}
         self.processes = processes
         self.ref = ref
@@ -58,6 +62,7 @@ class AgainstRunner:
         self._models = tuple(models)  # the models the selected tests load: their libraries are preloaded
         self._control = tuple(control)  # the control workload's libraries, where a selected test times it: preloaded
         self.server: ForkServer | None = None  # every worker of both sides is forked from it, when it runs
+        self.concurrent_untimed = concurrent_untimed  # memory and accuracy: both sides at once (docstring)
 
     # ------------------------------------------------------------------ workers
     def _start_server(self) -> None:
@@ -170,30 +175,75 @@ class AgainstRunner:
                                                     "--against ran it on this side only")
                                    for m in measurements(reply)]
             return outcome
-        if "peak_memory" in markers:
-            replies = {side: self._fresh(side, test_id) for side in self._sides(test_id)}
-        elif "latency" in markers:
+        if "latency" in markers and "peak_memory" not in markers:
             return self._latency(test_id, markers["latency"], explicit_min_effect)
-        elif "load" in markers and self.has("base", test_id):
+        if "load" in markers and "peak_memory" not in markers and self.has("base", test_id):
             return self._load(test_id, markers)
+        untimed = self.concurrent_untimed and set(markers) <= UNTIMED
+        if "peak_memory" in markers:
+            replies = self._fresh(test_id, at_once=untimed)
         else:
-            replies = {side: self._run(side, 0, test_id, 1.0) for side in self._sides(test_id)}
+            replies = self._on_both(test_id, at_once=untimed)
         return self._judged(test_id, replies, markers)
 
     def _sides(self, test_id: str) -> list[str]:
         return ["base", "change"] if self.has("base", test_id) else ["change"]
 
-    def _fresh(self, side: str, test_id: str) -> Reply:
-        """Run a test in a new process of ``side`` (memory: no earlier test's allocations in the figure)."""
-        with interrupt_deferred():
-            worker = self._new_worker(side, self.processes, preload=False)  # its log is the next fresh worker's
+    def _on_both(self, test_id: str, at_once: bool) -> dict[str, Reply]:
+        """Run a test once on each side's first long-lived worker, both at once when ``at_once``."""
+        if not at_once:
+            return {side: self._run(side, 0, test_id, 1.0) for side in self._sides(test_id)}
+        workers: dict[str, Worker | Reply] = {}
+        for side in self._sides(test_id):
+            try:
+                workers[side] = self._worker(side, 0)
+            except WorkerDied as exc:
+                self._forget(side, 0)
+                workers[side] = Reply(test_id, "died", str(exc))
+        return self._together(test_id, workers, fresh=False)
+
+    def _fresh(self, test_id: str, at_once: bool) -> dict[str, Reply]:
+        """Run a test in a new process of each side (memory: no earlier test's allocations in the figure)."""
+        if not at_once:
+            return {side: self._together(test_id, self._fresh_workers(test_id, [side]), fresh=True)[side]
+                    for side in self._sides(test_id)}
+        return self._together(test_id, self._fresh_workers(test_id, self._sides(test_id)), fresh=True)
+
+    def _fresh_workers(self, test_id: str, sides: Sequence[str]) -> dict[str, Worker | Reply]:
+        """A new worker per side, all started before any is waited for; a Reply for one that could not start."""
+        started: dict[str, Worker] = {}
+        workers: dict[str, Worker | Reply] = {}
         try:
-            worker.wait_ready()
-            return worker.run(test_id, 1.0)
-        except WorkerDied as exc:
-            return Reply(test_id, "died", str(exc))
+            for side in sides:
+                with interrupt_deferred():
+                    started[side] = self._new_worker(side, self.processes, preload=False)  # log: the next fresh one's
+            for side, worker in started.items():
+                try:
+                    worker.wait_ready()
+                    workers[side] = worker
+                except WorkerDied as exc:
+                    worker.close()
+                    workers[side] = Reply(test_id, "died", str(exc))
+        except BaseException:  # a Ctrl-C while they start: none outlives the session
+            for worker in started.values():
+                worker.close()
+            raise
+        return workers
+
+    def _together(self, test_id: str, workers: Mapping[str, Worker | Reply], fresh: bool) -> dict[str, Reply]:
+        """:func:`run_at_once` on these workers; a fresh one is closed after its run, a long-lived one that
+        died is forgotten (the next test starts another)."""
+        try:
+            replies = run_at_once(test_id, workers)
         finally:
-            worker.close()
+            if fresh:
+                for worker in workers.values():
+                    if isinstance(worker, Worker):
+                        worker.close()
+        for side, reply in replies.items():
+            if not fresh and reply.outcome == "died" and isinstance(workers[side], Worker):
+                self._forget(side, 0)
+        return replies
 
     def _missing_base(self, test_id: str) -> str:
         if "base" not in self.specs:
@@ -278,7 +328,7 @@ class AgainstRunner:
     def _block(self, test_id: str, scale: float, runs: dict[str, list[Reply]], index: int,
                order: tuple[str, str]) -> TestOutcome | None:
         """Run one block into ``runs``; an outcome (a failure, a skip) ends the test early."""
-        replies = self._paced(test_id, scale, index, order, self._seconds_per_call(runs))
+        replies = self._paced(test_id, scale, index, order, seconds_per_call(runs))
         for side in order:
             runs[side].append(replies[side])
         change, base = runs["change"][-1], runs["base"][-1]
@@ -289,17 +339,6 @@ class AgainstRunner:
             outcome.results = [not_compared(m, self._base_failed(base)) for m in measurements(change)]
             return outcome
         return None
-
-    @staticmethod
-    def _seconds_per_call(runs: Mapping[str, Sequence[Reply]]) -> float | None:
-        """The test's time per call from the first block (the faster side's median round), or None
-        before it; both sides get the same, so they choose the same rounds."""
-        medians = []
-        for side in ("base", "change"):
-            measured = measurements(runs[side][0]) if runs[side] else []
-            if measured and measured[0].samples:
-                medians.append(statistics.median(measured[0].samples))
-        return min(medians) if len(medians) == 2 else None
 
     def _paced(self, test_id: str, scale: float, index: int, order: Sequence[str],
                seconds_per_call: float | None = None, turns: Iterator[str] | None = None) -> dict[str, Reply]:

@@ -24,7 +24,7 @@ from typing import IO, Any
 from modelperf.ab.forkserver import ForkedProcess, ForkServer
 
 __all__ = ["PRELOAD_ENV", "READY_TIMEOUT_S", "RUN_TIMEOUT_S", "TURN_S", "WORKER_ENV", "Reply", "SideSpec", "Worker",
-           "WorkerDied", "describe_exit", "read_command", "send_reply"]
+           "WorkerDied", "describe_exit", "read_command", "run_at_once", "send_reply"]
 
 PRELOAD_ENV = "MODELPERF_WORKER_PRELOAD"  # "1": load the selected tests' models before saying "ready"
 WORKER_ENV = "MODELPERF_WORKER_FDS"  # "<commands fd>,<replies fd>": set only in worker processes
@@ -230,6 +230,31 @@ class Worker:
         interesting = [line.strip() for line in lines if line.strip()][-_LOG_TAIL_LINES:]
         errors = [line for line in interesting if "Error" in line or line.startswith("E ")]
         return " | ".join((errors or interesting)[-3:])[:600]
+
+
+def run_at_once(test_id: str, workers: Mapping[str, Worker | Reply]) -> dict[str, Reply]:
+    """Start ``test_id`` on every side's worker, then collect the replies: the runs overlap in time.
+
+    A Reply among ``workers`` (a worker that could not start) is kept as that side's reply; a worker
+    that dies gives a "died" Reply saying why. For untimed figures only: the runs share the machine.
+    """
+    replies: dict[str, Reply] = {side: w for side, w in workers.items() if isinstance(w, Reply)}
+    running: dict[str, Worker] = {}
+    for side, worker in workers.items():
+        if isinstance(worker, Worker):
+            try:
+                worker.begin(test_id, 1.0, paced=False)
+                running[side] = worker
+            except WorkerDied as exc:
+                replies[side] = Reply(test_id, "died", str(exc))
+    for side, worker in running.items():
+        try:
+            reply = worker.wait_turn()
+            assert reply is not None  # an unpaced run never hands its turn over
+            replies[side] = reply
+        except WorkerDied as exc:
+            replies[side] = Reply(test_id, "died", str(exc))
+    return {side: replies[side] for side in workers}
 
 
 def _worker_fds() -> tuple[int, int]:

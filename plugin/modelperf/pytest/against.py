@@ -9,6 +9,7 @@ status, ``-x``, JUnit XML and the plugin's own summary behave as in a plain sess
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import tempfile
@@ -23,9 +24,10 @@ from _pytest.reports import TestReport
 
 from modelperf.ab.git import AgainstError, BaseTree, changed_dependency_files, check_out, repo_root, source_roots
 from modelperf.ab.outcome import TestOutcome
+from modelperf.ab.plan import untimed_at_once
 from modelperf.ab.runner import AgainstRunner
 from modelperf.ab.workers import SideSpec
-from modelperf.config import OPTIONS
+from modelperf.config import OPTIONS, Settings
 from modelperf.markers import MARKERS, MarkerError, MarkerOptions, parse_marker
 from modelperf.measure import control
 from modelperf.pytest.session import models_needed
@@ -43,6 +45,14 @@ _PATH_SETTINGS = {"llama_model", "accuracy_dataset"}  # relative to this directo
 
 def _interrupt_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+
+def _untimed_at_once(settings: Settings) -> bool:
+    """Whether memory and accuracy tests run on both sides at once (:func:`modelperf.ab.plan.untimed_at_once`)."""
+    import psutil
+
+    cores = int(psutil.cpu_count(logical=False) or os.cpu_count() or 1)
+    return untimed_at_once(max(settings.distilbert_threads, settings.llama_threads), cores)
 
 
 def _control_needed(items: list[pytest.Item]) -> tuple[str, ...]:
@@ -175,7 +185,8 @@ class AgainstController:
                       f"(base in {base.root if base else '-'}; logs in {change.log_dir})")
             self.runner = AgainstRunner(change, base, processes, label, self._say,
                                         fork=self.settings.against_start == "fork",
-                                        models=models_needed(session.items), control=_control_needed(session.items))
+                                        models=models_needed(session.items), control=_control_needed(session.items),
+                                        concurrent_untimed=_untimed_at_once(self.settings))
             started = time.monotonic()
             self.runner.start()
             self._say(f"workers ready in {time.monotonic() - started:.0f} s")
