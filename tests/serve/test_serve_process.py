@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -21,17 +22,34 @@ import pytest
 SERVE_EXTRA = "the serving tests need the serve extra: pip install 'pytest-modelperf[serve]'"
 pytest.importorskip("httpx", reason=SERVE_EXTRA)
 
-from modelperf.serve.process import ServerFailed, ServerProcess, free_port
+from modelperf.forking.server import ForkServer
+from modelperf.serve.process import PythonModule, ServerFailed, ServerProcess, free_port
 
 FAKE = Path(__file__).with_name("fake_server.py")
+REPO = Path(__file__).resolve().parents[2]
 GONE_WITHIN_S = 15.0  # how long a stopped or orphaned group may take to go: a bound, not a measurement
 
 
-def fake(tmp_path: Path, mode: str, *, startup_timeout_s: float = 20.0) -> ServerProcess:
+@pytest.fixture(scope="module", params=["fresh", "forked"])
+def forks(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForkServer | None]:
+    """Each test twice: its server a fresh interpreter, then forked from a fork server (as the load tests' are)."""
+    if request.param == "fresh":
+        yield None
+        return
+    server = ForkServer(["http.server"], tmp_path_factory.mktemp("forks") / "fork-server.log", name="the fork server")
+    server.wait_ready()
+    yield server
+    server.close()
+
+
+def fake(tmp_path: Path, mode: str, *, startup_timeout_s: float = 20.0, forks: ForkServer | None = None) -> ServerProcess:
     port = free_port()
-    return ServerProcess("the fake model server", [sys.executable, str(FAKE), str(port), mode],
-                         tmp_path / "logs" / "fake.log", port=port, health_path="/health",
-                         startup_timeout_s=startup_timeout_s)
+    command: list[str] | PythonModule = [sys.executable, str(FAKE), str(port), mode]
+    if forks is not None:
+        command = PythonModule("tests.serve.fake_server", (str(port), mode))
+    return ServerProcess("the fake model server", command, tmp_path / "logs" / "fake.log", port=port,
+                         health_path="/health", startup_timeout_s=startup_timeout_s, env={"PYTHONPATH": str(REPO)},
+                         forks=forks)
 
 
 def alive(pid: int) -> bool:
@@ -57,18 +75,44 @@ def child_of(log: Path) -> int:
     return int(match[1])
 
 
-def test_a_started_server_is_healthy_and_stopping_it_ends_its_whole_process_group(tmp_path: Path) -> None:
-    server = fake(tmp_path, "healthy")
+def test_a_started_server_is_healthy_and_stopping_it_ends_its_whole_process_group(
+        tmp_path: Path, forks: ForkServer | None) -> None:
+    server = fake(tmp_path, "healthy", forks=forks)
     with server:
         pid = server.pid
         assert pid is not None and alive(pid) and server.base_url.startswith("http://127.0.0.1:")
+        parent = psutil.Process(pid).ppid()
+        assert parent == (os.getpid() if forks is None else forks.process.pid)
         child = child_of(server.log_path)
         assert alive(child)
     assert server.pid is None and wait_gone(pid, child) == []
 
 
-def test_a_server_that_crashes_at_start_is_one_sentence_naming_the_model_and_the_log(tmp_path: Path) -> None:
-    server = fake(tmp_path, "crash")
+def test_a_forked_server_exits_by_itself_when_its_fork_server_is_killed(tmp_path: Path) -> None:
+    forks = ForkServer(["http.server"], tmp_path / "fork-server.log")
+    forks.wait_ready()
+    server = fake(tmp_path, "healthy", forks=forks)
+    with server:
+        pid = server.pid
+        assert pid is not None
+        child = child_of(server.log_path)
+        forks.process.kill()  # as when the session that started both dies outright
+        assert wait_gone(pid, child) == []
+    forks.close()
+
+
+def test_a_fork_server_that_is_gone_leaves_the_server_to_start_as_a_fresh_interpreter(tmp_path: Path) -> None:
+    forks = ForkServer(["http.server"], tmp_path / "fork-server.log")
+    forks.wait_ready()
+    forks.close()
+    with fake(tmp_path, "healthy", forks=forks) as server:
+        assert server.forks is None and server.pid is not None
+        assert psutil.Process(server.pid).ppid() == os.getpid()
+
+
+def test_a_server_that_crashes_at_start_is_one_sentence_naming_the_model_and_the_log(
+        tmp_path: Path, forks: ForkServer | None) -> None:
+    server = fake(tmp_path, "crash", forks=forks)
     with pytest.raises(ServerFailed) as failure:
         server.start()
     message = str(failure.value)
@@ -77,16 +121,16 @@ def test_a_server_that_crashes_at_start_is_one_sentence_naming_the_model_and_the
     assert server.pid is None
 
 
-def test_a_server_that_never_becomes_healthy_is_stopped_and_reported(tmp_path: Path) -> None:
-    server = fake(tmp_path, "unhealthy", startup_timeout_s=1.0)
+def test_a_server_that_never_becomes_healthy_is_stopped_and_reported(tmp_path: Path, forks: ForkServer | None) -> None:
+    server = fake(tmp_path, "unhealthy", startup_timeout_s=1.0, forks=forks)
     with pytest.raises(ServerFailed, match=r"^the fake model server did not become healthy within 1 s \(/health on "
                                            rf"port {server.port}\): see its log .*fake\.log\.$"):
         server.start()
     assert wait_gone(child_of(server.log_path)) == []
 
 
-def test_a_server_that_dies_while_serving_is_reported_with_the_signal(tmp_path: Path) -> None:
-    with fake(tmp_path, "healthy") as server:
+def test_a_server_that_dies_while_serving_is_reported_with_the_signal(tmp_path: Path, forks: ForkServer | None) -> None:
+    with fake(tmp_path, "healthy", forks=forks) as server:
         assert server.pid is not None
         os.kill(server.pid, signal.SIGKILL)
         deadline = time.monotonic() + GONE_WITHIN_S

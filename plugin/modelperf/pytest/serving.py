@@ -19,7 +19,9 @@ from typing import Any
 import pytest
 
 from modelperf.config import Settings
+from modelperf.forking.server import ForkServer, ForkServerError
 from modelperf.models.base import ModelUnavailable
+from modelperf.serve.process import PythonModule
 
 __all__ = ["SERVED_FIXTURES", "LoadFixture", "Servers", "get_servers"]
 
@@ -36,6 +38,7 @@ class Servers:
         self._served: dict[str, Any] = {}
         self._failed: dict[str, str] = {}  # a server that failed to start is not retried by every test
         self._processes: list[Any] = []
+        self._forks: dict[str, ForkServer | None] = {}  # per model; None: its fork server failed, start afresh
 
     def get(self, name: str) -> Any:
         """The served model ``name`` (llama or distilbert); fails the test in one sentence if it cannot be had,
@@ -77,13 +80,30 @@ class Servers:
                                                s.llama_context, s.llama_repack)
             process = servers.llama_server(config, self.log_dir)
         else:
-            process = servers.classifier_server(servers.ClassifierServerConfig(s.distilbert_model,
-                                                                               s.distilbert_threads), self.log_dir)
+            process = servers.classifier_server(servers.ClassifierServerConfig(s.distilbert_model, s.distilbert_threads),
+                                                self.log_dir)
         self._processes.append(process)  # kept before it starts, so a Ctrl-C during the start still stops it
+        if isinstance(process.command, PythonModule):  # any other command (a test's stand-in) starts as it is
+            process.forks = self._fork_server(name)
         process.start()
         if name == "llama":
             return servers.Served("llama", process.base_url, process, model=config.alias)
         return servers.Served("distilbert", process.base_url + "/v1/classify", process, completion=False)
+
+    def _fork_server(self, name: str) -> ForkServer | None:
+        """The fork server of ``name``'s servers, started with the first of them; None if it cannot start
+        (its servers then start as fresh interpreters, as before: slower, not wrong)."""
+        from modelperf.serve.servers import SERVER_PRELOAD
+
+        if name not in self._forks:
+            forks = self._forks[name] = ForkServer(SERVER_PRELOAD[name], self.log_dir / f"{name}-fork-server.log",
+                                                   name=f"the {name} servers' fork server")  # kept: stop() ends it
+            try:
+                forks.wait_ready()
+            except ForkServerError:
+                forks.close()
+                self._forks[name] = None
+        return self._forks[name]
 
     def fresh(self, served: Any) -> Any:
         """A new server process in place of ``served``'s, on the same settings (an ``--against`` load test's
@@ -103,6 +123,10 @@ class Servers:
             process.stop()
         self._processes.clear()
         self._served.clear()
+        for forks in self._forks.values():
+            if forks is not None:
+                forks.close()
+        self._forks.clear()
 
 
 def get_servers(config: pytest.Config, settings: Settings, root: Path) -> Servers:

@@ -24,11 +24,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from modelperf.forking.server import ForkedProcess, ForkServer, ForkServerError
+
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["ExternalServer", "ServerFailed", "ServerProcess", "exit_with_parent", "free_port", "python_module",
-           "wait_healthy"]
+__all__ = ["ExternalServer", "PythonModule", "ServerFailed", "ServerProcess", "exit_with_parent", "free_port",
+           "python_module", "wait_healthy"]
 
 HOST = "127.0.0.1"
 PARENT_ENV = "MODELPERF_SERVE_PARENT"  # the launcher's parent pid; it exits when that process is gone
@@ -114,19 +116,38 @@ class ExternalServer:
         """Nothing to stop: the server belongs to whoever started it."""
 
 
-class ServerProcess:
-    """One server process: ``with ServerProcess(...) as server:`` starts it and waits until it is healthy."""
+@dataclass(frozen=True)
+class PythonModule:
+    """``python -m module args``: a server command that a fork server can also run (see ServerProcess)."""
 
-    def __init__(self, label: str, argv: Sequence[str], log_path: Path, *, port: int,
-                 health_path: str, startup_timeout_s: float = 120.0, env: Mapping[str, str] | None = None) -> None:
+    module: str
+    args: tuple[str, ...]
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", self.module, *self.args]
+
+
+class ServerProcess:
+    """One server process: ``with ServerProcess(...) as server:`` starts it and waits until it is healthy.
+
+    A :class:`PythonModule` command with a fork server (``forks``) is forked from it: the server's
+    libraries are imported once for all the servers a session starts (an ``--against`` load test starts
+    one per phase). Anything else, or a fork server that fails, starts a fresh interpreter.
+    """
+
+    def __init__(self, label: str, command: Sequence[str] | PythonModule, log_path: Path, *, port: int,
+                 health_path: str, startup_timeout_s: float = 120.0, env: Mapping[str, str] | None = None,
+                 forks: ForkServer | None = None) -> None:
         self.label = label  # names the model in every error, e.g. "the llama server (SmolLM2 ...)"
-        self.argv = tuple(argv)
+        self.command = command
+        self.argv = tuple(command.argv() if isinstance(command, PythonModule) else command)
+        self.forks = forks
         self.log_path = log_path
         self.port = port
         self.health_path = health_path
         self.startup_timeout_s = startup_timeout_s
         self._env = dict(env or {})
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: subprocess.Popen[bytes] | ForkedProcess | None = None
 
     @property
     def base_url(self) -> str:
@@ -140,9 +161,11 @@ class ServerProcess:
         """Start the process and return once its health check answers; ServerFailed otherwise."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self._env, PARENT_ENV: str(os.getpid()), "PYTHONUNBUFFERED": "1"}
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                             env=env, start_new_session=True)
+        self._process = self._forked(env)
+        if self._process is None:
+            with self.log_path.open("ab") as log:
+                self._process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log,
+                                                 stderr=subprocess.STDOUT, env=env, start_new_session=True)
         atexit.register(self.stop)
         try:
             wait_healthy(self.base_url + self.health_path, self.startup_timeout_s, alive=self)
@@ -153,6 +176,20 @@ class ServerProcess:
         except BaseException:
             self.stop()
             raise
+
+    def _forked(self, env: dict[str, str]) -> ForkedProcess | None:
+        """The server forked from :attr:`forks` (None: there is none, or it failed and is dropped)."""
+        if self.forks is None or not isinstance(self.command, PythonModule):
+            return None
+        # Its parent is the fork server: it exits when that one is gone (the fork server ends with its caller).
+        env = {**env, PARENT_ENV: str(self.forks.process.pid)}
+        path = [entry for entry in env.get("PYTHONPATH", "").split(os.pathsep) if entry]
+        try:
+            return self.forks.spawn(self.command.args, Path.cwd(), env, path, self.log_path,
+                                    module=self.command.module, append=True)
+        except ForkServerError:
+            self.forks = None
+            return None
 
     def raise_if_exited(self, when: str = "while serving") -> None:
         """ServerFailed, naming the model and the log, if the process has exited."""
@@ -197,6 +234,6 @@ class ServerProcess:
         self.stop()
 
 
-def python_module(module: str, *args: str) -> list[str]:
-    """argv running ``module`` with this interpreter."""
-    return [sys.executable, "-m", module, *args]
+def python_module(module: str, *args: str) -> PythonModule:
+    """The command running ``module`` with this interpreter."""
+    return PythonModule(module, args)

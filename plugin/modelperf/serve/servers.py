@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from modelperf.serve.endpoints import ClassifierEndpoint, CompletionEndpoint, Endpoint
 
 __all__ = [
+    "SERVER_PRELOAD",
     "ClassifierServerConfig",
     "LlamaServerConfig",
     "Served",
@@ -34,6 +35,12 @@ __all__ = [
 # What llama_cpp.server imports (its "server" extra), and what the classifier service needs.
 LLAMA_SERVER_MODULES = ("llama_cpp", "httpx", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
 CLASSIFIER_MODULES = ("torch", "transformers", "httpx", "uvicorn", "starlette")
+# What a fork server of each model's servers imports once (third-party only: each server imports its
+# caller's modelperf after the fork). A forked llama server was healthy in 0.32 s, a fresh interpreter
+# in 0.92 s (benchmarks/server_start.py, 2-core AMD EPYC, 2026-12-06); an --against load test starts
+# one a phase.
+SERVER_PRELOAD = {"llama": ("uvicorn", "fastapi", "llama_cpp", "llama_cpp.server.app", "llama_cpp.server.settings"),
+                  "distilbert": ("uvicorn", "starlette.applications", "torch", "transformers")}
 _INSTALL_HINT = "pip install 'pytest-modelperf[serve]'"
 
 
@@ -72,7 +79,9 @@ class ClassifierServerConfig:
 
 
 def llama_server(config: LlamaServerConfig, log_dir: Path) -> ServerProcess:
-    """A not yet started server process for ``config`` (use ``with``), its log in ``log_dir``.
+    """A not yet started server process for ``config`` (use ``with``), its log in ``log_dir``. Its
+    command is a :class:`PythonModule`, so it can be forked (set ``forks`` to a fork server that
+    imported :data:`SERVER_PRELOAD`'s modules).
 
     Raises ModelUnavailable for a missing or malformed GGUF and ServingUnavailable for a missing
     package, before anything starts.
@@ -95,7 +104,8 @@ def llama_server(config: LlamaServerConfig, log_dir: Path) -> ServerProcess:
 
 
 def classifier_server(config: ClassifierServerConfig, log_dir: Path) -> ServerProcess:
-    """A not yet started DistilBERT service for ``config`` (use ``with``), its log in ``log_dir``."""
+    """A not yet started DistilBERT service for ``config`` (use ``with``), its log in ``log_dir``; it can
+    be forked as :func:`llama_server`'s can."""
     _require(CLASSIFIER_MODULES, "the DistilBERT classification service")
     if config.model is not None:
         from modelperf.models.distilbert import resolve_checkpoint

@@ -1,15 +1,16 @@
-"""The fork server of ``--against``: one interpreter that imports the heavy libraries once and forks the workers.
+"""A fork server: one interpreter that imports the heavy libraries once and forks processes from there.
 
 Run as a script by path (``python .../zygote.py FD MODULE...``), never imported: it must not load
-``modelperf`` itself, because each side's workers import *their own* tree's copy after the fork.
+``modelperf`` itself, because each ``--against`` side's workers import *their own* tree's copy after
+the fork (and a model server's launcher its caller's).
 It imports only the standard library and the MODULEs named (third-party libraries both sides share,
 such as torch, transformers, llama_cpp), before any thread of theirs does work: a fork after an
 OpenMP region or a llama.cpp thread pool had started would copy locks held by threads that do not
 exist in the child.
 
 Protocol on the Unix socket FD (SOCK_SEQPACKET, one JSON message per packet), see
-:class:`modelperf.ab.forkserver.ForkServer`: it answers ``{"op": "ready"}`` once the imports are done;
-each ``{"op": "fork", ...}`` carries the worker's two pipe ends as ancillary descriptors and is
+:class:`modelperf.forking.server.ForkServer`: it answers ``{"op": "ready"}`` once the imports are done;
+each ``{"op": "fork", ...}`` carries the process's descriptors (a worker's two pipe ends) as ancillary data and is
 answered ``{"op": "forked", "pid": N}``; whenever a child ends, ``{"op": "exit", "pid": N, "status":
 S}`` (S as :attr:`subprocess.Popen.returncode`: negative for a signal). End of file on FD ends it.
 """
@@ -50,7 +51,7 @@ def _reap(channel: socket.socket) -> None:
 
 def _child(request: dict[str, Any], fds: list[int], channel: socket.socket, wakeup: tuple[int, int],
            started: int) -> None:
-    """In the forked child: become the worker ``request`` describes, then run pytest; never returns."""
+    """In the forked child: become the process ``request`` describes, then run its module; never returns."""
     code = 1
     try:
         channel.close()
@@ -61,7 +62,8 @@ def _child(request: dict[str, Any], fds: list[int], channel: socket.socket, wake
         os.setsid()  # its own session and group, as a worker started by Popen(start_new_session=True)
         os.write(started, b"s")
         os.close(started)
-        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        mode = os.O_APPEND if request.get("append") else os.O_TRUNC
+        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | mode, 0o644)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.dup2(log, 1)
@@ -73,16 +75,18 @@ def _child(request: dict[str, Any], fds: list[int], channel: socket.socket, wake
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
-        os.environ[request["fds_env"]] = ",".join(str(fd) for fd in fds)
-        # What `python -m pytest` with PYTHONPATH would have put first: the working directory, then the side's code.
+        if request.get("fds_env"):
+            os.environ[request["fds_env"]] = ",".join(str(fd) for fd in fds)
+        # What `python -m MODULE` with PYTHONPATH would have put first: the working directory, then the code's path.
         sys.path[0:0] = [request["cwd"], *request["path"]]
         import importlib
         import runpy
 
         importlib.invalidate_caches()
-        sys.argv = ["pytest", *request["argv"]]
+        module = request.get("module", "pytest")
+        sys.argv = [module, *request["argv"]]
         try:
-            runpy.run_module("pytest", run_name="__main__", alter_sys=True)
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
             code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -145,5 +149,5 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    del sys.path[0]  # this script's folder (modelperf/ab) must not shadow a library (ab/git.py: GitPython)
+    del sys.path[0]  # this script's folder (modelperf/forking) must not shadow a library (server.py)
     sys.exit(main(sys.argv[1:]))

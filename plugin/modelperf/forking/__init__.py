@@ -1,0 +1,1 @@
+"""Fork servers: processes started from one interpreter that imported their heavy libraries once."""
