@@ -126,10 +126,13 @@ OPTIONS: tuple[Option, ...] = (
            "tag, checked out into a temporary git worktree) in this session, interleaved, and judge each test on the "
            "pair; no stored baseline is read or written (implies --benchmark)", str, None, "MODELPERF_AGAINST",
            "REF"),
+    # 10, not 6: a Llama process's speed is offset from the next one's by about 2.5 % (sd), twice its
+    # run-to-run spread, so only more processes make a verdict surer; with 6, Llama decode's stated
+    # power stayed past its 5 % minimum effect (docs/trust.md#against-sequential, 2026-12-06).
     Option("against_processes", "--against-processes", "worker processes per side for --against (a model's speed "
            "differs from one process to the next: the verdict treats the process as its unit; at least 3)",
            parse_process_count,
-           6, "MODELPERF_AGAINST_PROCESSES", "N"),
+           10, "MODELPERF_AGAINST_PROCESSES", "N"),
     Option("against_start", "--against-start", "how --against starts its worker processes: 'fork' them from one "
            "fork server per session that imported pytest, torch, transformers and llama_cpp once, or 'spawn' each "
            "as a fresh interpreter that imports them itself", _start_mode, "fork", "MODELPERF_AGAINST_START",
