@@ -7,6 +7,7 @@ DistilBERT service's first start in a fresh cache converts the embedded checkpoi
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import signal
 import subprocess
@@ -26,6 +27,7 @@ pytest.importorskip("starlette", reason=SERVE_EXTRA)
 
 import httpx
 
+from modelperf.forking.server import ForkServer
 from modelperf.models.base import ModelUnavailable
 from modelperf.serve.arrivals import Concurrency, Limits
 from modelperf.serve.client import run_load_sync
@@ -34,6 +36,7 @@ from modelperf.serve.figures import summarize
 from modelperf.serve.process import ServerProcess
 from modelperf.serve.prompts import COMPLETION_PROMPTS
 from modelperf.serve.servers import (
+    SERVER_PRELOAD,
     ClassifierServerConfig,
     LlamaServerConfig,
     classifier_endpoint,
@@ -65,6 +68,47 @@ def llama_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
 def distilbert_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     logs = tmp_path_factory.mktemp("serve-logs")
     yield from started(lambda: classifier_server(ClassifierServerConfig(None, threads=1), logs))
+
+
+@pytest.fixture(scope="module")
+def forked_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServerProcess]]:
+    """Both models' servers forked from a fork server each, as a session's load tests start them."""
+    logs = tmp_path_factory.mktemp("forked-logs")
+    forks = {name: ForkServer(SERVER_PRELOAD[name], logs / f"{name}-fork-server.log") for name in SERVER_PRELOAD}
+    try:
+        for server in forks.values():
+            server.wait_ready()
+        made = {"llama": lambda: llama_server(LlamaServerConfig(None, threads=1), logs),
+                "distilbert": lambda: classifier_server(ClassifierServerConfig(None, threads=1), logs)}
+        with contextlib.ExitStack() as stack:
+            services = {}
+            for name, make in made.items():
+                try:
+                    service = make()
+                except ModelUnavailable as exc:
+                    pytest.skip(str(exc))
+                service.forks = forks[name]
+                services[name] = stack.enter_context(service)
+            yield services
+    finally:
+        for server in forks.values():
+            server.close()
+
+
+def test_forked_servers_are_the_fork_servers_children_and_answer_as_fresh_ones(
+        forked_services: dict[str, ServerProcess], distilbert_service: ServerProcess) -> None:
+    for service in forked_services.values():
+        assert service.pid is not None and service.forks is not None
+        assert psutil.Process(service.pid).ppid() == service.forks.process.pid
+    llama = forked_services["llama"]
+    run = run_load_sync(CompletionEndpoint(llama.base_url, model="llama", max_tokens=TOKENS, prompts=SHORT_PROMPTS),
+                        Concurrency(1), Limits(2, 60.0, 60.0))
+    assert [(r.error, r.output_tokens) for r in run.requests] == [(None, TOKENS)] * 2
+    texts = ["A warm, funny and honest film.", "Dull, slow and far too long."]
+    with httpx.Client(timeout=30.0, trust_env=False) as client:
+        labels = [[client.post(service.base_url + "/v1/classify", json={"text": text}).json()["label"] for text in texts]
+                  for service in (forked_services["distilbert"], distilbert_service)]
+    assert labels[0] == labels[1]  # the forked service loads the same model and answers the same
 
 
 def alive(pid: int) -> bool:
