@@ -175,13 +175,13 @@ class AgainstRunner:
                                                     "--against ran it on this side only")
                                    for m in measurements(reply)]
             return outcome
-        if "latency" in markers and "peak_memory" not in markers:
-            return self._latency(test_id, markers["latency"], explicit_min_effect)
-        if "load" in markers and "peak_memory" not in markers and self.has("base", test_id):
-            return self._load(test_id, markers)
         untimed = self.concurrent_untimed and set(markers) <= UNTIMED
         if "peak_memory" in markers:
             replies = self._fresh(test_id, at_once=untimed)
+        elif "latency" in markers:
+            return self._latency(test_id, markers["latency"], explicit_min_effect)
+        elif "load" in markers and self.has("base", test_id):
+            return self._load(test_id, markers)
         else:
             replies = self._on_both(test_id, at_once=untimed)
         return self._judged(test_id, replies, markers)
