@@ -12,7 +12,7 @@ import os
 from modelperf.vocab import MIN_PROCESS_PAIRS
 
 __all__ = ["REPACK_CHOICES", "parse_bool", "parse_positive_int", "parse_repack", "parse_seconds", "parse_spread",
-           "parse_threads"]
+           "parse_threads", "physical_cores"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -53,10 +53,15 @@ def parse_threads(text: str) -> int:
     take 300 ms (measured on a 2-core machine; see measure/control.py).
     """
     if str(text).strip().lower() == "auto":
-        import psutil
-
-        return max(1, int(psutil.cpu_count(logical=False) or os.cpu_count() or 1) - 1)
+        return max(1, physical_cores() - 1)
     return parse_positive_int(text)
+
+
+def physical_cores() -> int:
+    """The machine's physical cores (its logical ones where that is unknown; at least one)."""
+    import psutil
+
+    return int(psutil.cpu_count(logical=False) or os.cpu_count() or 1)
 
 
 REPACK_CHOICES = ("auto", "on", "off")

@@ -9,7 +9,6 @@ status, ``-x``, JUnit XML and the plugin's own summary behave as in a plain sess
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import tempfile
@@ -31,6 +30,7 @@ from modelperf.config import OPTIONS, Settings
 from modelperf.markers import MARKERS, MarkerError, MarkerOptions, parse_marker
 from modelperf.measure import control
 from modelperf.pytest.session import models_needed
+from modelperf.utils import physical_cores
 
 __all__ = ["SECTION", "AgainstController"]
 
@@ -49,10 +49,7 @@ def _interrupt_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def _untimed_at_once(settings: Settings) -> bool:
     """Whether memory and accuracy tests run on both sides at once (:func:`modelperf.ab.plan.untimed_at_once`)."""
-    import psutil
-
-    cores = int(psutil.cpu_count(logical=False) or os.cpu_count() or 1)
-    return untimed_at_once(max(settings.distilbert_threads, settings.llama_threads), cores)
+    return untimed_at_once(max(settings.distilbert_threads, settings.llama_threads), physical_cores())
 
 
 def _control_needed(items: list[pytest.Item]) -> tuple[str, ...]:
