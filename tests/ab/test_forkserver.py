@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from modelperf.ab.forkserver import PRELOAD, ForkServer, ForkServerError, preload_for, preloadable
+from modelperf.ab.forkserver import PRELOAD, preload_for, preloadable
 from modelperf.ab.runner import AgainstRunner
 from modelperf.ab.workers import WORKER_ENV, SideSpec
+from modelperf.forking.server import ForkServer, ForkServerError
 from modelperf.measure.control import control_modules
 from modelperf.pytest.against import _control_needed
 

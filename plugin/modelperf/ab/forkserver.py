@@ -15,11 +15,7 @@ import importlib.util
 from collections.abc import Iterable
 from pathlib import Path
 
-# The fork server itself, for the modules of --against that start workers from it.
-from modelperf.forking.server import START_TIMEOUT_S, ForkedProcess, ForkServer, ForkServerError
-
-__all__ = ["MODEL_MODULES", "PRELOAD", "START_TIMEOUT_S", "ForkServer", "ForkServerError", "ForkedProcess", "preload_for",
-           "preloadable"]
+__all__ = ["MODEL_MODULES", "PRELOAD", "preload_for", "preloadable"]
 
 # What every worker imports, and what a worker that loads a model imports for it: a fork server imports
 # them once for all (those installed, outside the project; see preload_for).

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from modelperf import decide
-from modelperf.ab.forkserver import ForkServer, ForkServerError, preload_for, preloadable
+from modelperf.ab.forkserver import preload_for, preloadable
 from modelperf.ab.outcome import (
     RULES,
     TestOutcome,
@@ -32,6 +32,7 @@ from modelperf.ab.outcome import (
 )
 from modelperf.ab.plan import blocks, phase_turns
 from modelperf.ab.workers import Reply, SideSpec, Worker, WorkerDied, run_at_once
+from modelperf.forking.server import ForkServer, ForkServerError
 from modelperf.judge import AGAINST_MIN_EFFECT, Reference, judge, latency_comparison
 from modelperf.markers import MARKERS, LatencyOptions, MarkerOptions
 from modelperf.processes import interrupt_deferred

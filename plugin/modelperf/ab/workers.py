@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from modelperf.ab.forkserver import ForkedProcess, ForkServer
+from modelperf.forking.server import ForkedProcess, ForkServer
 
 __all__ = ["PRELOAD_ENV", "READY_TIMEOUT_S", "RUN_TIMEOUT_S", "TURN_S", "WORKER_ENV", "Reply", "SideSpec", "Worker",
            "WorkerDied", "describe_exit", "read_command", "run_at_once", "send_reply"]
