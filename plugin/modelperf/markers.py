@@ -134,7 +134,8 @@ class LoadOptions:
     lower | higher is better (default: by the figure); alpha: significance level of the comparison; seed:
     of the Poisson arrivals; role: '<model>:max_rate' puts a search's rate in the trade-off table;
     phases: under --against, the phases each side's run is split into, each on a fresh server process
-    and taking turns with the other side's, compared phase by phase (at least 3).
+    and taking turns with the other side's, compared phase by phase (at least 3); there duration and
+    max_requests are both sides' budget together, half a side (a search's trials hold each rate half as long).
     """
 
     rate: float | None = None

@@ -29,6 +29,7 @@ STUB = Path(__file__).parents[1] / "serve" / "stub_server.py"
 FAKE = Path(__file__).parents[1] / "serve" / "fake_server.py"
 RUN = ("--benchmark", "--history", "off", "--baseline-dir", "baselines", "-p", "no:randomly")
 GAP_ENV = "MODELPERF_STUB_TOKEN_GAP_S"
+BODIES_ENV = "MODELPERF_STUB_BODIES"
 
 LOAD_TEST = """
     import pytest
@@ -235,11 +236,14 @@ def test_against_alternates_the_sides_phases_abba_and_a_slower_change_fails(pyte
     # worker starts the server its own tree describes.
     starts_stand_in(pytester)
     conftest = pytester.path / "conftest.py"
-    conftest.write_text(conftest.read_text().replace("startup_timeout_s=30)",
-                                                     f"startup_timeout_s=30, env={{'{GAP_ENV}': GAP}})")
+    conftest.write_text(conftest.read_text().replace(
+        "startup_timeout_s=30)", f"startup_timeout_s=30, env={{'{GAP_ENV}': GAP, "
+                                 f"'{BODIES_ENV}': str(log_dir / f'bodies-{{port}}.jsonl')}})")
                         + "\nGAP = '0.002'\n")
     # A search beside it: its two trials a side alternate whole, base, change, change, base.
-    pytester.makepyfile(test_served=load_test(extra=", min_effect=0.5") + """
+    # The marker's budget is both sides' together: 16 requests in 2 s, 8 a side, 2 in each of its 4 phases
+    # (seeded arrivals at 40/s: about 10 fall in each quarter second).
+    pytester.makepyfile(test_served=load_test(duration="2 s", requests=16, extra=", min_effect=0.5") + """
     @pytest.mark.load(max_rate=True, rate=20.0, duration="0.3 s", max_runs=2, max_requests=20, tokens=4,
                       slo={"e2e_p99": "5 s"})
     def test_search(llama_server, load):
@@ -262,8 +266,9 @@ def test_against_alternates_the_sides_phases_abba_and_a_slower_change_fails(pyte
         "Poisson 40/s (seeds 0-3), 4 phases alternating with the other side's")
     assert len(detail["phase_figures"]) == 4 and all(f > 0 for f in detail["phase_figures"])
     assert fixed["judgement"]["detectable"] > 1  # type: ignore[index]
-    # Each phase sends its share of the requests: the pooled figure has every phase's, up to the marker's 60.
-    assert detail["sent"] == len(measurement["samples"]) <= 60  # type: ignore[index]
+    # Each side sends half the marker's requests, a quarter of them in each phase; the pooled figure has them all.
+    assert detail["sent"] == len(measurement["samples"]) == 8  # type: ignore[index]
+    assert len(fixed["measurement"]["info"]["base_phase_figures"]) == 4  # type: ignore[index]
     assert search["measurement"]["load"]["trials"] == search["measurement"]["load"]["phases"] == 2  # type: ignore[index]
     for recorded in (fixed, search):
         # When each side's phases ran, on the machine's clock: base, change, change, base, one after another.
@@ -276,7 +281,15 @@ def test_against_alternates_the_sides_phases_abba_and_a_slower_change_fails(pyte
         assert all(ended <= began for (_, ended, _), (began, _, _) in itertools.pairwise(phases)), phases
     # A fresh server for each of the change side's four phases (the base's live in its own checkout); the
     # search's trials run on the last of them.
-    assert len(list((pytester.path / ".modelperf" / "servers").glob("llama-server-*.log"))) == 4
+    servers = pytester.path / ".modelperf" / "servers"
+    assert len(list(servers.glob("llama-server-*.log"))) == 4
+    # Each fresh server first answers its predecessor's last prompt, unmeasured, with two tokens.
+    answered = sorted(([json.loads(line) for line in path.read_text().splitlines()] for path in servers.glob("bodies-*")),
+                      key=lambda bodies: bodies[0]["time"])
+    assert len(answered) == 4 and answered[0][0]["max_tokens"] == 4
+    for before, after in itertools.pairwise(answered):
+        assert after[0]["max_tokens"] == 2 and after[0]["prompt"] == before[-1]["prompt"]
+        assert {body["max_tokens"] for body in after[1:]} == {4}
 
 
 def test_ctrl_c_in_the_middle_of_a_load_test_leaves_no_server_process(pytester: pytest.Pytester) -> None:

@@ -4,7 +4,8 @@ It streams one chunk per token like llama-cpp-python's server; a prompt containi
 answers 500 and one containing ``HANG`` never answers, so the client's error paths can be run.
 
 ``python stub_server.py PORT`` runs it as a server process of its own (the plugin's load tests use it
-as a stand-in for a model's server); ``$MODELPERF_STUB_TOKEN_GAP_S`` sets its time per token there.
+as a stand-in for a model's server); ``$MODELPERF_STUB_TOKEN_GAP_S`` sets its time per token there, and
+``$MODELPERF_STUB_BODIES`` names a file that gets each completion request it answers.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from modelperf.serve.process import exit_with_parent, free_port
 TOKEN_GAP_S = 0.002  # short, so a test of a few dozen requests takes well under a second
 GAP_ENV = "MODELPERF_STUB_TOKEN_GAP_S"
 MARKER_ENV = "MODELPERF_TEST_MARKER"  # tests/faults' interrupt tests: a file written at the first request
+BODIES_ENV = "MODELPERF_STUB_BODIES"  # a JSONL file that gets each completion request's body and time
 
 
 @dataclass
@@ -44,6 +46,11 @@ def _write_marker(path: str) -> None:
         marker.write("first request")
 
 
+def _append_body(path: str, body: dict[str, object]) -> None:
+    with open(path, "a") as out:
+        out.write(json.dumps({"time": time.time(), **body}) + "\n")
+
+
 def _app(state: StubState, gap_s: float = TOKEN_GAP_S) -> Starlette:
     async def models(request: Request) -> JSONResponse:
         return JSONResponse({"data": [{"id": "stub"}]})
@@ -51,6 +58,8 @@ def _app(state: StubState, gap_s: float = TOKEN_GAP_S) -> Starlette:
     async def completions(request: Request) -> Response:
         body = await request.json()
         state.bodies.append(body)
+        if bodies := os.environ.get(BODIES_ENV):
+            _append_body(bodies, body)
         marker = os.environ.get(MARKER_ENV)
         if marker and not os.path.exists(marker):
             _write_marker(marker)  # a test waits for the first request to interrupt the session

@@ -36,10 +36,11 @@ def test_llama_near_capacity(llama_server, load):
 
 # The gate of the section: one client sending its requests back to back keeps the server always busy,
 # never queueing, so each request's end-to-end time is the server's work on it. Bound by the count,
-# not the time (the duration is a safety bound): under --against each side sends its 48 requests in
-# 24 phases of two, each phase on a fresh server process, both sides' phase k the same two prompts,
-# judged phase pair by phase pair. Many short phases, because one server process can be slower than
-# the next for its whole life: the pairs' spread is mostly that, and only more servers average it out.
+# not the time (the duration is a safety bound): under --against each side sends half the budget, 24
+# requests in 24 phases of one, each phase on a fresh server process, both sides' phase k the same
+# prompt, judged phase pair by phase pair. Many short phases, because one server process can be
+# slower than the next for its whole life: the pairs' spread is mostly that, and only more servers
+# average it out.
 @pytest.mark.load(concurrency=1, duration="150 s", max_requests=48, tokens=16, phases=24)
 def test_llama_back_to_back(llama_server, load):
     summary = load.run(llama_server)

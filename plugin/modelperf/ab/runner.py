@@ -30,7 +30,7 @@ from modelperf.ab.outcome import (
     pooled_sides,
     seconds_per_call,
 )
-from modelperf.ab.plan import blocks, phase_turns
+from modelperf.ab.plan import LOAD_SHARE, blocks, phase_turns
 from modelperf.ab.workers import Reply, SideSpec, Worker, WorkerDied, run_at_once
 from modelperf.forking.server import ForkServer, ForkServerError
 from modelperf.judge import AGAINST_MIN_EFFECT, Reference, judge, latency_comparison
@@ -379,8 +379,8 @@ class AgainstRunner:
         """Both sides' runs of a load test in one block, their phases alternating ABBA, never at once;
         each side's phases are pooled by its own worker, and the two figures judged as any others.
         The change's result keeps when the base's phases ran beside its own (``base_phase_times``) and
-        their figures (``base_phase_figures``)."""
-        replies = self._paced(test_id, 1.0, 0, ("base", "change"), turns=phase_turns())
+        their figures (``base_phase_figures``). Each side sends LOAD_SHARE of the marker's budget."""
+        replies = self._paced(test_id, LOAD_SHARE, 0, ("base", "change"), turns=phase_turns())
         outcome = self._judged(test_id, replies, markers)
         base = replies["base"]
         measured = next(iter(measurements(base)), None) if base.outcome == "passed" else None

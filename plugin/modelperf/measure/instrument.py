@@ -52,7 +52,8 @@ class Pace(Protocol):
 class RunPlan:
     """How the tests of this process are run: as a whole (the default), or as one run of several.
 
-    ``round_scale`` scales a latency test's rounds: an ``--against`` worker runs a share of them.
+    ``round_scale`` scales a latency test's rounds, and a load test's duration and request budget: an
+    ``--against`` worker runs a share of them.
     ``remeasure_busy`` re-measures a test whose control ran slow; ``--against`` needs no such repair,
     since its interleaved blocks put the two sides through the same moments. ``pace``, where set,
     runs before every timed round: an ``--against`` worker waits there for its turn, so that its

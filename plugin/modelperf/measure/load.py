@@ -7,19 +7,21 @@ searches the highest Poisson rate whose objectives hold. The gated figure become
 :class:`~modelperf.records.Measurement` (its per-request values as samples, every other figure in its
 :class:`~modelperf.records.LoadDetail`); the judge compares it like every other figure.
 
-Under ``--against`` (a paced run: :attr:`~modelperf.measure.instrument.RunPlan.pace` is set) a run is
-split into the marker's ``phases``, each a share of the duration and of ``max_requests`` with its own
-seeded arrivals, and the machine is handed to the other side between them: the controller alternates
-the two sides' phases ABBA (:func:`modelperf.ab.plan.phase_turns`), so a drift of the machine over the
-minute of a test falls on both sides alike. Each phase after the first runs on a fresh server process:
-one server process can be slower than the next for its whole life (where its weights land in memory),
-so the phase, not the request, is the unit of variation, as the worker process is for latency. The
-phases' requests are pooled into the figures; the gated figure of each phase alone goes into
+Under ``--against`` (a paced run: :attr:`~modelperf.measure.instrument.RunPlan.pace` is set) each side
+gets its share of the marker's ``duration`` and ``max_requests`` (half,
+:data:`modelperf.ab.plan.LOAD_SHARE`, passed as the plan's ``round_scale``). A fixed-rate or concurrency
+run is split into the marker's ``phases``, each with its own seeded arrivals, and the machine is handed
+to the other side between them: the controller alternates the two sides' phases ABBA
+(:func:`modelperf.ab.plan.phase_turns`), so a drift of the machine over the minute of a test falls on
+both sides alike. Each phase after the first runs on a fresh server process: one server process can be
+slower than the next for its whole life (where its weights land in memory), so the phase, not the
+request, is the unit of variation, as the worker process is for latency. The phases' requests are pooled
+into the figures; the gated figure of each phase alone goes into
 :attr:`~modelperf.records.LoadDetail.phase_figures`, which the judge pairs with the base side's phase by
 phase (both sides' phase ``k`` send the same arrivals and prompts). A max-rate search is handed over
-between its trials instead: each trial is one rate held for the whole duration (a rate that holds for
-a share of it says less), and each side's search picks its next rate from its own trials, so the two
-sides' trials alternate without being split.
+between its trials instead: each trial is one rate held for the side's whole duration (split into
+phases, a trial would say less of its rate), and each side's search picks its next rate from its own
+trials, so the two sides' trials alternate without being split.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ __all__ = ["FreshServer", "LoadError", "LoadInstrument", "LoadRunner"]
 _TIMEOUT_PER_DURATION = 2.0
 _MIN_TIMEOUT_S, _MAX_TIMEOUT_S = 10.0, 60.0
 _SEARCH_START = 1.0  # requests/s a max-rate search starts from when the marker gives no rate
+_WARM_TOKENS = 2  # a fresh server's unmeasured first request: its prompt and one decoding step
 
 # What the ``load`` fixture hands :meth:`LoadRunner.run` to replace a served model's server process by a
 # fresh one between phases (a team's own server, which the plugin did not start, comes back as it is).
@@ -97,9 +100,13 @@ class LoadRunner:
 
     @property
     def limits(self) -> Limits:
+        """This side's bounds: the marker's, or under ``--against`` the plan's share of its duration and
+        requests (the marker's budget is both sides' together; see modelperf.ab.plan). A search's trials
+        each hold their rate for that duration; a split run's phases share it."""
         duration = self.options.duration_s
         timeout = min(_MAX_TIMEOUT_S, max(_MIN_TIMEOUT_S, _TIMEOUT_PER_DURATION * duration))
-        return Limits(self.options.max_requests, duration, timeout)
+        share = self._instrument.context.plan.round_scale
+        return Limits(max(1, math.ceil(self.options.max_requests * share)), duration * share, timeout)
 
     @property
     def _pace(self) -> Pace | None:
@@ -160,14 +167,16 @@ class LoadRunner:
         return summary
 
     def _warm(self, server: Served) -> None:
-        """Send a fresh server the last request its predecessor answered, unmeasured: its first request
+        """Send a fresh server the last prompt its predecessor answered, unmeasured: its first request
         would otherwise pay for paging the weights in and an empty prompt cache, which a server that kept
-        running would not, and leave the server's cache as the previous one's was."""
+        running would not, and leave the server's cache as the previous one's was. Two tokens, not the
+        marker's: the prompt's pass and one decoding step touch every weight and build both compute
+        graphs, and the next prompt shares no more with the cache than the chat template either way."""
         from modelperf.serve.client import run_load_sync
 
         timeout = self.limits.request_timeout_s
-        run_load_sync(server.endpoint(self.options.tokens), Concurrency(1), Limits(1, timeout, timeout),
-                      start_prompt=max(0, self._next_prompt - 1))
+        run_load_sync(server.endpoint(min(_WARM_TOKENS, self.options.tokens)), Concurrency(1),
+                      Limits(1, timeout, timeout), start_prompt=max(0, self._next_prompt - 1))
 
     def _hand_over(self) -> None:
         """Under --against, give the machine to the other side until it is this side's turn again."""
