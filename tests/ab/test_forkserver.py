@@ -15,6 +15,7 @@ from modelperf.ab.runner import AgainstRunner
 from modelperf.ab.workers import WORKER_ENV, SideSpec
 from modelperf.forking.server import ForkServer, ForkServerError
 from modelperf.measure.control import control_modules
+from modelperf.models.distilbert import LOADING_MODULES
 from modelperf.pytest.against import _control_needed
 
 
@@ -31,7 +32,7 @@ def test_only_installed_modules_outside_the_project_are_preloaded(tmp_path: Path
 def test_the_preload_is_what_the_selected_tests_import() -> None:
     assert preload_for([], []) == list(PRELOAD)
     assert preload_for(["llama"], []) == [*PRELOAD, "llama_cpp"]  # no torch: llama.cpp times its own control
-    assert preload_for(["distilbert"], ["torch"]) == [*PRELOAD, "torch", "transformers", "transformers.modeling_utils"]
+    assert preload_for(["distilbert"], ["torch"]) == [*PRELOAD, "torch", *LOADING_MODULES]
     assert preload_for(["llama", "distilbert"], ["torch", "torch"]).count("torch") == 1
 
 

@@ -54,3 +54,38 @@ def test_conversion_is_cached_by_source_hash(source_dir, cache):
     stamp = (first / "model.safetensors").stat().st_mtime_ns
     assert embedded_checkpoint() == first
     assert (first / "model.safetensors").stat().st_mtime_ns == stamp
+
+
+# Run in a fresh interpreter: this process has imported what other tests needed.
+_IMPORTS_AFTER_PRELOAD = """
+import importlib, json, sys
+from modelperf.models.distilbert import LOADING_MODULES, load_distilbert
+for name in ("torch", *LOADING_MODULES):
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        pass
+before = set(sys.modules)
+load_distilbert(None, 1)
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+
+
+def test_a_fork_server_that_imports_the_loading_modules_leaves_a_model_load_no_library_to_import(source_dir) -> None:
+    # What --against's workers and the DistilBERT service's servers are forked from (LOADING_MODULES): if a
+    # transformers release imports more lazily, each forked process pays it again (2 s of CPU before).
+    import json
+    import subprocess
+    import sys
+
+    # A first load converts the checkpoint and fits its head where this session's cache lacks them (that
+    # imports scikit-learn and scipy once, as a first run anywhere does); the second is a fork's.
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", _IMPORTS_AFTER_PRELOAD], capture_output=True, text=True,
+                              check=True)
+    imported = json.loads(done.stdout.splitlines()[-1])
+    # After a bare `import transformers`: about 1400 modules. After the preload, a few lazy aliases remain.
+    heavy = [name for name in imported if name.split(".")[0] in {"torch", "sympy", "scipy", "tokenizers", "safetensors",
+                                                                  "numpy"}]
+    assert heavy == [] and len(imported) < 50, f"loading the embedded DistilBERT imported {len(imported)} modules: " \
+                                               f"{imported[:10]}"

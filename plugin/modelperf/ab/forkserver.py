@@ -15,12 +15,14 @@ import importlib.util
 from collections.abc import Iterable
 from pathlib import Path
 
+from modelperf.models.distilbert import LOADING_MODULES
+
 __all__ = ["MODEL_MODULES", "PRELOAD", "preload_for", "preloadable"]
 
 # What every worker imports, and what a worker that loads a model imports for it: a fork server imports
 # them once for all (those installed, outside the project; see preload_for).
 PRELOAD = ("pytest", "_pytest.runner", "pytest_benchmark.plugin", "numpy", "scipy.stats")
-MODEL_MODULES = {"distilbert": ("transformers", "transformers.modeling_utils"), "llama": ("llama_cpp",)}
+MODEL_MODULES = {"distilbert": LOADING_MODULES, "llama": ("llama_cpp",)}
 
 
 def preload_for(models: Iterable[str], control: Iterable[str]) -> list[str]:

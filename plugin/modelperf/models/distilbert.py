@@ -34,7 +34,17 @@ from modelperf.models.base import (
 )
 from modelperf.models.embedded import cache_root, file_sha256, minilm_source_dir
 
-__all__ = ["DistilBert", "bert_to_distilbert_state", "embedded_checkpoint", "load_distilbert"]
+__all__ = ["LOADING_MODULES", "DistilBert", "bert_to_distilbert_state", "embedded_checkpoint", "load_distilbert"]
+
+# What loading a checkpoint here imports: transformers imports a model's modules lazily, and past a bare
+# `import transformers` these pull in about 1400 more (torch's sympy and scipy among them), 2.0 s of
+# CPU on a 2-core AMD EPYC VM. A fork server that imports them once (--against's workers, the DistilBERT
+# service's servers) spares each process it forks that; a name this transformers lacks is skipped
+# there. The tokenizers: DistilBERT's own, and BERT's, which the embedded MiniLM uses.
+LOADING_MODULES = ("transformers", "transformers.modeling_utils", "safetensors.torch",
+                   "transformers.models.auto.modeling_auto", "transformers.models.auto.tokenization_auto",
+                   "transformers.models.distilbert.modeling_distilbert",
+                   "transformers.models.distilbert.tokenization_distilbert", "transformers.models.bert.tokenization_bert")
 
 _TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 _HEAD_FILE = "modelperf_head.json"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelperf.models.base import ModelUnavailable
+from modelperf.models.distilbert import LOADING_MODULES
 from modelperf.serve.process import ExternalServer, ServerFailed, ServerProcess, free_port, python_module
 
 if TYPE_CHECKING:
@@ -38,9 +39,10 @@ CLASSIFIER_MODULES = ("torch", "transformers", "httpx", "uvicorn", "starlette")
 # What a fork server of each model's servers imports once (third-party only: each server imports its
 # caller's modelperf after the fork). A forked llama server was healthy in 0.32 s, a fresh interpreter
 # in 0.92 s (benchmarks/server_start.py, 2-core AMD EPYC, 2026-12-06); an --against load test starts
-# one a phase.
+# one a phase. A forked DistilBERT service: 2.24 s until its model's lazily imported modules were
+# preloaded too (LOADING_MODULES), 0.24 s since.
 SERVER_PRELOAD = {"llama": ("uvicorn", "fastapi", "llama_cpp", "llama_cpp.server.app", "llama_cpp.server.settings"),
-                  "distilbert": ("uvicorn", "starlette.applications", "torch", "transformers")}
+                  "distilbert": ("uvicorn", "starlette.applications", "torch", *LOADING_MODULES)}
 _INSTALL_HINT = "pip install 'pytest-modelperf[serve]'"
 
 
