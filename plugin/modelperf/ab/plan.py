@@ -27,8 +27,8 @@ __all__ = ["LOAD_SHARE", "blocks", "phase_turns", "untimed_at_once"]
 # Of the load section's 410 s in an --against run of the suite at dbc5e59 (a single run's: about 160 s),
 # 290 s was the two sides each sending the whole budget, the rest fresh servers between phases. The
 # phase pairs, not the requests, carry a split run's precision (one server process is offset from the
-# next), and halving keeps their number; two searches compared with each other see each other's
-# trials under the same shorter hold.
+# next), and halving keeps their number; two searches compared with each other hold their rates
+# equally long.
 LOAD_SHARE = 0.5
 
 
