@@ -84,8 +84,8 @@ def parser() -> argparse.ArgumentParser:
     truth.add_argument("--truth-rounds", type=int, default=60, metavar="R",
                        help="rounds of each call in the one-process alternation (default 60)")
     truth.add_argument("--truth-contexts", type=int, metavar="N",
-                       help="only time the DistilBERT change of --truth in N fresh processes holding both batch sizes "
-                            "and in N pairs holding one each, and print both ratios (how much the process matters)")
+                       help="only time the DistilBERT change of --truth, and count its page faults per call, in N processes holding both batch sizes "
+                            "and in N pairs holding one each (fresh, and forked as --against's workers): how much the process matters")
     truth.add_argument("--truth-stored", action="store_true",
                        help="also run a stored-baseline pair (save at the base, compare the change) per session")
     out = p.add_argument_group("analysis")
