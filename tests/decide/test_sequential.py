@@ -96,7 +96,10 @@ def test_a_quiet_test_that_did_not_change_stops_at_its_first_look() -> None:
 
 def test_a_slowdown_of_the_minimum_effect_is_caught_and_measured_longer_than_no_change() -> None:
     code, used = _simulate(math.log1p(0.05), 0.02, 0.01, seed=13)
-    assert (code == Stop.REGRESSED).mean() > 0.95
+    assert (code == Stop.REGRESSED).mean() > 0.98
+    # The equivalence stop's error is per look: with a margin of the whole minimum effect and 1 % a
+    # look, 3.6 % of these sequences ended as a pass; the margin of 0.7 keeps it under 1 %.
+    assert (code == Stop.EQUIVALENT).mean() < 0.015
     _, unchanged = _simulate(0.0, 0.02, 0.01, seed=13)
     assert used.mean() > unchanged.mean()
 
@@ -119,7 +122,7 @@ def test_an_unchanged_quiet_test_passes_at_the_first_look_and_states_what_it_rul
     comparison = compare_paired(*_runs([1.001, 0.999, 1.0005]), min_effect=0.05, processes=6)
     assert comparison.verdict is Verdict.PASS and comparison.look is not None and comparison.look.final
     assert comparison.look.stop is Stop.EQUIVALENT
-    assert "its 98 % interval inside the minimum effect" in comparison.line()
+    assert "its 90 % interval inside 70 % of the minimum effect" in comparison.line()
     # What it could have seen: the cap's test at this precision, and never less than the minimum effect.
     design = Design(6, 0.01)
     assert comparison.log_se is not None
