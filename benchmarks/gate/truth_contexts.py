@@ -24,6 +24,7 @@ noisy.
 from __future__ import annotations
 
 import json
+import os
 import random
 import resource
 import statistics
@@ -105,8 +106,6 @@ class _Forked:
         self._server.wait_ready()
 
     def run(self, size: int, rounds: int) -> dict[int, SizeFigures]:
-        import os
-
         log = self._folder / f"child-{size}.log"
         child = self._server.spawn(_arguments([size], rounds, 1), cwd=_REPO, env=dict(os.environ), path=[str(_REPO)],
                                    log_path=log, module=__name__)
