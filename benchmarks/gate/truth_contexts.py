@@ -35,13 +35,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..studies import REPO
 from .truth import BASE_SENTENCES, decile, sentence_batch
 
 __all__ = ["SizeFigures", "context_child", "run_contexts"]
 
 
 BLOCK = 10  # calls of one size in a row, in the blocked way
-_REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def _arguments(sizes: list[int], rounds: int, block: int) -> list[str]:
 
 def _in_child(sizes: list[int], rounds: int, block: int = 1) -> dict[int, SizeFigures]:
     done = subprocess.run([sys.executable, "-m", __name__, *_arguments(sizes, rounds, block)], check=True,
-                          capture_output=True, text=True, cwd=_REPO)
+                          capture_output=True, text=True, cwd=REPO)
     return _parse(done.stdout)
 
 
@@ -101,13 +101,13 @@ class _Forked:
         from modelperf.forking.server import ForkServer
 
         self._folder = folder
-        self._server = ForkServer(preloadable([_REPO], preload_for(["distilbert"], [])), folder / "server.log",
+        self._server = ForkServer(preloadable([REPO], preload_for(["distilbert"], [])), folder / "server.log",
                                   name="the truth check's fork server")
         self._server.wait_ready()
 
     def run(self, size: int, rounds: int) -> dict[int, SizeFigures]:
         log = self._folder / f"child-{size}.log"
-        child = self._server.spawn(_arguments([size], rounds, 1), cwd=_REPO, env=dict(os.environ), path=[str(_REPO)],
+        child = self._server.spawn(_arguments([size], rounds, 1), cwd=REPO, env=dict(os.environ), path=[str(REPO)],
                                    log_path=log, module=__name__)
         if child.wait() != 0:
             raise RuntimeError(f"a forked truth process failed; its output is in {log}")
