@@ -133,6 +133,13 @@ OPTIONS: tuple[Option, ...] = (
            "differs from one process to the next: the verdict treats the process as its unit; at least 3)",
            parse_process_count,
            10, "MODELPERF_AGAINST_PROCESSES", "N"),
+    # 180: the shipped tests' passes take 10-30 s on a 2-core VM, so all keep the full cap, while Llama
+    # prefill 512 (9 s a block) went to its 60 blocks in a whole-suite A/A session at 8d8e4e6 and took
+    # 523 s, half the session's latency tests (docs/trust.md#what-against-costs).
+    Option("against_budget", "--against-budget", "seconds one latency test's blocks may take under --against: "
+           "a close call measures more passes over the processes only while they fit (at least one pass; the "
+           "verdict's stated power says what the passes it got can see; 0: every close call may take the full "
+           "6 passes)", parse_seconds, 180.0, "MODELPERF_AGAINST_BUDGET", "SECONDS"),
     Option("against_start", "--against-start", "how --against starts its worker processes: 'fork' them from one "
            "fork server per session that imported pytest, torch, transformers and llama_cpp once, or 'spawn' each "
            "as a fresh interpreter that imports them itself", _start_mode, "fork", "MODELPERF_AGAINST_START",
@@ -235,7 +242,9 @@ class Settings:
     classifier_url: str | None = None
     classifier_shape: str = '{"text": "{text}"}'
     malloc_thresholds: str = "process"
-    against_start: str = "fork"  # last, with a default: settings made by hand in tests need not name it
+    # Last, with defaults: settings made by hand in tests need not name them.
+    against_start: str = "fork"
+    against_budget: float = 180.0
 
     @classmethod
     def from_pytest_config(cls, config: Any) -> Settings:

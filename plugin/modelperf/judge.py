@@ -54,7 +54,7 @@ def latency_comparison(current: Measurement, reference: Measurement, options: La
     if paired is not None:
         return decide.compare_paired(paired.base, paired.change, min_effect=options.min_effect,
                                      statistic=options.statistic, direction=options.direction, alpha=options.alpha,
-                                     unit=current.unit, processes=paired.processes)
+                                     unit=current.unit, processes=paired.processes, passes=paired.passes)
     spread = (decide.SessionSpread(0.0) if rules.spreads is None
               else rules.spreads.for_figure(current.test_id, options.statistic))
     return decide.compare_latency(reference, current, min_effect=options.min_effect, statistic=options.statistic,

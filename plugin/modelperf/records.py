@@ -58,12 +58,16 @@ class PairedRuns:
     # Worker processes a side: the sequential design the blocks were looked at under (0: none, as
     # written before it existed; the runs are then judged as one test).
     processes: int = 0
+    # The passes over the processes the design allowed this test (--against-budget; 0: the design's
+    # full cap, as written before a budget existed).
+    passes: int = 0
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PairedRuns:
         return cls(str(data["ref"]), float(data["min_effect"]), str(data["statistic"]),
                    tuple(RunFigure.from_json(r) for r in data.get("base", ())),
-                   tuple(RunFigure.from_json(r) for r in data.get("change", ())), int(data.get("processes", 0)))
+                   tuple(RunFigure.from_json(r) for r in data.get("change", ())), int(data.get("processes", 0)),
+                   int(data.get("passes", 0)))
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,16 @@ def test_the_same_code_passes_at_its_first_look_and_says_so(changed: Shared) -> 
         folder, "test_same.py::test_spin")
 
 
+def test_a_test_whose_pass_outlasts_the_budget_gets_one_pass_and_says_so(clean: Shared) -> None:
+    session, folder = clean
+    session.lines.fnmatch_lines([("*sub/test_spin.py::test_spin: a pass over the 3 processes takes about * s, so a "
+                                 "close call gets at most 1 of 6 passes (--against-budget 0.001 s)*")])
+    results = json.loads((folder / "repo" / "results.json").read_text())["results"]
+    spin = next(r for r in results if r["measurement"]["test_id"] == "sub/test_spin.py::test_spin")
+    assert spin["measurement"]["latency"]["paired"]["passes"] == 1
+    assert "3 of up to 3 blocks, look 1" in spin["judgement"]["line"]
+
+
 @pytest.mark.parametrize(("side", "test", "outcome"), [("base", "crash_base", "PASSED"),
                                                        ("change", "crash_change", "FAILED")])
 def test_a_side_whose_worker_dies_is_one_sentence(changed: Shared, side: str, test: str, outcome: str) -> None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from benchmarks.sequential_simulation import sequences_ended
 from modelperf.decide import Verdict, compare_paired, detectable_ratio
-from modelperf.decide.sequential import MAX_PASSES, Design, Stop, hsd_spending, nominal_levels
+from modelperf.decide.sequential import MAX_PASSES, Design, Stop, hsd_spending, nominal_levels, passes_within
 from modelperf.records import RunFigure as Run
 from modelperf.vocab import MIN_PROCESS_PAIRS
 
@@ -175,6 +175,33 @@ def test_a_close_call_goes_on_and_is_decided_at_the_cap() -> None:
     capped = compare_paired(*_runs(ratios * MAX_PASSES), min_effect=0.05, processes=6)
     assert capped.look is not None and capped.look.final and capped.look.blocks == 6 * MAX_PASSES
     assert "look 34: the cap" in capped.line()
+
+
+@given(st.floats(0.0, 1e4), st.floats(0.0, 1e4))
+def test_the_passes_that_fit_a_budget_are_one_to_the_cap_and_fit_it_when_more_than_one(budget: float,
+                                                                                        pass_seconds: float) -> None:
+    passes = passes_within(budget, pass_seconds)
+    assert 1 <= passes <= MAX_PASSES
+    if budget == 0 or pass_seconds == 0:
+        assert passes == MAX_PASSES  # no budget, or a pass that costs nothing: the full cap
+    elif passes > 1:
+        assert passes * pass_seconds <= budget * (1 + 1e-12)
+    if budget > 0 and passes < MAX_PASSES:
+        assert (passes + 1) * pass_seconds > budget * (1 - 1e-12)  # as many as fit
+    assert passes_within(budget, pass_seconds * 2) <= passes
+
+
+def test_a_cap_of_one_pass_judges_that_pass_as_one_test_at_alpha_and_says_the_budget_set_it() -> None:
+    assert Design(6, ALPHA, passes=1).level(6) == pytest.approx(ALPHA)
+    ratios = [1.04, 1.0, 1.07, 0.99, 1.05, 1.02]
+    capped = compare_paired(*_runs(ratios), min_effect=0.05, processes=6, passes=1)
+    assert capped.look is not None and capped.look.final and capped.look.max_blocks == 6
+    assert "6 of up to 6 blocks, look 4: the cap --against-budget allowed" in capped.line()
+    # The same blocks under the full cap: a close call that goes on. Both state the cap's test at this
+    # precision; the one-pass cap spends all of alpha at it, the full cap a little less (looks before).
+    full = compare_paired(*_runs(ratios), min_effect=0.05, processes=6)
+    assert full.look is not None and not full.look.final
+    assert capped.detectable is not None and full.detectable is not None and capped.detectable <= full.detectable
 
 
 def test_without_a_design_the_blocks_are_one_test_at_alpha() -> None:

@@ -70,16 +70,18 @@ def outcome_of(change: Reply) -> TestOutcome:
 
 
 def pooled_sides(runs: Mapping[str, Sequence[Reply]], options: LatencyOptions, ref: str,
-                 processes: int) -> tuple[Measurement, Measurement] | None:
+                 processes: int, passes: int = 0) -> tuple[Measurement, Measurement] | None:
     """(base, change): each side's runs pooled into one figure, the change's carrying the paired runs
     (run ``i`` came from process ``i % processes``, as the blocks go, each reduced by the change's
-    marker's statistic on both sides); None when some run measured nothing."""
+    marker's statistic on both sides) and the ``passes`` its design allowed; None when some run
+    measured nothing."""
     sides = {side: [measurements(r) for r in replies] for side, replies in runs.items()}
     if any(not m for measured in sides.values() for m in measured):
         return None
     figures = {side: tuple(decide.run_of(m[0], i % processes, options.statistic)
                            for i, m in enumerate(measured)) for side, measured in sides.items()}
-    paired = PairedRuns(ref, options.min_effect, options.statistic, figures["base"], figures["change"], processes)
+    paired = PairedRuns(ref, options.min_effect, options.statistic, figures["base"], figures["change"], processes,
+                        passes)
     base, change = (pool_runs([m[0] for m in sides[side]]) for side in ("base", "change"))
     return base, replace(change, latency=replace(change.latency or LatencyDetail(), paired=paired))
 

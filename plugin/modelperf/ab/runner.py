@@ -14,6 +14,7 @@ hold both sides' threads (``concurrent_untimed``): their figures are no times.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -49,7 +50,8 @@ class AgainstRunner:
 
     def __init__(self, change: SideSpec, base: SideSpec | None, processes: int, ref: str,
                  progress: Callable[[str], None], fork: bool = True, models: Sequence[str] = (),
-                 control: Sequence[str] = ("torch",), concurrent_untimed: bool = False) -> None:
+                 control: Sequence[str] = ("torch",), concurrent_untimed: bool = False,
+                 budget: float = 0.0) -> None:
         self.specs = {"change": change, **({"base": base} if base is not None else {})}
         self.processes = processes
         self.ref = ref
@@ -64,6 +66,7 @@ class AgainstRunner:
         self._control = tuple(control)  # the control workload's libraries, where a selected test times it: preloaded
         self.server: ForkServer | None = None  # every worker of both sides is forked from it, when it runs
         self.concurrent_untimed = concurrent_untimed  # memory and accuracy: both sides at once (docstring)
+        self.budget = budget  # seconds a latency test's blocks may take (--against-budget; 0: no limit)
 
     # ------------------------------------------------------------------ workers
     def _start_server(self) -> None:
@@ -296,24 +299,31 @@ class AgainstRunner:
         runs: dict[str, list[Reply]] = {"base": [], "change": []}
         design = decide.Design(self.processes, options.alpha)
         comparison, sides = None, None
-        for block in range(design.max_blocks):
+        block = 0
+        while block < design.max_blocks:
             # Block k runs process k % processes of each side; every other pass mirrors the ABBA order.
             index, order = blocks(self.processes, mirrored=(block // self.processes) % 2 == 1)[block % self.processes]
+            started = time.monotonic()
             failed = self._block(test_id, scale, runs, index, order)
             if failed is not None:
                 return failed
+            block += 1
             if not all(measurements(runs[side][-1]) for side in runs):
                 break  # a run measured nothing (benchmark() not called there): no verdict, however many follow
-            if block + 1 < design.first_look:
+            if block == 1:
+                # Every block of the first pass is its process's first run of this test, like this one, so
+                # this block's time prices a pass; the cap is fixed here, before any look can alarm.
+                design = self._budgeted(test_id, design, time.monotonic() - started)
+            if block < design.first_look:
                 continue
-            sides = pooled_sides(runs, options, self.ref, self.processes)
+            sides = pooled_sides(runs, options, self.ref, self.processes, design.passes)
             if sides is None:
                 break
             comparison = latency_comparison(sides[1], sides[0], options, RULES)
             if comparison.look is None or comparison.look.final:
                 break
-            if (block + 1) % self.processes == 0:
-                self.progress(f"{test_id}: x{comparison.ratio:.3f} after {block + 1} of up to {design.max_blocks} "
+            if block % self.processes == 0:
+                self.progress(f"{test_id}: x{comparison.ratio:.3f} after {block} of up to {design.max_blocks} "
                               "blocks, a close call; measuring more before the verdict")
         outcome = outcome_of(runs["change"][0])
         outcome.lines = [line for reply in runs["change"] for line in reply.lines]
@@ -325,6 +335,17 @@ class AgainstRunner:
         base, change = sides
         outcome.results = [judge(change, Reference(base), options, RULES, comparison)]
         return outcome
+
+    def _budgeted(self, test_id: str, design: decide.Design, block_seconds: float) -> decide.Design:
+        """``design`` with the passes that fit ``--against-budget``, a pass priced at ``processes``
+        blocks of ``block_seconds``; said once where that is fewer than the design's cap."""
+        pass_seconds = block_seconds * self.processes
+        passes = decide.passes_within(self.budget, pass_seconds)
+        if passes < design.passes:
+            self.progress(f"{test_id}: a pass over the {self.processes} processes takes about {pass_seconds:.0f} s, so "
+                          f"a close call gets at most {passes} of {design.passes} passes (--against-budget "
+                          f"{self.budget:g} s); its stated power says what that can see")
+        return replace(design, passes=passes)
 
     def _block(self, test_id: str, scale: float, runs: dict[str, list[Reply]], index: int,
                order: tuple[str, str]) -> TestOutcome | None:

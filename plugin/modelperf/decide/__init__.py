@@ -34,7 +34,7 @@ from modelperf.decide.latency import (
     should_confirm,
 )
 from modelperf.decide.paired import compare_paired, run_of
-from modelperf.decide.sequential import MAX_PASSES, Design, Look, Stop
+from modelperf.decide.sequential import MAX_PASSES, Design, Look, Stop, passes_within
 from modelperf.decide.spread import (
     MIN_SPREAD_DF,
     TAIL_SPREADS,
@@ -53,6 +53,6 @@ __all__ = [
     "SCREEN_SHARE", "SMALLEST_ALPHA", "STATISTICS", "TAIL_SPREADS", "AccuracyComparison", "Design", "LatencyComparison",
     "Look", "MemoryComparison", "PerplexityComparison", "PooledSpread", "SessionSpread", "SpreadTable", "Stop",
     "Verdict", "compare_accuracy", "compare_latency", "compare_memory", "compare_paired", "compare_perplexity",
-    "confirm", "control_floor", "corrected_log_figure", "detectable_ratio", "latency_verdict", "pooled_spread",
-    "reducer", "run_of", "should_confirm", "upper_spread", "wilson_interval",
+    "confirm", "control_floor", "corrected_log_figure", "detectable_ratio", "latency_verdict", "passes_within",
+    "pooled_spread", "reducer", "run_of", "should_confirm", "upper_spread", "wilson_interval",
 ]

@@ -42,7 +42,7 @@ import numpy as np
 from scipy import stats
 
 from modelperf.decide.latency import LatencyComparison, detectable_ratio, latency_verdict
-from modelperf.decide.sequential import Design, Look, Stop, stop_rule
+from modelperf.decide.sequential import MAX_PASSES, Design, Look, Stop, stop_rule
 from modelperf.figures import control_floor, reducer
 from modelperf.records import Measurement, RunFigure
 from modelperf.vocab import MIN_PROCESS_PAIRS, Verdict
@@ -71,7 +71,7 @@ def _pair_means(base: Sequence[RunFigure], change: Sequence[RunFigure]) -> list[
 
 def compare_paired(base: Sequence[RunFigure], change: Sequence[RunFigure], *, min_effect: float, statistic: str = "p10",
                    direction: str = "lower", alpha: float = 0.01, unit: str = "s",
-                   processes: int = 0, pairs_of: str = "worker-process pairs",
+                   processes: int = 0, passes: int = 0, pairs_of: str = "worker-process pairs",
                    more_pairs: str = "raise --against-processes") -> LatencyComparison:
     """Compare the change's runs with the base's, block by block (``base[k]`` ran beside ``change[k]``).
 
@@ -79,7 +79,8 @@ def compare_paired(base: Sequence[RunFigure], change: Sequence[RunFigure], *, mi
     95 % t interval over the pairs; ``drift`` is the change's control floor over the base's (median
     over blocks), near 1 when both sides ran on the same machine at the same time. ``processes``:
     the worker processes a side of the sequential design these blocks come from (its ``look`` says
-    whether the sequence ends here); 0 judges them as one fixed-size test at ``alpha``. ``pairs_of`` and
+    whether the sequence ends here); 0 judges them as one fixed-size test at ``alpha``. ``passes``: the
+    passes over the processes that design allowed (0: :data:`~modelperf.decide.sequential.MAX_PASSES`). ``pairs_of`` and
     ``more_pairs`` name the unit and how to get more of it, where too few pairs leave no verdict (a load
     test pairs phases, not worker processes).
     """
@@ -107,19 +108,19 @@ def compare_paired(base: Sequence[RunFigure], change: Sequence[RunFigure], *, mi
         half = 0.0
     ratio = math.exp(mean)
     worse, p_worse, p_better = (ratio, p_up, p_down) if direction == "lower" else (1 / ratio, p_down, p_up)
-    look = _look(math.log(worse), error, n - 1, len(base), processes, alpha, min_effect)
+    look = _look(math.log(worse), error, n - 1, len(base), processes, passes or MAX_PASSES, alpha, min_effect)
     verdict, reason, p = latency_verdict(worse, p_worse, p_better, min_effect, alpha if look is None else look.level)
     return LatencyComparison(verdict, ratio=ratio, ratio_low=math.exp(mean - half),
                              ratio_high=math.exp(mean + half), p_value=p, reason=reason, log_se=error, df=n - 1,
                              look=look, **common)
 
 
-def _look(worse: float, error: float, df: int, blocks: int, processes: int, alpha: float,
+def _look(worse: float, error: float, df: int, blocks: int, processes: int, passes: int, alpha: float,
           min_effect: float) -> Look | None:
     """The sequential design's look after ``blocks`` blocks (None without a design)."""
     if processes < MIN_PROCESS_PAIRS:
         return None
-    design = Design(processes, alpha)
+    design = Design(processes, alpha, passes)
     at = min(blocks, design.max_blocks)  # more blocks than the cap (a hand-made file): judged at the cap
     level = design.level(at)
     stop = Stop(int(stop_rule(worse, error, df, level, min_effect)))
@@ -129,7 +130,8 @@ def _look(worse: float, error: float, df: int, blocks: int, processes: int, alph
     # (simulated in tests/decide/test_sequential.py: at 1 + min_effect, 96-99 % caught).
     cap_test = detectable_ratio(error, processes - 1, min_effect, design.level(design.max_blocks))
     detectable = None if cap_test is None else max(1.0 + min_effect, cap_test)
-    return Look(at - design.first_look + 1, blocks, design.max_blocks, level, stop, detectable)
+    return Look(at - design.first_look + 1, blocks, design.max_blocks, level, stop, detectable,
+                budgeted=design.passes < MAX_PASSES)
 
 
 def _drift(base: Sequence[RunFigure], change: Sequence[RunFigure]) -> float:

@@ -14,8 +14,9 @@ things happens:
   way, is ruled out (a two one-sided tests equivalence check at ``FUTILITY`` each). The margin lies
   below the minimum effect so that a change *of* the minimum effect seldom stops here, however many
   looks the sequence takes (see :data:`EQUIVALENCE_SHARE`);
-- otherwise another block, up to :data:`MAX_PASSES` passes over the processes; at that cap the
-  verdict is the look's, a pass unless it is significant and past the line.
+- otherwise another block, up to the design's cap (:data:`MAX_PASSES` passes over the processes, or
+  fewer where a pass takes long: :func:`passes_within`); at the cap the verdict is the look's, a
+  pass unless it is significant and past the line.
 
 The nominal levels come from a group-sequential design with Lan-DeMets alpha spending: the marker's
 ``alpha`` (one-sided, for each direction) is spent over the looks by the Hwang-Shih-DeCani function
@@ -48,7 +49,7 @@ from modelperf.decide.latency import EFFECT_SHARE
 from modelperf.vocab import MIN_PROCESS_PAIRS
 
 __all__ = ["EQUIVALENCE_SHARE", "FUTILITY", "MAX_PASSES", "SPENDING_GAMMA", "Design", "Look", "Stop", "equivalent",
-           "hsd_spending", "nominal_levels", "stop_rule"]
+           "hsd_spending", "nominal_levels", "passes_within", "stop_rule"]
 
 # --against measures a close call for at most this many passes over its processes: at the block
 # spread of the noisiest shipped test (Llama decode), 4 passes leave a tenth of 5 % slowdowns
@@ -76,6 +77,20 @@ FUTILITY = 0.05
 _GRID = 400
 _GRID_SD = 9.0  # the grid's lower end, in standard deviations of the score
 _LARGEST_Z = 12.0  # a look that spends nothing gets this boundary (no alarm is possible there)
+
+
+def passes_within(budget: float, pass_seconds: float) -> int:
+    """The passes a test's sequence may take when one pass over the processes takes ``pass_seconds``
+    and the test has ``budget`` seconds (``--against-budget``; 0: no limit): as many as fit, at least
+    one, at most :data:`MAX_PASSES`.
+
+    The cap is fixed from the first block's time, before the first look that can alarm (the end of
+    the first pass), and the alpha spending is planned over it, so a shorter cap keeps the false-alarm
+    bound; what it costs is precision, and the stated power says how much.
+    """
+    if not budget > 0 or not pass_seconds > 0:
+        return MAX_PASSES
+    return max(1, math.floor(min(budget / pass_seconds, MAX_PASSES)))  # min first: a tiny pass gives inf
 
 
 def hsd_spending(t: float, alpha: float, gamma: float = SPENDING_GAMMA) -> float:
@@ -207,6 +222,7 @@ class Look:
     level: float  # the nominal one-sided level of this look
     stop: Stop
     detectable: float | None  # the stated power at this look (see modelperf.decide.paired)
+    budgeted: bool = False  # the cap is below MAX_PASSES passes: a pass took long (passes_within)
 
     @property
     def final(self) -> bool:
@@ -216,5 +232,6 @@ class Look:
         why = {Stop.REGRESSED: "past the sequential boundary", Stop.IMPROVED: "past the sequential boundary",
                Stop.EQUIVALENT: f"its {100 - 200 * FUTILITY:g} % interval inside {100 * EQUIVALENCE_SHARE:g} % "
                                 "of the minimum effect"}
-        ended = why.get(self.stop, "the cap" if self.blocks >= self.max_blocks else "going on")
+        cap = "the cap --against-budget allowed" if self.budgeted else "the cap"
+        ended = why.get(self.stop, cap if self.blocks >= self.max_blocks else "going on")
         return f"{self.blocks} of up to {self.max_blocks} blocks, look {self.number}: {ended}"

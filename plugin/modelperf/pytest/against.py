@@ -36,7 +36,7 @@ __all__ = ["SECTION", "AgainstController"]
 
 SECTION = "modelperf: --against"
 # Settings a worker must not inherit: the controller alone compares, stores and writes files.
-_NOT_FORWARDED = {"against", "against_processes", "against_start", "benchmark", "baseline_dir", "baseline_save", "baseline_key",
+_NOT_FORWARDED = {"against", "against_budget", "against_processes", "against_start", "benchmark", "baseline_dir", "baseline_save", "baseline_key",
                   "compare_across", "history", "results_json", "summary_markdown", "accuracy_output",
                   "model_probe_timeout"}
 _PATH_SETTINGS = {"llama_model", "accuracy_dataset"}  # relative to this directory; workers run elsewhere
@@ -183,7 +183,8 @@ class AgainstController:
             self.runner = AgainstRunner(change, base, processes, label, self._say,
                                         fork=self.settings.against_start == "fork",
                                         models=models_needed(session.items), control=_control_needed(session.items),
-                                        concurrent_untimed=_untimed_at_once(self.settings))
+                                        concurrent_untimed=_untimed_at_once(self.settings),
+                                        budget=self.settings.against_budget)
             started = time.monotonic()
             self.runner.start()
             self._say(f"workers ready in {time.monotonic() - started:.0f} s")
