@@ -14,6 +14,7 @@ hold both sides' threads (``concurrent_untimed``): their figures are no times.
 from __future__ import annotations
 
 import itertools
+import statistics
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -299,7 +300,7 @@ class AgainstRunner:
         runs: dict[str, list[Reply]] = {"base": [], "change": []}
         design = decide.Design(self.processes, options.alpha)
         comparison, sides = None, None
-        block = 0
+        block, seconds = 0, []
         while block < design.max_blocks:
             # Block k runs process k % processes of each side; every other pass mirrors the ABBA order.
             index, order = blocks(self.processes, mirrored=(block // self.processes) % 2 == 1)[block % self.processes]
@@ -308,14 +309,16 @@ class AgainstRunner:
             if failed is not None:
                 return failed
             block += 1
+            seconds.append(time.monotonic() - started)
             if not all(measurements(runs[side][-1]) for side in runs):
                 break  # a run measured nothing (benchmark() not called there): no verdict, however many follow
-            if block == 1:
-                # Every block of the first pass is its process's first run of this test, like this one, so
-                # this block's time prices a pass; the cap is fixed here, before any look can alarm.
-                design = self._budgeted(test_id, design, time.monotonic() - started)
             if block < design.first_look:
                 continue
+            if block == design.first_look:
+                # The cap is fixed here, before the first look (none can alarm before the first pass ends).
+                # The first block does not price a pass: it alone warms up and chooses the rounds the
+                # others reuse (Llama prefill 512: 35 s, then 9 s a block).
+                design = self._budgeted(test_id, design, statistics.median(seconds[1:]))
             sides = pooled_sides(runs, options, self.ref, self.processes, design.passes)
             if sides is None:
                 break

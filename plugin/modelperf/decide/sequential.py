@@ -84,9 +84,9 @@ def passes_within(budget: float, pass_seconds: float) -> int:
     and the test has ``budget`` seconds (``--against-budget``; 0: no limit): as many as fit, at least
     one, at most :data:`MAX_PASSES`.
 
-    The cap is fixed from the first block's time, before the first look that can alarm (the end of
-    the first pass), and the alpha spending is planned over it, so a shorter cap keeps the false-alarm
-    bound; what it costs is precision, and the stated power says how much.
+    The cap is fixed from the first blocks' times, before the first look, and the alpha spending is
+    planned over it, so a shorter cap keeps the false-alarm bound; what it costs is precision, and the
+    stated power says how much.
     """
     if not budget > 0 or not pass_seconds > 0:
         return MAX_PASSES
