@@ -70,7 +70,9 @@ SPENDING_GAMMA = -4.0
 # caught in 96.5-99.99 % of sequences (margin 1 and 1 % a look: 94.6-96.5 %), unchanged tests stopping
 # after 3.1-9.1 blocks on average (3.3-9.3). Measured, the gate caught 47 of 48 at df03228, but its
 # A/A tests took more blocks than at 509098f (decode 14.7 against 10.8 on average): real A/A ratios sit
-# up to 2 % from 1, which the model lacks and the tighter margin feels (docs/trust.md#against-sequential).
+# up to 2 % from 1, which the model lacks and the tighter margin feels (docs/trust.md#against-sequential),
+# and the whole suite under --against took 2.26x a single run at 8d8e4e6, against 1.25x at 509098f with
+# the old margin (docs/trust.md#what-against-costs).
 EQUIVALENCE_SHARE = 0.7
 FUTILITY = 0.05
 # Points of the numerical integration's grid: boundaries within 0.3 % of a 1500-point grid's.
