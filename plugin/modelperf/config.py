@@ -135,7 +135,7 @@ OPTIONS: tuple[Option, ...] = (
            10, "MODELPERF_AGAINST_PROCESSES", "N"),
     # 600: a close call of any one test ends within about 10 minutes. A pass is priced from first-pass
     # blocks, each its process's first run of the test, which cost far more than later ones (Llama prefill
-    # 512: 28 s against about 5 s), so a budget binds sooner than the later passes would need: at 180 s,
+    # 512: 28 s, where its 60 blocks averaged 8.7 s), so a budget binds sooner than later passes need: at 180 s,
     # on a slow evening of the 2-core VM, Llama decode (85 s a pass so priced) was cut to 2 passes, where
     # the gate's +5 % detection was measured with 6. At 600 s the shipped suite's tests keep the full cap
     # there but prefill 512 (278 s) gets 2 passes (docs/trust.md#what-against-costs).
