@@ -133,12 +133,12 @@ OPTIONS: tuple[Option, ...] = (
            "differs from one process to the next: the verdict treats the process as its unit; at least 3)",
            parse_process_count,
            10, "MODELPERF_AGAINST_PROCESSES", "N"),
-    # 600: a close call of any one test ends within about 10 minutes. A pass is priced from first-pass
-    # blocks, each its process's first run of the test, which cost far more than later ones (Llama prefill
-    # 512: 28 s, where its 60 blocks averaged 8.7 s), so a budget binds sooner than later passes need: at 180 s,
-    # on a slow evening of the 2-core VM, Llama decode (85 s a pass so priced) was cut to 2 passes, where
-    # the gate's +5 % detection was measured with 6. At 600 s the shipped suite's tests keep the full cap
-    # there but prefill 512 (278 s) gets 2 passes (docs/trust.md#what-against-costs).
+    # 600: a close call of any one test ends within about 10 minutes. A pass of a slow test is dear (Llama
+    # prefill 512: 3 rounds a side of a 4-s call, about 28 s a block, 280 s a pass), and a small budget cuts
+    # the passes the gate was measured with: at 180 s, on a slow evening of the 2-core VM, Llama decode
+    # (85 s a pass) was cut to 2 passes, where the gate's +5 % detection was measured with 6. At 600 s the
+    # shipped suite's tests keep the full cap there but prefill 512 (278 s) gets 2 passes
+    # (docs/trust.md#what-against-costs).
     Option("against_budget", "--against-budget", "seconds one latency test's blocks may take under --against: "
            "a close call measures more passes over the processes only while they fit (at least one pass; the "
            "verdict's stated power says what the passes it got can see; 0: every close call may take the full "

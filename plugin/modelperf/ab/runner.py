@@ -317,7 +317,7 @@ class AgainstRunner:
             if block == design.first_look:
                 # The cap is fixed here, before the first look (none can alarm before the first pass ends).
                 # The first block does not price a pass: it alone warms up and chooses the rounds the
-                # others reuse (Llama prefill 512: 35 s, then 9 s a block).
+                # others reuse (Llama prefill 512: 35 s, then about 28 s a block).
                 design = self._budgeted(test_id, design, statistics.median(seconds[1:]))
             sides = pooled_sides(runs, options, self.ref, self.processes, design.passes)
             if sides is None:

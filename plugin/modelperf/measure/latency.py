@@ -48,8 +48,9 @@ RUN_CONTROL_SLOTS = 1
 # fewer than 20 rounds leave a lower decile of 2 rounds, more than 100 add little but time.
 ROUND_BUDGET_S = 2.0
 MIN_ROUNDS, MAX_ROUNDS = 20, 100
-# A run of several (--against's worker runs) keeps at least this many rounds. With 6 processes a
-# side, 3 rounds a run keep a side's calls near a single run's 20 for slow calls (prefill, decode).
+# A run of several (--against's worker runs) keeps at least this many rounds. For slow calls (prefill,
+# decode) a run gets only these: with 10 processes a side, a pass is then 30 calls a side, 1.5 times a
+# single run's 20 (3 rounds were chosen at 6 processes, where a pass came to 18).
 MIN_RUN_ROUNDS = 3
 # In a run of several, calls longer than this get no untimed re-warming call after a control slot,
 # and, once an earlier run of the test has told their time per call, no warm-up call either.
