@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelperf.decide.paired import compare_paired
+from modelperf.decide.paired import block_spread, compare_paired
 from modelperf.records import RunFigure as Run
 
 from ..studies import Machine
@@ -47,6 +47,8 @@ class _Tally:
     half_widths_control: list[float] = field(default_factory=list)
     passes: list[float] = field(default_factory=list)
     detectable: list[float] = field(default_factory=list)
+    block_sds: list[float] = field(default_factory=list)
+    pair_sds: list[float] = field(default_factory=list)
 
     def figures(self, name: str) -> TestFigures:
         return TestFigures(
@@ -54,7 +56,7 @@ class _Tally:
             statistics.fmean(self.log_ratios) if self.log_ratios else None, _sd(self.log_ratios),
             _sd(self.log_ratios_control), _median(self.half_widths), _median(self.half_widths_control),
             len(self.log_ratios), statistics.fmean(self.passes) if self.passes else None, max(self.passes, default=None),
-            _median(self.detectable))
+            _median(self.detectable), _median(self.block_sds), _median(self.pair_sds))
 
 
 def load_results(path: Path) -> dict[str, Any] | None:
@@ -129,6 +131,15 @@ def _paired(against: Mapping[str, Any], control: bool) -> tuple[float, float] | 
     return math.log(comparison.ratio), (math.log(comparison.ratio_high) - math.log(comparison.ratio_low)) / 2
 
 
+def _spread(against: Mapping[str, Any]) -> tuple[float, float] | None:
+    """(sd of a block within its process pair, sd between the pairs) of one session's raw runs, in log."""
+    base, change = _runs(against, "base", False), _runs(against, "change", False)
+    if base is None or change is None or len(base) != len(change):
+        return None
+    spread = block_spread(base, change)
+    return None if spread is None else (spread.within, spread.between)
+
+
 def _interval(judged: Mapping[str, Any]) -> tuple[float, float] | None:
     """(log ratio, half the width of its 95 % interval in log) of a judgement that states them."""
     ratio, low, high = (_number(judged.get(key)) for key in ("ratio", "ratio_low", "ratio_high"))
@@ -166,6 +177,9 @@ def _add(tally: _Tally, result: Mapping[str, Any], against: Mapping[str, Any], v
         tally.half_widths.append(interval[1])
     if (passes := _passes(against)) is not None:
         tally.passes.append(passes)
+    if (spread := _spread(against)) is not None:
+        tally.block_sds.append(spread[0])
+        tally.pair_sds.append(spread[1])
     effect = _min_effect(result, against)
     tally.min_effect = effect if effect is not None else tally.min_effect
 

@@ -60,6 +60,11 @@ class TestFigures:
     # ("could detect >= x1.031"), median over sessions. A study checks it against the detection rate
     # measured at that size.
     median_detectable: float | None = None
+    # Where a session's spread comes from (modelperf.decide.paired.block_spread), median over sessions,
+    # in log: a block's noise around its process pair's mean (more passes average it away) and the pairs'
+    # own offsets (only more process pairs do). Sessions that stopped within one pass give neither.
+    median_block_sd: float | None = None
+    median_pair_sd: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {key: value for key, value in self.__dict__.items() if key != "name"}

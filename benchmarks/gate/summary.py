@@ -65,13 +65,15 @@ def print_report(figures: GateFigures) -> None:
                   f"min_effect above the factor, {f.excluded_no_min_effect} without min_effect")
         if f.tests:
             print(f"   {'test':<36} {'reg/imp/n':>10} {'min_eff':>7} {'med ratio':>9} {'sd log':>7} "
-                  f"{'(/control)':>10} {'half-95':>7} {'(/control)':>10} {'passes':>11} {'detects':>8}")
+                  f"{'(/control)':>10} {'half-95':>7} {'(/control)':>10} {'passes':>11} {'detects':>8} {'block sd':>7} "
+                  f"{'pair sd':>7}")
         for t in f.tests:
             print(f"   {t.name:<36} {t.regressed:>3}/{t.improved}/{t.comparisons:<4} "
                   f"{_fmt(t.min_effect, '.2f'):>7} {_fmt(t.median_ratio, '.4f'):>9} {_fmt(t.log_ratio_sd, '.4f'):>7} "
                   f"{_fmt(t.log_ratio_control_sd, '.4f'):>10} {_fmt(t.median_half_width, '.4f'):>7} "
                   f"{_fmt(t.median_half_width_control, '.4f'):>10} "
-                  f"{_fmt(t.mean_passes, '.2f'):>5} max {_fmt(t.max_passes, '.2f')} x{_fmt(t.median_detectable, '.3f')}")
+                  f"{_fmt(t.mean_passes, '.2f'):>5} max {_fmt(t.max_passes, '.2f')} x{_fmt(t.median_detectable, '.3f')} "
+                  f"{_fmt(t.median_block_sd, '.4f'):>7} {_fmt(t.median_pair_sd, '.4f'):>7}")
     if figures.wall_ratio is not None:
         print(f"\nwall time, median --against A/A session / median single-side session: {figures.wall_ratio:.2f}")
 
@@ -124,10 +126,12 @@ def _spread(mode: ModeFigures) -> tuple[tuple[str, ...], tuple[tuple[str, ...], 
     """Per test of one mode: how far a session's paired ratio wanders, raw and divided by the control."""
     rows = tuple((t.name, _fmt(t.log_ratio_sd, ".4f"), _fmt(t.log_ratio_control_sd, ".4f"),
                   _fmt(t.median_half_width, ".4f"), _fmt(t.median_half_width_control, ".4f"),
-                  _fmt(t.mean_passes, ".2f"), _fmt(t.max_passes, ".2f"), _fmt(t.median_detectable, ".3f"))
+                  _fmt(t.mean_passes, ".2f"), _fmt(t.max_passes, ".2f"), _fmt(t.median_detectable, ".3f"),
+                  _fmt(t.median_block_sd, ".4f"), _fmt(t.median_pair_sd, ".4f"))
                  for t in mode.tests)
     return ("test", "sd of log ratio over sessions", "same, runs / control", "median 95 % half-width (log)",
-            "same, runs / control", "mean passes", "max passes", "could detect (median, 95 % power)"), rows
+            "same, runs / control", "mean passes", "max passes", "could detect (median, 95 % power)",
+            "sd of a block within its pair (median, log)", "sd between pairs (median, log)"), rows
 
 
 def gate_summary(figures: GateFigures, *, name: str, title: str, made: Provenance, notes: Sequence[str] = ()
@@ -153,7 +157,8 @@ def _compact(figures: GateFigures) -> dict[str, object]:
     def test(t: TestFigures) -> dict[str, object]:
         return {"regressed": t.regressed, "improved": t.improved, "comparisons": t.comparisons,
                 "min_effect": t.min_effect, "median_ratio": t.median_ratio, "log_ratio_sd": t.log_ratio_sd,
-                "mean_passes": t.mean_passes, "median_detectable": t.median_detectable}
+                "mean_passes": t.mean_passes, "median_detectable": t.median_detectable,
+                "median_block_sd": t.median_block_sd, "median_pair_sd": t.median_pair_sd}
 
     modes: dict[str, object] = {}
     for m in figures.modes:

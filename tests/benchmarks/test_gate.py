@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -94,6 +95,36 @@ def test_analysis_recomputes_each_sessions_paired_ratio(results_dir: Path) -> No
     assert test.median_detectable == pytest.approx(1.025)  # each verdict's stated power, as the results say it
     spread = next(t for t in aa.tests if t.name == "test_a")
     assert spread.log_ratio_sd == pytest.approx(abs(math.log(0.97)) / math.sqrt(2))
+
+
+def test_analysis_splits_each_sessions_spread_into_block_noise_and_pair_offsets(tmp_path: Path) -> None:
+    # Six process pairs keep offsets of 0, 2 and 4 %; the first pass reads 1 % above them, the second 1 % below.
+    offsets = [0.0, 0.02, 0.04] * 2
+    scale = [math.exp(offsets[k % 6] + (0.01 if k < 6 else -0.01)) for k in range(12)]
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _session(raw / "aa-0.json", [_result("test_a", "pass", 1.02, 0.05, scale)])
+    aa = analyze(raw).mode("aa")
+    assert aa is not None
+    test = aa.tests[0]
+    block_variance = 2 * 0.01**2  # two blocks at +-1 % around their pair's mean
+    assert test.median_block_sd == pytest.approx(math.sqrt(block_variance))
+    # The pair means vary by the offsets' variance; their blocks' noise explains block_variance / 2 of it.
+    assert test.median_pair_sd == pytest.approx(math.sqrt(statistics.variance(offsets) - block_variance / 2))
+    one_pass = analyze(_one_pass(tmp_path)).mode("aa")
+    assert one_pass is not None
+    assert one_pass.tests[0].median_block_sd is None and one_pass.tests[0].median_pair_sd is None
+
+
+def _one_pass(tmp_path: Path) -> Path:
+    """A session whose test stopped within its first pass: one block per process pair."""
+    raw = tmp_path / "one-pass"
+    raw.mkdir()
+    result = _result("test_a", "pass", 1.0, 0.05, [1.0] * 12)
+    for side in ("base", "change"):
+        result["measurement"]["latency"]["paired"][side] = result["measurement"]["latency"]["paired"][side][:6]
+    _session(raw / "aa-0.json", [result])
+    return raw
 
 
 def test_analysis_of_a_missing_folder_says_what_to_give(tmp_path: Path) -> None:

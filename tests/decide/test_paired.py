@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from modelperf.ab.git import source_roots
 from modelperf.ab.plan import blocks
 from modelperf.decide import Verdict
-from modelperf.decide.paired import compare_paired, run_of
+from modelperf.decide.paired import block_spread, compare_paired, run_of
 from modelperf.records import Kind, LatencyDetail, Measurement
 from modelperf.records import RunFigure as Run
 from modelperf.vocab import MIN_PROCESS_PAIRS
@@ -106,3 +107,46 @@ def test_source_roots_are_the_repository_directories_modules_came_from(tmp_path:
                SimpleNamespace(__name__="numpy", __file__=str(tmp_path / ".venv" / "site-packages" / "numpy" / "x.py")),
                SimpleNamespace(__name__="os", __file__="/usr/lib/python3.11/os.py")]
     assert source_roots(tmp_path, modules) == [".", "src"]
+
+
+def _blocks(logs_per_pair: list[list[float]]) -> tuple[list[Run], list[Run]]:
+    """Blocks whose change/base log ratios are ``logs_per_pair``, pair by pair, the passes interleaved as the runner goes."""
+    base: list[Run] = []
+    change: list[Run] = []
+    for block in range(max(len(logs) for logs in logs_per_pair)):
+        for pair, logs in enumerate(logs_per_pair):
+            if block < len(logs):
+                base.append(Run(pair, 1.0, None, 3))
+                change.append(Run(pair, math.exp(logs[block]), None, 3))
+    return base, change
+
+
+def test_block_spread_tells_noise_within_a_pair_from_offsets_between_pairs() -> None:
+    # 300 pairs of 6 blocks: each pair keeps an offset (sd 4 %), each block adds noise (sd 8 %).
+    rng = np.random.default_rng(7)
+    logs = [list(offset + rng.normal(0.0, 0.08, 6)) for offset in rng.normal(0.0, 0.04, 300)]
+    spread = block_spread(*_blocks(logs))
+    assert spread is not None and (spread.pairs, spread.blocks) == (300, 1800)
+    assert spread.within == pytest.approx(0.08, rel=0.05)
+    assert spread.between == pytest.approx(0.04, rel=0.2)
+
+
+@given(st.lists(st.floats(min_value=-0.5, max_value=0.5), min_size=2, max_size=12), st.integers(2, 6))
+def test_pairs_without_block_noise_spread_only_between(offsets: list[float], passes: int) -> None:
+    spread = block_spread(*_blocks([[offset] * passes for offset in offsets]))
+    assert spread is not None
+    assert spread.within == pytest.approx(0.0, abs=1e-9)
+    assert spread.between == pytest.approx(float(np.std(offsets, ddof=1)), abs=1e-9)
+
+
+@given(st.lists(st.floats(min_value=-0.5, max_value=0.5), min_size=2, max_size=6), st.integers(2, 12))
+def test_pairs_with_the_same_blocks_have_no_spread_between(blocks: list[float], pairs: int) -> None:
+    spread = block_spread(*_blocks([blocks[i:] + blocks[:i] for i in range(pairs)]))  # each pair: the same blocks
+    assert spread is not None and spread.between == pytest.approx(0.0, abs=1e-9)
+
+
+def test_block_spread_needs_two_pairs_and_a_pair_with_two_blocks() -> None:
+    assert block_spread(*_blocks([[0.01], [0.02], [0.03]])) is None  # one pass: the noise within is unknown
+    assert block_spread(*_blocks([[0.01, 0.02, 0.03]])) is None  # one pair: the offsets between are unknown
+    with pytest.raises(ValueError, match="do not pair up"):
+        block_spread([Run(0, 1.0, None, 5)] * 3, [Run(0, 1.0, None, 5)] * 2)

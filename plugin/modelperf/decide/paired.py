@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -47,7 +48,7 @@ from modelperf.figures import control_floor, reducer
 from modelperf.records import Measurement, RunFigure
 from modelperf.vocab import MIN_PROCESS_PAIRS, Verdict
 
-__all__ = ["MIN_PROCESS_PAIRS", "compare_paired", "run_of"]
+__all__ = ["MIN_PROCESS_PAIRS", "BlockSpread", "block_spread", "compare_paired", "run_of"]
 
 
 def run_of(measurement: Measurement, process: int, statistic: str) -> RunFigure:
@@ -61,12 +62,51 @@ def run_of(measurement: Measurement, process: int, statistic: str) -> RunFigure:
     return RunFigure(process, value, control, len(measurement.samples))
 
 
-def _pair_means(base: Sequence[RunFigure], change: Sequence[RunFigure]) -> list[float]:
-    """Mean log ratio (change over base, so that > 0 is a larger figure) per process pair."""
+def _pair_logs(base: Sequence[RunFigure], change: Sequence[RunFigure]) -> list[list[float]]:
+    """Each process pair's blocks as log ratios (change over base, so that > 0 is a larger figure)."""
     by_pair: dict[tuple[int, int], list[float]] = {}
     for b, c in zip(base, change):
         by_pair.setdefault((b.process, c.process), []).append(math.log(c.value) - math.log(b.value))
-    return [float(np.mean(v)) for v in by_pair.values()]
+    return list(by_pair.values())
+
+
+def _pair_means(base: Sequence[RunFigure], change: Sequence[RunFigure]) -> list[float]:
+    """Mean log ratio per process pair."""
+    return [float(np.mean(v)) for v in _pair_logs(base, change)]
+
+
+@dataclass(frozen=True)
+class BlockSpread:
+    """Where the spread of a paired comparison comes from, in log ratio (0.03: about 3 %).
+
+    ``within``: the sd of one block's log ratio around its process pair's mean: the noise more passes
+    over the same processes average away. ``between``: the sd of the pairs' own means beyond what
+    their blocks' noise explains (one-way random effects, method of moments, floored at 0): an offset
+    a pair keeps for the session, which only more process pairs average away.
+    """
+
+    within: float
+    between: float
+    pairs: int
+    blocks: int
+
+
+def block_spread(base: Sequence[RunFigure], change: Sequence[RunFigure]) -> BlockSpread | None:
+    """The within-pair and between-pair spread of these blocks (see :class:`BlockSpread`); None where
+    no pair has two blocks or there are fewer than two pairs, which leave one of the two unknown."""
+    if len(base) != len(change):
+        raise ValueError(f"{len(base)} base runs and {len(change)} change runs do not pair up block by block.")
+    groups = [np.asarray(g) for g in _pair_logs(base, change)]
+    sizes = np.array([len(g) for g in groups], dtype=float)
+    total, k = float(sizes.sum()), len(groups)
+    if k < 2 or total - k < 1:
+        return None
+    within_var = sum(float(((g - g.mean()) ** 2).sum()) for g in groups) / (total - k)
+    grand = float(np.concatenate(groups).mean())
+    between_ms = sum(n * (float(g.mean()) - grand) ** 2 for n, g in zip(sizes, groups)) / (k - 1)
+    typical_size = (total - float((sizes ** 2).sum()) / total) / (k - 1)  # n0 of unequal groups
+    between_var = max(0.0, (between_ms - within_var) / typical_size)
+    return BlockSpread(math.sqrt(within_var), math.sqrt(between_var), k, int(total))
 
 
 def compare_paired(base: Sequence[RunFigure], change: Sequence[RunFigure], *, min_effect: float, statistic: str = "p10",
