@@ -7,12 +7,23 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.sequential_simulation import sequences_ended
 from modelperf.decide import Verdict, compare_paired, detectable_ratio
-from modelperf.decide.sequential import MAX_PASSES, Design, Stop, hsd_spending, nominal_levels, passes_within
+from modelperf.decide.paired import block_spread
+from modelperf.decide.sequential import (
+    MAX_ADVISED_PROCESSES,
+    MAX_PASSES,
+    BlockSpread,
+    Design,
+    Stop,
+    hsd_spending,
+    nominal_levels,
+    passes_within,
+    processes_to_detect,
+)
 from modelperf.records import RunFigure as Run
 from modelperf.vocab import MIN_PROCESS_PAIRS
 
@@ -207,3 +218,57 @@ def test_a_cap_of_one_pass_judges_that_pass_as_one_test_at_alpha_and_says_the_bu
 def test_without_a_design_the_blocks_are_one_test_at_alpha() -> None:
     comparison = compare_paired(*_runs([1.04, 1.0, 1.07, 0.99, 1.05, 1.02]), min_effect=0.05)
     assert comparison.look is None and "blocks" not in comparison.line()
+
+
+def test_a_verdict_that_could_not_see_its_minimum_effect_says_what_limited_it() -> None:
+    # Six pairs kept offsets of about 3 % and every block wandered about 8 %: at the cap the t-test over
+    # six pairs cannot vouch for 5 %. The verdict names both spreads and the processes that would.
+    rng = np.random.default_rng(3)
+    offsets = rng.normal(0.0, 0.03, 6)
+    ratios = [float(np.exp(offsets[k % 6] + rng.normal(0.0, 0.08))) for k in range(6 * MAX_PASSES)]
+    capped = compare_paired(*_runs(ratios), min_effect=0.05, processes=6)
+    look = capped.look
+    assert look is not None and look.final and capped.detectable is not None and capped.detectable > 1.05
+    assert look.spread == block_spread(*_runs(ratios))
+    assert look.processes_needed is not None and look.processes_needed > 6
+    assert (f"its blocks varied {look.spread.within:.1%} within a process pair, the pairs {look.spread.between:.1%} "
+            f"between them: about {look.processes_needed} processes a side (--against-processes) would see its "
+            "minimum effect at this noise") in capped.line()
+    quiet = compare_paired(*_runs([1.0, 1.001, 0.999] * 2 * MAX_PASSES), min_effect=0.05, processes=6)
+    assert quiet.look is not None and quiet.look.spread is None and "processes a side" not in quiet.line()
+
+
+@settings(deadline=None)  # the first example integrates the design's boundaries; the rest reuse them
+@given(st.floats(0.0, 0.3), st.floats(0.0, 0.3), st.floats(0.0, 0.1))
+def test_noisier_blocks_or_pairs_never_need_fewer_processes(within: float, between: float, more: float) -> None:
+    design = Design(10, ALPHA)
+    need = processes_to_detect(BlockSpread(within, between, 10, 60), design, 0.05)
+    noisier = [processes_to_detect(BlockSpread(within + more, between, 10, 60), design, 0.05),
+               processes_to_detect(BlockSpread(within, between + more, 10, 60), design, 0.05)]
+    for count in noisier:
+        if need is None:
+            assert count is None  # past the limit already: noisier stays past it
+        elif count is not None:
+            assert need <= count
+    if need is not None:
+        assert MIN_PROCESS_PAIRS <= need <= MAX_ADVISED_PROCESSES
+
+
+def test_the_processes_named_catch_the_minimum_effect_in_about_95_percent_of_simulated_sequences() -> None:
+    """The count an underpowered verdict names is a prediction: simulate the whole procedure at it."""
+    block_sd, pair_sd = 0.08, 0.02
+    need = processes_to_detect(BlockSpread(block_sd, pair_sd, 10, 60), Design(10, ALPHA), 0.05)
+    assert need is not None and need > 10
+    caught = {}
+    for processes in (10, need):
+        code, _ = sequences_ended(math.log(1.05), block_sd, pair_sd, sequences=2000, processes=processes)
+        caught[processes] = float((code == Stop.REGRESSED).mean())
+    # The cap's test alone would catch it 95 % of the time; the whole sequence a little less (an early
+    # equivalence stop ends a few such sequences as a pass): 91.7 % here, at 14 processes.
+    assert caught[need] >= 0.90, caught
+    assert caught[10] < caught[need] - 0.1, caught
+
+
+def test_a_machine_too_noisy_for_the_minimum_effect_names_no_count() -> None:
+    assert processes_to_detect(BlockSpread(0.5, 0.3, 10, 60), Design(10, ALPHA), 0.05) is None
+    assert processes_to_detect(BlockSpread(0.0, 0.0, 10, 60), Design(10, ALPHA), 0.05) == MIN_PROCESS_PAIRS

@@ -36,14 +36,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
 from modelperf.decide.latency import LatencyComparison, detectable_ratio, latency_verdict
-from modelperf.decide.sequential import MAX_PASSES, Design, Look, Stop, stop_rule
+from modelperf.decide.sequential import MAX_PASSES, BlockSpread, Design, Look, Stop, processes_to_detect, stop_rule
 from modelperf.figures import control_floor, reducer
 from modelperf.records import Measurement, RunFigure
 from modelperf.vocab import MIN_PROCESS_PAIRS, Verdict
@@ -73,22 +73,6 @@ def _pair_logs(base: Sequence[RunFigure], change: Sequence[RunFigure]) -> list[l
 def _pair_means(base: Sequence[RunFigure], change: Sequence[RunFigure]) -> list[float]:
     """Mean log ratio per process pair."""
     return [float(np.mean(v)) for v in _pair_logs(base, change)]
-
-
-@dataclass(frozen=True)
-class BlockSpread:
-    """Where the spread of a paired comparison comes from, in log ratio (0.03: about 3 %).
-
-    ``within``: the sd of one block's log ratio around its process pair's mean: the noise more passes
-    over the same processes average away. ``between``: the sd of the pairs' own means beyond what
-    their blocks' noise explains (one-way random effects, method of moments, floored at 0): an offset
-    a pair keeps for the session, which only more process pairs average away.
-    """
-
-    within: float
-    between: float
-    pairs: int
-    blocks: int
 
 
 def block_spread(base: Sequence[RunFigure], change: Sequence[RunFigure]) -> BlockSpread | None:
@@ -149,6 +133,8 @@ def compare_paired(base: Sequence[RunFigure], change: Sequence[RunFigure], *, mi
     ratio = math.exp(mean)
     worse, p_worse, p_better = (ratio, p_up, p_down) if direction == "lower" else (1 / ratio, p_down, p_up)
     look = _look(math.log(worse), error, n - 1, len(base), processes, passes or MAX_PASSES, alpha, min_effect)
+    if look is not None and look.final and look.detectable is not None and look.detectable > 1 + min_effect:
+        look = _limits(look, base, change, Design(processes, alpha, passes or MAX_PASSES), min_effect)
     verdict, reason, p = latency_verdict(worse, p_worse, p_better, min_effect, alpha if look is None else look.level)
     return LatencyComparison(verdict, ratio=ratio, ratio_low=math.exp(mean - half),
                              ratio_high=math.exp(mean + half), p_value=p, reason=reason, log_se=error, df=n - 1,
@@ -172,6 +158,16 @@ def _look(worse: float, error: float, df: int, blocks: int, processes: int, pass
     detectable = None if cap_test is None else max(1.0 + min_effect, cap_test)
     return Look(at - design.first_look + 1, blocks, design.max_blocks, level, stop, detectable,
                 budgeted=design.passes < MAX_PASSES)
+
+
+def _limits(look: Look, base: Sequence[RunFigure], change: Sequence[RunFigure], design: Design,
+            min_effect: float) -> Look:
+    """A final look that could not see its minimum effect, with what limited it: its blocks' spread
+    within and between process pairs, and about how many processes a side would have seen it."""
+    spread = block_spread(base, change)
+    if spread is None:  # one pass (a budget's cap): the noise within a pair is unknown
+        return look
+    return replace(look, spread=spread, processes_needed=processes_to_detect(spread, design, min_effect))
 
 
 def _drift(base: Sequence[RunFigure], change: Sequence[RunFigure]) -> float:

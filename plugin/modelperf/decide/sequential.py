@@ -45,11 +45,12 @@ import numpy as np
 from scipy import optimize, stats
 
 from modelperf.decide._checks import Array
-from modelperf.decide.latency import EFFECT_SHARE
+from modelperf.decide.latency import EFFECT_SHARE, detectable_ratio
 from modelperf.vocab import MIN_PROCESS_PAIRS
 
-__all__ = ["EQUIVALENCE_SHARE", "FUTILITY", "MAX_PASSES", "SPENDING_GAMMA", "Design", "Look", "Stop", "equivalent",
-           "hsd_spending", "nominal_levels", "passes_within", "stop_rule"]
+__all__ = ["EQUIVALENCE_SHARE", "FUTILITY", "MAX_ADVISED_PROCESSES", "MAX_PASSES", "SPENDING_GAMMA", "BlockSpread",
+           "Design", "Look", "Stop", "equivalent", "hsd_spending", "nominal_levels", "passes_within",
+           "processes_to_detect", "stop_rule"]
 
 # --against measures a close call for at most this many passes over its processes: at the block
 # spread of the noisiest shipped test (Llama decode), 4 passes leave a tenth of 5 % slowdowns
@@ -178,6 +179,49 @@ class Design:
         return nominal_levels(tuple(b / self.max_blocks for b in looks), self.alpha, SPENDING_GAMMA)[blocks - self.processes]
 
 
+@dataclass(frozen=True)
+class BlockSpread:
+    """Where the spread of a paired comparison comes from, in log ratio (0.03: about 3 %); see
+    :func:`modelperf.decide.paired.block_spread`.
+
+    ``within``: the sd of one block's log ratio around its process pair's mean: the noise more passes
+    over the same processes average away. ``between``: the sd of the pairs' own means beyond what
+    their blocks' noise explains (one-way random effects, method of moments, floored at 0): an offset
+    a pair keeps for the session, which only more process pairs average away.
+    """
+
+    within: float
+    between: float
+    pairs: int
+    blocks: int
+
+
+# The most processes a side that an underpowered verdict's advice names: each is a worker with its own
+# models in memory, and past this count the machine is too noisy for the minimum effect, whatever it has.
+MAX_ADVISED_PROCESSES = 64
+
+
+def processes_to_detect(spread: BlockSpread, design: Design, min_effect: float) -> int | None:
+    """About how many processes a side a design like ``design`` (its passes, its cap's level) needs for
+    its cap's t-test to catch ``1 + min_effect`` with 95 % probability at these spreads; None past
+    :data:`MAX_ADVISED_PROCESSES`.
+
+    At the cap each pair's mean has variance ``between**2 + within**2 / passes``. The cap's level barely
+    moves with the processes (at alpha 0.01 and 6 passes: 0.0060 at 10 a side, 0.0055 at 64), so the
+    design's own level stands for all counts: one numerical integration, not one per count. The whole
+    sequence catches that change a little less often than its cap's test alone (an early equivalence
+    stop ends a few such sequences as a pass): simulated at block and pair spreads of 8 and 2 %, the
+    14 processes named caught +5 % in 91.7 % of 2000 sequences (tests/decide/test_sequential.py).
+    """
+    level = design.level(design.max_blocks)
+    pair_variance = spread.between**2 + spread.within**2 / design.passes
+    for processes in range(MIN_PROCESS_PAIRS, MAX_ADVISED_PROCESSES + 1):
+        cap = detectable_ratio(math.sqrt(pair_variance / processes), processes - 1, min_effect, level)
+        if cap is not None and cap <= 1 + min_effect:
+            return processes
+    return None
+
+
 class Stop(IntEnum):
     """Why a look ends the sequence (the codes :func:`stop_rule` returns)."""
 
@@ -225,6 +269,10 @@ class Look:
     stop: Stop
     detectable: float | None  # the stated power at this look (see modelperf.decide.paired)
     budgeted: bool = False  # the cap is below MAX_PASSES passes: a pass took long (passes_within)
+    # Where a final look that could not see its minimum effect lost its precision, and about how many
+    # processes a side would have seen it (None: more than MAX_ADVISED_PROCESSES); unset otherwise.
+    spread: BlockSpread | None = None
+    processes_needed: int | None = None
 
     @property
     def final(self) -> bool:
@@ -236,4 +284,13 @@ class Look:
                                 "of the minimum effect"}
         cap = "the cap --against-budget allowed" if self.budgeted else "the cap"
         ended = why.get(self.stop, cap if self.blocks >= self.max_blocks else "going on")
-        return f"{self.blocks} of up to {self.max_blocks} blocks, look {self.number}: {ended}"
+        return f"{self.blocks} of up to {self.max_blocks} blocks, look {self.number}: {ended}{self._limits()}"
+
+    def _limits(self) -> str:
+        if self.spread is None:
+            return ""
+        need = (f"about {self.processes_needed} processes a side (--against-processes) would see"
+                if self.processes_needed is not None else
+                f"more than {MAX_ADVISED_PROCESSES} processes a side would be needed to see")
+        return (f"; its blocks varied {self.spread.within:.1%} within a process pair, the pairs "
+                f"{self.spread.between:.1%} between them: {need} its minimum effect at this noise")
