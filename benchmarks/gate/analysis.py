@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from modelperf.decide.paired import block_spread, compare_paired
+from modelperf.decide.sequential import MAX_ADVISED_PROCESSES, MAX_PASSES, BlockSpread, Design, processes_to_detect
 from modelperf.records import RunFigure as Run
 
 from ..studies import Machine
@@ -30,6 +31,8 @@ from .figures import COMPARED, GateFigures, ModeFigures, Rate, TestFigures
 __all__ = ["analyze", "load_results", "verdict_of"]
 FALSE_ALARM_MODES = ("aa", "neighbour", "load-aa")
 _EFFECT_SLACK = 1e-9  # a min_effect of 0.05 read back from JSON still counts for a factor of 0.05
+SMALL_EFFECT = 0.03  # issue 27's smaller minimum effect: the processes a side that would state it
+_ALPHA = 0.01  # the latency marker's default; the paired runs do not record the marker's own
 
 
 @dataclass
@@ -49,6 +52,10 @@ class _Tally:
     detectable: list[float] = field(default_factory=list)
     block_sds: list[float] = field(default_factory=list)
     pair_sds: list[float] = field(default_factory=list)
+    # processes a side that would state the test's own minimum effect, and SMALL_EFFECT
+    # (MAX_ADVISED_PROCESSES + 1: more than that)
+    processes_needed: list[int] = field(default_factory=list)
+    processes_needed_small: list[int] = field(default_factory=list)
 
     def figures(self, name: str) -> TestFigures:
         return TestFigures(
@@ -56,7 +63,8 @@ class _Tally:
             statistics.fmean(self.log_ratios) if self.log_ratios else None, _sd(self.log_ratios),
             _sd(self.log_ratios_control), _median(self.half_widths), _median(self.half_widths_control),
             len(self.log_ratios), statistics.fmean(self.passes) if self.passes else None, max(self.passes, default=None),
-            _median(self.detectable), _median(self.block_sds), _median(self.pair_sds))
+            _median(self.detectable), _median(self.block_sds), _median(self.pair_sds),
+            _median_count(self.processes_needed), _median_count(self.processes_needed_small))
 
 
 def load_results(path: Path) -> dict[str, Any] | None:
@@ -131,13 +139,25 @@ def _paired(against: Mapping[str, Any], control: bool) -> tuple[float, float] | 
     return math.log(comparison.ratio), (math.log(comparison.ratio_high) - math.log(comparison.ratio_low)) / 2
 
 
-def _spread(against: Mapping[str, Any]) -> tuple[float, float] | None:
-    """(sd of a block within its process pair, sd between the pairs) of one session's raw runs, in log."""
+def _spread(against: Mapping[str, Any]) -> BlockSpread | None:
+    """The spreads of one session's raw runs: a block's within its process pair, the pairs' between them."""
     base, change = _runs(against, "base", False), _runs(against, "change", False)
     if base is None or change is None or len(base) != len(change):
         return None
-    spread = block_spread(base, change)
-    return None if spread is None else (spread.within, spread.between)
+    return block_spread(base, change)
+
+
+def _processes_needed(spread: BlockSpread, against: Mapping[str, Any], effect: float) -> int:
+    """The processes a side at which this session's design, at its spreads, would state ``effect``
+    (MAX_ADVISED_PROCESSES + 1 where none up to it would)."""
+    processes = int(against.get("processes") or spread.pairs)
+    design = Design(processes, _ALPHA, int(against.get("passes") or MAX_PASSES))
+    found = processes_to_detect(spread, design, effect)
+    return MAX_ADVISED_PROCESSES + 1 if found is None else found
+
+
+def _median_count(counts: Sequence[int]) -> int | None:
+    return int(statistics.median_low(counts)) if counts else None
 
 
 def _interval(judged: Mapping[str, Any]) -> tuple[float, float] | None:
@@ -178,8 +198,11 @@ def _add(tally: _Tally, result: Mapping[str, Any], against: Mapping[str, Any], v
     if (passes := _passes(against)) is not None:
         tally.passes.append(passes)
     if (spread := _spread(against)) is not None:
-        tally.block_sds.append(spread[0])
-        tally.pair_sds.append(spread[1])
+        tally.block_sds.append(spread.within)
+        tally.pair_sds.append(spread.between)
+        if (effect := _number(against.get("min_effect"))) is not None:
+            tally.processes_needed.append(_processes_needed(spread, against, effect))
+        tally.processes_needed_small.append(_processes_needed(spread, against, SMALL_EFFECT))
     effect = _min_effect(result, against)
     tally.min_effect = effect if effect is not None else tally.min_effect
 

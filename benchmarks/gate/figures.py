@@ -62,9 +62,15 @@ class TestFigures:
     median_detectable: float | None = None
     # Where a session's spread comes from (modelperf.decide.paired.block_spread), median over sessions,
     # in log: a block's noise around its process pair's mean (more passes average it away) and the pairs'
-    # own offsets (only more process pairs do). Sessions that stopped within one pass give neither.
+    # own offsets (only more process pairs do). Sessions that stopped within one pass give neither, so
+    # these and the counts below describe the sessions that needed more: the noisier ones.
     median_block_sd: float | None = None
     median_pair_sd: float | None = None
+    # The processes a side at which each session's design, at its spreads, would state the test's own
+    # minimum effect, and 3 % (modelperf.decide.sequential.processes_to_detect); the lower median over
+    # sessions; MAX_ADVISED_PROCESSES + 1 (65) stands for "more than 64".
+    median_processes_needed: int | None = None
+    median_processes_needed_small: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {key: value for key, value in self.__dict__.items() if key != "name"}

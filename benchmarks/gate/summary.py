@@ -6,6 +6,8 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import replace
 
+from modelperf.decide.sequential import MAX_ADVISED_PROCESSES
+
 from ..studies import Provenance, Summary
 from .figures import GateFigures, ModeFigures, Rate, TestFigures
 
@@ -127,11 +129,19 @@ def _spread(mode: ModeFigures) -> tuple[tuple[str, ...], tuple[tuple[str, ...], 
     rows = tuple((t.name, _fmt(t.log_ratio_sd, ".4f"), _fmt(t.log_ratio_control_sd, ".4f"),
                   _fmt(t.median_half_width, ".4f"), _fmt(t.median_half_width_control, ".4f"),
                   _fmt(t.mean_passes, ".2f"), _fmt(t.max_passes, ".2f"), _fmt(t.median_detectable, ".3f"),
-                  _fmt(t.median_block_sd, ".4f"), _fmt(t.median_pair_sd, ".4f"))
+                  _fmt(t.median_block_sd, ".4f"), _fmt(t.median_pair_sd, ".4f"),
+                  _count(t.median_processes_needed), _count(t.median_processes_needed_small))
                  for t in mode.tests)
     return ("test", "sd of log ratio over sessions", "same, runs / control", "median 95 % half-width (log)",
             "same, runs / control", "mean passes", "max passes", "could detect (median, 95 % power)",
-            "sd of a block within its pair (median, log)", "sd between pairs (median, log)"), rows
+            "sd of a block within its pair (log; median of the sessions past one pass)", "sd between pairs (same)",
+            "processes a side to state its min effect (same)", "processes a side to state 3 % (same)"), rows
+
+
+def _count(processes: int | None) -> str:
+    if processes is None:
+        return "-"
+    return f"> {MAX_ADVISED_PROCESSES}" if processes > MAX_ADVISED_PROCESSES else str(processes)
 
 
 def gate_summary(figures: GateFigures, *, name: str, title: str, made: Provenance, notes: Sequence[str] = ()
@@ -158,7 +168,9 @@ def _compact(figures: GateFigures) -> dict[str, object]:
         return {"regressed": t.regressed, "improved": t.improved, "comparisons": t.comparisons,
                 "min_effect": t.min_effect, "median_ratio": t.median_ratio, "log_ratio_sd": t.log_ratio_sd,
                 "mean_passes": t.mean_passes, "median_detectable": t.median_detectable,
-                "median_block_sd": t.median_block_sd, "median_pair_sd": t.median_pair_sd}
+                "median_block_sd": t.median_block_sd, "median_pair_sd": t.median_pair_sd,
+                "median_processes_needed": t.median_processes_needed,
+                "median_processes_needed_small": t.median_processes_needed_small}
 
     modes: dict[str, object] = {}
     for m in figures.modes:

@@ -21,6 +21,7 @@ from benchmarks.gate.analysis import analyze
 from benchmarks.gate.plan import Mode, parse_slowdown, plan_session, schedule, sessions_done
 from benchmarks.gate.sessions import run_session
 from benchmarks.gate.worktrees import open_change_tree
+from modelperf.decide.sequential import BlockSpread, Design, processes_to_detect
 
 MACHINE = {"cpu_model": "Test CPU", "cpu_physical_cores": 2, "cpu_logical_cores": 4, "memory_gib": 8,
            "cpu_flags": "avx2 amx_tile"}
@@ -111,6 +112,12 @@ def test_analysis_splits_each_sessions_spread_into_block_noise_and_pair_offsets(
     assert test.median_block_sd == pytest.approx(math.sqrt(block_variance))
     # The pair means vary by the offsets' variance; their blocks' noise explains block_variance / 2 of it.
     assert test.median_pair_sd == pytest.approx(math.sqrt(statistics.variance(offsets) - block_variance / 2))
+    # Six processes a side at these spreads: what the design would need to state 5 % and 3 %.
+    spread = BlockSpread(test.median_block_sd, test.median_pair_sd, 6, 12)
+    assert test.median_processes_needed == processes_to_detect(spread, Design(6, 0.01), 0.05)
+    assert test.median_processes_needed_small == processes_to_detect(spread, Design(6, 0.01), 0.03)
+    assert test.median_processes_needed is not None and test.median_processes_needed_small is not None
+    assert test.median_processes_needed <= test.median_processes_needed_small
     one_pass = analyze(_one_pass(tmp_path)).mode("aa")
     assert one_pass is not None
     assert one_pass.tests[0].median_block_sd is None and one_pass.tests[0].median_pair_sd is None
