@@ -2,7 +2,10 @@
 
 Each pair is two fresh ``pytest --benchmark`` processes of the same tree: the first records into an
 empty baseline folder, the second compares with it. Nothing changed between them, so every verdict
-other than ``pass`` is a false alarm. Per kind of figure and model it counts the verdicts; per
+other than ``pass`` is a false alarm. All pairs of a folder share one history (``history.sqlite``
+there), as a dedicated machine's sessions do: the first comparisons judge with the default
+between-session spreads, the later ones with each test's own, estimated from the sessions before them
+(:mod:`modelperf.decide.spread`). Per kind of figure and model it counts the verdicts; per
 latency test it gives the ratios the pairs reported and the machine drift their controls measured.
 
     python -m benchmarks.stored_aa --pairs 6                      # raw files: ~/.cache/modelperf/studies/
@@ -32,7 +35,8 @@ from .studies import Machine, Provenance, Summary
 __all__ = ["StoredFigures", "analyze", "main", "summary"]
 
 STUDY = "stored-aa"
-_COMMAND = ("-m", "pytest", "--benchmark", "--history", "off", "-p", "no:randomly", "-q")
+_COMMAND = ("-m", "pytest", "--benchmark", "-p", "no:randomly", "-q")
+HISTORY = "history.sqlite"  # in the results folder: every pair's sessions record into it and read from it
 
 
 @dataclass(frozen=True)
@@ -148,8 +152,8 @@ def run_pairs(pairs: int, raw: Path, selection: Sequence[str], extra: Sequence[s
         baselines = raw / f"pair-{number}.baselines"  # empty at first: the save session records into it
         for role in ("save", "compare"):
             out = raw / f"pair-{number}-{role}.json"
-            command = [sys.executable, *_COMMAND, *selection, "--baseline-dir", str(baselines), "--results-json",
-                       str(out), *extra]
+            command = [sys.executable, *_COMMAND, *selection, "--baseline-dir", str(baselines), "--history",
+                       str(raw / HISTORY), "--results-json", str(out), *extra]
             start = time.perf_counter()
             with (raw / f"pair-{number}-{role}.log").open("wb") as log:
                 returncode = subprocess.run(command, cwd=studies.REPO, stdout=log, stderr=subprocess.STDOUT,

@@ -1,0 +1,52 @@
+"""The stored-baseline A/A study's session runner, with the sessions faked (no pytest is started)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import stored_aa
+
+
+class _FakeSessions:
+    """Stands in for subprocess.run: records each command and writes its results file unless told not to."""
+
+    def __init__(self, write: bool = True) -> None:
+        self.commands: list[list[str]] = []
+        self.write = write
+
+    def __call__(self, command: list[str], **_: Any) -> subprocess.CompletedProcess[bytes]:
+        self.commands.append(command)
+        if self.write:
+            Path(command[command.index("--results-json") + 1]).write_text("{}")
+        return subprocess.CompletedProcess(command, 0)
+
+
+def test_pairs_save_then_compare_into_their_own_baselines_and_share_one_history(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sessions = _FakeSessions()
+    monkeypatch.setattr(stored_aa.subprocess, "run", sessions)
+    stored_aa.run_pairs(2, tmp_path, ["tests/suite"], ["-x"])
+    outputs = [c[c.index("--results-json") + 1] for c in sessions.commands]
+    assert [Path(o).name for o in outputs] == ["pair-1-save.json", "pair-1-compare.json", "pair-2-save.json",
+                                               "pair-2-compare.json"]
+    assert {c[c.index("--history") + 1] for c in sessions.commands} == {str(tmp_path / stored_aa.HISTORY)}
+    baselines = [c[c.index("--baseline-dir") + 1] for c in sessions.commands]
+    assert baselines[0] == baselines[1] != baselines[2] == baselines[3]
+    assert all(c[-1] == "-x" and "tests/suite" in c for c in sessions.commands)
+    lines = [json.loads(line) for line in (tmp_path / "sessions.jsonl").read_text().splitlines()]
+    assert [(line["pair"], line["role"], line["rc"]) for line in lines] == [
+        (1, "save", 0), (1, "compare", 0), (2, "save", 0), (2, "compare", 0)]
+    stored_aa.run_pairs(1, tmp_path, ["tests/suite"], [])  # more pairs later: numbered after those done
+    assert Path(sessions.commands[-1][sessions.commands[-1].index("--results-json") + 1]).name == "pair-3-compare.json"
+
+
+def test_a_session_that_wrote_no_results_stops_the_study_and_names_its_log(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stored_aa.subprocess, "run", _FakeSessions(write=False))
+    with pytest.raises(SystemExit, match="pair 1's save session wrote no results; see .*pair-1-save.log"):
+        stored_aa.run_pairs(1, tmp_path, ["tests/suite"], [])
