@@ -56,6 +56,7 @@ class _Tally:
     # (MAX_ADVISED_PROCESSES + 1: more than that)
     processes_needed: list[int] = field(default_factory=list)
     processes_needed_small: list[int] = field(default_factory=list)
+    round_sds: list[float] = field(default_factory=list)
 
     def figures(self, name: str) -> TestFigures:
         return TestFigures(
@@ -64,7 +65,7 @@ class _Tally:
             _sd(self.log_ratios_control), _median(self.half_widths), _median(self.half_widths_control),
             len(self.log_ratios), statistics.fmean(self.passes) if self.passes else None, max(self.passes, default=None),
             _median(self.detectable), _median(self.block_sds), _median(self.pair_sds),
-            _median_count(self.processes_needed), _median_count(self.processes_needed_small))
+            _median_count(self.processes_needed), _median_count(self.processes_needed_small), _median(self.round_sds))
 
 
 def load_results(path: Path) -> dict[str, Any] | None:
@@ -156,6 +157,29 @@ def _processes_needed(spread: BlockSpread, against: Mapping[str, Any], effect: f
     return MAX_ADVISED_PROCESSES + 1 if found is None else found
 
 
+def _round_sd(measurement: Mapping[str, Any], against: Mapping[str, Any]) -> float | None:
+    """How far one timed round of the change side strays from the next of the same run (sd of the log,
+    pooled over its runs): the machine's own noise from one second to the next, which no pairing of
+    blocks can remove. The change's pooled samples are its runs' rounds in block order; None where they
+    do not add up to the runs' rounds."""
+    runs, samples = against.get("change"), measurement.get("samples")
+    if not isinstance(runs, list) or not isinstance(samples, list) or not samples:
+        return None
+    try:
+        sizes = [int(run["rounds"]) for run in runs]
+        logs = [math.log(float(s)) for s in samples]
+    except (KeyError, TypeError, ValueError):
+        return None
+    if sum(sizes) != len(logs):
+        return None
+    variances, start = [], 0
+    for size in sizes:
+        if size > 1:
+            variances.append(statistics.variance(logs[start:start + size]))
+        start += size
+    return math.sqrt(statistics.fmean(variances)) if variances else None
+
+
 def _median_count(counts: Sequence[int]) -> int | None:
     return int(statistics.median_low(counts)) if counts else None
 
@@ -181,6 +205,9 @@ def _passes(against: Mapping[str, Any]) -> float | None:
 
 def _add(tally: _Tally, result: Mapping[str, Any], against: Mapping[str, Any], verdict: str) -> None:
     tally.comparisons += 1
+    measurement = result.get("measurement")
+    if isinstance(measurement, dict) and (round_sd := _round_sd(measurement, against)) is not None:
+        tally.round_sds.append(round_sd)
     tally.regressed += verdict == "regressed"
     tally.improved += verdict == "improved"
     if (ratio := _number(_judged(result).get("ratio"))) is not None:

@@ -71,6 +71,9 @@ class TestFigures:
     # sessions; MAX_ADVISED_PROCESSES + 1 (65) stands for "more than 64".
     median_processes_needed: int | None = None
     median_processes_needed_small: int | None = None
+    # How far one timed round of the change side strays from the next in the same run (sd of the log,
+    # median over sessions): the machine's second-to-second noise, the floor under the block's spread.
+    median_round_sd: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {key: value for key, value in self.__dict__.items() if key != "name"}

@@ -130,12 +130,14 @@ def _spread(mode: ModeFigures) -> tuple[tuple[str, ...], tuple[tuple[str, ...], 
                   _fmt(t.median_half_width, ".4f"), _fmt(t.median_half_width_control, ".4f"),
                   _fmt(t.mean_passes, ".2f"), _fmt(t.max_passes, ".2f"), _fmt(t.median_detectable, ".3f"),
                   _fmt(t.median_block_sd, ".4f"), _fmt(t.median_pair_sd, ".4f"),
-                  _count(t.median_processes_needed), _count(t.median_processes_needed_small))
+                  _count(t.median_processes_needed), _count(t.median_processes_needed_small),
+                  _fmt(t.median_round_sd, ".4f"))
                  for t in mode.tests)
     return ("test", "sd of log ratio over sessions", "same, runs / control", "median 95 % half-width (log)",
             "same, runs / control", "mean passes", "max passes", "could detect (median, 95 % power)",
             "sd of a block within its pair (log; median of the sessions past one pass)", "sd between pairs (same)",
-            "processes a side to state its min effect (same)", "processes a side to state 3 % (same)"), rows
+            "processes a side to state its min effect (same)", "processes a side to state 3 % (same)",
+            "sd of a round within its run, change side (median, log)"), rows
 
 
 def _count(processes: int | None) -> str:
@@ -170,7 +172,8 @@ def _compact(figures: GateFigures) -> dict[str, object]:
                 "mean_passes": t.mean_passes, "median_detectable": t.median_detectable,
                 "median_block_sd": t.median_block_sd, "median_pair_sd": t.median_pair_sd,
                 "median_processes_needed": t.median_processes_needed,
-                "median_processes_needed_small": t.median_processes_needed_small}
+                "median_processes_needed_small": t.median_processes_needed_small,
+                "median_round_sd": t.median_round_sd}
 
     modes: dict[str, object] = {}
     for m in figures.modes:

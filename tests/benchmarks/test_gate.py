@@ -123,6 +123,22 @@ def test_analysis_splits_each_sessions_spread_into_block_noise_and_pair_offsets(
     assert one_pass.tests[0].median_block_sd is None and one_pass.tests[0].median_pair_sd is None
 
 
+def test_analysis_reads_the_machines_noise_from_one_round_to_the_next(tmp_path: Path) -> None:
+    # Every run of the change side (10 rounds each, as _runs records) alternates 2 % above and below.
+    result = _result("test_a", "pass", 1.0, 0.05, [1.0] * 12)
+    result["measurement"]["samples"] = [0.01 * math.exp(0.02 * (-1) ** i) for i in range(120)]
+    short = _result("test_b", "pass", 1.0, 0.05, [1.0] * 12)
+    short["measurement"]["samples"] = [0.01] * 119  # one round short of the runs' 120: not read
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _session(raw / "aa-0.json", [result, short])
+    aa = analyze(raw).mode("aa")
+    assert aa is not None
+    noisy, unread = (next(t for t in aa.tests if t.name == name) for name in ("test_a", "test_b"))
+    assert noisy.median_round_sd == pytest.approx(0.02 * math.sqrt(10 / 9))
+    assert unread.median_round_sd is None
+
+
 def _one_pass(tmp_path: Path) -> Path:
     """A session whose test stopped within its first pass: one block per process pair."""
     raw = tmp_path / "one-pass"
