@@ -41,12 +41,14 @@ HISTORY = "history.sqlite"  # in the results folder: every pair's sessions recor
 
 @dataclass(frozen=True)
 class TestRatios:
-    """One latency test over the pairs: its verdicts, the ratios and drifts the comparisons reported."""
+    """One latency test over the pairs: its verdicts, and the ratios, drifts and between-session spreads
+    the comparisons reported (the spread: the test's own from the history, or the default until then)."""
 
     name: str
     verdicts: Mapping[str, int]
     ratios: tuple[float, ...]
     drifts: tuple[float, ...]
+    spreads: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -61,13 +63,14 @@ class StoredFigures:
         return {"pairs": self.pairs, "revisions": list(self.revisions),
                 "verdicts": {f"{kind}/{family}": dict(counts) for (kind, family), counts in self.verdicts.items()},
                 "latency_tests": {t.name: {"verdicts": dict(t.verdicts), "ratios": list(t.ratios),
-                                           "drifts": list(t.drifts)} for t in self.tests}}
+                                           "drifts": list(t.drifts), "spreads": list(t.spreads)}
+                                  for t in self.tests}}
 
 
 def _family(measurement: Mapping[str, Any]) -> str:
     """``distilbert`` or ``llama``: from the model's name, else from the test's declared role."""
     extra = measurement.get("extra")
-    role = extra.get("role") if isinstance(extra, dict) else None
+    role = measurement.get("role") or (extra.get("role") if isinstance(extra, dict) else None)
     name = measurement.get("model") or role or "other"
     return str(name).split("@")[0].split(":")[0]
 
@@ -82,7 +85,7 @@ def _pair_files(raw: Path) -> list[Path]:
 def analyze(raw: Path) -> StoredFigures:
     """Verdict counts and latency ratios of every ``pair-N-compare.json`` in ``raw``."""
     verdicts: dict[tuple[str, str], Counter[str]] = {}
-    tests: dict[str, tuple[Counter[str], list[float], list[float]]] = {}
+    tests: dict[str, tuple[Counter[str], list[float], list[float], list[float]]] = {}
     revisions: list[str] = []
     machine: Machine | None = None
     files = _pair_files(raw)
@@ -94,19 +97,20 @@ def analyze(raw: Path) -> StoredFigures:
             machine = Machine.from_info(data["machine"])
         for result in data["results"]:
             measurement = result["measurement"]
-            verdict = str(result["verdict"])
+            # Today's results keep the verdict and its figures in a "judgement"; the first schema beside them.
+            judged = result["judgement"] if isinstance(result.get("judgement"), dict) else result
+            verdict = str(judged["verdict"])
             verdicts.setdefault((str(measurement["kind"]), _family(measurement)), Counter())[verdict] += 1
             if measurement["kind"] == "latency":
-                counts, ratios, drifts = tests.setdefault(str(measurement["test_id"]).rsplit("::", 1)[-1],
-                                                          (Counter(), [], []))
+                counts, ratios, drifts, spreads = tests.setdefault(
+                    str(measurement["test_id"]).rsplit("::", 1)[-1], (Counter(), [], [], []))
                 counts[verdict] += 1
-                if isinstance(result.get("ratio"), (int, float)):
-                    ratios.append(float(result["ratio"]))
-                if isinstance(result.get("drift"), (int, float)):
-                    drifts.append(float(result["drift"]))
+                for key, values in (("ratio", ratios), ("drift", drifts), ("session_spread", spreads)):
+                    if isinstance(judged.get(key), (int, float)):
+                        values.append(float(judged[key]))
     return StoredFigures(
         len(files), {key: dict(counts) for key, counts in sorted(verdicts.items())},
-        tuple(TestRatios(name, dict(c), tuple(r), tuple(d)) for name, (c, r, d) in sorted(tests.items())),
+        tuple(TestRatios(name, dict(c), tuple(r), tuple(d), tuple(s)) for name, (c, r, d, s) in sorted(tests.items())),
         tuple(revisions), machine)
 
 
@@ -134,7 +138,8 @@ def summary(figures: StoredFigures, *, name: str, title: str, made: Provenance, 
         (t.name, ", ".join(f"{n} {v}" for v, n in sorted(t.verdicts.items())),
          f"x{statistics.median(t.ratios):.3f}" if t.ratios else "-",
          f"x{min(t.ratios):.3f}-x{max(t.ratios):.3f}" if t.ratios else "-",
-         f"x{min(t.drifts):.2f}-x{max(t.drifts):.2f}" if t.drifts else "-") for t in figures.tests)
+         f"x{min(t.drifts):.2f}-x{max(t.drifts):.2f}" if t.drifts else "-",
+         f"{_pct(min(t.spreads))}-{_pct(max(t.spreads))} %" if t.spreads else "-") for t in figures.tests)
     return Summary(
         name=name, title=title, provenance=made,
         headline=f"{figures.pairs} save-then-compare pairs of an unchanged tree: {alarms} false alarm{'' if alarms == 1 else 's'} in "
@@ -142,7 +147,8 @@ def summary(figures: StoredFigures, *, name: str, title: str, made: Provenance, 
         columns=("figures", "verdicts", "counts", "false alarms (Wilson 95 %)"),
         rows=tuple(rows), notes=tuple(notes), figures=figures.to_json(),
         tables=(("Latency tests over the pairs", ("test", "verdicts", "median ratio", "ratio range",
-                                                  "machine drift range"), per_test),))
+                                                  "machine drift range", "between-session spread used"),
+                 per_test),))
 
 
 def run_pairs(pairs: int, raw: Path, selection: Sequence[str], extra: Sequence[str]) -> None:

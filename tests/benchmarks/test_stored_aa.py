@@ -50,3 +50,22 @@ def test_a_session_that_wrote_no_results_stops_the_study_and_names_its_log(
     monkeypatch.setattr(stored_aa.subprocess, "run", _FakeSessions(write=False))
     with pytest.raises(SystemExit, match="pair 1's save session wrote no results; see .*pair-1-save.log"):
         stored_aa.run_pairs(1, tmp_path, ["tests/suite"], [])
+
+
+def _compare(path: Path, verdicts: dict[str, str]) -> None:
+    """A compare session's results as today's --results-json writes them: each verdict in a judgement."""
+    results = [{"measurement": {"kind": "latency", "test_id": f"tests/suite/test_latency.py::{name}",
+                                "model": "llama@abc", "role": "llama:decode"},
+                "judgement": {"verdict": verdict, "ratio": 1.02, "drift": 0.9, "session_spread": 0.03}}
+               for name, verdict in verdicts.items()]
+    path.write_text(json.dumps({"commit": "b" * 40, "results": results}))
+
+
+def test_analysis_counts_the_verdicts_and_spreads_of_every_compare_session(tmp_path: Path) -> None:
+    _compare(tmp_path / "pair-1-compare.json", {"test_decode": "pass", "test_itl": "pass"})
+    _compare(tmp_path / "pair-2-compare.json", {"test_decode": "pass", "test_itl": "improved"})
+    figures = stored_aa.analyze(tmp_path)
+    assert figures.pairs == 2 and figures.revisions == ("b" * 40,)
+    assert figures.verdicts == {("latency", "llama"): {"pass": 3, "improved": 1}}
+    itl = next(t for t in figures.tests if t.name == "test_itl")
+    assert itl.verdicts == {"pass": 1, "improved": 1} and itl.ratios == (1.02, 1.02) and itl.spreads == (0.03, 0.03)
