@@ -23,11 +23,12 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelperf.decide import wilson_interval
+from modelperf.decide import compare_latency, wilson_interval
+from modelperf.records import Measurement, measurement_from_json
 
 from . import studies
 from .studies import Machine, Provenance, Summary
@@ -49,6 +50,10 @@ class TestRatios:
     ratios: tuple[float, ...]
     drifts: tuple[float, ...]
     spreads: tuple[float, ...] = ()
+    # The same comparisons judged again by this checkout's rule (modelperf.decide.compare_latency), each
+    # with the spread it used and without the re-measurement a suspect verdict gets: a rule change is
+    # measured on the sessions already run.
+    rejudged: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -63,8 +68,8 @@ class StoredFigures:
         return {"pairs": self.pairs, "revisions": list(self.revisions),
                 "verdicts": {f"{kind}/{family}": dict(counts) for (kind, family), counts in self.verdicts.items()},
                 "latency_tests": {t.name: {"verdicts": dict(t.verdicts), "ratios": list(t.ratios),
-                                           "drifts": list(t.drifts), "spreads": list(t.spreads)}
-                                  for t in self.tests}}
+                                           "drifts": list(t.drifts), "spreads": list(t.spreads),
+                                           "rejudged": dict(t.rejudged)} for t in self.tests}}
 
 
 def _family(measurement: Mapping[str, Any]) -> str:
@@ -82,10 +87,40 @@ def _pair_files(raw: Path) -> list[Path]:
     return files
 
 
+def _saved(compare: Path) -> dict[tuple[str, str], Measurement]:
+    """The save session's latency measurements of a pair, by (test id, metric); empty without its file."""
+    save = compare.with_name(compare.name.replace("-compare.json", "-save.json"))
+    if not save.exists():
+        return {}
+    found = {}
+    for result in json.loads(save.read_text())["results"]:
+        if result["measurement"]["kind"] == "latency":
+            measurement = measurement_from_json(result["measurement"])
+            found[(measurement.test_id, measurement.metric)] = measurement
+    return found
+
+
+def _rejudged(saved: Mapping[tuple[str, str], Measurement], current: Mapping[str, Any],
+              judged: Mapping[str, Any]) -> str | None:
+    """The verdict this checkout's rule gives the pair's comparison, with the spread the session used;
+    None where the pair's save session or the figures it needs are missing."""
+    if not saved:
+        return None
+    measurement = measurement_from_json(current)
+    reference = saved.get((measurement.test_id, measurement.metric))
+    effect, spread = judged.get("min_effect"), judged.get("session_spread")
+    if reference is None or not isinstance(effect, (int, float)) or not isinstance(spread, (int, float)):
+        return None
+    found = compare_latency(reference, measurement, min_effect=float(effect), statistic=measurement.statistic,
+                            direction="higher" if measurement.unit.endswith("/s") else "lower",
+                            session_spread=float(spread))
+    return found.verdict.value
+
+
 def analyze(raw: Path) -> StoredFigures:
     """Verdict counts and latency ratios of every ``pair-N-compare.json`` in ``raw``."""
     verdicts: dict[tuple[str, str], Counter[str]] = {}
-    tests: dict[str, tuple[Counter[str], list[float], list[float], list[float]]] = {}
+    tests: dict[str, tuple[Counter[str], list[float], list[float], list[float], Counter[str]]] = {}
     revisions: list[str] = []
     machine: Machine | None = None
     files = _pair_files(raw)
@@ -95,6 +130,7 @@ def analyze(raw: Path) -> StoredFigures:
             revisions.append(data["commit"])
         if machine is None and isinstance(data.get("machine"), dict):
             machine = Machine.from_info(data["machine"])
+        saved = _saved(path)
         for result in data["results"]:
             measurement = result["measurement"]
             # Today's results keep the verdict and its figures in a "judgement"; the first schema beside them.
@@ -102,15 +138,18 @@ def analyze(raw: Path) -> StoredFigures:
             verdict = str(judged["verdict"])
             verdicts.setdefault((str(measurement["kind"]), _family(measurement)), Counter())[verdict] += 1
             if measurement["kind"] == "latency":
-                counts, ratios, drifts, spreads = tests.setdefault(
-                    str(measurement["test_id"]).rsplit("::", 1)[-1], (Counter(), [], [], []))
+                counts, ratios, drifts, spreads, rejudged = tests.setdefault(
+                    str(measurement["test_id"]).rsplit("::", 1)[-1], (Counter(), [], [], [], Counter()))
                 counts[verdict] += 1
+                if (again := _rejudged(saved, measurement, judged)) is not None:
+                    rejudged[again] += 1
                 for key, values in (("ratio", ratios), ("drift", drifts), ("session_spread", spreads)):
                     if isinstance(judged.get(key), (int, float)):
                         values.append(float(judged[key]))
     return StoredFigures(
         len(files), {key: dict(counts) for key, counts in sorted(verdicts.items())},
-        tuple(TestRatios(name, dict(c), tuple(r), tuple(d), tuple(s)) for name, (c, r, d, s) in sorted(tests.items())),
+        tuple(TestRatios(name, dict(c), tuple(r), tuple(d), tuple(s), dict(j))
+              for name, (c, r, d, s, j) in sorted(tests.items())),
         tuple(revisions), machine)
 
 
@@ -139,7 +178,8 @@ def summary(figures: StoredFigures, *, name: str, title: str, made: Provenance, 
          f"x{statistics.median(t.ratios):.3f}" if t.ratios else "-",
          f"x{min(t.ratios):.3f}-x{max(t.ratios):.3f}" if t.ratios else "-",
          f"x{min(t.drifts):.2f}-x{max(t.drifts):.2f}" if t.drifts else "-",
-         f"{_pct(min(t.spreads))}-{_pct(max(t.spreads))} %" if t.spreads else "-") for t in figures.tests)
+         f"{_pct(min(t.spreads))}-{_pct(max(t.spreads))} %" if t.spreads else "-",
+         ", ".join(f"{n} {v}" for v, n in sorted(t.rejudged.items())) or "-") for t in figures.tests)
     return Summary(
         name=name, title=title, provenance=made,
         headline=f"{figures.pairs} save-then-compare pairs of an unchanged tree: {alarms} false alarm{'' if alarms == 1 else 's'} in "
@@ -147,7 +187,8 @@ def summary(figures: StoredFigures, *, name: str, title: str, made: Provenance, 
         columns=("figures", "verdicts", "counts", "false alarms (Wilson 95 %)"),
         rows=tuple(rows), notes=tuple(notes), figures=figures.to_json(),
         tables=(("Latency tests over the pairs", ("test", "verdicts", "median ratio", "ratio range",
-                                                  "machine drift range", "between-session spread used"),
+                                                  "machine drift range", "between-session spread used",
+                                                  "verdicts by this checkout's rule"),
                  per_test),))
 
 

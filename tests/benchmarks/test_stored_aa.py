@@ -7,9 +7,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from benchmarks import stored_aa
+from modelperf.records import Kind, LatencyDetail, Measurement
 
 
 class _FakeSessions:
@@ -69,3 +71,27 @@ def test_analysis_counts_the_verdicts_and_spreads_of_every_compare_session(tmp_p
     assert figures.verdicts == {("latency", "llama"): {"pass": 3, "improved": 1}}
     itl = next(t for t in figures.tests if t.name == "test_itl")
     assert itl.verdicts == {"pass": 1, "improved": 1} and itl.ratios == (1.02, 1.02) and itl.spreads == (0.03, 0.03)
+
+
+def test_the_analysis_judges_each_pair_again_by_this_checkouts_rule(tmp_path: Path) -> None:
+    # The compare session had interference in every fourth round, its control's alike: its p90 and its
+    # control's p90 both grew by half. The session reported "improved" (a made-up old verdict); the
+    # rule of this checkout corrects a tail by the control's own p90 and finds no change.
+    rng = np.random.default_rng(5)
+
+    def session(interfered: bool) -> dict[str, Any]:
+        rounds, control = 0.012 * rng.lognormal(0, 0.01, 100), 0.04 * rng.lognormal(0, 0.01, 60)
+        if interfered:
+            rounds[::4] *= 1.5
+            control[::4] *= 1.5
+        return Measurement("tests/suite/test_latency.py::test_itl", Kind.LATENCY, "p90_s", "s",
+                           float(np.quantile(rounds, 0.9)), tuple(rounds), tuple(control),
+                           latency=LatencyDetail("p90")).to_json()
+
+    judgement = {"verdict": "improved", "ratio": 0.7, "min_effect": 0.2, "session_spread": 0.07}
+    for role, interfered in (("save", True), ("compare", False)):
+        results = [{"measurement": session(interfered), "judgement": judgement}] if role == "compare" else [
+            {"measurement": session(interfered), "judgement": {"verdict": "new"}}]
+        (tmp_path / f"pair-1-{role}.json").write_text(json.dumps({"commit": "c" * 40, "results": results}))
+    test = stored_aa.analyze(tmp_path).tests[0]
+    assert test.verdicts == {"improved": 1} and test.rejudged == {"pass": 1}

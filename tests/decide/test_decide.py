@@ -398,9 +398,45 @@ def test_pooled_spread_ignores_steps_between_groups(groups: list[list[float]], s
         assert math.isnan(plain.sd) and math.isnan(shifted.sd)
 
 
-def test_corrected_log_figure_is_the_statistic_over_the_control_floor() -> None:
+def test_corrected_log_figure_is_the_statistic_over_its_control_figure() -> None:
     samples, control = noisy(21, 0.02, 30, 0.05), noisy(22, 0.005, 12, 0.05)
-    m = replace(latency(samples, control), latency=LatencyDetail("p90"))
-    expected = math.log(np.quantile(samples, 0.9) / np.quantile(control, decide.CONTROL_QUANTILE))
-    assert decide.corrected_log_figure(m) == pytest.approx(expected)
+    tail = replace(latency(samples, control), latency=LatencyDetail("p90"))
+    expected = math.log(np.quantile(samples, 0.9) / np.quantile(control, 0.9))  # a tail: the control's own p90
+    assert decide.corrected_log_figure(tail) == pytest.approx(expected)
+    floor = replace(latency(samples, control), latency=LatencyDetail("p10"))
+    expected = math.log(np.quantile(samples, 0.1) / np.quantile(control, decide.CONTROL_QUANTILE))
+    assert decide.corrected_log_figure(floor) == pytest.approx(expected)
     assert decide.corrected_log_figure(latency(samples)) is None  # no control rounds: nothing to correct by
+
+
+def _interfered(seed: int, median: float, n: int, share: float, factor: float) -> np.ndarray[Any, Any]:
+    """Rounds of one session where ``share`` of them (evenly spread) ran ``factor`` slower: interference."""
+    rounds = noisy(seed, median, n, 0.01)
+    if share:
+        rounds[:: round(1 / share)] *= factor
+    return rounds
+
+
+@pytest.mark.parametrize("statistic", ["p90", "p99"])
+def test_a_tail_is_corrected_by_the_controls_same_percentile_so_more_interference_is_no_change(
+        statistic: str) -> None:
+    # The current session had interference in a quarter of its rounds, the model's and the control's
+    # alike (they are timed between each other): its tail grew, its floor did not.
+    base = latency(_interfered(1, 0.012, 100, 0.0, 1.0), _interfered(2, 0.04, 60, 0.0, 1.0))
+    current = latency(_interfered(3, 0.012, 100, 0.25, 1.4), _interfered(4, 0.04, 60, 0.25, 1.4))
+    found = decide.compare_latency(base, current, statistic=statistic, min_effect=0.20)
+    assert found.verdict is Verdict.PASS and found.ratio == pytest.approx(1.0, abs=0.05)
+    assert found.drift == pytest.approx(1.0, abs=0.03) and found.tail_control == pytest.approx(1.4, rel=0.05)
+    assert f"control {statistic} x{found.tail_control:.2f}" in found.line()
+    # The floor leaves the interference in: the same tail would read as a 40 % regression.
+    raw = float(np.quantile(current.samples, 0.9 if statistic == "p90" else 0.99)
+                / np.quantile(base.samples, 0.9 if statistic == "p90" else 0.99))
+    assert raw == pytest.approx(1.4, rel=0.05)
+
+
+def test_the_lower_decile_is_still_corrected_by_the_floor_whatever_the_tail() -> None:
+    base = latency(_interfered(1, 0.012, 100, 0.0, 1.0), _interfered(2, 0.04, 60, 0.0, 1.0))
+    current = latency(_interfered(3, 0.012 * 1.3, 100, 0.25, 1.4), _interfered(4, 0.04, 60, 0.25, 1.4))
+    found = decide.compare_latency(base, current, statistic="p10", min_effect=0.10)
+    assert found.tail_control is None and "control p10" not in found.line()
+    assert found.verdict is Verdict.REGRESSED and found.ratio == pytest.approx(1.3, rel=0.03)

@@ -6,7 +6,8 @@ readable sentence for the terminal.
 
 Latency rule (:func:`compare_latency`): each side's samples are divided by that side's control
 floor (the control rounds' lower decile), so a machine that got uniformly faster or slower cancels
-out. The figure compared is, by default, the lower decile (``p10``) of the rounds: on a shared
+out; a tail percentile (p90, p99) is divided by the control's same percentile instead, so a session
+with more interference than the other cancels out too (:func:`modelperf.figures.control_for`). The figure compared is, by default, the lower decile (``p10``) of the rounds: on a shared
 machine interference only ever adds time, so the fast rounds are the ones that show the code's own
 cost, while a median moves with whatever else ran: in A/A comparisons the median's drift-corrected
 ratio spread more than twice as far as p10's (docs/concepts/design-measurements.md#lower-decile).
@@ -37,7 +38,7 @@ import numpy as np
 from modelperf.decide._checks import Array
 from modelperf.decide._checks import require as _require
 from modelperf.decide.spread import SessionSpread
-from modelperf.figures import CONTROL_QUANTILE, control_floor, reducer
+from modelperf.figures import CONTROL_QUANTILE, TAIL_STATISTICS, control_floor, control_for, reducer
 from modelperf.records import Measurement
 from modelperf.units import format_value
 from modelperf.vocab import DIRECTIONS, STATISTICS, Verdict
@@ -86,8 +87,8 @@ class LatencyComparison:
     """A drift-corrected latency (or throughput) comparison.
 
     ``baseline_median``/``current_median`` are raw medians, for people. ``ratio`` is current/baseline
-    of ``statistic`` after dividing each side by its control floor (multiplying, for
-    ``direction="higher"`` rates), with its 95 % bootstrap CI. ``p_value`` is the one-sided
+    of ``statistic`` after dividing each side by its control floor, or by the control's same percentile
+    for a tail (``tail_control``; multiplying, for ``direction="higher"`` rates), with its 95 % bootstrap CI. ``p_value`` is the one-sided
     bootstrap p of the side the ratio leans to (worse, unless the figure got better). ``drift`` is
     this run's control floor over the baseline's: above 1 the machine is slower now.
     """
@@ -118,6 +119,9 @@ class LatencyComparison:
     df: int | None = None
     # --against's sequential design: the look this comparison was made at (None: a single test).
     look: SequentialLook | None = None
+    # A tail statistic's correction: the current control's percentile over the baseline's (the
+    # interference the two sessions had, with the machine's speed); None where the floor corrected.
+    tail_control: float | None = None
 
     @property
     def detectable(self) -> float | None:
@@ -140,8 +144,9 @@ class LatencyComparison:
         detectable = self.detectable
         power = "" if detectable is None else f", could detect >= x{detectable:.3f}"
         look = "" if self.look is None else f"; {self.look.text()}"
+        tail = "" if self.tail_control is None else f", control {self.statistic} x{self.tail_control:.2f}"
         return (f"{figures} ({how} {self.statistic} x{self.ratio:.3f}, 95% CI {self.ratio_low:.3f}-"
-                f"{self.ratio_high:.3f}, p={self.p_value:.2g}, {drift} x{self.drift:.2f}{power}{look}"
+                f"{self.ratio_high:.3f}, p={self.p_value:.2g}, {drift} x{self.drift:.2f}{tail}{power}{look}"
                 f"{'; ' + spread if spread else ''}): {self.reason}")
 
     @property
@@ -168,7 +173,7 @@ def _positive_array(values: tuple[float, ...], what: str, test_id: str) -> Array
 
 
 
-def _bootstrap_ratios(cur: Array, base: Array, controls: tuple[Array, Array] | None, reduce: Any,
+def _bootstrap_ratios(cur: Array, base: Array, controls: tuple[Array, Array] | None, statistic: str,
                       sign: int, session_spread: float = 0.0) -> Array:
     """Bootstrap distribution of the corrected ratio, resampling each side's rounds AND controls.
 
@@ -181,9 +186,10 @@ def _bootstrap_ratios(cur: Array, base: Array, controls: tuple[Array, Array] | N
     def resampled(values: Array) -> Array:
         return values[rng.integers(0, values.size, size=(_BOOTSTRAP_RESAMPLES, values.size))]
 
+    reduce = reducer(statistic)
     ratios = reduce(resampled(cur), axis=-1) / reduce(resampled(base), axis=-1)
     if controls is not None:
-        drifts = control_floor(resampled(controls[0])) / control_floor(resampled(controls[1]))
+        drifts = control_for(statistic, resampled(controls[0])) / control_for(statistic, resampled(controls[1]))
         ratios = ratios * drifts ** float(-sign)
     if session_spread > 0:
         ratios = ratios * np.exp(rng.normal(0.0, math.sqrt(2.0) * session_spread, size=_BOOTSTRAP_RESAMPLES))
@@ -262,11 +268,13 @@ def compare_latency(
     cur_ctl = _positive_array(current.control, "current control samples", current.test_id)
     controls = (cur_ctl, base_ctl) if base_ctl.size and cur_ctl.size else None
     drift = float(control_floor(cur_ctl) / control_floor(base_ctl)) if controls is not None else 1.0
+    tail = statistic in TAIL_STATISTICS and controls is not None
     common: dict[str, Any] = {
         "baseline_median": float(np.median(base)) if base.size else math.nan,
         "current_median": float(np.median(cur)) if cur.size else math.nan,
         "min_effect": min_effect, "statistic": statistic, "direction": direction, "unit": current.unit,
         "alpha": alpha, "drift": drift, "session_spread": spread.value, "spread_source": spread.source,
+        "tail_control": float(control_for(statistic, cur_ctl) / control_for(statistic, base_ctl)) if tail else None,
     }
     if min(base.size, cur.size) < MIN_SAMPLES:
         reason = (f"too few rounds ({base.size} baseline, {cur.size} current; at least {MIN_SAMPLES} a side) "
@@ -280,8 +288,9 @@ def _compare_corrected(cur: Array, base: Array, controls: tuple[Array, Array] | 
                        common: dict[str, Any]) -> LatencyComparison:
     sign = 1 if common["direction"] == "lower" else -1
     reduce = reducer(common["statistic"])
-    ratio = float(reduce(cur) / reduce(base)) * common["drift"] ** -sign
-    ratios = _bootstrap_ratios(cur, base, controls, reduce, sign, common["session_spread"])
+    correction = common["drift"] if common["tail_control"] is None else common["tail_control"]
+    ratio = float(reduce(cur) / reduce(base)) * correction ** -sign
+    ratios = _bootstrap_ratios(cur, base, controls, common["statistic"], sign, common["session_spread"])
     low, high = (float(x) for x in np.quantile(ratios, (0.025, 0.975)))
     # One-sided bootstrap p: the share of resampled ratios on the far side of "no change".
     p_up = float((np.sum(ratios <= 1.0) + 1) / (ratios.size + 1))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from modelperf.figures import control_floor, reducer
+from modelperf.figures import control_for, reducer
 from modelperf.records import Measurement
 from modelperf.vocab import STATISTICS
 
@@ -119,9 +119,8 @@ def corrected_log_figure(measurement: Measurement) -> float | None:
     control = np.asarray(measurement.control, dtype=float)
     if samples.size == 0 or control.size == 0 or np.any(samples <= 0) or np.any(control <= 0):
         return None
-    statistic = measurement.statistic
-    reduce = reducer(statistic if statistic in STATISTICS else "p10")
-    return float(math.log(float(reduce(samples)) / float(control_floor(control))))
+    statistic = measurement.statistic if measurement.statistic in STATISTICS else "p10"
+    return float(math.log(float(reducer(statistic)(samples)) / float(control_for(statistic, control))))
 
 
 def pooled_spread(groups: list[list[float]]) -> PooledSpread:
