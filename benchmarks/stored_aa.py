@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelperf.decide import compare_latency, wilson_interval
+from modelperf.decide import SpreadTable, compare_latency, corrected_log_figure, pooled_spread, wilson_interval
 from modelperf.records import Measurement, measurement_from_json
 
 from . import studies
@@ -51,8 +51,8 @@ class TestRatios:
     drifts: tuple[float, ...]
     spreads: tuple[float, ...] = ()
     # The same comparisons judged again by this checkout's rule (modelperf.decide.compare_latency), each
-    # with the spread it used and without the re-measurement a suspect verdict gets: a rule change is
-    # measured on the sessions already run.
+    # with the spread that rule would have read from the study's earlier sessions, and without the
+    # re-measurement a suspect verdict gets: a rule change is measured on the sessions already run.
     rejudged: Mapping[str, int] = field(default_factory=dict)
 
 
@@ -87,42 +87,64 @@ def _pair_files(raw: Path) -> list[Path]:
     return files
 
 
-def _saved(compare: Path) -> dict[tuple[str, str], Measurement]:
-    """The save session's latency measurements of a pair, by (test id, metric); empty without its file."""
-    save = compare.with_name(compare.name.replace("-compare.json", "-save.json"))
-    if not save.exists():
-        return {}
+Session = tuple[tuple[object, ...], dict[tuple[str, str], Measurement]]  # (code, latency figures by test and metric)
+
+
+def _session(path: Path) -> Session | None:
+    """A session's code (commit, dirty flag) and its latency measurements; None without its file."""
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
     found = {}
-    for result in json.loads(save.read_text())["results"]:
-        if result["measurement"]["kind"] == "latency":
+    for result in data["results"]:
+        if result["measurement"]["kind"] != "latency":
+            continue
+        try:
             measurement = measurement_from_json(result["measurement"])
-            found[(measurement.test_id, measurement.metric)] = measurement
-    return found
+        except (KeyError, TypeError, ValueError):
+            continue  # a record this checkout cannot read: no figure to judge again or to pool
+        found[(measurement.test_id, measurement.metric)] = measurement
+    return (data.get("commit"), data.get("dirty")), found
 
 
-def _rejudged(saved: Mapping[tuple[str, str], Measurement], current: Mapping[str, Any],
-              judged: Mapping[str, Any]) -> str | None:
-    """The verdict this checkout's rule gives the pair's comparison, with the spread the session used;
-    None where the pair's save session or the figures it needs are missing."""
+def _spreads(before: Sequence[Session], default: float) -> SpreadTable:
+    """The spreads this checkout's rule would read from a history holding the sessions ``before``:
+    each figure corrected as it corrects it, pooled within sessions of one code (store.spreads does
+    the same from the history store)."""
+    groups: dict[tuple[str, str], dict[tuple[object, ...], list[float]]] = {}
+    for code, measured in before:
+        for measurement in measured.values():
+            if (figure := corrected_log_figure(measurement)) is not None:
+                groups.setdefault((measurement.test_id, measurement.statistic), {}).setdefault(code, []).append(figure)
+    return SpreadTable(default=default, history={key: pooled_spread(list(g.values())) for key, g in groups.items()})
+
+
+def _rejudged(saved: Mapping[tuple[str, str], Measurement], spreads: SpreadTable,
+              current: Mapping[str, Any], judged: Mapping[str, Any]) -> str | None:
+    """The verdict this checkout's rule gives the pair's comparison, with the spread it would have read
+    from the study's earlier sessions; None where the pair's save session or the figures are missing."""
     if not saved:
         return None
     measurement = measurement_from_json(current)
     reference = saved.get((measurement.test_id, measurement.metric))
-    effect, spread = judged.get("min_effect"), judged.get("session_spread")
-    if reference is None or not isinstance(effect, (int, float)) or not isinstance(spread, (int, float)):
+    effect = judged.get("min_effect")
+    if reference is None or not isinstance(effect, (int, float)):
         return None
     found = compare_latency(reference, measurement, min_effect=float(effect), statistic=measurement.statistic,
                             direction="higher" if measurement.unit.endswith("/s") else "lower",
-                            session_spread=float(spread))
+                            session_spread=spreads.for_figure(measurement.test_id, measurement.statistic))
     return found.verdict.value
 
 
-def analyze(raw: Path) -> StoredFigures:
-    """Verdict counts and latency ratios of every ``pair-N-compare.json`` in ``raw``."""
+def analyze(raw: Path, default_spread: float = 0.03) -> StoredFigures:
+    """Verdict counts and latency ratios of every ``pair-N-compare.json`` in ``raw``; each latency
+    comparison also judged again by this checkout's rule, with the spreads it would have read from a
+    history of the pairs before it (``default_spread``: the sessions' ``--session-spread``)."""
     verdicts: dict[tuple[str, str], Counter[str]] = {}
     tests: dict[str, tuple[Counter[str], list[float], list[float], list[float], Counter[str]]] = {}
     revisions: list[str] = []
     machine: Machine | None = None
+    history: list[Session] = []  # the sessions before the one being read, as its history held them
     files = _pair_files(raw)
     for path in files:
         data = json.loads(path.read_text())
@@ -130,7 +152,9 @@ def analyze(raw: Path) -> StoredFigures:
             revisions.append(data["commit"])
         if machine is None and isinstance(data.get("machine"), dict):
             machine = Machine.from_info(data["machine"])
-        saved = _saved(path)
+        save = _session(path.with_name(path.name.replace("-compare.json", "-save.json")))
+        history += [save] if save is not None else []
+        spreads, saved = _spreads(history, default_spread), save[1] if save is not None else {}
         for result in data["results"]:
             measurement = result["measurement"]
             # Today's results keep the verdict and its figures in a "judgement"; the first schema beside them.
@@ -138,14 +162,16 @@ def analyze(raw: Path) -> StoredFigures:
             verdict = str(judged["verdict"])
             verdicts.setdefault((str(measurement["kind"]), _family(measurement)), Counter())[verdict] += 1
             if measurement["kind"] == "latency":
-                counts, ratios, drifts, spreads, rejudged = tests.setdefault(
+                counts, ratios, drifts, spreads_used, rejudged = tests.setdefault(
                     str(measurement["test_id"]).rsplit("::", 1)[-1], (Counter(), [], [], [], Counter()))
                 counts[verdict] += 1
-                if (again := _rejudged(saved, measurement, judged)) is not None:
+                if (again := _rejudged(saved, spreads, measurement, judged)) is not None:
                     rejudged[again] += 1
-                for key, values in (("ratio", ratios), ("drift", drifts), ("session_spread", spreads)):
+                for key, values in (("ratio", ratios), ("drift", drifts), ("session_spread", spreads_used)):
                     if isinstance(judged.get(key), (int, float)):
                         values.append(float(judged[key]))
+        if (compared := _session(path)) is not None:
+            history.append(compared)
     return StoredFigures(
         len(files), {key: dict(counts) for key, counts in sorted(verdicts.items())},
         tuple(TestRatios(name, dict(c), tuple(r), tuple(d), tuple(s), dict(j))
