@@ -11,7 +11,8 @@ import numpy as np
 
 __all__ = ["CONTROL_QUANTILE", "TAIL_STATISTICS", "control_floor", "control_for", "reducer", "statistic_of"]
 
-# The control's figure is always its lower decile: the machine's speed when nothing else interferes.
+# The control's figure is its lower decile, the machine's speed when nothing else interferes, for every
+# statistic but a tail (TAIL_STATISTICS, below).
 CONTROL_QUANTILE = 0.10
 _QUANTILES = {"p10": 0.10, "p90": 0.90, "p99": 0.99}
 # A tail percentile of the rounds moves with how much interference its session had, and the control's

@@ -7,8 +7,9 @@ readable sentence for the terminal.
 Latency rule (:func:`compare_latency`): each side's samples are divided by that side's control
 floor (the control rounds' lower decile), so a machine that got uniformly faster or slower cancels
 out; a tail percentile (p90, p99) is divided by the control's same percentile instead, so a session
-with more interference than the other cancels out too (:func:`modelperf.figures.control_for`). The figure compared is, by default, the lower decile (``p10``) of the rounds: on a shared
-machine interference only ever adds time, so the fast rounds are the ones that show the code's own
+with more interference than the other cancels out too (:func:`modelperf.figures.control_for`). The
+figure compared is, by default, the lower decile (``p10``) of the rounds: on a shared machine
+interference only ever adds time, so the fast rounds are the ones that show the code's own
 cost, while a median moves with whatever else ran: in A/A comparisons the median's drift-corrected
 ratio spread more than twice as far as p10's (docs/concepts/design-measurements.md#lower-decile).
 
@@ -87,10 +88,11 @@ class LatencyComparison:
     """A drift-corrected latency (or throughput) comparison.
 
     ``baseline_median``/``current_median`` are raw medians, for people. ``ratio`` is current/baseline
-    of ``statistic`` after dividing each side by its control floor, or by the control's same percentile
-    for a tail (``tail_control``; multiplying, for ``direction="higher"`` rates), with its 95 % bootstrap CI. ``p_value`` is the one-sided
-    bootstrap p of the side the ratio leans to (worse, unless the figure got better). ``drift`` is
-    this run's control floor over the baseline's: above 1 the machine is slower now.
+    of ``statistic`` after dividing each side by its control floor, or by the control's same
+    percentile for a tail (``tail_control``; multiplying, for ``direction="higher"`` rates), with its
+    95 % bootstrap CI. ``p_value`` is the one-sided bootstrap p of the side the ratio leans to (worse,
+    unless the figure got better). ``drift`` is this run's control floor over the baseline's: above 1
+    the machine is slower now.
     """
 
     verdict: Verdict

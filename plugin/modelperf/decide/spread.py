@@ -113,7 +113,8 @@ class SpreadTable:
 
 
 def corrected_log_figure(measurement: Measurement) -> float | None:
-    """log(statistic / control floor) of a latency measurement, as :func:`compare_latency` corrects it;
+    """log(statistic / control figure) of a latency measurement, as :func:`compare_latency` corrects it
+    (the floor, or a tail's own percentile: :func:`modelperf.figures.control_for`);
     None when it has no control rounds or no usable samples."""
     samples = np.asarray(measurement.samples, dtype=float)
     control = np.asarray(measurement.control, dtype=float)
