@@ -27,8 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelperf.decide import SpreadTable, compare_latency, corrected_log_figure, pooled_spread, wilson_interval
+from modelperf.decide import SpreadTable, compare_latency, pooled_spread, wilson_interval
 from modelperf.records import Measurement, measurement_from_json
+from modelperf.store.history_records import RunInfo
+from modelperf.store.spreads import group_figures
 
 from . import studies
 from .studies import Machine, Provenance, Summary
@@ -87,14 +89,11 @@ def _pair_files(raw: Path) -> list[Path]:
     return files
 
 
-Session = tuple[tuple[object, ...], dict[tuple[str, str], Measurement]]  # (code, latency figures by test and metric)
+Session = tuple[RunInfo, dict[tuple[str, str], Measurement]]  # (the run, its latency figures by test and metric)
 
 
-def _session(path: Path) -> Session | None:
-    """A session's code (commit, dirty flag) and its latency measurements; None without its file."""
-    if not path.exists():
-        return None
-    data = json.loads(path.read_text())
+def _session(data: Mapping[str, Any], name: str) -> Session:
+    """A session's run (its code: commit, dirty flag) and its latency measurements, from its results."""
     found = {}
     for result in data["results"]:
         if result["measurement"]["kind"] != "latency":
@@ -104,19 +103,16 @@ def _session(path: Path) -> Session | None:
         except (KeyError, TypeError, ValueError):
             continue  # a record this checkout cannot read: no figure to judge again or to pool
         found[(measurement.test_id, measurement.metric)] = measurement
-    return (data.get("commit"), data.get("dirty")), found
+    run = RunInfo(name, "", STUDY, commit=data.get("commit"), dirty=bool(data.get("dirty")))
+    return run, found
 
 
 def _spreads(before: Sequence[Session], default: float) -> SpreadTable:
-    """The spreads this checkout's rule would read from a history holding the sessions ``before``:
-    each figure corrected as it corrects it, pooled within sessions of one code (store.spreads does
-    the same from the history store)."""
-    groups: dict[tuple[str, str], dict[tuple[object, ...], list[float]]] = {}
-    for code, measured in before:
-        for measurement in measured.values():
-            if (figure := corrected_log_figure(measurement)) is not None:
-                groups.setdefault((measurement.test_id, measurement.statistic), {}).setdefault(code, []).append(figure)
-    return SpreadTable(default=default, history={key: pooled_spread(list(g.values())) for key, g in groups.items()})
+    """The spreads this checkout's rule would read from a history holding the sessions ``before``,
+    grouped and pooled as :func:`modelperf.store.spreads.read_spreads` does from the history store."""
+    groups = group_figures((run, list(measured.values())) for run, measured in before)
+    return SpreadTable(default=default, history={(test, statistic): pooled_spread(list(g.values()))
+                                                 for (_, test, statistic), g in groups.items()})
 
 
 def _rejudged(saved: Mapping[tuple[str, str], Measurement], spreads: SpreadTable,
@@ -152,7 +148,8 @@ def analyze(raw: Path, default_spread: float = 0.03) -> StoredFigures:
             revisions.append(data["commit"])
         if machine is None and isinstance(data.get("machine"), dict):
             machine = Machine.from_info(data["machine"])
-        save = _session(path.with_name(path.name.replace("-compare.json", "-save.json")))
+        save_path = path.with_name(path.name.replace("-compare.json", "-save.json"))
+        save = _session(json.loads(save_path.read_text()), save_path.stem) if save_path.exists() else None
         history += [save] if save is not None else []
         spreads, saved = _spreads(history, default_spread), save[1] if save is not None else {}
         for result in data["results"]:
@@ -170,8 +167,7 @@ def analyze(raw: Path, default_spread: float = 0.03) -> StoredFigures:
                 for key, values in (("ratio", ratios), ("drift", drifts), ("session_spread", spreads_used)):
                     if isinstance(judged.get(key), (int, float)):
                         values.append(float(judged[key]))
-        if (compared := _session(path)) is not None:
-            history.append(compared)
+        history.append(_session(data, path.stem))
     return StoredFigures(
         len(files), {key: dict(counts) for key, counts in sorted(verdicts.items())},
         tuple(TestRatios(name, dict(c), tuple(r), tuple(d), tuple(s), dict(j))
