@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 
+from modelperf.load_records import LoadDetail, LoadObjective, LoadPercentiles
 from modelperf.records import Kind, Measurement
 from modelperf.store import history
 from modelperf.store.history import HistoryError, HistoryStore
@@ -254,3 +255,18 @@ def test_a_url_naming_a_missing_driver_says_which_module_is_missing() -> None:
         pytest.skip("psycopg is installed here")
     with pytest.raises(HistoryError, match=r"needs the Python module psycopg, which is not installed"):
         HistoryStore("postgresql+psycopg://nobody@127.0.0.1:1/x")
+
+
+def test_a_load_measurement_keeps_its_run_s_figures_in_the_history(tmp_path: Path) -> None:
+    # The pattern, percentiles, objectives and phases are what a stored load comparison's spread, the
+    # trend and the report read back; a history that dropped them kept only the gated number.
+    detail = LoadDetail("Poisson 2/s (seed 0)", "http://127.0.0.1:8000 (16 tokens)", 10.0, 21, 20, 1, 2.0, 31.5,
+                        ttft=LoadPercentiles(0.05, 0.09, 0.12, 20), e2e=LoadPercentiles(0.4, 0.7, 0.9, 20),
+                        goodput=0.85, objectives=(LoadObjective("ttft_p99", 0.5, 0.12, True),), phases=4,
+                        phase_figures=(0.41, 0.39, 0.4, 0.42))
+    measured = Measurement("t.py::test_served", Kind.LOAD, "e2e_p50", "s", 0.4, (0.4, 0.5), model="m@1", load=detail)
+    with HistoryStore(tmp_path / "h.sqlite") as store:
+        run = _run()
+        store.append(run, [measured])
+        (back,) = store.measurements(run.run_id)
+    assert back == measured

@@ -98,7 +98,7 @@ def history_row(row: Mapping[Any, Any]) -> HistoryRow:
 def details_json(measurement: Measurement, judgement: Judgement | None) -> str:
     """The details column: the measurement's typed records and info, and its judgement."""
     data = measurement.to_json()
-    details: dict[str, Any] = {k: data[k] for k in ("role", "latency", "memory", "accuracy", "info") if k in data}
+    details: dict[str, Any] = {k: data[k] for k in ("role", "latency", "memory", "accuracy", "load", "info") if k in data}
     if judgement is not None:
         details["judgement"] = judgement.to_json()
     return dumps(details)
