@@ -394,7 +394,7 @@ def test_spread_says_how_many_sessions_are_missing(tmp_path: Path, capsys: pytes
 def test_spread_without_latency_figures_is_one_sentence(store: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _run(["spread", "--history", store, "--test", "no_such_test"], capsys)
     assert code == 2 and not out
-    assert err.startswith("modelperf spread: History store ") and "holds no latency figure with control rounds" in err
+    assert err.startswith("modelperf spread: History store ") and "holds no stored-mode latency figure with control rounds and no load figure" in err
     assert "for tests containing 'no_such_test'" in err and err.count("\n") == 1
 
 

@@ -123,16 +123,18 @@ def _load(current: Measurement, reference: Measurement, options: LoadOptions, ru
                                     current=current.value, min_effect=options.min_effect,
                                     direction=options.gated_direction, alpha=options.alpha)
     else:
-        # A load figure's own spread comes from its requests; the between-session part is the session's base
-        # spread, which decide.load widens for tail percentiles.
-        between = 0.0 if rules.spreads is None else rules.spreads.base
+        # A load figure's own spread comes from its requests; the between-session part is the figure's own
+        # from the history, or a default for its percentile (decide.SpreadTable.for_figure).
+        between = (decide.SessionSpread(0.0) if rules.spreads is None
+                   else rules.spreads.for_figure(current.test_id, current.metric))
         found = compare_load(run(reference), run(current), figure=current.metric, unit=current.unit,
                              min_effect=options.min_effect, direction=options.gated_direction, alpha=options.alpha,
                              session_spread=between, side_by_side=rules.side_by_side)
     ratio = found.ratio if math.isfinite(found.ratio) else None
     low, high = (found.ratio_low, found.ratio_high) if ratio is not None else (None, None)
     return _result(current, Judgement(found.verdict, found.line(), reference.value, ratio, low, high,
-                                      p_value=found.p_value, detectable=found.detectable, min_effect=found.min_effect))
+                                      p_value=found.p_value, detectable=found.detectable, min_effect=found.min_effect,
+                                      session_spread=found.session_spread))
 
 
 def _phase_pairs(current: Measurement, reference: Measurement) -> tuple[list[float], list[float]] | None:

@@ -267,7 +267,7 @@ class Judgement:
     p_value: float | None = None
     detectable: float | None = None
     min_effect: float | None = None
-    session_spread: float | None = None  # the between-session spread a stored latency comparison used
+    session_spread: float | None = None  # the between-session spread a stored latency or load comparison used
 
     @property
     def underpowered(self) -> bool:

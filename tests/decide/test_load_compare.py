@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from modelperf.decide.load import LoadRun, compare_load, figure_spread
+from modelperf.decide.load import LoadRun, compare_load
+from modelperf.decide.spread import SessionSpread
 from modelperf.vocab import Verdict
 
 
@@ -34,18 +35,38 @@ def test_failed_requests_count_as_infinitely_slow() -> None:
     assert found.verdict is Verdict.REGRESSED
 
 
-def test_the_verdict_line_says_which_spread_it_used() -> None:
-    stored = compare_load(_run(1.0), _run(1.0, seed=1), figure="e2e_p99", unit="s", session_spread=0.03)
-    assert "bootstrap over 60+60 requests" in stored.line() and "widened by 12 % between sessions" in stored.line()
-    paired = compare_load(_run(1.0), _run(1.0, seed=1), figure="e2e_p99", unit="s", side_by_side=True)
-    assert "side by side" in paired.line()
+def test_the_verdict_line_says_which_spread_it_used_and_where_it_came_from() -> None:
+    spread = SessionSpread(0.12, "the upper 80 % bound from 9 sessions of this test in the history (sd 9 %)")
+    stored = compare_load(_run(1.0), _run(1.0, seed=1), figure="e2e_p99", unit="s", session_spread=spread)
+    assert "bootstrap over 60+60 requests" in stored.line()
+    assert "widened by 12 % between sessions, the upper 80 % bound from 9 sessions" in stored.line()
+    assert stored.session_spread == 0.12
+    paired = compare_load(_run(1.0), _run(1.0, seed=1), figure="e2e_p99", unit="s", session_spread=spread,
+                          side_by_side=True)
+    assert "side by side" in paired.line() and paired.session_spread is None
 
 
-def test_a_tail_gets_a_wider_between_session_spread_than_a_median() -> None:
-    assert figure_spread("e2e_p50", 0.03) < figure_spread("e2e_p90", 0.03) < figure_spread("ttft_p99", 0.03)
-    median = compare_load(_run(1.0), _run(1.0, seed=1), figure="e2e_p50", unit="s", session_spread=0.03)
-    tail = compare_load(_run(1.0), _run(1.0, seed=1), figure="e2e_p99", unit="s", session_spread=0.03)
-    assert tail.ratio_high - tail.ratio_low > median.ratio_high - median.ratio_low
+def test_a_wider_between_session_spread_widens_the_interval_and_the_change_it_could_detect() -> None:
+    quiet = compare_load(_run(1.0), _run(1.0, seed=1), figure="e2e_p50", unit="s", session_spread=0.03)
+    noisy = compare_load(_run(1.0), _run(1.0, seed=1), figure="e2e_p50", unit="s", session_spread=0.3)
+    assert noisy.ratio_high - noisy.ratio_low > quiet.ratio_high - quiet.ratio_low
+    assert quiet.detectable is not None and noisy.detectable is not None and noisy.detectable > quiet.detectable
+    assert "could detect >= x" in noisy.line()
+
+
+def test_a_slowdown_inside_a_noisy_figure_s_spread_is_not_called_and_says_it_could_not_see_it() -> None:
+    # 40 % slower requests (600 a run: the requests alone would show it), against a figure whose sessions
+    # spread 40 %: a move that size is that figure's noise.
+    base, slower = _run(1.0, n=600), _run(1.4, n=600, seed=1)
+    found = compare_load(base, slower, figure="e2e_p50", unit="s", session_spread=0.4)
+    assert found.verdict is Verdict.PASS
+    assert found.detectable is not None and found.detectable > 1.4
+    assert compare_load(base, slower, figure="e2e_p50", unit="s", session_spread=0.03).verdict is Verdict.REGRESSED
+
+
+def test_side_by_side_bootstrap_states_no_power_it_cannot_know() -> None:
+    found = compare_load(_run(1.0), _run(1.0, seed=1), figure="e2e_p50", unit="s", side_by_side=True)
+    assert found.detectable is None and "could detect" not in found.line()
 
 
 def test_goodput_is_higher_is_better() -> None:

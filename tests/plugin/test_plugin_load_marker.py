@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import sys
 from collections.abc import Iterator
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
@@ -120,8 +121,28 @@ def test_load_figures_are_recorded_then_compared_and_a_slower_server_regresses(
         pytester.makeini(f"[pytest]\nserving_url = {slower.base_url}\n")
         slow = pytester.runpytest(*RUN)
     assert slow.ret == pytest.ExitCode.TESTS_FAILED
-    said = "*spread: bootstrap over * requests' per-request values, widened by 3 % between sessions*slower*"
+    said = ("*spread: bootstrap over * requests' per-request values, widened by 10 % between sessions, the default "
+            "for e2e_p50 (no history to estimate it from)*slower*")
     slow.stdout.fnmatch_lines([said, "*REGRESSED*test_llama_under_load*e2e_p50*"])
+
+
+def test_a_stored_load_comparison_uses_its_test_s_own_spread_once_the_history_holds_enough_sessions(
+    pytester: pytest.Pytester, tmp_path: Path, results: Path
+) -> None:
+    # Five sessions of one tree record into a history; the sixth compares with the baseline the first
+    # saved and widens by the spread those five sessions' served medians showed, not by the default.
+    pytester.makepyfile(test_served=load_test(extra=", min_effect=0.5"))
+    run = ("--benchmark", "--history", "h.sqlite", "--baseline-dir", "baselines", "-p", "no:randomly")
+    with stand_in(tmp_path, 0.020) as server:
+        for _ in range(5):
+            pytester.runpytest(*run, "--serving-url", server.base_url).assert_outcomes(passed=1)
+        sixth = pytester.runpytest(*run, "--serving-url", server.base_url, "--results-json", str(results))
+    sixth.assert_outcomes(passed=1)
+    [judged] = _load_results(results)
+    judgement = judged["judgement"]
+    assert fnmatch(judgement["line"], "*widened by * % between sessions, the upper 80 % bound from 5 sessions of "  # type: ignore[index]
+                                      "this test in the history (sd * %)*")
+    assert isinstance(judgement["session_spread"], float) and judgement["detectable"] > 1  # type: ignore[index]
 
 
 def test_one_load_test_sends_poisson_arrivals_and_never_before_their_time(pytester: pytest.Pytester, tmp_path: Path,

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from modelperf.load_records import LoadDetail
 from modelperf.records import Kind, LatencyDetail, Measurement, PairedRuns, RunFigure
 from modelperf.store.history import HistoryError, HistoryStore, RunInfo
 from modelperf.store.spreads import NEWEST_RUNS, read_spreads
@@ -81,3 +82,22 @@ def test_a_file_that_is_not_a_history_store_is_one_sentence(tmp_path: Path) -> N
         conn.execute("CREATE TABLE notes (x TEXT)")
     with pytest.raises(HistoryError, match="is not a pytest-modelperf history store"):
         read_spreads(str(other), HW)
+
+
+def _served(log: float, figure: str = "e2e_p50", phases: int = 1) -> Measurement:
+    value = 0.2 * math.exp(log)
+    detail = LoadDetail("Poisson 2/s (seed 0)", "http://127.0.0.1", 10.0, 20, 20, 0, 2.0, 20.0, phases=phases)
+    return Measurement("t.py::test_served", Kind.LOAD, figure, "s", value, (value,) * 20, load=detail)
+
+
+def test_served_load_figures_get_their_own_spread_per_figure_and_against_phases_are_left_out(tmp_path: Path) -> None:
+    logs = [-0.2, 0.0, 0.2]
+    sessions = [("c1", [_served(x), _served(x / 2, "ttft_p90"), _figure(x / 20)]) for x in logs]
+    sessions += [("c2", [_served(x + 1.0), _served(x / 2 + 1.0, "ttft_p90"), _figure(x / 20)]) for x in logs]
+    sessions += [("c2", [_served(5.0, phases=4)])]  # a side of --against: not a session's figure
+    spreads = read_spreads(_store(tmp_path, sessions), HW)
+    assert spreads is not None
+    served = spreads[("t.py::test_served", "e2e_p50")]
+    assert served.sd == pytest.approx(0.2) and (served.sessions, served.df) == (6, 4)
+    assert spreads[("t.py::test_served", "ttft_p90")].sd == pytest.approx(0.1)
+    assert spreads[(TEST, "p90")].sd == pytest.approx(0.01)

@@ -205,8 +205,8 @@ def _cmd_spread(args: argparse.Namespace) -> int:
         runs = require_runs(store, args.hardware)
         figures = group_figures(((run, store.measurements(run.run_id)) for run in runs), args.test)
     if not figures:
-        raise CliError(f"History store {store.display} holds no latency figure with control rounds"
-                       f"{' for tests containing ' + repr(args.test) if args.test else ''}: {RECORD} first.")
+        raise CliError(f"History store {store.display} holds no stored-mode latency figure with control rounds and "
+                       f"no load figure{' for tests containing ' + repr(args.test) if args.test else ''}: {RECORD} first.")
     rows: list[list[str]] = []
     largest: dict[str, tuple[float, str]] = {}
     for (hardware, test, statistic), groups in sorted(figures.items()):

@@ -36,23 +36,27 @@ from modelperf.decide.latency import (
 from modelperf.decide.paired import compare_paired, run_of
 from modelperf.decide.sequential import MAX_PASSES, Design, Look, Stop, passes_within
 from modelperf.decide.spread import (
+    LOAD_SPREAD,
+    LOAD_TAIL_FACTOR,
     MIN_SPREAD_DF,
     TAIL_SPREADS,
     PooledSpread,
     SessionSpread,
     SpreadTable,
     corrected_log_figure,
+    figure_name,
     pooled_spread,
+    session_log_figure,
     upper_spread,
 )
 from modelperf.decide.tolerance import MemoryComparison, PerplexityComparison, compare_memory, compare_perplexity
 from modelperf.vocab import STATISTICS, Verdict
 
 __all__ = [
-    "CONTROL_QUANTILE", "EFFECT_SHARE", "MAX_DRIFT", "MAX_PASSES", "MIN_SAMPLES", "MIN_SPREAD_DF", "POWER",
+    "CONTROL_QUANTILE", "EFFECT_SHARE", "LOAD_SPREAD", "LOAD_TAIL_FACTOR", "MAX_DRIFT", "MAX_PASSES", "MIN_SAMPLES", "MIN_SPREAD_DF", "POWER",
     "SCREEN_SHARE", "SMALLEST_ALPHA", "STATISTICS", "TAIL_SPREADS", "AccuracyComparison", "Design", "LatencyComparison",
     "Look", "MemoryComparison", "PerplexityComparison", "PooledSpread", "SessionSpread", "SpreadTable", "Stop",
     "Verdict", "compare_accuracy", "compare_latency", "compare_memory", "compare_paired", "compare_perplexity",
-    "confirm", "control_floor", "corrected_log_figure", "detectable_ratio", "latency_verdict", "passes_within",
-    "pooled_spread", "reducer", "run_of", "should_confirm", "upper_spread", "wilson_interval",
+    "confirm", "control_floor", "corrected_log_figure", "detectable_ratio", "figure_name", "latency_verdict", "passes_within",
+    "pooled_spread", "reducer", "run_of", "session_log_figure", "should_confirm", "upper_spread", "wilson_interval",
 ]

@@ -17,9 +17,10 @@ over the pairs' log ratios, the same verdict rules, the same stated power).
 
 A stored baseline was measured in another session, and a server's speed moves between sessions as a
 process's does (see :mod:`modelperf.decide.latency`); the resamples are widened by the spread of the
-difference of two sessions, taken from the session spread and :data:`TAIL_FACTOR` per percentile (a
-tail moves more from one session to the next than a median). Side by side (``--against``) nothing is
-added. A max-rate search has no per-request values: its bracket (the highest rate that held, the lowest
+difference of two sessions: the figure's own between-session spread from the history once it holds
+enough sessions, else the session spread scaled per percentile (a tail moves more from one session to
+the next than a median), as :meth:`modelperf.decide.spread.SpreadTable.for_figure` picks it. Widened,
+the comparison also states what it could have seen. Side by side (``--against``) nothing is added. A max-rate search has no per-request values: its bracket (the highest rate that held, the lowest
 that did not) is its precision, and a regression is a rate the baseline held, with the minimum effect
 to spare, that now fails.
 
@@ -35,17 +36,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from modelperf.decide.latency import EFFECT_SHARE, latency_verdict
+from modelperf.decide.latency import EFFECT_SHARE, detectable_ratio, latency_verdict
+from modelperf.decide.spread import SessionSpread
 from modelperf.records import Measurement
 from modelperf.units import format_value
 from modelperf.vocab import LOAD_FIGURES, Verdict
 
-__all__ = ["RESAMPLES", "TAIL_FACTOR", "LoadComparison", "LoadRun", "compare_load", "compare_load_phases",
-           "figure_spread", "figure_text"]
+__all__ = ["RESAMPLES", "LoadComparison", "LoadRun", "compare_load", "compare_load_phases", "figure_text"]
 
 RESAMPLES = 4000  # resolves p down to 1/4001, as the latency bootstrap does
-# How much more a percentile moves between sessions than a median does, in units of the session spread.
-TAIL_FACTOR = {"p50": 1.0, "p90": 2.0, "p99": 4.0, "goodput": 2.0}
 
 
 @dataclass(frozen=True)
@@ -75,8 +74,10 @@ class LoadComparison:
     spread: str  # what the interval was made of, said in the verdict line
     reason: str
     # The smallest slowdown this comparison would have called regressed with 95 % probability at its
-    # precision (phase pairs only; a bootstrap of one process's requests cannot say).
+    # precision: phase pairs, or a stored comparison widened by a between-session spread. A bootstrap of
+    # one process's requests alone cannot say: it does not see how far the next process would differ.
     detectable: float | None = None
+    session_spread: float | None = None  # the between-session spread that widened a stored comparison
 
     def line(self) -> str:
         figures = f"{self.figure} {format_value(self.baseline, self.unit)} -> {format_value(self.current, self.unit)}"
@@ -86,14 +87,6 @@ class LoadComparison:
         power = "" if self.detectable is None else f", could detect >= x{self.detectable:.3f}"
         return (f"{figures} (x{self.ratio:.3f}, 95% CI {self.ratio_low:.3f}-{self.ratio_high:.3f}{p}{power}; "
                 f"spread: {self.spread}): {self.reason}")
-
-
-def figure_spread(figure: str, session_spread: float) -> float:
-    """The between-session sd (log scale) of ``figure``: the session spread, more for a tail."""
-    if figure == "max_rate":
-        return 0.0
-    part = "goodput" if figure == "goodput" else figure.rsplit("_", 1)[-1]
-    return session_spread * TAIL_FACTOR[part]
 
 
 def _statistic(figure: str, values: np.ndarray) -> np.ndarray:
@@ -117,9 +110,10 @@ def _worse(log_ratio: np.ndarray, higher: bool) -> np.ndarray:
 
 
 def compare_load(baseline: LoadRun, current: LoadRun, *, figure: str, unit: str, min_effect: float = 0.10,
-                 direction: str = "lower", alpha: float = 0.01, session_spread: float = 0.0,
+                 direction: str = "lower", alpha: float = 0.01, session_spread: SessionSpread | float = 0.0,
                  side_by_side: bool = False, seed: int = 0) -> LoadComparison:
-    """Compare the gated ``figure`` of two load runs (see the module's docstring)."""
+    """Compare the gated ``figure`` of two load runs (see the module's docstring); ``session_spread``
+    is the figure's between-session sd (log scale), already chosen for it, used unless ``side_by_side``."""
     if figure not in LOAD_FIGURES:
         raise ValueError(f"figure={figure!r} is not a load figure; use one of {', '.join(LOAD_FIGURES)}.")
     higher = direction == "higher"
@@ -128,7 +122,8 @@ def compare_load(baseline: LoadRun, current: LoadRun, *, figure: str, unit: str,
     base, change = _with_failures(baseline, figure), _with_failures(current, figure)
     if base.size < 2 or change.size < 2:
         return _undecided(baseline, current, figure, unit, min_effect, "fewer than 2 requests on a side: not compared")
-    spread_sd = 0.0 if side_by_side else figure_spread(figure, session_spread)
+    between = session_spread if isinstance(session_spread, SessionSpread) else SessionSpread(session_spread)
+    spread_sd = 0.0 if side_by_side else between.value
     rng = np.random.default_rng(seed)
     boot_base = _statistic(figure, base[rng.integers(0, base.size, (RESAMPLES, base.size))])
     boot_change = _statistic(figure, change[rng.integers(0, change.size, (RESAMPLES, change.size))])
@@ -154,10 +149,14 @@ def compare_load(baseline: LoadRun, current: LoadRun, *, figure: str, unit: str,
     if higher:
         reason = reason.replace("slower", "lower").replace("faster", "higher")
     what = "success" if figure == "goodput" else "per-request values"
-    spread = (f"bootstrap over {base.size}+{change.size} requests' {what}"
-              + (f", widened by {spread_sd * 100:.3g} % between sessions" if spread_sd else ", side by side"))
+    widened = f", widened by {spread_sd * 100:.3g} % between sessions" + (f", {between.source}" if between.source else "")
+    spread = f"bootstrap over {base.size}+{change.size} requests' {what}" + (widened if spread_sd else ", side by side")
+    # Widened, the resamples hold both sessions' spread, so their sd is the comparison's precision.
+    finite_log = log_ratio[np.isfinite(log_ratio)]
+    log_se = float(np.std(finite_log)) if spread_sd and finite_log.size > 1 else math.nan
     return LoadComparison(verdict, figure, unit, baseline.value, current.value, point, low, high, p, min_effect,
-                          spread, reason)
+                          spread, reason, detectable_ratio(log_se, None, min_effect, alpha),
+                          spread_sd if spread_sd else None)
 
 
 def compare_load_phases(base: Sequence[float], change: Sequence[float], *, figure: str, unit: str,

@@ -7,6 +7,12 @@ spread differs by test and by statistic: on the 2-core VM the Llama tests' lower
 gets its own (:class:`SpreadTable`): the spread measured for its test and statistic in the history,
 pooled within sessions of one code, once there are enough sessions; a default until then, larger
 for tail percentiles; or the one value the user set.
+
+A served load figure (:mod:`modelperf.decide.load`) gets its spread the same way. It has no control
+workload to correct it, and on a shared machine it moves far more than a process's latency: in ten
+stored sessions of one tree on the 2-core VM (2026-12-07) the suite's served medians moved 10-40 %
+(sd), and the control's floor beside them under 2 %, so the interference sat in the served minutes,
+not in the machine's speed. One default for every served figure would call that noise a change.
 """
 
 from __future__ import annotations
@@ -19,10 +25,11 @@ import numpy as np
 
 from modelperf.figures import control_for, reducer
 from modelperf.records import Measurement
-from modelperf.vocab import STATISTICS
+from modelperf.vocab import LOAD_FIGURES, STATISTICS, Kind
 
-__all__ = ["MIN_SPREAD_DF", "SPREAD_CONFIDENCE", "SPREAD_FLOOR", "TAIL_SPREADS", "PooledSpread", "SessionSpread",
-           "SpreadTable", "corrected_log_figure", "pooled_spread", "upper_spread"]
+__all__ = ["LOAD_SPREAD", "LOAD_TAIL_FACTOR", "MIN_SPREAD_DF", "SPREAD_CONFIDENCE", "SPREAD_FLOOR", "TAIL_SPREADS", "PooledSpread",
+           "SessionSpread", "SpreadTable", "corrected_log_figure", "figure_name", "pooled_spread", "session_log_figure",
+           "upper_spread"]
 
 # Fewer degrees of freedom than this (sessions less groups) give an sd that could be half or twice the truth.
 MIN_SPREAD_DF = 4
@@ -36,6 +43,14 @@ SPREAD_FLOOR = 0.005
 # (47 % for a 20-round cold load), while p10's median was 1.9 %; and one A/A pair moved the inter-token
 # p90 by 13.5 % (log). With 7 %, that move is 1.4 sd of the difference of two sessions: noise, not a change.
 TAIL_SPREADS: Mapping[str, float] = {"p90": 0.07, "p99": 0.10}
+# A served median's default until the history holds its own. Over ten stored sessions of one tree on
+# the 2-core VM (docs/studies/stored-aa-2026-12-07*), the suite's served medians moved 10-15 % (sd, log)
+# for DistilBERT and 17-40 % for Llama; with the latency default of 3 %, one A/A pair called a
+# DistilBERT median 19 % faster "improved". With 10 %, that move is 1.4 sd of two sessions' difference.
+LOAD_SPREAD = 0.10
+# A served figure's default in units of the median's: a tail of a run's requests, or the share that met
+# every objective, moves more from one session to the next than their median does.
+LOAD_TAIL_FACTOR: Mapping[str, float] = {"p50": 1.0, "p90": 2.0, "p99": 4.0, "goodput": 2.0}
 
 
 @dataclass(frozen=True)
@@ -80,8 +95,9 @@ def upper_spread(pooled: PooledSpread, confidence: float = SPREAD_CONFIDENCE) ->
 class SpreadTable:
     """The between-session spread of every stored comparison in a session, by test and statistic.
 
-    ``configured``: a spread the user set, used for every figure. ``default``: the spread of a figure
-    whose history is too short, raised to :data:`TAIL_SPREADS` for tail percentiles. ``history``: the
+    ``configured``: a spread the user set, used for every figure (a served tail's scaled by
+    :data:`LOAD_TAIL_FACTOR`). ``default``: the spread of a figure whose history is too short, raised to
+    :data:`TAIL_SPREADS` for tail percentiles and to :data:`LOAD_SPREAD` for served figures. ``history``: the
     pooled spread of each (test id, statistic) read from the history; None when there is no history to read.
     """
 
@@ -89,17 +105,21 @@ class SpreadTable:
     configured: float | None = None
     history: Mapping[tuple[str, str], PooledSpread] | None = None
 
-    @property
-    def base(self) -> float:
-        """The spread a figure with no history of its own starts from (the user's, else the default),
-        before a comparison widens it for its statistic: a load test's tail percentiles scale this one."""
-        return self.configured if self.configured is not None else self.default
-
     def for_figure(self, test_id: str, statistic: str) -> SessionSpread:
-        """The spread a comparison of ``test_id``'s ``statistic`` uses, with the words saying where it came from."""
-        if self.configured is not None:
+        """The spread a comparison of ``test_id``'s ``statistic`` (a latency statistic, or a load figure
+        such as ``e2e_p90``) uses, with the words saying where it came from."""
+        if statistic == "max_rate":
+            return SessionSpread(0.0)  # a search is judged by its brackets, not by an interval to widen
+        if statistic in LOAD_FIGURES:
+            factor = LOAD_TAIL_FACTOR["goodput" if statistic == "goodput" else statistic.rsplit("_", 1)[-1]]
+            if self.configured is not None:
+                return SessionSpread(self.configured * factor, "set by --session-spread"
+                                     + (f", x{factor:g} for {statistic}" if factor != 1 else ""))
+            default = max(self.default, LOAD_SPREAD) * factor
+        elif self.configured is not None:
             return SessionSpread(self.configured, "set by --session-spread")
-        default = max(self.default, TAIL_SPREADS.get(statistic, 0.0))
+        else:
+            default = max(self.default, TAIL_SPREADS.get(statistic, 0.0))
         if self.history is None:
             return SessionSpread(default, f"the default for {statistic} (no history to estimate it from)")
         pooled = self.history.get((test_id, statistic))
@@ -122,6 +142,28 @@ def corrected_log_figure(measurement: Measurement) -> float | None:
         return None
     statistic = measurement.statistic if measurement.statistic in STATISTICS else "p10"
     return float(math.log(float(reducer(statistic)(samples)) / float(control_for(statistic, control))))
+
+
+def figure_name(measurement: Measurement) -> str:
+    """The name a figure's spread is filed under beside its test: a latency test's statistic, a load
+    test's gated figure (``e2e_p50``)."""
+    return measurement.metric if measurement.kind is Kind.LOAD else measurement.statistic
+
+
+def session_log_figure(measurement: Measurement) -> float | None:
+    """The log figure one session contributes to its test's between-session spread: a latency figure
+    corrected as its comparison corrects it, a served figure as it is (it has no control); None for
+    ``--against``'s figures (a side's run, or phases, is not a session's figure), a max-rate search
+    (judged by its brackets) and a figure that is not a positive number."""
+    if measurement.kind is Kind.LATENCY:
+        paired = measurement.latency is not None and measurement.latency.paired is not None
+        return None if paired else corrected_log_figure(measurement)
+    if measurement.kind is not Kind.LOAD or measurement.metric == "max_rate":
+        return None
+    if measurement.load is not None and measurement.load.phases > 1:
+        return None
+    value = float(measurement.value)
+    return math.log(value) if math.isfinite(value) and value > 0 else None
 
 
 def pooled_spread(groups: list[list[float]]) -> PooledSpread:

@@ -1,4 +1,4 @@
-"""The between-session spread of each latency figure, read from the history store.
+"""The between-session spread of each latency and served load figure, read from the history store.
 
 ``modelperf spread`` prints it and a stored-baseline session judges with it: both group the history's
 latency figures the same way here. Sessions count as repeats of one code when they share the commit,
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from modelperf import decide
-from modelperf.records import Kind, Measurement
+from modelperf.records import Measurement
 from modelperf.store.history import HistoryStore, RunInfo
 
 __all__ = ["NEWEST_RUNS", "FigureKey", "Groups", "group_figures", "read_spreads"]
@@ -26,31 +26,31 @@ Groups = dict[FigureKey, dict[tuple[object, ...], list[float]]]
 
 
 def _repeat_key(run: RunInfo, measurement: Measurement) -> tuple[object, ...]:
-    """What sessions of one code share: figures of other weights or another control are not repeats."""
+    """What sessions of one code share: figures of other weights or another control are not repeats
+    (a load figure has no control: its weights and its marker's pattern stand for it)."""
     control = measurement.latency.control_version if measurement.latency is not None else None
-    return run.commit, run.dirty, measurement.model, control
+    pattern = measurement.load.pattern if measurement.load is not None else None
+    return run.commit, run.dirty, measurement.model, control, pattern
 
 
 def group_figures(runs: Iterable[tuple[RunInfo, list[Measurement]]], test: str | None = None) -> Groups:
-    """The corrected log figure of every stored-mode latency measurement, grouped by figure and code.
-
-    ``--against``'s figures (paired runs) are left out: a side's run is not a session's figure.
-    """
+    """The log figure of every stored-mode latency and load measurement (:func:`~modelperf.decide.
+    session_log_figure`), grouped by figure and code; ``--against``'s figures are left out."""
     groups: Groups = {}
     for run, measurements in runs:
         for measurement in measurements:
-            paired = measurement.latency is not None and measurement.latency.paired is not None
-            if measurement.kind is not Kind.LATENCY or paired or (test and test not in measurement.test_id):
+            if test and test not in measurement.test_id:
                 continue
-            figure = decide.corrected_log_figure(measurement)
+            figure = decide.session_log_figure(measurement)
             if figure is not None:
-                key = (run.hardware_id, measurement.test_id, measurement.statistic)
+                key = (run.hardware_id, measurement.test_id, decide.figure_name(measurement))
                 groups.setdefault(key, {}).setdefault(_repeat_key(run, measurement), []).append(figure)
     return groups
 
 
 def read_spreads(history: str | None, hardware_id: str) -> dict[tuple[str, str], decide.PooledSpread] | None:
-    """The pooled between-session spread of each (test id, statistic) of ``hardware_id`` in ``history``.
+    """The pooled between-session spread of each (test id, statistic or load figure) of ``hardware_id``
+    in ``history``.
 
     None when there is no history (``--history off``); empty when the store does not exist yet.
     Raises :class:`~modelperf.store.history.HistoryError` when it exists and cannot be read.
