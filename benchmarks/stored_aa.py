@@ -6,7 +6,8 @@ other than ``pass`` is a false alarm. All pairs of a folder share one history (`
 there), as a dedicated machine's sessions do: the first comparisons judge with the default
 between-session spreads, the later ones with each test's own, estimated from the sessions before them
 (:mod:`modelperf.decide.spread`). Per kind of figure and model it counts the verdicts; per
-latency test it gives the ratios the pairs reported and the machine drift their controls measured.
+latency and load test it gives the ratios the pairs reported (for latency, the machine drift their
+controls measured) and the verdicts this checkout's judge gives the same sessions.
 
     python -m benchmarks.stored_aa --pairs 6                      # raw files: ~/.cache/modelperf/studies/
     python -m benchmarks.stored_aa --analyze DIR --summary NAME   # docs/studies/NAME.md and .json
@@ -27,8 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelperf.decide import SpreadTable, compare_latency, pooled_spread, wilson_interval
-from modelperf.records import Measurement, measurement_from_json
+from modelperf.decide import SpreadTable, pooled_spread, wilson_interval
+from modelperf.judge import Reference, Rules, judge
+from modelperf.markers import LatencyOptions, LoadOptions, MarkerOptions
+from modelperf.records import Kind, Measurement, TestResult, measurement_from_json
 from modelperf.store.history_records import RunInfo
 from modelperf.store.spreads import group_figures
 
@@ -44,18 +47,21 @@ HISTORY = "history.sqlite"  # in the results folder: every pair's sessions recor
 
 @dataclass(frozen=True)
 class TestRatios:
-    """One latency test over the pairs: its verdicts, and the ratios, drifts and between-session spreads
-    the comparisons reported (the spread: the test's own from the history, or the default until then)."""
+    """One latency or load test over the pairs: its verdicts, and the ratios, drifts (latency) and
+    between-session spreads the comparisons reported (the spread: the test's own from the history, or the
+    default until then)."""
 
     name: str
     verdicts: Mapping[str, int]
     ratios: tuple[float, ...]
     drifts: tuple[float, ...]
     spreads: tuple[float, ...] = ()
-    # The same comparisons judged again by this checkout's rule (modelperf.decide.compare_latency), each
-    # with the spread that rule would have read from the study's earlier sessions, and without the
-    # re-measurement a suspect verdict gets: a rule change is measured on the sessions already run.
+    # The same comparisons judged again by this checkout's judge (modelperf.judge.judge), each with the
+    # spread it would have read from the study's earlier sessions, and without the re-measurement a
+    # suspect verdict gets: a rule change is measured on the sessions already run.
     rejudged: Mapping[str, int] = field(default_factory=dict)
+    kind: str = "latency"
+    detectable: tuple[float, ...] = ()  # what each comparison judged again could have seen (could detect >= x)
 
 
 @dataclass(frozen=True)
@@ -69,9 +75,13 @@ class StoredFigures:
     def to_json(self) -> dict[str, Any]:
         return {"pairs": self.pairs, "revisions": list(self.revisions),
                 "verdicts": {f"{kind}/{family}": dict(counts) for (kind, family), counts in self.verdicts.items()},
-                "latency_tests": {t.name: {"verdicts": dict(t.verdicts), "ratios": list(t.ratios),
-                                           "drifts": list(t.drifts), "spreads": list(t.spreads),
-                                           "rejudged": dict(t.rejudged)} for t in self.tests}}
+                "latency_tests": {t.name: self._test(t) for t in self.tests if t.kind == "latency"},
+                "load_tests": {t.name: self._test(t) for t in self.tests if t.kind == "load"}}
+
+    @staticmethod
+    def _test(t: TestRatios) -> dict[str, Any]:
+        return {"verdicts": dict(t.verdicts), "ratios": list(t.ratios), "drifts": list(t.drifts),
+                "spreads": list(t.spreads), "rejudged": dict(t.rejudged), "detectable": list(t.detectable)}
 
 
 def _family(measurement: Mapping[str, Any]) -> str:
@@ -89,14 +99,15 @@ def _pair_files(raw: Path) -> list[Path]:
     return files
 
 
-Session = tuple[RunInfo, dict[tuple[str, str], Measurement]]  # (the run, its latency figures by test and metric)
+Session = tuple[RunInfo, dict[tuple[str, str], Measurement]]  # (the run, its figures by test and metric)
+_JUDGED_AGAIN = ("latency", "load")  # the kinds whose stored comparison widens by a between-session spread
 
 
 def _session(data: Mapping[str, Any], name: str) -> Session:
-    """A session's run (its code: commit, dirty flag) and its latency measurements, from its results."""
+    """A session's run (its code: commit, dirty flag) and its latency and load measurements, from its results."""
     found = {}
     for result in data["results"]:
-        if result["measurement"]["kind"] != "latency":
+        if result["measurement"]["kind"] not in _JUDGED_AGAIN:
             continue
         try:
             measurement = measurement_from_json(result["measurement"])
@@ -115,9 +126,20 @@ def _spreads(before: Sequence[Session], default: float) -> SpreadTable:
                                                  for (_, test, statistic), g in groups.items()})
 
 
+def _options(measurement: Measurement, min_effect: float) -> MarkerOptions:
+    """The marker options the judge needs of a figure, from what its results record: the minimum effect,
+    the statistic or gated figure, and the direction its unit implies."""
+    higher = measurement.unit.endswith("/s")
+    if measurement.kind is Kind.LOAD:
+        return LoadOptions(rate=1.0, figure=measurement.metric, min_effect=min_effect,
+                           direction="higher" if higher else None)
+    return LatencyOptions(min_effect=min_effect, statistic=measurement.statistic,
+                          direction="higher" if higher else "lower")
+
+
 def _rejudged(saved: Mapping[tuple[str, str], Measurement], spreads: SpreadTable,
-              current: Mapping[str, Any], judged: Mapping[str, Any]) -> str | None:
-    """The verdict this checkout's rule gives the pair's comparison, with the spread it would have read
+              current: Mapping[str, Any], judged: Mapping[str, Any]) -> TestResult | None:
+    """The verdict this checkout's judge gives the pair's comparison, with the spread it would have read
     from the study's earlier sessions; None where the pair's save session or the figures are missing."""
     if not saved:
         return None
@@ -126,18 +148,16 @@ def _rejudged(saved: Mapping[tuple[str, str], Measurement], spreads: SpreadTable
     effect = judged.get("min_effect")
     if reference is None or not isinstance(effect, (int, float)):
         return None
-    found = compare_latency(reference, measurement, min_effect=float(effect), statistic=measurement.statistic,
-                            direction="higher" if measurement.unit.endswith("/s") else "lower",
-                            session_spread=spreads.for_figure(measurement.test_id, measurement.statistic))
-    return found.verdict.value
+    return judge(measurement, Reference(reference), _options(measurement, float(effect)), Rules(spreads=spreads))
 
 
 def analyze(raw: Path, default_spread: float = 0.03) -> StoredFigures:
-    """Verdict counts and latency ratios of every ``pair-N-compare.json`` in ``raw``; each latency
-    comparison also judged again by this checkout's rule, with the spreads it would have read from a
+    """Verdict counts, and latency and load ratios, of every ``pair-N-compare.json`` in ``raw``; each such
+    comparison also judged again by this checkout's judge, with the spreads it would have read from a
     history of the pairs before it (``default_spread``: the sessions' ``--session-spread``)."""
     verdicts: dict[tuple[str, str], Counter[str]] = {}
-    tests: dict[str, tuple[Counter[str], list[float], list[float], list[float], Counter[str]]] = {}
+    tests: dict[tuple[str, str], tuple[Counter[str], list[float], list[float], list[float], Counter[str],
+                                      list[float]]] = {}
     revisions: list[str] = []
     machine: Machine | None = None
     history: list[Session] = []  # the sessions before the one being read, as its history held them
@@ -158,20 +178,22 @@ def analyze(raw: Path, default_spread: float = 0.03) -> StoredFigures:
             judged = result["judgement"] if isinstance(result.get("judgement"), dict) else result
             verdict = str(judged["verdict"])
             verdicts.setdefault((str(measurement["kind"]), _family(measurement)), Counter())[verdict] += 1
-            if measurement["kind"] == "latency":
-                counts, ratios, drifts, spreads_used, rejudged = tests.setdefault(
-                    str(measurement["test_id"]).rsplit("::", 1)[-1], (Counter(), [], [], [], Counter()))
+            if measurement["kind"] in _JUDGED_AGAIN:
+                counts, ratios, drifts, spreads_used, rejudged, detectable = tests.setdefault(
+                    (str(measurement["kind"]), str(measurement["test_id"]).rsplit("::", 1)[-1]),
+                    (Counter(), [], [], [], Counter(), []))
                 counts[verdict] += 1
                 if (again := _rejudged(saved, spreads, measurement, judged)) is not None:
-                    rejudged[again] += 1
+                    rejudged[again.verdict.value] += 1
+                    detectable += [again.judgement.detectable] if again.judgement.detectable is not None else []
                 for key, values in (("ratio", ratios), ("drift", drifts), ("session_spread", spreads_used)):
                     if isinstance(judged.get(key), (int, float)):
                         values.append(float(judged[key]))
         history.append(_session(data, path.stem))
     return StoredFigures(
         len(files), {key: dict(counts) for key, counts in sorted(verdicts.items())},
-        tuple(TestRatios(name, dict(c), tuple(r), tuple(d), tuple(s), dict(j))
-              for name, (c, r, d, s, j) in sorted(tests.items())),
+        tuple(TestRatios(name, dict(c), tuple(r), tuple(d), tuple(s), dict(j), kind, tuple(x))
+              for (kind, name), (c, r, d, s, j, x) in sorted(tests.items())),
         tuple(revisions), machine)
 
 
@@ -188,30 +210,35 @@ def _row(label: str, counts: Mapping[str, int]) -> tuple[str, ...]:
 
 
 def summary(figures: StoredFigures, *, name: str, title: str, made: Provenance, notes: Sequence[str] = ()) -> Summary:
-    """The study summary: verdicts per kind and model, then per latency test its ratios over the pairs."""
+    """The study summary: verdicts per kind and model, then per latency and load test its ratios over the pairs."""
     rows = [_row(f"{kind}, {family}", counts) for (kind, family), counts in figures.verdicts.items()]
     everything: Counter[str] = Counter()
     for counts in figures.verdicts.values():
         everything.update(counts)
     rows.append(_row("all", everything))
     alarms = everything.get("regressed", 0) + everything.get("improved", 0)
-    per_test = tuple(
-        (t.name, ", ".join(f"{n} {v}" for v, n in sorted(t.verdicts.items())),
-         f"x{statistics.median(t.ratios):.3f}" if t.ratios else "-",
-         f"x{min(t.ratios):.3f}-x{max(t.ratios):.3f}" if t.ratios else "-",
-         f"x{min(t.drifts):.2f}-x{max(t.drifts):.2f}" if t.drifts else "-",
-         f"{_pct(min(t.spreads))}-{_pct(max(t.spreads))} %" if t.spreads else "-",
-         ", ".join(f"{n} {v}" for v, n in sorted(t.rejudged.items())) or "-") for t in figures.tests)
+
+    def per_test(kind: str) -> tuple[tuple[str, ...], ...]:
+        return tuple(
+            (t.name, ", ".join(f"{n} {v}" for v, n in sorted(t.verdicts.items())),
+             f"x{statistics.median(t.ratios):.3f}" if t.ratios else "-",
+             f"x{min(t.ratios):.3f}-x{max(t.ratios):.3f}" if t.ratios else "-",
+             f"x{min(t.drifts):.2f}-x{max(t.drifts):.2f}" if t.drifts else "-",
+             f"{_pct(min(t.spreads))}-{_pct(max(t.spreads))} %" if t.spreads else "-",
+             ", ".join(f"{n} {v}" for v, n in sorted(t.rejudged.items())) or "-",
+             f"x{min(t.detectable):.2f}-x{max(t.detectable):.2f}" if t.detectable else "-")
+            for t in figures.tests if t.kind == kind)
+
+    columns = ("test", "verdicts", "median ratio", "ratio range", "machine drift range", "between-session spread used",
+               "verdicts by this checkout's judge", "could detect, by this checkout's judge")
     return Summary(
         name=name, title=title, provenance=made,
         headline=f"{figures.pairs} save-then-compare pairs of an unchanged tree: {alarms} false alarm{'' if alarms == 1 else 's'} in "
                  f"{sum(everything.values())} verdicts ({everything.get('inconclusive', 0)} inconclusive).",
         columns=("figures", "verdicts", "counts", "false alarms (Wilson 95 %)"),
         rows=tuple(rows), notes=tuple(notes), figures=figures.to_json(),
-        tables=(("Latency tests over the pairs", ("test", "verdicts", "median ratio", "ratio range",
-                                                  "machine drift range", "between-session spread used",
-                                                  "verdicts by this checkout's rule"),
-                 per_test),))
+        tables=(("Latency tests over the pairs", columns, per_test("latency")),
+                ("Load tests over the pairs", columns, per_test("load"))))
 
 
 def run_pairs(pairs: int, raw: Path, selection: Sequence[str], extra: Sequence[str]) -> None:

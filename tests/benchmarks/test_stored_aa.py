@@ -95,3 +95,29 @@ def test_the_analysis_judges_each_pair_again_by_this_checkouts_rule(tmp_path: Pa
         (tmp_path / f"pair-1-{role}.json").write_text(json.dumps({"commit": "c" * 40, "results": results}))
     test = stored_aa.analyze(tmp_path).tests[0]
     assert test.verdicts == {"improved": 1} and test.rejudged == {"pass": 1}
+
+
+def test_the_analysis_judges_load_figures_again_with_the_served_default_and_states_their_power(
+        tmp_path: Path) -> None:
+    # A served median 19 % faster in the compare session, 60 requests a side: the sessions judged it
+    # "improved" with 3 % between sessions; this checkout's judge widens a served median by 10 % until
+    # the history holds its own, finds no change, and says what it could have seen.
+    from modelperf.load_records import LoadDetail
+
+    rng = np.random.default_rng(7)
+
+    def served(scale: float) -> dict[str, Any]:
+        requests = scale * 0.03 * rng.lognormal(0, 0.05, 60)
+        detail = LoadDetail("Poisson 5/s (seed 0)", "http://127.0.0.1", 12.0, 60, 60, 0, 5.0, 0.0)
+        return Measurement("tests/suite/test_serving.py::test_distilbert_near_capacity", Kind.LOAD, "e2e_p50", "s",
+                           float(np.median(requests)), tuple(requests), model="distilbert@abc", load=detail).to_json()
+
+    saved = [{"measurement": served(1.0), "judgement": {"verdict": "new"}}]
+    compared = [{"measurement": served(0.81), "judgement": {"verdict": "improved", "ratio": 0.81, "min_effect": 0.1}}]
+    for role, results in (("save", saved), ("compare", compared)):
+        (tmp_path / f"pair-1-{role}.json").write_text(json.dumps({"commit": "d" * 40, "results": results}))
+    figures = stored_aa.analyze(tmp_path)
+    [test] = figures.tests
+    assert (test.kind, test.verdicts, test.rejudged) == ("load", {"improved": 1}, {"pass": 1})
+    assert len(test.detectable) == 1 and test.detectable[0] > 1.3
+    assert figures.to_json()["load_tests"]["test_distilbert_near_capacity"]["rejudged"] == {"pass": 1}
