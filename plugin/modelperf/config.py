@@ -155,10 +155,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("compare_across", "--compare-across", "also compare with baselines measured with other weights and/or "
            "thread counts ('weights', 'threads' or 'weights,threads'); library upgrades are always compared",
            _across, None, "MODELPERF_COMPARE_ACROSS", "WHAT", "neither"),
-    Option("session_spread", "--session-spread", "how much one session's drift-corrected latency differs from "
-           "another's on this machine (a fraction: the sd of one session); comparisons with a stored baseline, "
-           "itself one session, widen their interval by it. Measured 0.01-0.04 per test on a shared 2-core VM; "
-           "lower it only on a machine where repeated sessions agree more closely", parse_spread, "0.03",
+    Option("session_spread", "--session-spread", "how much one session's figure differs from another's on this "
+           "machine (a fraction: the sd of one session), by which a comparison with a stored baseline, itself one "
+           "session, widens its interval. Unset, each test uses its own from the history once 5 sessions of one "
+           "commit exist, and this default until then, raised to 0.07 for p90 and 0.10 for p99, and for a load "
+           "test's served figure to 0.10 for a median, 0.20 for a p90 or goodput, 0.40 for a p99; set, it replaces "
+           "every test's own (a served p90 or goodput takes twice it, a p99 four times). `modelperf spread` shows "
+           "each test's own", parse_spread, "0.03",
            "MODELPERF_SESSION_SPREAD", "FRACTION"),
     Option("malloc_thresholds", "--malloc-thresholds", "the allocator latency is measured under: 'process' keeps "
            "the process's own (glibc's dynamic thresholds, or whatever MALLOC_* or LD_PRELOAD set), raised to their "
