@@ -57,8 +57,9 @@ class TestRatios:
     drifts: tuple[float, ...]
     spreads: tuple[float, ...] = ()
     # The same comparisons judged again by this checkout's judge (modelperf.judge.judge), each with the
-    # spread it would have read from the study's earlier sessions, and without the re-measurement a
-    # suspect verdict gets: a rule change is measured on the sessions already run.
+    # spread it would have read from the study's earlier sessions, and without a re-measurement of a
+    # latency figure (a load figure that looked worse was recorded with its second run already pooled in):
+    # a rule change is measured on the sessions already run.
     rejudged: Mapping[str, int] = field(default_factory=dict)
     kind: str = "latency"
     detectable: tuple[float, ...] = ()  # what each comparison judged again could have seen (could detect >= x)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from modelperf.cli import main
+from modelperf.load_records import LoadDetail
 from modelperf.records import Judgement, Kind, LatencyDetail, Measurement, TestResult
 from modelperf.store.history import HistoryStore, RunInfo
 from modelperf.vocab import Verdict
@@ -380,7 +381,27 @@ def test_spread_pools_sessions_of_one_commit_and_suggests_a_setting(
     row = next(line for line in out.splitlines() if LATENCY in line)
     # A stored verdict uses the upper 80 % bound of that sd over 4 degrees of freedom: x1.56 of it.
     assert row.split()[-7:] == ["p10", "6", "2", "2.00", "%", "3.12", "%"]
-    assert f"{HW}: largest 2.00 % ({LATENCY}); `--session-spread 0.020` would set that one value" in out
+    assert f"{HW}: largest latency spread 2.00 % ({LATENCY}); `--session-spread 0.020` would set that one value" in out
+
+
+def test_spread_lists_served_figures_but_suggests_one_value_from_latency_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A served median that moves 30 % between sessions is listed with its own spread; one value for every
+    # test is still the largest latency spread, which a served figure's would blunt.
+    store = _spread_store(tmp_path, {"c1": [-0.02, 0.0, 0.02, 0.0, 0.01]})
+    with HistoryStore(store) as history:
+        for index, log in enumerate([-0.3, 0.0, 0.3, 0.1, -0.1]):
+            value = 0.5 * float(np.exp(log))
+            detail = LoadDetail("Poisson 2/s (seed 0)", "http://127.0.0.1", 10.0, 20, 20, 0, 2.0, 20.0)
+            served = Measurement("t.py::test_served", Kind.LOAD, "e2e_p50", "s", value, (value,) * 20, load=detail)
+            history.append(RunInfo(f"{index + 100:032x}", f"2025-02-02T00:{index:02d}:00+00:00", HW, commit="c1"),
+                           [served])
+    code, out, _ = _run(["spread", "--history", store], capsys)
+    assert code == 0
+    row = next(line for line in out.splitlines() if "test_served" in line)
+    assert row.split()[2:5] == ["e2e_p50", "5", "1"]
+    assert f"{HW}: largest latency spread" in out and f"({LATENCY})" in out and "test_served)" not in out
 
 
 def test_spread_says_how_many_sessions_are_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -388,13 +409,14 @@ def test_spread_says_how_many_sessions_are_missing(tmp_path: Path, capsys: pytes
     code, out, _ = _run(["spread", "--history", store], capsys)
     assert code == 0
     assert "- (needs 3 more)" in out
-    assert "No test has enough repeated sessions yet (5 of one commit, or 3 of each of two)" in out
+    assert "No latency test has enough repeated sessions yet (5 of one commit, or 3 of each of two)" in out
 
 
 def test_spread_without_latency_figures_is_one_sentence(store: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _run(["spread", "--history", store, "--test", "no_such_test"], capsys)
     assert code == 2 and not out
-    assert err.startswith("modelperf spread: History store ") and "holds no stored-mode latency figure with control rounds and no load figure" in err
+    assert err.startswith("modelperf spread: History store ")
+    assert "holds no stored-mode latency figure with control rounds and no stored-mode load figure" in err
     assert "for tests containing 'no_such_test'" in err and err.count("\n") == 1
 
 

@@ -97,8 +97,8 @@ class SessionPipeline:
         return Rules(spreads=self._spread_table() if stored else None)
 
     def _spread_table(self) -> decide.SpreadTable:
-        """Each stored latency comparison's between-session spread: the one set, or per test from the
-        history (read once, with the session's first stored latency comparison)."""
+        """Each stored latency or load comparison's between-session spread: the one set, or per test from
+        the history (read once, with the session's first such comparison)."""
         if self._spreads is None:
             from modelperf import decide
             from modelperf.store.history import HistoryError

@@ -44,6 +44,9 @@ def test_the_verdict_line_says_which_spread_it_used_and_where_it_came_from() -> 
     paired = compare_load(_run(1.0), _run(1.0, seed=1), figure="e2e_p99", unit="s", session_spread=spread,
                           side_by_side=True)
     assert "side by side" in paired.line() and paired.session_spread is None
+    trusted = compare_load(_run(1.0), _run(1.0, seed=1), figure="e2e_p99", unit="s",
+                           session_spread=SessionSpread(0.0, "set by --session-spread"))
+    assert "not widened between sessions, set by --session-spread" in trusted.line()
 
 
 def test_a_wider_between_session_spread_widens_the_interval_and_the_change_it_could_detect() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -146,5 +147,9 @@ def test_a_session_contributes_its_served_figure_as_is_and_nothing_it_cannot_rep
     assert session_log_figure(_served(0.25, phases=4)) is None  # --against's phases: a side, not a session
     assert session_log_figure(_served(2.0, "max_rate")) is None  # judged by its brackets
     assert session_log_figure(_served(0.0, "goodput")) is None and session_log_figure(_served(math.inf)) is None
+    search = _served(0.25)
+    assert search.load is not None
+    assert session_log_figure(replace(search, load=replace(search.load, trials=3))) is None  # rates it chose
+    assert session_log_figure(replace(search, load=None)) is None  # an old history's row: no way to tell phases
     assert figure_name(_p90(1.0)) == "p90"
     assert session_log_figure(_p90(1.0)) == decide.corrected_log_figure(_p90(1.0))

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterator
 from fnmatch import fnmatch
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,10 @@ import pytest
 # and numpy cannot be imported twice in one process.
 import modelperf.judge
 import modelperf.measure.load  # noqa: F401
+from modelperf.decide import LOAD_SPREAD, SpreadTable, pooled_spread
 from modelperf.serve.process import ServerProcess, free_port
+from modelperf.store.history import HistoryStore
+from modelperf.store.spreads import group_figures
 
 STUB = Path(__file__).parents[1] / "serve" / "stub_server.py"
 FAKE = Path(__file__).parents[1] / "serve" / "fake_server.py"
@@ -139,10 +143,17 @@ def test_a_stored_load_comparison_uses_its_test_s_own_spread_once_the_history_ho
         sixth = pytester.runpytest(*run, "--serving-url", server.base_url, "--results-json", str(results))
     sixth.assert_outcomes(passed=1)
     [judged] = _load_results(results)
-    judgement = judged["judgement"]
-    assert fnmatch(judgement["line"], "*widened by * % between sessions, the upper 80 % bound from 5 sessions of "  # type: ignore[index]
+    judgement: dict[str, Any] = judged["judgement"]  # type: ignore[assignment]
+    assert fnmatch(judgement["line"], "*widened by * % between sessions, the upper 80 % bound from 5 sessions of "
                                       "this test in the history (sd * %)*")
-    assert isinstance(judgement["session_spread"], float) and judgement["detectable"] > 1  # type: ignore[index]
+    # The spread it used is the one the history gives this test's figure (read after the sixth session
+    # recorded too, so from the five before it by hand), not the 10 % default.
+    with HistoryStore(str(pytester.path / "h.sqlite")) as history:
+        runs = history.runs()[:5]
+        figures = group_figures((run, history.measurements(run.run_id)) for run in runs)
+    [groups] = [g for (_, test, figure), g in figures.items() if figure == "e2e_p50"]
+    own = SpreadTable(history={("x", "e2e_p50"): pooled_spread(list(groups.values()))}).for_figure("x", "e2e_p50")
+    assert judgement["session_spread"] == pytest.approx(own.value) and own.value != LOAD_SPREAD
 
 
 def test_one_load_test_sends_poisson_arrivals_and_never_before_their_time(pytester: pytest.Pytester, tmp_path: Path,

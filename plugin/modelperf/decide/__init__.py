@@ -53,10 +53,11 @@ from modelperf.decide.tolerance import MemoryComparison, PerplexityComparison, c
 from modelperf.vocab import STATISTICS, Verdict
 
 __all__ = [
-    "CONTROL_QUANTILE", "EFFECT_SHARE", "LOAD_SPREAD", "LOAD_TAIL_FACTOR", "MAX_DRIFT", "MAX_PASSES", "MIN_SAMPLES", "MIN_SPREAD_DF", "POWER",
-    "SCREEN_SHARE", "SMALLEST_ALPHA", "STATISTICS", "TAIL_SPREADS", "AccuracyComparison", "Design", "LatencyComparison",
-    "Look", "MemoryComparison", "PerplexityComparison", "PooledSpread", "SessionSpread", "SpreadTable", "Stop",
-    "Verdict", "compare_accuracy", "compare_latency", "compare_memory", "compare_paired", "compare_perplexity",
-    "confirm", "control_floor", "corrected_log_figure", "detectable_ratio", "figure_name", "latency_verdict", "passes_within",
-    "pooled_spread", "reducer", "run_of", "session_log_figure", "should_confirm", "upper_spread", "wilson_interval",
+    "CONTROL_QUANTILE", "EFFECT_SHARE", "LOAD_SPREAD", "LOAD_TAIL_FACTOR", "MAX_DRIFT", "MAX_PASSES", "MIN_SAMPLES",
+    "MIN_SPREAD_DF", "POWER", "SCREEN_SHARE", "SMALLEST_ALPHA", "STATISTICS", "TAIL_SPREADS", "AccuracyComparison",
+    "Design", "LatencyComparison", "Look", "MemoryComparison", "PerplexityComparison", "PooledSpread",
+    "SessionSpread", "SpreadTable", "Stop", "Verdict", "compare_accuracy", "compare_latency", "compare_memory",
+    "compare_paired", "compare_perplexity", "confirm", "control_floor", "corrected_log_figure", "detectable_ratio",
+    "figure_name", "latency_verdict", "passes_within", "pooled_spread", "reducer", "run_of", "session_log_figure",
+    "should_confirm", "upper_spread", "wilson_interval",
 ]

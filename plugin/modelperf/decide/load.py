@@ -15,14 +15,16 @@ the base's phase of the same arrivals and prompts, the phase pair as the unit of
 :func:`modelperf.decide.paired.compare_paired` compares latency over worker-process pairs (a t-test
 over the pairs' log ratios, the same verdict rules, the same stated power).
 
-A stored baseline was measured in another session, and a server's speed moves between sessions as a
-process's does (see :mod:`modelperf.decide.latency`); the resamples are widened by the spread of the
-difference of two sessions: the figure's own between-session spread from the history once it holds
-enough sessions, else the session spread scaled per percentile (a tail moves more from one session to
+A stored baseline was measured in another session, and a server's speed moves between sessions more
+than a process's does (see :mod:`modelperf.decide.spread`); the resamples are widened by the spread of
+the difference of two sessions: the figure's own between-session spread from the history once it
+holds enough sessions, else a default scaled per percentile (a tail moves more from one session to
 the next than a median), as :meth:`modelperf.decide.spread.SpreadTable.for_figure` picks it. Widened,
-the comparison also states what it could have seen. Side by side (``--against``) nothing is added. A max-rate search has no per-request values: its bracket (the highest rate that held, the lowest
-that did not) is its precision, and a regression is a rate the baseline held, with the minimum effect
-to spare, that now fails.
+the comparison also states what it could have seen. Side by side (``--against``) nothing is added.
+
+A max-rate search has no per-request values: its bracket (the highest rate that held, the lowest that
+did not) is its precision, and a regression is a rate the baseline held, with the minimum effect to
+spare, that now fails.
 
 The verdict rules are latency's (:func:`modelperf.decide.latency.latency_verdict`): significant at
 ``alpha`` and past :data:`~modelperf.decide.latency.EFFECT_SHARE` of the minimum effect.
@@ -149,8 +151,14 @@ def compare_load(baseline: LoadRun, current: LoadRun, *, figure: str, unit: str,
     if higher:
         reason = reason.replace("slower", "lower").replace("faster", "higher")
     what = "success" if figure == "goodput" else "per-request values"
-    widened = f", widened by {spread_sd * 100:.3g} % between sessions" + (f", {between.source}" if between.source else "")
-    spread = f"bootstrap over {base.size}+{change.size} requests' {what}" + (widened if spread_sd else ", side by side")
+    source = f", {between.source}" if between.source else ""
+    if side_by_side:
+        how = ", side by side"
+    elif spread_sd:
+        how = f", widened by {spread_sd * 100:.3g} % between sessions{source}"
+    else:
+        how = f", not widened between sessions{source}"
+    spread = f"bootstrap over {base.size}+{change.size} requests' {what}{how}"
     # Widened, the resamples hold both sessions' spread, so their sd is the comparison's precision.
     finite_log = log_ratio[np.isfinite(log_ratio)]
     log_se = float(np.std(finite_log)) if spread_sd and finite_log.size > 1 else math.nan

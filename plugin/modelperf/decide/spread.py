@@ -27,9 +27,9 @@ from modelperf.figures import control_for, reducer
 from modelperf.records import Measurement
 from modelperf.vocab import LOAD_FIGURES, STATISTICS, Kind
 
-__all__ = ["LOAD_SPREAD", "LOAD_TAIL_FACTOR", "MIN_SPREAD_DF", "SPREAD_CONFIDENCE", "SPREAD_FLOOR", "TAIL_SPREADS", "PooledSpread",
-           "SessionSpread", "SpreadTable", "corrected_log_figure", "figure_name", "pooled_spread", "session_log_figure",
-           "upper_spread"]
+__all__ = ["LOAD_SPREAD", "LOAD_TAIL_FACTOR", "MIN_SPREAD_DF", "SPREAD_CONFIDENCE", "SPREAD_FLOOR", "TAIL_SPREADS",
+           "PooledSpread", "SessionSpread", "SpreadTable", "corrected_log_figure", "figure_name", "pooled_spread",
+           "session_log_figure", "upper_spread"]
 
 # Fewer degrees of freedom than this (sessions less groups) give an sd that could be half or twice the truth.
 MIN_SPREAD_DF = 4
@@ -152,15 +152,18 @@ def figure_name(measurement: Measurement) -> str:
 
 def session_log_figure(measurement: Measurement) -> float | None:
     """The log figure one session contributes to its test's between-session spread: a latency figure
-    corrected as its comparison corrects it, a served figure as it is (it has no control); None for
-    ``--against``'s figures (a side's run, or phases, is not a session's figure), a max-rate search
-    (judged by its brackets) and a figure that is not a positive number."""
+    corrected as its comparison corrects it, a served figure as it is (it has no control). None for
+    ``--against``'s figures (a side's run, or its phases, is not a session's figure); for a max-rate
+    search (its trials ran at rates the session's own outcomes chose); for a load figure recorded without
+    its run's detail (histories before 2026-12-07 dropped it, and with it what tells ``--against``'s
+    phases from a session); and for a figure that is not a positive number (a goodput of 0 included)."""
     if measurement.kind is Kind.LATENCY:
         paired = measurement.latency is not None and measurement.latency.paired is not None
         return None if paired else corrected_log_figure(measurement)
-    if measurement.kind is not Kind.LOAD or measurement.metric == "max_rate":
+    detail = measurement.load
+    if measurement.kind is not Kind.LOAD or detail is None or detail.phases > 1 or detail.trials > 0:
         return None
-    if measurement.load is not None and measurement.load.phases > 1:
+    if measurement.metric == "max_rate":
         return None
     value = float(measurement.value)
     return math.log(value) if math.isfinite(value) and value > 0 else None

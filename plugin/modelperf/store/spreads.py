@@ -1,8 +1,8 @@
 """The between-session spread of each latency and served load figure, read from the history store.
 
 ``modelperf spread`` prints it and a stored-baseline session judges with it: both group the history's
-latency figures the same way here. Sessions count as repeats of one code when they share the commit,
-the dirty flag, the weights and the control workload; the spread is pooled within those groups
+figures the same way here. Sessions count as repeats of one code when they share the commit, the dirty
+flag, the weights and (for latency) the control workload; the spread is pooled within those groups
 (:func:`modelperf.decide.pooled_spread`), so a real change between commits never counts as noise.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from modelperf import decide
-from modelperf.records import Measurement
+from modelperf.records import Kind, Measurement
 from modelperf.store.history import HistoryStore, RunInfo
 
 __all__ = ["NEWEST_RUNS", "FigureKey", "Groups", "group_figures", "read_spreads"]
@@ -21,16 +21,30 @@ __all__ = ["NEWEST_RUNS", "FigureKey", "Groups", "group_figures", "read_spreads"
 # tens of degrees of freedom, recent enough to be the machine as it is now, and quick to read.
 NEWEST_RUNS = 60
 
-FigureKey = tuple[str, str, str]  # (hardware id, test id, statistic)
+FigureKey = tuple[str, str, str]  # (hardware id, test id, latency statistic or load figure)
 Groups = dict[FigureKey, dict[tuple[object, ...], list[float]]]
 
 
 def _repeat_key(run: RunInfo, measurement: Measurement) -> tuple[object, ...]:
-    """What sessions of one code share: figures of other weights or another control are not repeats
-    (a load figure has no control: its weights and its marker's pattern stand for it)."""
+    """What sessions of one code share: figures of other weights or another control are not repeats.
+
+    A load figure names no model (its server is another process): the weights the session's settings
+    loaded stand for the served ones. Its marker's pattern is left out: the commit fixes the marker, and a
+    figure that looked worse and was run again reads "..., run twice", which would set exactly the
+    slowest sessions apart, each in a group of one that adds nothing to the spread.
+    """
     control = measurement.latency.control_version if measurement.latency is not None else None
-    pattern = measurement.load.pattern if measurement.load is not None else None
-    return run.commit, run.dirty, measurement.model, control, pattern
+    model = measurement.model if measurement.kind is not Kind.LOAD else _session_weights(run)
+    return run.commit, run.dirty, model, control
+
+
+def _session_weights(run: RunInfo) -> tuple[tuple[str, str], ...]:
+    """(model name, weights sha256) of every model the run's settings loaded."""
+    models = run.versions.get("models")
+    if not isinstance(models, dict):
+        return ()
+    return tuple(sorted((str(name), str(info.get("weights_sha256", ""))) for name, info in models.items()
+                        if isinstance(info, dict)))
 
 
 def group_figures(runs: Iterable[tuple[RunInfo, list[Measurement]]], test: str | None = None) -> Groups:
