@@ -86,10 +86,14 @@ class StoredFigures:
 
 
 def _family(measurement: Mapping[str, Any]) -> str:
-    """``distilbert`` or ``llama``: from the model's name, else from the test's declared role."""
+    """``distilbert`` or ``llama``: from the model's name, else from the test's declared role, else from
+    the test's name (a load test's figure names no model: its server is another process)."""
     extra = measurement.get("extra")
     role = measurement.get("role") or (extra.get("role") if isinstance(extra, dict) else None)
-    name = measurement.get("model") or role or "other"
+    name = measurement.get("model") or role
+    if name is None:
+        test = str(measurement.get("test_id", "")).rsplit("::", 1)[-1]
+        name = next((family for family in ("distilbert", "llama") if family in test), "other")
     return str(name).split("@")[0].split(":")[0]
 
 
@@ -217,6 +221,13 @@ def summary(figures: StoredFigures, *, name: str, title: str, made: Provenance, 
     for counts in figures.verdicts.values():
         everything.update(counts)
     rows.append(_row("all", everything))
+    for kind in _JUDGED_AGAIN:
+        again: Counter[str] = Counter()
+        for test in figures.tests:
+            if test.kind == kind:
+                again.update(test.rejudged)
+        if again:
+            rows.append(_row(f"{kind}, judged again by this checkout's judge", again))
     alarms = everything.get("regressed", 0) + everything.get("improved", 0)
 
     def per_test(kind: str) -> tuple[tuple[str, ...], ...]:

@@ -121,3 +121,4 @@ def test_the_analysis_judges_load_figures_again_with_the_served_default_and_stat
     assert (test.kind, test.verdicts, test.rejudged) == ("load", {"improved": 1}, {"pass": 1})
     assert len(test.detectable) == 1 and test.detectable[0] > 1.3
     assert figures.to_json()["load_tests"]["test_distilbert_near_capacity"]["rejudged"] == {"pass": 1}
+    assert figures.verdicts == {("load", "distilbert"): {"improved": 1}}  # the family from the test's name

@@ -217,7 +217,7 @@ def _cmd_spread(args: argparse.Namespace) -> int:
         rows.append([hardware, test, statistic, str(spread.sessions), str(len(groups)),
                      f"{spread.sd * 100:.2f} %" if enough else f"- (needs {decide.MIN_SPREAD_DF - spread.df} more)",
                      f"{used * 100:.2f} %"])
-        # One value for every test is a latency setting: a served figure's spread, 10-40 % on a shared VM,
+        # One value for every test is a latency setting: a served figure's spread, 8-35 % on a shared VM,
         # would blunt every latency comparison (and a served tail scales what is set by 2 or 4).
         if enough and statistic in STATISTICS and spread.sd > largest.get(hardware, (0.0, ""))[0]:
             largest[hardware] = (spread.sd, test)

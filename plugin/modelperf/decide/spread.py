@@ -9,10 +9,11 @@ pooled within sessions of one code, once there are enough sessions; a default un
 for tail percentiles; or the one value the user set.
 
 A served load figure (:mod:`modelperf.decide.load`) gets its spread the same way. It has no control
-workload to correct it, and on a shared machine it moves far more than a process's latency: in ten
-stored sessions of one tree on the 2-core VM (2026-12-07) the suite's served medians moved 10-40 %
-(sd), and the control's floor beside them under 2 %, so the interference sat in the served minutes,
-not in the machine's speed. One default for every served figure would call that noise a change.
+workload to correct it, and on a shared machine it moves far more than a process's latency: in 20
+stored sessions of one tree on the 2-core VM (2026-12-07) the suite's served medians moved 8-35 %
+(sd), while the sessions' machine speed (the median of their control floors) moved 1.5 % and
+dividing by it removed none of that: the interference sat in the minutes the server was loaded. One
+default for every served figure would call that noise a change.
 """
 
 from __future__ import annotations
@@ -43,10 +44,11 @@ SPREAD_FLOOR = 0.005
 # (47 % for a 20-round cold load), while p10's median was 1.9 %; and one A/A pair moved the inter-token
 # p90 by 13.5 % (log). With 7 %, that move is 1.4 sd of the difference of two sessions: noise, not a change.
 TAIL_SPREADS: Mapping[str, float] = {"p90": 0.07, "p99": 0.10}
-# A served median's default until the history holds its own. Over ten stored sessions of one tree on
-# the 2-core VM (docs/studies/stored-aa-2026-12-07*), the suite's served medians moved 10-15 % (sd, log)
-# for DistilBERT and 17-40 % for Llama; with the latency default of 3 %, one A/A pair called a
-# DistilBERT median 19 % faster "improved". With 10 %, that move is 1.4 sd of two sessions' difference.
+# A served median's default until the history holds its own. Over the first ten stored sessions of one
+# tree on the 2-core VM (docs/studies/stored-aa-2026-12-07*), the suite's served medians moved 10-15 %
+# (sd, log) for DistilBERT and 17-40 % for Llama (8-12 % and 13-34 % over all 20); with the latency
+# default of 3 %, one A/A pair called a DistilBERT median 19 % faster "improved". With 10 %, that move
+# is 1.4 sd of two sessions' difference. Llama's move more: its first 5 sessions risk a false alarm.
 LOAD_SPREAD = 0.10
 # A served figure's default in units of the median's: a tail of a run's requests, or the share that met
 # every objective, moves more from one session to the next than their median does.
