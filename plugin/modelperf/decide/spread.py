@@ -100,7 +100,8 @@ class SpreadTable:
     ``configured``: a spread the user set, used for every figure (a served tail's scaled by
     :data:`LOAD_TAIL_FACTOR`). ``default``: the spread of a figure whose history is too short, raised to
     :data:`TAIL_SPREADS` for tail percentiles and to :data:`LOAD_SPREAD` for served figures. ``history``: the
-    pooled spread of each (test id, statistic) read from the history; None when there is no history to read.
+    pooled spread of each (test id, statistic or served figure) read from the history; None when there is no
+    history to read.
     """
 
     default: float = 0.03
@@ -163,9 +164,9 @@ def session_log_figure(measurement: Measurement) -> float | None:
         paired = measurement.latency is not None and measurement.latency.paired is not None
         return None if paired else corrected_log_figure(measurement)
     detail = measurement.load
-    if measurement.kind is not Kind.LOAD or detail is None or detail.phases > 1 or detail.trials > 0:
+    if measurement.kind is not Kind.LOAD or measurement.metric == "max_rate" or detail is None:
         return None
-    if measurement.metric == "max_rate":
+    if detail.phases > 1 or detail.trials > 0:
         return None
     value = float(measurement.value)
     return math.log(value) if math.isfinite(value) and value > 0 else None
