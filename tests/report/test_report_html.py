@@ -114,7 +114,12 @@ def test_a_test_id_that_closes_a_script_cannot_break_the_page(tmp_path: Path) ->
     assert 'data-test="t.py::test_x[&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;]"' in page
 
 
-def test_the_pull_request_chart_has_each_ratio_with_its_interval(tmp_path: Path) -> None:
+def test_the_pull_request_chart_has_each_ratio_with_its_interval(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # Away from the checkout: after the README's first command, its .modelperf/history.sqlite exists,
+    # and the report would find it by default.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MODELPERF_HISTORY", raising=False)
     results = write_results(tmp_path / "results.json")
     page = _report(tmp_path, "--results", str(results))
     figure = page_figures(page)["plot-0"]
