@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelperf.decide import SpreadTable, pooled_spread, wilson_interval
+from modelperf.decide import SpreadTable, wilson_interval
 from modelperf.judge import Reference, Rules, judge
 from modelperf.markers import LatencyOptions, LoadOptions, MarkerOptions
 from modelperf.records import Kind, Measurement, TestResult, measurement_from_json
 from modelperf.store.history_records import RunInfo
-from modelperf.store.spreads import group_figures
+from modelperf.store.spreads import group_figures, pooled_spreads
 
 from . import studies
 from .studies import Machine, Provenance, Summary
@@ -127,8 +127,7 @@ def _spreads(before: Sequence[Session], default: float) -> SpreadTable:
     """The spreads this checkout's rule would read from a history holding the sessions ``before``,
     grouped and pooled as :func:`modelperf.store.spreads.read_spreads` does from the history store."""
     groups = group_figures((run, list(measured.values())) for run, measured in before)
-    return SpreadTable(default=default, history={(test, statistic): pooled_spread(list(g.values()))
-                                                 for (_, test, statistic), g in groups.items()})
+    return SpreadTable(default=default, history=pooled_spreads(groups))
 
 
 def _options(measurement: Measurement, min_effect: float) -> MarkerOptions:

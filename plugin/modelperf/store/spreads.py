@@ -15,7 +15,7 @@ from modelperf import decide
 from modelperf.records import Kind, Measurement
 from modelperf.store.history import HistoryStore, RunInfo
 
-__all__ = ["NEWEST_RUNS", "FigureKey", "Groups", "group_figures", "read_spreads"]
+__all__ = ["NEWEST_RUNS", "FigureKey", "Groups", "group_figures", "pooled_spreads", "read_spreads"]
 
 # A session reads the spreads from this many of the hardware's newest runs: enough for a pooled sd of
 # tens of degrees of freedom, recent enough to be the machine as it is now, and quick to read.
@@ -75,7 +75,12 @@ def read_spreads(history: str | None, hardware_id: str) -> dict[tuple[str, str],
         return {}  # a first session: nothing to read, and nothing created before the session writes it
     with HistoryStore(history, create=False) as store:
         runs = store.runs(hardware_id)[-NEWEST_RUNS:]
-        figures = group_figures((run, store.measurements(run.run_id)) for run in runs)
+        return pooled_spreads(group_figures((run, store.measurements(run.run_id)) for run in runs))
+
+
+def pooled_spreads(figures: Groups) -> dict[tuple[str, str], decide.PooledSpread]:
+    """Each grouped figure's spread, pooled within its sessions of one code, by (test id, statistic or
+    load figure): what a :class:`~modelperf.decide.SpreadTable` reads as its history."""
     return {(test, statistic): decide.pooled_spread(list(groups.values()))
             for (_, test, statistic), groups in figures.items()}
 
